@@ -1,0 +1,28 @@
+# The two commands of the README. Each sets itself up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | sha1sum | cut -c1-12)
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test browser
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+## Start the dashboard on the local sandbox and data/ops.db, bound to 127.0.0.1.
+run: $(STAMP)
+	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1
+
+## Debian's chromium for the browser tests (never a downloaded browser build).
+browser:
+	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+## Run every test.
+test: $(STAMP) browser
+	$(PY) -m pytest

@@ -1,0 +1,1 @@
+"""The engine of the payment-sessions ops console. Never imports Streamlit."""

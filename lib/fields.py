@@ -1,0 +1,302 @@
+"""The one description of every payment-session request field (contract §3, §3b, §4).
+
+Our choice is **JSON Schema (draft 2020-12)**, written as Python data: it is declarative, checked
+by the maintained ``jsonschema`` package, and easy to walk, so the same document drives the
+sandbox's validation, the client's pre-check, the form widgets and the QA explorer's dimensions.
+Nothing about a field is written anywhere else.
+
+Standard keywords carry the rules. A few annotations (``x-…``, ignored by other JSON Schema
+tools) carry what the standard has no word for:
+
+- ``x-reason``: the contract's reason for a broken rule (a string for every rule of the field but
+  its type, or a mapping keyword → reason);
+- ``x-decimals-by-currency`` (on ``transaction``): the amount's decimal places per currency;
+- ``x-updatable: false``: a top-level field a PUT may not change;
+- ``x-group`` / ``title`` / ``description``: how the form groups and labels the field;
+- ``x-personal``: customer personal data (masked for some roles).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+# ISO 4217 code → (name, minor-unit decimals). The 14 codes the API takes (§3), sent lowercase.
+CURRENCIES: dict[str, tuple[str, int]] = {
+    "aed": ("UAE dirham", 2),
+    "aud": ("Australian dollar", 2),
+    "cad": ("Canadian dollar", 2),
+    "chf": ("Swiss franc", 2),
+    "cny": ("Chinese yuan renminbi", 2),
+    "dkk": ("Danish krone", 2),
+    "eur": ("Euro", 2),
+    "gbp": ("Pound sterling", 2),
+    "hkd": ("Hong Kong dollar", 2),
+    "jpy": ("Japanese yen", 0),
+    "mxn": ("Mexican peso", 2),
+    "sek": ("Swedish krona", 2),
+    "usd": ("US dollar", 2),
+    "zar": ("South African rand", 2),
+}
+
+PAYMENT_METHODS = ["card", "apple_pay", "google_pay"]
+CHALLENGE_PREFERENCES = ["challenge_mandated", "challenge_preferred", "no_challenge_requested", "no_preference"]
+CHALLENGE_WINDOW_SIZES = ["full_screen", "windowed_250x400", "windowed_390x400", "windowed_500x600", "windowed_600x400"]
+
+URL_MAX = 256
+HTTPS_URL_REASON = "must be a valid https URL"
+
+
+def _string(title: str, max_length: int | None = None, **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "title": title}
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    schema.update(extra)
+    return schema
+
+
+def _boolean(title: str, description: str = "", **extra: Any) -> dict[str, Any]:
+    return {"type": "boolean", "title": title, "description": description, **extra}
+
+
+def _address() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "title": "Address",
+        "properties": {
+            "line_1": _string("Address line 1", 50, **{"x-personal": True}),
+            "line_2": _string("Address line 2", 50, **{"x-personal": True}),
+            "city": _string("City", 40, **{"x-personal": True}),
+            "postcode": _string("Postcode", 40, minLength=1, **{"x-personal": True}),
+            "state": _string("State (US, ≤ 3)", 3, **{"x-personal": True}),
+            "country_code": _string(
+                "Country (ISO 3166 alpha-2)", pattern="^[A-Za-z]{2}$",
+                **{"x-reason": "format is invalid, must be a 2-letter country code", "examples": ["GB"]},
+            ),
+        },
+    }
+
+
+def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "address": _address(),
+        "email": _string(
+            "Email", 254, format="email",
+            **{"x-reason": "format is invalid, must be an email address", "x-personal": True},
+        ),
+        "phone": {
+            "type": "object",
+            "title": "Phone",
+            "properties": {
+                "country_code": _string(
+                    "Phone country code", pattern=r"^[0-9]{1,3}$",
+                    **{"x-reason": "format is invalid, must be 1-3 digits", "examples": ["44"]},
+                ),
+                "number": _string(
+                    "Phone number", pattern=r"^[0-9]{0,15}$",
+                    **{"x-reason": "format is invalid, must be up to 15 digits", "x-personal": True},
+                ),
+            },
+        },
+    }
+    if shipping:
+        properties["address_match"] = _boolean("Shipping address matches billing")
+    return {"type": "object", "title": title, "properties": properties}
+
+
+def _tds_url(title: str) -> dict[str, Any]:
+    # Any absolute http(s) URL while 3-D Secure is off; https only when it is on (the if/then below).
+    return _string(title, URL_MAX, format="uri", **{"x-reason": {"format": HTTPS_URL_REASON, "pattern": HTTPS_URL_REASON}})
+
+
+TDS_URL_FIELDS = ["contact_url", "redirect_url", "webhook_url"]
+
+SESSION_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Create a payment session (POST /v1/payment-sessions)",
+    "type": "object",
+    "required": ["transaction"],
+    "properties": {
+        "transaction": {
+            "type": "object",
+            "title": "Transaction",
+            "x-group": "Transaction",
+            "required": ["order_id", "amount", "currency"],
+            "x-decimals-by-currency": {code: decimals for code, (_, decimals) in CURRENCIES.items()},
+            "properties": {
+                "order_id": _string(
+                    "Order id", pattern="^[A-Za-z0-9_-]{2,50}$",
+                    **{"x-reason": "format is invalid, must be 2-50 letters, digits, _ or -"},
+                ),
+                "amount": {
+                    "type": "number", "title": "Amount", "minimum": 0,
+                    "description": "Major units (15.02, not 1502). 0 only makes sense with capture off (card saving).",
+                },
+                "currency": {"type": "string", "title": "Currency", "enum": list(CURRENCIES)},
+                "capture": _boolean("Capture", "Off = authorise only.", default=True),
+                "moto": _boolean("MOTO", "Mail or telephone order.", default=False),
+                "custom_data": _string("Custom data (base64)"),
+                "custom1": _string("Custom field 1", 50),
+                "custom2": _string("Custom field 2", 50),
+            },
+        },
+        "tds": {
+            "type": "object",
+            "title": "3-D Secure",
+            "x-group": "3-D Secure",
+            "required": ["is_active"],
+            "properties": {
+                "is_active": _boolean("3-D Secure active", default=True),
+                "challenge_preference": {
+                    "type": "string", "title": "Challenge preference", "enum": CHALLENGE_PREFERENCES,
+                },
+                "challenge_window_size": {
+                    "type": "string", "title": "Challenge window size", "enum": CHALLENGE_WINDOW_SIZES,
+                },
+                "contact_url": _tds_url("Contact URL"),
+                "redirect_url": _tds_url("Redirect URL"),
+                "webhook_url": _tds_url("3-D Secure webhook URL"),
+            },
+            "if": {"properties": {"is_active": {"const": True}}, "required": ["is_active"]},
+            "then": {
+                "properties": {
+                    name: {"pattern": "^https://", "x-reason": HTTPS_URL_REASON} for name in TDS_URL_FIELDS
+                },
+            },
+        },
+        "customer": {
+            "type": "object",
+            "title": "Customer",
+            "x-group": "Customer",
+            "properties": {
+                "customer_id": _string(
+                    "Customer id (UUID)", format="uuid-or-empty",
+                    **{"x-reason": "format is invalid, must be a UUID"},
+                ),
+                "reference": _string("Customer reference"),
+                "first_name": _string("First name", 22, **{"x-personal": True}),
+                "last_name": _string("Last name", 22, **{"x-personal": True}),
+                "dob": _string(
+                    "Date of birth", format="past-date",
+                    **{"x-reason": "format is invalid, must be YYYY-MM-DD", "x-personal": True},
+                ),
+                "ip": _string(
+                    "IP address", format="ip-address",
+                    **{"x-reason": "format is invalid, must be an IP address", "x-personal": True},
+                ),
+                "custom_data": _string("Customer custom data"),
+                "billing": _contact("Billing", shipping=False),
+                "shipping": _contact("Shipping", shipping=True),
+            },
+        },
+        "webhook_url": _string(
+            "Webhook URL", URL_MAX, format="uri",
+            description="Authorisation notifications.", **{"x-group": "Options", "x-reason": {"format": "must be a valid URL"}},
+        ),
+        "save_card": _boolean("Save card", "Show the save-card checkbox (Payment and Form components).",
+                              **{"x-group": "Options", "x-updatable": False}),
+        "is_recurring": _boolean("Recurring", "Save the card for later use (Apple Pay / Google Pay).",
+                                 **{"x-group": "Options", "x-updatable": False}),
+        "payment_methods": {
+            "type": "array",
+            "title": "Payment methods",
+            "description": "Applies to the Payment component only, not Form or Fields.",
+            "x-group": "Options",
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "string", "enum": PAYMENT_METHODS},
+        },
+        "company_domains": {
+            "type": "array",
+            "title": "Company domains",
+            "description": "Restrict the session to some registered domains.",
+            "x-group": "Options",
+            "x-updatable": False,
+            "x-reason": "must be a list of valid https URLs",
+            "items": {"type": "string", "format": "uri", "pattern": "^https://"},
+        },
+        "subscription_id": _string("Subscription id", **{"x-group": "Options", "x-updatable": False}),
+        "payment": {
+            "type": "object",
+            "title": "Payment",
+            "x-group": "Options",
+            "x-updatable": False,
+            "properties": {
+                "reference": _string(
+                    "Statement reference", pattern="^[A-Za-z0-9 _-]{1,18}$",
+                    **{"x-reason": "format is invalid, must be 1-18 letters, digits, spaces, _ or -"},
+                ),
+            },
+        },
+    },
+}
+
+UPDATABLE_FIELDS: tuple[str, ...] = tuple(
+    name for name, schema in SESSION_SCHEMA["properties"].items() if schema.get("x-updatable", True)
+)
+NOT_UPDATABLE_FIELDS: tuple[str, ...] = tuple(
+    name for name in SESSION_SCHEMA["properties"] if name not in UPDATABLE_FIELDS
+)
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One field a person or a QA model sets: its dotted path and schema."""
+
+    path: str
+    schema: dict[str, Any]
+    required: bool
+    group: str
+
+    @property
+    def title(self) -> str:
+        return str(self.schema.get("title", self.path.rsplit(".", 1)[-1]))
+
+    @property
+    def kind(self) -> str:
+        """`enum`, `boolean`, `number`, `string` or `list` — what widget or value set it needs."""
+        if "enum" in self.schema:
+            return "enum"
+        return {"array": "list"}.get(self.schema["type"], self.schema["type"])
+
+    @property
+    def personal(self) -> bool:
+        return bool(self.schema.get("x-personal"))
+
+    @property
+    def updatable(self) -> bool:
+        return self.path.split(".", 1)[0] in UPDATABLE_FIELDS
+
+
+def leaves(schema: dict[str, Any] = SESSION_SCHEMA) -> Iterator[Leaf]:
+    """Every settable field, depth first in schema order (objects are walked, arrays are leaves)."""
+
+    def walk(node: dict[str, Any], prefix: str, group: str, required_here: bool) -> Iterator[Leaf]:
+        for name, sub in node.get("properties", {}).items():
+            path = f"{prefix}{name}"
+            sub_group = sub.get("x-group", group)
+            required = required_here and name in node.get("required", [])
+            if sub.get("type") == "object":
+                yield from walk(sub, f"{path}.", sub_group, required)
+            else:
+                yield Leaf(path, sub, required, sub_group)
+
+    yield from walk(schema, "", "Options", True)
+
+
+def leaf(path: str) -> Leaf:
+    """The leaf at a dotted path (KeyError when there is none)."""
+    for candidate in leaves():
+        if candidate.path == path:
+            return candidate
+    raise KeyError(path)
+
+
+def currency_label(code: str) -> str:
+    """`GBP — Pound sterling`, as the form shows a currency."""
+    return f"{code.upper()} — {CURRENCIES[code.lower()][0]}"
+
+
+def currency_decimals(code: str) -> int:
+    """Minor-unit decimals of a currency (2 when the code is unknown, as the validator assumes)."""
+    return CURRENCIES.get(str(code).lower(), ("", 2))[1]

@@ -1,0 +1,266 @@
+"""Validation of payment-session requests, giving the API's error list exactly (contract §3b).
+
+One implementation, used by the sandbox (what it answers) and by the client's pre-check (what
+the form refuses before sending): ``jsonschema`` checks :data:`lib.fields.SESSION_SCHEMA`, and
+this module only turns its errors into the contract's dotted paths and reasons, one per path,
+all at once.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, TypedDict
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema.validators import extend
+
+from lib.fields import NOT_UPDATABLE_FIELDS, SESSION_SCHEMA, UPDATABLE_FIELDS, leaves
+
+
+class Problem(TypedDict):
+    """One entry of the API's ``invalid_parameters`` list."""
+
+    parameter: str
+    reason: str
+
+
+BODY_NOT_OBJECT = Problem(parameter="body", reason="body must be a JSON object")
+
+_FORMATS = FormatChecker(formats=())
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+@_FORMATS.checks("email")
+def _is_email(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+@_FORMATS.checks("uri")
+def _is_http_url(value: object) -> bool:
+    """An absolute http(s) URL with a host and no white space."""
+    if not isinstance(value, str):
+        return True
+    if any(ch.isspace() for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+@_FORMATS.checks("uuid-or-empty")
+def _is_uuid_or_empty(value: object) -> bool:
+    return not isinstance(value, str) or value == "" or bool(_UUID.match(value) and uuid.UUID(value))
+
+
+@_FORMATS.checks("past-date")
+def _is_past_date(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATE.match(value):
+        return False
+    try:
+        return date.fromisoformat(value) <= datetime.now(timezone.utc).date()
+    except ValueError:
+        return False
+
+
+@_FORMATS.checks("ip-address")
+def _is_ip(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def decimal_places(number: int | float | Decimal) -> int:
+    """Decimal places a number really has (15.10 has 1; a float is read as its shortest repr)."""
+    value = number if isinstance(number, Decimal) else Decimal(repr(number))
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _decimals_by_currency(validator: Any, table: Mapping[str, int], instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """``x-decimals-by-currency``: the amount has at most the currency's decimals (2 if unknown)."""
+    if not validator.is_type(instance, "object") or not _is_number(instance.get("amount")):
+        return
+    places = table.get(str(instance.get("currency", "")).lower(), 2)
+    if decimal_places(instance["amount"]) > places:
+        yield ValidationError(
+            f"must have at most {places} decimal places", validator="x-decimals-by-currency",
+            path=["amount"], validator_value=places, instance=instance["amount"], schema={},
+        )
+
+
+_Validator = extend(Draft202012Validator, {"x-decimals-by-currency": _decimals_by_currency})
+_VALIDATOR = _Validator(SESSION_SCHEMA, format_checker=_FORMATS)
+
+_TYPE_WORDS = {"string": "a string", "number": "a number", "boolean": "a boolean", "object": "an object", "array": "a list"}
+_ORDER = {path: i for i, path in enumerate(
+    [leaf.path for leaf in leaves()]
+    + [name for name, sub in SESSION_SCHEMA["properties"].items() if sub.get("type") == "object"]
+)}
+
+
+def _schema_at(path: list[str]) -> tuple[list[str], dict[str, Any] | None, bool]:
+    """Walk the schema along ``path``; stop at an array (its items report at the array's path).
+
+    Returns the reporting path, its schema (None under unknown keys) and whether it is required.
+    """
+    node: dict[str, Any] = SESSION_SCHEMA
+    required = False
+    for depth, name in enumerate(path):
+        if node.get("type") == "array":
+            return path[:depth], node, required
+        required = name in node.get("required", [])
+        sub = node.get("properties", {}).get(name)
+        if sub is None:
+            return path, None, required
+        node = sub
+    return path, node, required
+
+
+def _reason(error: ValidationError, field: dict[str, Any] | None, value: Any, required: bool) -> tuple[int, str]:
+    """(priority, reason) for one jsonschema error; lower priority wins when a path has several."""
+    keyword = error.validator
+    if required and (value is None or value == ""):
+        return 0, "can not be empty"
+    if field is not None and field.get("type") == "array":
+        items_enum = field.get("items", {}).get("enum")
+        return 1, field.get("x-reason") or (
+            f"format is invalid, must be [{','.join(items_enum)}]" if items_enum else "must be a list")
+    if keyword == "type":
+        return 1, f"must be {_TYPE_WORDS[error.validator_value]}"
+    override = error.schema.get("x-reason") if isinstance(error.schema, dict) else None
+    if isinstance(override, str):
+        return 2, override
+    if isinstance(override, dict) and keyword in override:
+        return 2, override[keyword]
+    if keyword == "enum":
+        return 2, f"format is invalid, must be [{','.join(map(str, error.validator_value))}]"
+    if keyword == "maxLength":
+        return 2, f"must be at most {error.validator_value} characters"
+    if keyword == "minLength":
+        return 0, "can not be empty"
+    if keyword == "minimum":
+        return 2, "must be zero or more" if error.validator_value == 0 else f"must be at least {error.validator_value}"
+    return 2, error.message
+
+
+def _problems(errors: Iterator[ValidationError]) -> list[Problem]:
+    best: dict[str, tuple[int, str]] = {}
+    for error in errors:
+        base = [str(p) for p in error.absolute_path]
+        if error.validator == "required":
+            targets = [(base + [name], None) for name in error.validator_value if name not in error.instance]
+        else:
+            targets = [(base, error.instance)]
+        for raw_path, value in targets:
+            path, field, required = _schema_at(raw_path)
+            dotted = ".".join(path)
+            found = (0, "can not be empty") if error.validator == "required" else _reason(error, field, value, required)
+            if dotted not in best or found[0] < best[dotted][0]:
+                best[dotted] = found
+    ordered = sorted(best, key=lambda p: (_ORDER.get(p, len(_ORDER)), p))
+    return [Problem(parameter=p, reason=f"{p} {best[p][1]}") for p in ordered]
+
+
+def validate_create(payload: Any) -> list[Problem]:
+    """Every problem of a create body, as the API lists them; ``[]`` when it is valid."""
+    if not isinstance(payload, dict):
+        return [BODY_NOT_OBJECT]
+    return _problems(_VALIDATOR.iter_errors(payload))
+
+
+def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested objects merge key by key; anything else (lists included) is replaced (contract §4)."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def validate_update(current: Mapping[str, Any], patch: Any) -> tuple[dict[str, Any], list[Problem]]:
+    """(merged session, problems) for a PUT: non-updatable fields refused, then the merge validated.
+
+    Unknown top-level keys are ignored, as on create.
+    """
+    if not isinstance(patch, dict):
+        return dict(current), [BODY_NOT_OBJECT]
+    refused = [Problem(parameter=k, reason=f"{k} can not be updated") for k in patch if k in NOT_UPDATABLE_FIELDS]
+    merged = merge(current, {k: v for k, v in patch.items() if k in UPDATABLE_FIELDS})
+    return merged, refused + validate_create(merged)
+
+
+class InvalidRequest(ValueError):
+    """A request our own pre-check refuses; ``problems`` is the list the API would give."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p["reason"] for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """A create body that passed the pre-check: the typed payload the client and pages pass around."""
+
+    body: dict[str, Any]
+
+    @classmethod
+    def parse(cls, body: Any) -> SessionRequest:
+        problems = validate_create(body)
+        if problems:
+            raise InvalidRequest(problems)
+        return cls(body)
+
+    @property
+    def order_id(self) -> str:
+        return str(self.body["transaction"]["order_id"])
+
+    @property
+    def amount(self) -> Decimal:
+        return Decimal(str(self.body["transaction"]["amount"]))
+
+    @property
+    def currency(self) -> str:
+        return str(self.body["transaction"]["currency"])
+
+
+@dataclass(frozen=True)
+class SessionUpdate:
+    """An update body whose merge with the current parameters passed the pre-check."""
+
+    patch: dict[str, Any]
+    merged: dict[str, Any]
+
+    @classmethod
+    def parse(cls, current: Mapping[str, Any], patch: Any) -> SessionUpdate:
+        merged, problems = validate_update(current, patch)
+        if problems:
+            raise InvalidRequest(problems)
+        return cls(dict(patch), merged)
