@@ -1,0 +1,379 @@
+"""Append-only, tamper-evident log of every API call (and later of access, exports, refusals).
+
+Why it is built this way:
+- Evidence must not change: triggers refuse UPDATE and DELETE, and every entry carries
+  ``hash = sha256(canonical JSON of all its other columns, seq and prev_hash included)``, where
+  canonical JSON is ``json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+  encoded as UTF-8 and ``prev_hash`` is the previous entry's hash (64 zeros for entry 1). Anyone
+  with write access can drop the triggers, so ``verify`` recomputes the chain.
+- A consistent rewrite of the whole chain (or cutting its tail) still verifies on its own, so
+  ``checkpoint`` writes the head (count, hash) to a file outside the database; ``verify`` checks
+  the database still contains every checkpointed head.
+- Secrets never reach the disk: ``detail`` is redacted before it is serialised.
+- Appends from many threads and processes are serialised by ``BEGIN IMMEDIATE``: the chain head is
+  read and the new entry written in one transaction, so the chain never forks.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from math import isfinite
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from lib import jsonutil
+from lib.db import connect, decimal_text, ensure_schema, immediate, utc_text
+
+DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "ops.db"
+GENESIS_HASH = "0" * 64
+REDACTED = "[REDACTED]"
+SECRET_KEYS = frozenset(
+    {"app_key", "access_token", "authorization", "refresh_token", "client_secret", "password", "cookie", "set-cookie"}
+)
+
+# Every column in table order; the hash covers all but the last.
+COLUMNS = (
+    "seq", "ts", "kind", "operator", "environment", "tags", "attempt_id", "method", "endpoint", "path",
+    "session_id", "order_id", "amount", "currency", "http_status", "outcome", "duration_ms", "detail",
+    "prev_hash", "hash",
+)
+HASHED_COLUMNS = COLUMNS[:-1]
+_TEXT_COLUMNS = frozenset(HASHED_COLUMNS) - {"seq", "http_status", "duration_ms"}
+
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
+_INSERT = f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_HEAD = "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1"
+
+
+def _create_schema(db: Database) -> None:
+    """Idempotent DDL. Indexes serve the audit page (time range + one filter, 50 rows a page)."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS entries (
+            seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, kind TEXT NOT NULL, operator TEXT NOT NULL,
+            environment TEXT NOT NULL, tags TEXT NOT NULL, attempt_id TEXT, method TEXT, endpoint TEXT,
+            path TEXT, session_id TEXT, order_id TEXT, amount TEXT, currency TEXT, http_status INTEGER,
+            outcome TEXT, duration_ms REAL, detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)"""
+    )
+    for name, on in (
+        ("entries_ts", "(ts)"),
+        ("entries_operator_ts", "(operator, ts)"),
+        ("entries_outcome_ts", "(outcome, ts)"),
+        ("entries_environment_ts", "(environment, ts)"),
+        ("entries_session_id", "(session_id)"),
+        ("entries_order_id", "(order_id)"),
+        # Rare values (500s, one endpoint) would otherwise scan the ts index (~0.8 s at 1M entries).
+        ("entries_http_status_ts", "(http_status, ts)"),
+        ("entries_endpoint_ts", "(endpoint, ts)"),
+        ("entries_attempt_id", "(attempt_id, kind)"),
+        # in_flight walks only the requests, not the whole table.
+        ("entries_requests", "(attempt_id) WHERE kind = 'api_request'"),
+    ):
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON entries {on}")
+    for event in ("UPDATE", "DELETE"):
+        db.execute(
+            f"CREATE TRIGGER IF NOT EXISTS entries_no_{event.lower()} BEFORE {event} ON entries "
+            "BEGIN SELECT RAISE(ABORT, 'the call log is append-only'); END"
+        )
+
+
+def redact(obj: Any) -> Any:
+    """A copy of ``obj`` with the value of every secret-named key (any depth, any case) replaced.
+
+    Any Mapping counts (``requests`` headers are a CaseInsensitiveDict, not a dict); it comes back
+    as a plain dict so it can be serialised.
+    """
+    if isinstance(obj, Mapping):
+        return {k: REDACTED if isinstance(k, str) and k.lower() in SECRET_KEYS else redact(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [redact(v) for v in obj]
+    return obj
+
+
+def entry_hash(values: Iterable[Any]) -> str:
+    """The hash of one entry from its values in ``HASHED_COLUMNS`` order (the recipe in the module doc)."""
+    canonical = json.dumps(dict(zip(HASHED_COLUMNS, values)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _decode(row: Sequence[Any]) -> dict[str, Any]:
+    entry = dict(zip(COLUMNS, row))
+    entry["tags"] = json.loads(entry["tags"])
+    if entry["detail"] is not None:
+        entry["detail"] = jsonutil.loads(entry["detail"])
+    if entry["amount"] is not None:
+        entry["amount"] = Decimal(entry["amount"])
+    return entry
+
+
+def _parse_checkpoint(line: str) -> dict[str, Any] | None:
+    try:
+        cp = json.loads(line)
+    except ValueError:
+        return None
+    ok = (
+        isinstance(cp, dict) and type(cp.get("count")) is int and cp["count"] >= 0
+        and isinstance(cp.get("head_hash"), str) and isinstance(cp.get("at"), str)
+    )
+    return cp if ok else None
+
+
+def default_db_path() -> Path:
+    """``$OPS_DB_PATH``, else data/ops.db in the repository (read on each call: tests set it)."""
+    return Path(os.environ.get("OPS_DB_PATH") or DEFAULT_DB_PATH)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    count: int
+    broken_seq: int | None
+    message: str
+
+
+class CallLog:
+    """The log in one SQLite file. Cheap to construct; safe to share between threads."""
+
+    def __init__(
+        self,
+        db_path: str | Path | None = None,
+        checkpoint_path: str | Path | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.db_path = Path(db_path or default_db_path()).resolve()
+        self.checkpoint_path = Path(
+            checkpoint_path or os.environ.get("OPS_CHECKPOINT_PATH") or f"{self.db_path}.checkpoints.jsonl"
+        ).resolve()
+        self._clock = clock
+        ensure_schema(self.db_path, "calllog", _create_schema)
+
+    def _db(self) -> Database:
+        return connect(self.db_path)
+
+    def append(
+        self,
+        kind: str,
+        *,
+        operator: str,
+        environment: str,
+        tags: Sequence[str] = (),
+        attempt_id: str | None = None,
+        method: str | None = None,
+        endpoint: str | None = None,
+        path: str | None = None,
+        session_id: str | None = None,
+        order_id: str | None = None,
+        amount: Decimal | str | None = None,
+        currency: str | None = None,
+        http_status: int | None = None,
+        outcome: str | None = None,
+        duration_ms: float | None = None,
+        detail: Mapping[str, Any] | None = None,
+        then: Callable[[Database, int], None] | None = None,
+    ) -> int:
+        """Append one entry and return its seq.
+
+        ``then(db, seq)`` runs inside the same transaction, after the insert: its writes and the
+        entry are committed together, and if it raises neither is.
+        """
+        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+            raise TypeError("tags must be a sequence of strings")
+        if duration_ms is not None and not isfinite(duration_ms):
+            raise ValueError("duration_ms must be finite")  # SQLite would store NaN as NULL
+        # Values are normalised to what SQLite gives back, so verify recomputes the same hash.
+        fields: dict[str, Any] = {
+            "kind": kind, "operator": operator, "environment": environment,
+            "tags": json.dumps(list(tags), ensure_ascii=False), "attempt_id": attempt_id, "method": method,
+            "endpoint": endpoint, "path": path, "session_id": session_id, "order_id": order_id,
+            "amount": decimal_text(amount), "currency": currency,
+            "http_status": None if http_status is None else int(http_status), "outcome": outcome,
+            "duration_ms": None if duration_ms is None else float(duration_ms),
+            "detail": None if detail is None else jsonutil.dumps(redact(detail)),
+        }
+        for name in _TEXT_COLUMNS.intersection(fields):
+            if fields[name] is not None and not isinstance(fields[name], str):
+                raise TypeError(f"{name} must be a string, not {type(fields[name]).__name__}")
+        db = self._db()
+        with immediate(db):
+            head = db.conn.execute(_HEAD).fetchone()
+            fields["seq"], fields["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+            # The time is taken once the write lock is held, so ts never goes backwards along seq.
+            fields["ts"] = utc_text(self._clock())
+            values = [fields[name] for name in HASHED_COLUMNS]
+            values.append(entry_hash(values))
+            db.conn.execute(_INSERT, values)
+            if then is not None:
+                then(db, fields["seq"])
+        return fields["seq"]
+
+    def entry(self, seq: int) -> dict[str, Any] | None:
+        """One entry with tags and detail decoded and the amount as a Decimal."""
+        row = self._db().conn.execute(f"{_SELECT} WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else _decode(row)
+
+    def count(self) -> int:
+        """Number of entries: the head's seq (seqs are contiguous; COUNT(*) would scan the table)."""
+        return self._db().conn.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()[0]
+
+    def in_flight(self) -> list[dict[str, Any]]:
+        """Requests with no result yet: calls under way, or whose outcome was never recorded (crash).
+
+        The anti-join runs on indexes only (left alone, the planner scans the whole table to avoid
+        sorting); it is still linear in the number of requests: ~0.5 s at 1M entries.
+        """
+        rows = self._db().conn.execute(
+            f"""{_SELECT} WHERE seq IN (
+                SELECT r.seq FROM entries AS r INDEXED BY entries_requests WHERE r.kind = 'api_request'
+                AND NOT EXISTS (SELECT 1 FROM entries x WHERE x.attempt_id = r.attempt_id AND x.kind = 'api_result'))
+            ORDER BY seq"""
+        )
+        return [_decode(row) for row in rows]
+
+    def _read_checkpoints(self) -> list[tuple[int, dict[str, Any] | None]]:
+        """(line number, checkpoint) pairs; None for a line that is not a well-formed checkpoint."""
+        if not self.checkpoint_path.exists():
+            return []
+        with self.checkpoint_path.open(encoding="utf-8") as f:
+            return [(n, _parse_checkpoint(line)) for n, line in enumerate(f, 1) if line.strip()]
+
+    def verify(self) -> VerifyResult:
+        """Recompute the chain in one read snapshot, then check every checkpoint against it."""
+        # Checkpoints are read before the snapshot starts, so none can be newer than it.
+        checkpoints = self._read_checkpoints()
+        wanted = {cp["count"] for _, cp in checkpoints if cp}
+        heads = {0: GENESIS_HASH}
+        conn = self._db().conn
+        conn.execute("BEGIN")
+        try:
+            count, broken = self._verify_chain(conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads)
+        finally:
+            conn.execute("COMMIT")
+        if broken:
+            return VerifyResult(False, count, *broken)
+        for line, cp in checkpoints:
+            if cp is None:
+                return VerifyResult(False, count, None, f"{self.checkpoint_path} line {line} is not a checkpoint")
+            at, cp_count = cp["at"], cp["count"]
+            if cp_count > count:
+                missing = f"entry {count + 1}" if cp_count == count + 1 else f"entries {count + 1}-{cp_count}"
+                return VerifyResult(
+                    False, count, count + 1,
+                    f"checkpoint of {at}: {cp_count} entries were recorded but only {count} remain ({missing} missing)",
+                )
+            if heads[cp_count] != cp["head_hash"]:
+                return VerifyResult(
+                    False, count, cp_count or None,
+                    f"checkpoint of {at}: the head hash at entry {cp_count} differs "
+                    "(the chain was rewritten up to there)",
+                )
+        return VerifyResult(True, count, None, f"OK ({count} entries)")
+
+    @staticmethod
+    def _verify_chain(
+        rows: Iterator[Sequence[Any]], wanted: set[int], heads: dict[int, str]
+    ) -> tuple[int, tuple[int, str] | None]:
+        """Walk the rows in seq order; return (entries seen, first break as (seq, message) or None).
+
+        Records into ``heads`` the hash at every seq in ``wanted`` (the checkpointed counts).
+        """
+        count, prev_hash = 0, GENESIS_HASH
+        for row in rows:
+            seq, stored_prev, stored_hash = row[0], row[-2], row[-1]
+            if seq != count + 1:
+                gap = f"entry {count + 1} is" if seq == count + 2 else f"entries {count + 1}-{seq - 1} are"
+                where = f"jumps from {count} to {seq}" if count else f"starts at {seq}"
+                return count, (count + 1, f"{gap} missing (sequence {where})")
+            if stored_prev != prev_hash:
+                return count, (seq, f"entry {seq}: its prev_hash does not match entry {seq - 1}'s hash")
+            if entry_hash(row[:-1]) != stored_hash:
+                return count, (seq, f"entry {seq}: hash does not match its content")
+            count, prev_hash = seq, stored_hash
+            if seq in wanted:
+                heads[seq] = stored_hash
+        return count, None
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Append the current head to the checkpoint file (fsynced) and return it."""
+        head = self._db().conn.execute(_HEAD).fetchone()
+        count, head_hash = head if head else (0, GENESIS_HASH)
+        record = {"count": count, "head_hash": head_hash, "at": utc_text(self._clock())}
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.checkpoint_path.exists()
+        with self.checkpoint_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        if created:  # make the new directory entry durable too
+            _fsync_dir(self.checkpoint_path.parent)
+        return record
+
+    def backup(self, dest: str | Path) -> Path:
+        """Copy the database with SQLite's online backup (one step: a consistent snapshot while the
+        app keeps writing). Refuses to overwrite: an existing backup is evidence too."""
+        dest = Path(dest).resolve()
+        if dest.exists():
+            raise FileExistsError(f"{dest} already exists")
+        partial = dest.with_name(dest.name + ".partial")
+        partial.unlink(missing_ok=True)
+        target = sqlite3.connect(partial)
+        try:
+            self._db().conn.backup(target)
+        finally:
+            target.close()
+        with partial.open("rb") as f:
+            os.fsync(f.fileno())
+        partial.rename(dest)  # a half-written copy never carries the final name
+        _fsync_dir(dest.parent)
+        return dest
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lib.calllog {verify,checkpoint,backup DEST} [--db PATH] [--checkpoints PATH]``."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="database file (default: $OPS_DB_PATH or data/ops.db)")
+    common.add_argument("--checkpoints", help="checkpoint file (default: $OPS_CHECKPOINT_PATH or <db>.checkpoints.jsonl)")
+    parser = argparse.ArgumentParser(prog="python -m lib.calllog", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("verify", parents=[common], help="recompute the hash chain and check the checkpoints")
+    commands.add_parser("checkpoint", parents=[common], help="record the current head outside the database")
+    backup = commands.add_parser("backup", parents=[common], help="copy the database, then verify the copy")
+    backup.add_argument("dest")
+    args = parser.parse_args(argv)
+
+    db_path = Path(args.db or default_db_path())
+    if not db_path.exists():  # opening it would create an empty, "valid" log
+        print(f"no call log at {db_path}", file=sys.stderr)
+        return 1
+    log = CallLog(db_path, args.checkpoints)
+    if args.command == "checkpoint":
+        print(f"checkpoint appended to {log.checkpoint_path}: {json.dumps(log.checkpoint())}")
+        return 0
+    if args.command == "backup":
+        copy = log.backup(args.dest)
+        print(f"backup written to {copy}")
+        log = CallLog(copy, log.checkpoint_path)
+    result = log.verify()
+    print(result.message if args.command == "verify" else f"backup verifies: {result.message}")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The record of every payment session we created, and every version of its parameters.
+
+The API has no GET or list for sessions, so this is the only place to see what exists and what it
+was last set to. The tables live in the call log's database and are mutable; the log is the
+evidence. Writers take the ``db`` of an open transaction because they run as ``then=`` callbacks
+of ``CallLog.append``: a session row and the log entry that caused it commit together or not at all.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from lib import jsonutil
+from lib.calllog import default_db_path
+from lib.db import connect, decimal_text, ensure_schema, parse_utc, utc_text
+
+STATES = ("ok", "amount_uncertain")
+
+
+class UnknownSession(LookupError):
+    """The session is not in the registry (it was not created through this console)."""
+
+
+def _create_schema(db: Database) -> None:
+    """Idempotent DDL; runs inside whatever transaction is open."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS sessions (
+            session_id TEXT PRIMARY KEY, environment TEXT NOT NULL, order_id TEXT NOT NULL,
+            created_by TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+            tags TEXT NOT NULL, params TEXT NOT NULL, amount TEXT, currency TEXT,
+            version INTEGER NOT NULL, updates INTEGER NOT NULL, state TEXT NOT NULL,
+            create_seq INTEGER NOT NULL)"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS sessions_environment_expires ON sessions (environment, expires_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS sessions_order_id ON sessions (order_id)")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS session_versions (
+            session_id TEXT NOT NULL, version INTEGER NOT NULL, at TEXT NOT NULL, operator TEXT NOT NULL,
+            params TEXT NOT NULL, changes TEXT NOT NULL, entry_seq INTEGER NOT NULL,
+            PRIMARY KEY (session_id, version))"""
+    )
+
+
+def _ensure_schema_in(db: Database) -> None:
+    """Create the tables inside the caller's transaction if they are missing.
+
+    A writer may run before any ``Registry`` was built in this process; ``lib.db.ensure_schema``
+    cannot help there (it opens its own transaction). One sqlite_master lookup per session write.
+    """
+    if db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_versions'").fetchone() is None:
+        _create_schema(db)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality that does not confuse True with 1 (Python's == does)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def diff_params(before: Mapping[str, Any], after: Mapping[str, Any], _prefix: str = "") -> list[dict[str, Any]]:
+    """The changes from ``before`` to ``after`` as ``{"path", "before", "after"}`` with dotted paths.
+
+    Nested objects are recursed (a missing side counts as empty, so an added object shows its
+    fields); lists are compared whole; an added or removed key shows None on its missing side.
+    """
+    changes: list[dict[str, Any]] = []
+    for key in [*before, *(k for k in after if k not in before)]:
+        path, old, new = f"{_prefix}{key}", before.get(key), after.get(key)
+        old_obj, new_obj = isinstance(old, Mapping), isinstance(new, Mapping)
+        if (old_obj or new_obj) and (old_obj or old is None) and (new_obj or new is None):
+            nested = diff_params(old or {}, new or {}, f"{path}.")
+            if nested:
+                changes.extend(nested)
+                continue
+            # no field differs: only an empty object appearing or vanishing is left to report
+        if not _same(old, new):
+            changes.append({"path": path, "before": old, "after": new})
+    return changes
+
+
+def _transaction_field(params: Mapping[str, Any], name: str) -> Any:
+    transaction = params.get("transaction")
+    return transaction.get(name) if isinstance(transaction, Mapping) else None
+
+
+def record_created(
+    db: Database,
+    *,
+    session_id: str,
+    environment: str,
+    order_id: str,
+    operator: str,
+    sent_at: datetime,
+    ttl_seconds: int,
+    params: Mapping[str, Any],
+    tags: Sequence[str],
+    entry_seq: int,
+) -> None:
+    """Record a new session as version 1. It expires ``ttl_seconds`` after the create request was
+    SENT: the API's clock started no earlier, so the countdown never promises time it will not give."""
+    _ensure_schema_in(db)
+    created_at, params_json = utc_text(sent_at), jsonutil.dumps(params)
+    db.conn.execute(
+        """INSERT INTO sessions (session_id, environment, order_id, created_by, created_at, expires_at, tags,
+            params, amount, currency, version, updates, state, create_seq)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 0, 'ok', ?)""",
+        (
+            session_id, environment, order_id, operator, created_at,
+            utc_text(sent_at + timedelta(seconds=ttl_seconds)), json.dumps(list(tags), ensure_ascii=False),
+            params_json, decimal_text(_transaction_field(params, "amount")), _transaction_field(params, "currency"),
+            entry_seq,
+        ),
+    )
+    _insert_version(db, session_id, 1, created_at, operator, params_json, diff_params({}, params), entry_seq)
+
+
+def record_update(
+    db: Database, *, session_id: str, operator: str, at: datetime, params: Mapping[str, Any], entry_seq: int
+) -> None:
+    """Record the next version (``params`` = the full merged parameters). Raises UnknownSession:
+    check ``Registry.get`` before logging, or this rolls back the log entry it is attached to."""
+    _ensure_schema_in(db)
+    row = db.conn.execute("SELECT version, params FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+    if row is None:
+        raise UnknownSession(session_id)
+    version, params_json = row[0] + 1, jsonutil.dumps(params)
+    db.conn.execute(
+        """UPDATE sessions SET params = ?, amount = ?, currency = ?, version = ?, updates = updates + 1
+        WHERE session_id = ?""",
+        (
+            params_json, decimal_text(_transaction_field(params, "amount")), _transaction_field(params, "currency"),
+            version, session_id,
+        ),
+    )
+    changes = diff_params(jsonutil.loads(row[1]), params)
+    _insert_version(db, session_id, version, utc_text(at), operator, params_json, changes, entry_seq)
+
+
+def _insert_version(
+    db: Database, session_id: str, version: int, at: str, operator: str, params_json: str,
+    changes: list[dict[str, Any]], entry_seq: int,
+) -> None:
+    db.conn.execute(
+        "INSERT INTO session_versions (session_id, version, at, operator, params, changes, entry_seq) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (session_id, version, at, operator, params_json, jsonutil.dumps(changes), entry_seq),
+    )
+
+
+def mark_state(db: Database, session_id: str, state: str) -> None:
+    """Set 'ok' or 'amount_uncertain' (an update whose outcome is unknown)."""
+    if state not in STATES:
+        raise ValueError(f"state must be one of {STATES}, not {state!r}")
+    _ensure_schema_in(db)
+    if db.conn.execute("UPDATE sessions SET state = ? WHERE session_id = ?", (state, session_id)).rowcount == 0:
+        raise UnknownSession(session_id)
+
+
+def _session(row: Mapping[str, Any]) -> dict[str, Any]:
+    session = dict(row)
+    session["created_at"], session["expires_at"] = parse_utc(row["created_at"]), parse_utc(row["expires_at"])
+    session["tags"] = json.loads(session["tags"])
+    session["params"] = jsonutil.loads(session["params"])
+    if session["amount"] is not None:
+        session["amount"] = Decimal(session["amount"])
+    return session
+
+
+class Registry:
+    """Read side. Rows come back decoded: JSON columns parsed, amount a Decimal, times aware UTC
+    datetimes (countdowns are arithmetic). Queries compare the stored UTC text, which sorts as time does."""
+
+    def __init__(self, db_path: str | Path | None = None) -> None:
+        self.db_path = Path(db_path or default_db_path()).resolve()
+        ensure_schema(self.db_path, "registry", _create_schema)
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        return [_session(row) for row in connect(self.db_path).query(sql, params)]
+
+    def active(
+        self,
+        environment: str,
+        now: datetime,
+        *,
+        created_by: str | None = None,
+        include_tagged: bool = True,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Sessions not yet expired, soonest to expire first."""
+        sql, args = "SELECT * FROM sessions WHERE environment = ? AND expires_at > ?", [environment, utc_text(now)]
+        if created_by is not None:
+            sql += " AND created_by = ?"
+            args.append(created_by)
+        if not include_tagged:
+            sql += " AND tags = '[]'"
+        sql += " ORDER BY expires_at"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return self._rows(sql, args)
+
+    def recently_expired(
+        self, environment: str, now: datetime, within: timedelta = timedelta(hours=1)
+    ) -> list[dict[str, Any]]:
+        """Sessions that expired at most ``within`` ago, most recently expired first."""
+        return self._rows(
+            "SELECT * FROM sessions WHERE environment = ? AND expires_at <= ? AND expires_at >= ? "
+            "ORDER BY expires_at DESC",
+            (environment, utc_text(now), utc_text(now - within)),
+        )
+
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
+        return rows[0] if rows else None
+
+    def history(self, session_id: str) -> list[dict[str, Any]]:
+        """Every version, oldest first, with params and changes decoded."""
+        rows = connect(self.db_path).query(
+            "SELECT * FROM session_versions WHERE session_id = ? ORDER BY version", (session_id,)
+        )
+        return [
+            {**row, "at": parse_utc(row["at"]), "params": jsonutil.loads(row["params"]),
+             "changes": jsonutil.loads(row["changes"])}
+            for row in rows
+        ]
+
+    def active_for_order(self, environment: str, order_id: str, now: datetime) -> list[dict[str, Any]]:
+        """Live sessions for one order (to warn before creating a second one), soonest to expire first."""
+        return self._rows(
+            "SELECT * FROM sessions WHERE order_id = ? AND environment = ? AND expires_at > ? ORDER BY expires_at",
+            (order_id, environment, utc_text(now)),
+        )

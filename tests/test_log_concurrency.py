@@ -1,0 +1,73 @@
+"""Many threads and two other processes append to one log at once: no errors, no fork in the chain."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+
+from lib.calllog import CallLog
+from lib.db import connect
+
+REPO = Path(__file__).resolve().parent.parent
+THREADS, PROCESSES, PAIRS = 8, 2, 50
+
+# A writer process: it opens the log, says "ready", waits for "go" on stdin, then writes its pairs.
+CHILD = """
+import sys
+from lib.calllog import CallLog
+log, name, pairs = CallLog(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+print("ready", flush=True)
+sys.stdin.readline()
+for n in range(pairs):
+    attempt = f"{name}-{n}"
+    log.append("api_request", operator=name, environment="sandbox", attempt_id=attempt, method="POST")
+    log.append("api_result", operator=name, environment="sandbox", attempt_id=attempt, http_status=201, outcome="ok")
+"""
+
+
+def test_threads_and_processes_append_pairs_concurrently(tmp_path: Path) -> None:
+    log = CallLog(tmp_path / "ops.db", tmp_path / "checkpoints.jsonl")
+    children = [
+        subprocess.Popen([sys.executable, "-c", CHILD, str(log.db_path), f"proc{i}", str(PAIRS)], cwd=REPO,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(PROCESSES)
+    ]
+    for child in children:
+        assert child.stdout.readline() == "ready\n", child.stderr.read()
+
+    start = threading.Barrier(THREADS + 1)
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            start.wait()
+            for n in range(PAIRS):
+                attempt = f"{name}-{n}"
+                log.append("api_request", operator=name, environment="sandbox", attempt_id=attempt, method="POST")
+                log.append("api_result", operator=name, environment="sandbox", attempt_id=attempt, outcome="ok")
+        except BaseException as exc:  # noqa: BLE001 - every failure is reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"thread{i}",)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for child in children:  # release the processes together with the threads
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    start.wait()
+    for thread in threads:
+        thread.join(timeout=60)
+    outputs = [child.communicate(timeout=60) for child in children]
+
+    assert errors == []
+    assert [child.returncode for child in children] == [0] * PROCESSES, outputs
+    kinds = Counter(
+        (row["attempt_id"], row["kind"]) for row in connect(log.db_path).query("SELECT attempt_id, kind FROM entries")
+    )
+    writers = [f"thread{i}" for i in range(THREADS)] + [f"proc{i}" for i in range(PROCESSES)]
+    expected = {(f"{w}-{n}", kind) for w in writers for n in range(PAIRS) for kind in ("api_request", "api_result")}
+    assert set(kinds) == expected and set(kinds.values()) == {1}
+    assert log.in_flight() == []
+    assert log.verify().message == f"OK ({2 * PAIRS * (THREADS + PROCESSES)} entries)"
