@@ -1,0 +1,306 @@
+"""The Acquired payment-sessions API client: every HTTP attempt is logged before it is sent.
+
+Rules (contract §2, §6 and issue 3):
+- one pooled ``requests.Session`` and one cached token per environment, shared by every tab;
+- a timeout (connect, read) on every call;
+- after a 401 the client logs in again and retries that call once;
+- a connection that was never made may be retried; a request that was sent and got no answer
+  is never resent: for a create or update it is an :class:`UnknownOutcome`;
+- any 2xx is success; unknown response fields are ignored.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from sqlite_utils import Database
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+
+from lib import jsonutil, registry
+from lib.calllog import CallLog
+from lib.config import Environment
+from lib.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
+from lib.validation import SessionRequest, SessionUpdate, merge
+
+LOGIN = "/v1/login"
+SESSIONS = "/v1/payment-sessions"
+SESSION = "/v1/payment-sessions/{session_id}"
+CONNECT_RETRIES = 2
+CONNECT_BACKOFF_S = (0.1, 0.4)
+POOL_SIZE = 16
+
+Clock = Callable[[], datetime]
+Then = Callable[[Database, int], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Created:
+    """A session the API created. ``expires_at`` counts from when the request was sent."""
+
+    session_id: str
+    sent_at: datetime
+    expires_at: datetime
+    entry_seq: int
+    attempt_id: str
+
+
+@dataclass(frozen=True)
+class Updated:
+    session_id: str
+    params: dict[str, Any]
+    entry_seq: int
+    attempt_id: str
+
+
+@dataclass
+class _Token:
+    value: str
+    valid_until: float  # time.monotonic()
+
+
+_pool_lock = threading.Lock()
+_sessions: dict[str, requests.Session] = {}
+_tokens: dict[tuple[str, str, str], _Token] = {}
+
+
+def _http_session(api_base: str) -> requests.Session:
+    """The one pooled HTTP session of an environment (keyed by its API base)."""
+    with _pool_lock:
+        session = _sessions.get(api_base)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _sessions[api_base] = session
+        return session
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    """True when the TCP connection was never made, so nothing reached the API."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args and isinstance(exc.args[0], MaxRetryError):
+        return isinstance(exc.args[0].reason, (NewConnectionError, ConnectTimeoutError))
+    return False
+
+
+def _concerns(body: Any, session_id: str | None) -> dict[str, Any]:
+    """Session id / order id / amount / currency a call is about, read tolerantly from any body."""
+    transaction = body.get("transaction") if isinstance(body, dict) else None
+    transaction = transaction if isinstance(transaction, dict) else {}
+    amount = transaction.get("amount")
+    order_id = transaction.get("order_id")
+    currency = transaction.get("currency")
+    return {
+        "session_id": session_id,
+        "order_id": order_id if isinstance(order_id, str) else None,
+        "amount": str(amount) if isinstance(amount, (int, float, Decimal)) and not isinstance(amount, bool) else None,
+        "currency": currency if isinstance(currency, str) else None,
+    }
+
+
+def _decode(response: requests.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return jsonutil.loads(response.content)
+    except ValueError:
+        return response.text
+
+
+class Client:
+    """Calls one environment as one operator, logging every attempt to the call log."""
+
+    def __init__(self, env: Environment, *, operator: str, log: CallLog | None = None,
+                 tags: Sequence[str] = (), headers: Mapping[str, str] | None = None,
+                 clock: Clock = utc_now) -> None:
+        """``headers`` go on every request (e.g. the sandbox's ``X-Sandbox-Fault`` in QA runs)."""
+        self.env = env
+        self.operator = operator
+        self.log = log or CallLog()
+        self.tags = tuple(tags)
+        self.extra_headers = dict(headers or {})
+        self.clock = clock
+        self._http = _http_session(env.api_base)
+        self._token_key = (env.name, env.api_base, env.credentials.app_id)
+
+    # --- public calls -------------------------------------------------------------------------
+    def login(self) -> str:
+        """Log in and cache the token until shortly before it expires."""
+        creds = self.env.credentials
+        body = {"app_id": creds.app_id, "app_key": creds.app_key}
+        response, _seq, _attempt = self._attempt("POST", LOGIN, LOGIN, body, auth=False, idempotent=True)
+        data = _decode(response)
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not token:
+            raise ApiError("login answered without an access_token", status=response.status_code, body=data)
+        expires_in = float(data.get("expires_in") or 3600)
+        margin = min(60.0, expires_in * 0.1)
+        with _pool_lock:
+            _tokens[self._token_key] = _Token(token, time.monotonic() + expires_in - margin)
+        return str(token)
+
+    def create_session(self, payload: SessionRequest | Mapping[str, Any], *, tags: Sequence[str] = ()) -> Created:
+        """POST a session. A :class:`SessionRequest` was pre-checked; a raw dict goes out as it is."""
+        body = payload.body if isinstance(payload, SessionRequest) else dict(payload)
+        sent_at = self.clock()
+        call_tags = self.tags + tuple(tags)
+        created: dict[str, Any] = {}
+
+        def record(db: Database, seq: int, data: Any) -> None:
+            session_id = data.get("session_id") if isinstance(data, dict) else None
+            if not session_id:
+                return
+            created["session_id"] = str(session_id)
+            registry.record_created(
+                db, session_id=str(session_id), environment=self.env.name,
+                order_id=_concerns(body, None)["order_id"] or "", operator=self.operator, sent_at=sent_at,
+                ttl_seconds=self.env.session_ttl_seconds, params=body, tags=call_tags, entry_seq=seq,
+            )
+
+        response, seq, attempt = self._call("POST", SESSIONS, SESSIONS, body, tags=tags, on_success=record)
+        if "session_id" not in created:
+            raise ApiError("the API accepted the session but sent no session_id",
+                           status=response.status_code, body=_decode(response), attempt_id=attempt, entry_seq=seq)
+        return Created(created["session_id"], sent_at,
+                       sent_at + timedelta(seconds=self.env.session_ttl_seconds), seq, attempt)
+
+    def update_session(self, session_id: str, patch: SessionUpdate | Mapping[str, Any], *,
+                       tags: Sequence[str] = ()) -> Updated:
+        """PUT changes to a session; our registry gets the merged parameters as a new version.
+
+        An unknown outcome marks the session ``amount_uncertain`` in the same transaction.
+        """
+        body = patch.patch if isinstance(patch, SessionUpdate) else dict(patch)
+        known = registry.Registry(self.log.db_path).get(session_id)
+        merged = merge(known["params"], body) if known else dict(body)
+        path = SESSION.replace("{session_id}", session_id)
+
+        def record(db: Database, seq: int, _data: Any) -> None:
+            if known:
+                registry.record_update(db, session_id=session_id, operator=self.operator, at=self.clock(),
+                                       params=merged, entry_seq=seq)
+
+        def uncertain(db: Database, _seq: int) -> None:
+            if known:
+                registry.mark_state(db, session_id, "amount_uncertain")
+
+        _response, seq, attempt = self._call(
+            "PUT", SESSION, path, body, session_id=session_id, concerns_body=merged, tags=tags,
+            on_success=record, on_unknown=uncertain,
+        )
+        return Updated(session_id, merged, seq, attempt)
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def _token(self) -> str:
+        with _pool_lock:
+            token = _tokens.get(self._token_key)
+        if token and token.valid_until > time.monotonic():
+            return token.value
+        return self.login()
+
+    def _forget_token(self) -> None:
+        with _pool_lock:
+            _tokens.pop(self._token_key, None)
+
+    def _call(self, method: str, endpoint: str, path: str, body: Any, *, session_id: str | None = None,
+              concerns_body: Any = None, tags: Sequence[str] = (),
+              on_success: Callable[[Database, int, Any], None] | None = None,
+              on_unknown: Then | None = None) -> tuple[requests.Response, int, str]:
+        """An authenticated call: on a 401, log in again and try once more."""
+        for retry_after_login in (False, True):
+            try:
+                return self._attempt(method, endpoint, path, body, session_id=session_id,
+                                     concerns_body=concerns_body, tags=tags, on_success=on_success,
+                                     on_unknown=on_unknown)
+            except Unauthorized:
+                if retry_after_login:
+                    raise
+                self._forget_token()
+        raise AssertionError("unreachable")
+
+    def _headers(self, auth: bool) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **self.extra_headers}
+        if auth:
+            headers["Authorization"] = f"Bearer {self._token()}"
+            if self.env.credentials.company_id:
+                headers["Company-Id"] = self.env.credentials.company_id
+            if self.env.credentials.mid:
+                headers["Mid"] = self.env.credentials.mid
+        return headers
+
+    def _attempt(self, method: str, endpoint: str, path: str, body: Any, *, auth: bool = True,
+                 idempotent: bool = False, session_id: str | None = None, concerns_body: Any = None,
+                 tags: Sequence[str] = (), on_success: Callable[[Database, int, Any], None] | None = None,
+                 on_unknown: Then | None = None) -> tuple[requests.Response, int, str]:
+        """One logged HTTP exchange, retrying only connections that were never made."""
+        headers = self._headers(auth)
+        data = jsonutil.dumps(body).encode()
+        url = self.env.api_base + path.removeprefix("/v1")
+        common = {
+            "operator": self.operator, "environment": self.env.name, "tags": self.tags + tuple(tags),
+            "method": method, "endpoint": endpoint, "path": path,
+            **_concerns(concerns_body if concerns_body is not None else body, session_id),
+        }
+        for attempt_no in range(CONNECT_RETRIES + 1):
+            attempt = uuid.uuid4().hex
+            self.log.append("api_request", attempt_id=attempt, detail={"url": url, "headers": headers, "body": body}, **common)
+            started = time.perf_counter()
+            try:
+                response = self._http.request(method, url, data=data, headers=headers,
+                                              timeout=(self.env.connect_timeout, self.env.read_timeout))
+            except requests.RequestException as exc:
+                elapsed = (time.perf_counter() - started) * 1000
+                never_connected = _never_connected(exc)
+                unknown = not never_connected and not idempotent
+                outcome = "unknown_outcome" if unknown else "network_error"
+                seq = self.log.append(
+                    "api_result", attempt_id=attempt, outcome=outcome, duration_ms=elapsed,
+                    detail={"error": f"{type(exc).__name__}: {exc}", "sent": not never_connected},
+                    then=on_unknown if unknown else None, **common,
+                )
+                if never_connected and attempt_no < CONNECT_RETRIES:
+                    time.sleep(CONNECT_BACKOFF_S[attempt_no])
+                    continue
+                if unknown:
+                    raise UnknownOutcome(
+                        f"{method} {path} was sent but no answer came back ({type(exc).__name__}); "
+                        "it may have taken effect: check before sending it again",
+                        attempt_id=attempt, entry_seq=seq) from exc
+                raise NetworkError(f"{method} {path}: could not reach {self.env.name} ({type(exc).__name__}: {exc})",
+                                   attempt_id=attempt, entry_seq=seq) from exc
+            elapsed = (time.perf_counter() - started) * 1000
+            decoded = _decode(response)
+            ok = 200 <= response.status_code < 300
+
+            def then(db: Database, seq: int) -> None:
+                if ok and on_success is not None:
+                    on_success(db, seq, decoded)
+
+            answered = decoded.get("session_id") if ok and isinstance(decoded, dict) else None
+            seq = self.log.append(
+                "api_result", attempt_id=attempt, http_status=response.status_code,
+                outcome="ok" if ok else "http_error", duration_ms=elapsed,
+                detail={"headers": dict(response.headers), "body": decoded}, then=then,
+                **{**common, "session_id": common["session_id"] or (str(answered) if answered else None)},
+            )
+            if ok:
+                return response, seq, attempt
+            cls = error_for_status(response.status_code)
+            title = decoded.get("title") if isinstance(decoded, dict) else None
+            raise cls(f"{method} {path} → HTTP {response.status_code}: {title or response.reason}",
+                      status=response.status_code, body=decoded, attempt_id=attempt, entry_seq=seq)
+        raise AssertionError("unreachable")

@@ -1,0 +1,176 @@
+"""Environments, credentials and settings: from `.streamlit/secrets.toml` or the environment.
+
+Credentials never live in code. Real Acquired environments are opt-in: they appear only when
+their credentials are configured. Environment variables win over the secrets file, so CI and a
+shell can override one value without editing it. Streamlit is not imported: the file is read
+with ``tomllib`` so the engine, the sandbox and the CLI see the same settings as the pages.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lib.fields import leaves
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SANDBOX = "sandbox"
+ACQUIRED_TEST = "acquired-test"
+ACQUIRED_LIVE = "acquired-live"
+ENVIRONMENTS = (SANDBOX, ACQUIRED_TEST, ACQUIRED_LIVE)
+SESSION_TTL_SECONDS = 600
+
+# Contract §1: what is known of each environment before configuration.
+_KNOWN: dict[str, dict[str, Any]] = {
+    SANDBOX: {"api_base": None, "checkout_url_template": "{sandbox_base}/checkout/{session_id}", "live": False},
+    ACQUIRED_TEST: {"api_base": "https://test-api.acquired.com/v1", "checkout_url_template": None, "live": False},
+    ACQUIRED_LIVE: {"api_base": "https://api.acquired.com/v1", "checkout_url_template": None, "live": True},
+}
+_CREDENTIAL_KEYS = ("app_id", "app_key", "company_id", "mid")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names what to set and where."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    app_id: str
+    app_key: str = field(repr=False)
+    company_id: str | None = None
+    mid: str | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One API environment as the client needs it."""
+
+    name: str
+    api_base: str
+    credentials: Credentials
+    live: bool = False
+    checkout_url_template: str | None = None
+    session_ttl_seconds: int = SESSION_TTL_SECONDS
+    connect_timeout: float = 3.05
+    read_timeout: float = 30.0
+
+
+def env_prefix(name: str) -> str:
+    """`acquired-test` → `ACQUIRED_TEST_`: the environment-variable prefix of an environment."""
+    return name.upper().replace("-", "_") + "_"
+
+
+def secrets_path() -> Path:
+    return Path(os.environ.get("OPS_SECRETS_PATH", REPO_ROOT / ".streamlit" / "secrets.toml"))
+
+
+def load_secrets(path: Path | None = None) -> dict[str, Any]:
+    """The parsed secrets file, or {} when there is none (the no-credentials default)."""
+    path = path or secrets_path()
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def _section(secrets: Mapping[str, Any], name: str) -> dict[str, Any]:
+    return dict(secrets.get("environments", {}).get(name, {}))
+
+
+def _setting(secrets: Mapping[str, Any], env_name: str, key: str) -> Any:
+    """One setting of an environment: its environment variable first, then the secrets file."""
+    from_env = os.environ.get(env_prefix(env_name) + key.upper())
+    return from_env if from_env not in (None, "") else _section(secrets, env_name).get(key)
+
+
+def _float(secrets: Mapping[str, Any], env_name: str, key: str, default: float) -> float:
+    value = _setting(secrets, env_name, key)
+    if value is None:
+        value = os.environ.get("OPS_" + key.upper(), secrets.get("client", {}).get(key, default))
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key} of {env_name} must be a number of seconds, got {value!r}") from exc
+    if number <= 0:
+        raise ConfigError(f"{key} of {env_name} must be more than 0 seconds, got {value!r}")
+    return number
+
+
+def sandbox_credentials() -> Credentials:
+    """The sandbox's own credentials (`SANDBOX_APP_ID` / `SANDBOX_APP_KEY`, default sandbox/sandbox)."""
+    return Credentials(os.environ.get("SANDBOX_APP_ID", "sandbox"), os.environ.get("SANDBOX_APP_KEY", "sandbox"))
+
+
+def is_configured(name: str, secrets: Mapping[str, Any] | None = None) -> bool:
+    """A real environment is offered only once its app_id and app_key are set."""
+    if name == SANDBOX:
+        return True
+    secrets = load_secrets() if secrets is None else secrets
+    return bool(_setting(secrets, name, "app_id") and _setting(secrets, name, "app_key"))
+
+
+def configured_environments(secrets: Mapping[str, Any] | None = None) -> list[str]:
+    secrets = load_secrets() if secrets is None else secrets
+    return [name for name in ENVIRONMENTS if is_configured(name, secrets)]
+
+
+def environment(name: str, *, sandbox_base_url: str | None = None, secrets: Mapping[str, Any] | None = None) -> Environment:
+    """Resolve one environment; a real one without credentials is a ConfigError naming what to set.
+
+    ``sandbox_base_url`` (e.g. ``http://127.0.0.1:8765``) is where the running sandbox answers.
+    """
+    if name not in _KNOWN:
+        raise ConfigError(f"unknown environment {name!r}: choose one of {', '.join(ENVIRONMENTS)}")
+    secrets = load_secrets() if secrets is None else secrets
+    known = _KNOWN[name]
+    connect_timeout = _float(secrets, name, "connect_timeout", 3.05)
+    read_timeout = _float(secrets, name, "read_timeout", 30.0)
+    if name == SANDBOX:
+        if not sandbox_base_url:
+            raise ConfigError("the sandbox environment needs the running sandbox's address")
+        base = sandbox_base_url.rstrip("/")
+        ttl = int(os.environ.get("SANDBOX_SESSION_TTL_SECONDS", SESSION_TTL_SECONDS))
+        return Environment(
+            name, f"{base}/v1", sandbox_credentials(), live=False,
+            checkout_url_template=str(known["checkout_url_template"]).replace("{sandbox_base}", base),
+            session_ttl_seconds=ttl, connect_timeout=connect_timeout, read_timeout=read_timeout,
+        )
+    values = {key: _setting(secrets, name, key) for key in _CREDENTIAL_KEYS}
+    missing = [key for key in ("app_id", "app_key") if not values[key]]
+    if missing:
+        prefix = env_prefix(name)
+        raise ConfigError(
+            f"{name} needs {' and '.join(missing)}: set "
+            f"{' and '.join(prefix + key.upper() for key in missing)} in the environment, or "
+            f"{' and '.join(missing)} under [environments.{name}] in {secrets_path()}"
+        )
+    return Environment(
+        name,
+        str(_setting(secrets, name, "api_base") or known["api_base"]).rstrip("/"),
+        Credentials(str(values["app_id"]), str(values["app_key"]), values["company_id"] or None, values["mid"] or None),
+        live=bool(known["live"]),
+        checkout_url_template=_setting(secrets, name, "checkout_url_template") or known["checkout_url_template"],
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
+
+
+def form_defaults(secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Prefilled values of the New session form, by field path (e.g. the 3-D Secure URLs).
+
+    ``[form_defaults]`` in the secrets file, with quoted dotted keys:
+    ``"tds.redirect_url" = "https://shop.example.com/3ds/return"``.
+    """
+    secrets = load_secrets() if secrets is None else secrets
+    known = {leaf.path for leaf in leaves()}
+    defaults = dict(secrets.get("form_defaults", {}))
+    unknown = sorted(set(defaults) - known)
+    if unknown:
+        raise ConfigError(f"[form_defaults] names fields that do not exist: {', '.join(unknown)}")
+    return defaults
