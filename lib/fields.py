@@ -13,7 +13,8 @@ tools) carry what the standard has no word for:
 - ``x-decimals-by-currency`` (on ``transaction``): the amount's decimal places per currency;
 - ``x-updatable: false``: a top-level field a PUT may not change;
 - ``x-group`` / ``title`` / ``description``: how the form groups and labels the field;
-- ``x-personal``: customer personal data (masked for some roles).
+- ``x-personal``: customer personal data (masked for some roles);
+- ``x-form-default``: what a new form starts with where the API itself has no default.
 """
 from __future__ import annotations
 
@@ -132,7 +133,7 @@ SESSION_SCHEMA: dict[str, Any] = {
                     "type": "number", "title": "Amount", "minimum": 0,
                     "description": "Major units (15.02, not 1502). 0 only makes sense with capture off (card saving).",
                 },
-                "currency": {"type": "string", "title": "Currency", "enum": list(CURRENCIES)},
+                "currency": {"type": "string", "title": "Currency", "enum": list(CURRENCIES), "x-form-default": "gbp"},
                 "capture": _boolean("Capture", "Off = authorise only.", default=True),
                 "moto": _boolean("MOTO", "Mail or telephone order.", default=False),
                 "custom_data": _string("Custom data (base64)"),

@@ -11,9 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def loads(text: str | bytes) -> Any:
-    """Parse JSON with every non-integer number as a Decimal (never a binary float)."""
-    return json.loads(text, parse_float=Decimal)
+    """Parse JSON with every non-integer number as a Decimal; NaN and Infinity are refused."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
 
 
 def _plain(value: Any) -> Any:

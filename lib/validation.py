@@ -8,6 +8,7 @@ all at once.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -99,7 +100,13 @@ def decimal_places(number: int | float | Decimal) -> int:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+    """A JSON number: not a boolean, and never NaN or an infinity (Python callers can pass them)."""
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
+
 
 
 def _decimals_by_currency(validator: Any, table: Mapping[str, int], instance: Any, schema: Any) -> Iterator[ValidationError]:
@@ -114,7 +121,10 @@ def _decimals_by_currency(validator: Any, table: Mapping[str, int], instance: An
         )
 
 
-_Validator = extend(Draft202012Validator, {"x-decimals-by-currency": _decimals_by_currency})
+_Validator = extend(
+    Draft202012Validator, {"x-decimals-by-currency": _decimals_by_currency},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("number", lambda _checker, value: _is_number(value)),
+)
 _VALIDATOR = _Validator(SESSION_SCHEMA, format_checker=_FORMATS)
 
 _TYPE_WORDS = {"string": "a string", "number": "a number", "boolean": "a boolean", "object": "an object", "array": "a list"}

@@ -265,3 +265,15 @@ def test_every_leaf_of_the_contract_is_described() -> None:
     assert set(SESSION_SCHEMA["properties"]) == {"transaction", "customer", "tds", "webhook_url", "save_card",
                                                   "is_recurring", "payment_methods", "company_domains",
                                                   "subscription_id", "payment"}
+
+
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("Infinity"), float("nan"), float("-inf")])
+def test_non_finite_amounts_are_not_numbers(value: Any) -> None:
+    assert reasons(with_("transaction.amount", value)) == {"transaction.amount": "transaction.amount must be a number"}
+
+
+def test_json_refuses_nan_and_infinity() -> None:
+    from lib import jsonutil
+    with pytest.raises(ValueError):
+        jsonutil.loads('{"amount": NaN}')
+    assert jsonutil.loads('{"amount": 15.02}') == {"amount": Decimal("15.02")}

@@ -1,0 +1,145 @@
+"""The sandbox's HTTP application: the ``/v1`` API, read-only ``/sandbox`` views and the checkout page.
+
+Handlers call the SQLite store directly on the event loop: every call is a local write or read of
+well under a millisecond, and with no ``await`` between a PUT's read and its write, one thread per
+server makes that read-merge-write atomic against other requests without a lock.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
+
+from lib.jsonutil import dumps, loads
+from lib.sandbox.auth import Authenticator, RequireBearer
+from lib.sandbox.checkout import EXPIRED, NOT_VALID, LinkView, render_gone, render_link
+from lib.sandbox.faults import FaultInjector
+from lib.sandbox.responses import JSONBody, error_response, validation_response
+from lib.sandbox.store import SandboxStore, utcnow
+from lib.validation import BODY_NOT_OBJECT, InvalidRequest, Problem, validate_create, validate_update
+
+VERSION = "1.0"
+SERVICE = "acquired-sandbox"
+BODY_NOT_JSON = Problem(parameter="body", reason="body is not valid JSON")
+
+
+class SandboxApp(Starlette):
+    """Starlette with the fault injector outside everything, Starlette's error layer included,
+    so it receives the server's own ``send`` (see :mod:`lib.sandbox.faults`)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return FaultInjector(super().build_middleware_stack())
+
+
+def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "sandbox",
+               token_ttl_seconds: int = 3600, session_ttl_seconds: int = 600,
+               update_extends: bool = False) -> Starlette:
+    """The sandbox on the SQLite file ``db_path``.
+
+    ``update_extends`` (env ``SANDBOX_UPDATE_EXTENDS=1``) makes a PUT restart the session's
+    lifetime; by default an update keeps the original expiry, as the contract says (§5).
+    """
+    store = SandboxStore(db_path)
+    auth = Authenticator(store, app_id, app_key, token_ttl_seconds)
+    session_ttl = timedelta(seconds=session_ttl_seconds)
+
+    async def login(request: Request) -> Response:
+        return auth.login(request.url.path, _parse_object(await request.body()))
+
+    async def create_session(request: Request) -> Response:
+        payload = _parse_object(await request.body())
+        problems = validate_create(payload)
+        if problems:
+            raise InvalidRequest(problems)
+        session_id = store.create_session(payload, utcnow(), session_ttl)
+        return JSONBody({"session_id": session_id}, status_code=201)
+
+    async def update_session(request: Request) -> Response:
+        raw = await request.body()
+        # No await from here on: the read, merge and write of this PUT cannot interleave with another's.
+        now = utcnow()
+        record = store.get_session(request.path_params["session_id"])
+        if record is None or record.expired(now):
+            raise HTTPException(404)
+        merged, problems = validate_update(record.params, _parse_object(raw))
+        if problems:
+            raise InvalidRequest(problems)
+        store.add_version(record.session_id, merged, now, now + session_ttl if update_extends else None)
+        return JSONBody({"status": "success"})
+
+    async def info(request: Request) -> Response:
+        return JSONBody({"service": SERVICE, "version": VERSION, "token_ttl_seconds": token_ttl_seconds,
+                         "session_ttl_seconds": session_ttl_seconds})
+
+    async def show_session(request: Request) -> Response:
+        record = store.get_session(request.path_params["session_id"])
+        if record is None:
+            raise HTTPException(404)
+        return JSONBody(record.as_json(utcnow()))
+
+    async def find_sessions(request: Request) -> Response:
+        order_id = request.query_params.get("order_id")
+        if not order_id:
+            raise InvalidRequest([Problem(parameter="order_id", reason="order_id can not be empty")])
+        now = utcnow()
+        return JSONBody({"sessions": [r.as_json(now) for r in store.find_sessions(order_id)]})
+
+    async def checkout(request: Request) -> Response:
+        now = utcnow()
+        record = store.get_session(request.path_params["session_id"])
+        if record is None:
+            return HTMLResponse(render_gone(NOT_VALID, "invalid"), status_code=404)
+        if record.expired(now):
+            return HTMLResponse(render_gone(EXPIRED, "expired"), status_code=410)
+        txn = record.params["transaction"]
+        view = LinkView(txn["order_id"], txn["amount"], txn["currency"], record.expires(), now)
+        return HTMLResponse(render_link(view))
+
+    return SandboxApp(
+        routes=[
+            Route("/v1/login", login, methods=["POST"]),
+            Mount("/v1", routes=[
+                Route("/payment-sessions", create_session, methods=["POST"]),
+                Route("/payment-sessions/{session_id}", update_session, methods=["PUT"]),
+            ], middleware=[Middleware(RequireBearer, authenticator=auth)]),
+            Route("/sandbox/info", info),
+            Route("/sandbox/sessions", find_sessions),
+            Route("/sandbox/sessions/{session_id}", show_session),
+            Route("/checkout/{session_id}", checkout),
+        ],
+        exception_handlers={HTTPException: _http_error, InvalidRequest: _invalid},
+    )
+
+
+def _parse_object(raw: bytes) -> dict[str, Any]:
+    """The JSON object in the body, amounts as Decimals; anything else is a 400, never a 500.
+
+    Numbers ``lib.jsonutil.dumps`` could not write back exactly (more digits than a float holds)
+    are refused here too, since every stored session is answered back as JSON.
+    """
+    try:
+        payload = loads(raw)
+        dumps(payload)
+    except ValueError:
+        raise InvalidRequest([BODY_NOT_JSON]) from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest([BODY_NOT_OBJECT])
+    return payload
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, request.url.path, exc.headers)
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidRequest)
+    return validation_response(request.url.path, exc.problems)

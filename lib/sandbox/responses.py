@@ -1,0 +1,49 @@
+"""The contract's response bodies (§2, §3, §4, §6), shared by every part of the sandbox."""
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from starlette.responses import Response
+
+from lib.jsonutil import dumps
+from lib.validation import Problem
+
+VALIDATION_TITLE = "Your request parameters did not pass our validation."
+
+# status → (error_type, title), contract §6; other codes fall back to the HTTP reason phrase.
+ERRORS: dict[int, tuple[str, str]] = {
+    401: ("unauthorized", "Authentication with the API failed, please check your details and try again."),
+    403: ("forbidden", "You do not have access to the requested resource, please check your details and try again."),
+    404: ("not_found", "Unable to find the requested resource, please check your request and try again."),
+    409: ("conflict", "There was a conflict when trying to complete your request."),
+    500: ("internal_server_error", "An error occurred, we are investigating the reason."),
+}
+
+
+class JSONBody(Response):
+    """JSON written by ``lib.jsonutil.dumps``, so Decimal amounts go out as exact JSON numbers."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")
+
+
+def error_response(status: int, instance: str, headers: dict[str, str] | None = None) -> JSONBody:
+    """The §6 body for ``status``; ``instance`` is the request path, as the API reports it."""
+    error_type, title = ERRORS.get(status) or _fallback(status)
+    body = {"status": "error", "error_type": error_type, "title": title, "instance": instance}
+    return JSONBody(body, status_code=status, headers=headers)
+
+
+def validation_response(instance: str, problems: list[Problem]) -> JSONBody:
+    """The §3 400 body listing every problem at once."""
+    body = {"status": "error", "error_type": "validation", "title": VALIDATION_TITLE,
+            "instance": instance, "invalid_parameters": problems}
+    return JSONBody(body, status_code=400)
+
+
+def _fallback(status: int) -> tuple[str, str]:
+    phrase = HTTPStatus(status).phrase
+    return phrase.lower().replace(" ", "_").replace("-", "_"), f"{phrase}."
