@@ -1,0 +1,138 @@
+"""What the dashboard's pages do, one call each: the pages only draw widgets and render results.
+
+A :class:`Console` holds the process-wide pieces (the call log and session registry on one
+SQLite file, the running sandbox's address, the clock) and exposes the operations of finance,
+QA and audit staff with the checks that must hold whatever the UI shows.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lib import audit, config, forms, links
+from lib.calllog import CallLog, default_db_path
+from lib.client import Client, Created, Updated, utc_now
+from lib.config import ConfigError, Environment
+from lib.registry import Registry
+from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate
+
+QA_TAG_PREFIX = "qa-run:"
+
+
+class SessionExpired(Exception):
+    """The session's 10 minutes are over: it cannot be updated, only recreated."""
+
+    def __init__(self, session_id: str, expired_at: datetime) -> None:
+        super().__init__(f"session {session_id} expired at {expired_at:%Y-%m-%d %H:%M:%S} UTC")
+        self.session_id = session_id
+        self.expired_at = expired_at
+
+
+class UnknownSession(LookupError):
+    """Not a session this console created (the API offers no way to look one up)."""
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """Everything the detail page shows about one session."""
+
+    session: dict[str, Any]
+    history: list[dict[str, Any]]
+    calls: list[dict[str, Any]]
+    link: str | None
+    link_error: str | None
+
+
+@dataclass
+class Console:
+    sandbox_base_url: str
+    db_path: Path = field(default_factory=default_db_path)
+    clock: Callable[[], datetime] = utc_now
+
+    def __post_init__(self) -> None:
+        self.log = CallLog(self.db_path)
+        self.registry = Registry(self.db_path)
+
+    # --- environments ------------------------------------------------------------------------
+    def environments(self) -> list[str]:
+        """The sandbox, plus each real environment whose credentials are configured."""
+        return config.configured_environments()
+
+    def environment(self, name: str) -> Environment:
+        return config.environment(name, sandbox_base_url=self.sandbox_base_url)
+
+    def client(self, env_name: str, operator: str, *, tags: Sequence[str] = (),
+               headers: Mapping[str, str] | None = None) -> Client:
+        return Client(self.environment(env_name), operator=operator, log=self.log, tags=tags,
+                      headers=headers, clock=self.clock)
+
+    # --- finance -----------------------------------------------------------------------------
+    def create(self, env_name: str, operator: str, values: Mapping[str, Any]) -> Created:
+        """Pre-check the form values (raising :class:`InvalidRequest` with every problem), then create."""
+        body, problems = forms.check_create(values)
+        if problems:
+            raise InvalidRequest(problems)
+        return self.client(env_name, operator).create_session(SessionRequest(body))
+
+    def recreate(self, env_name: str, operator: str, session_id: str) -> Created:
+        """A new session with the latest parameters of an old one (new order id not implied)."""
+        return self.client(env_name, operator).create_session(SessionRequest.parse(self.session_row(session_id)["params"]))
+
+    def update(self, env_name: str, operator: str, session_id: str, values: Mapping[str, Any]) -> Updated:
+        """Send only what changed; refuse an expired session before anything goes out."""
+        row = self.session_row(session_id)
+        if row["expires_at"] <= self.clock():
+            raise SessionExpired(session_id, row["expires_at"])
+        patch, _merged, problems = forms.check_update(row["params"], values)
+        if problems:
+            raise InvalidRequest(problems)
+        if not patch:
+            raise InvalidRequest([Problem(parameter="body", reason="nothing changed: there is no update to send")])
+        return self.client(env_name, operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
+
+    def resend_update(self, env_name: str, operator: str, session_id: str, patch: Mapping[str, Any]) -> Updated:
+        """Send again an update whose outcome was unknown (the person decided to)."""
+        row = self.session_row(session_id)
+        if row["expires_at"] <= self.clock():
+            raise SessionExpired(session_id, row["expires_at"])
+        return self.client(env_name, operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
+
+    def other_active_for_order(self, env_name: str, order_id: str) -> list[dict[str, Any]]:
+        """Active sessions already open for an order id (a warning, not a block)."""
+        return self.registry.active_for_order(env_name, order_id, self.clock()) if order_id else []
+
+    # --- reading -----------------------------------------------------------------------------
+    def session_row(self, session_id: str) -> dict[str, Any]:
+        row = self.registry.get(session_id)
+        if row is None:
+            raise UnknownSession(f"session {session_id} was not created through this console")
+        return row
+
+    def active_sessions(self, env_name: str, *, operator: str | None = None, include_qa: bool = False) -> list[dict[str, Any]]:
+        rows = self.registry.active(env_name, self.clock(), created_by=operator)
+        return rows if include_qa else [r for r in rows if not is_qa(r)]
+
+    def recently_expired(self, env_name: str, *, operator: str | None = None, include_qa: bool = False,
+                         within: timedelta = timedelta(hours=1)) -> list[dict[str, Any]]:
+        rows = self.registry.recently_expired(env_name, self.clock(), within=within)
+        return [r for r in rows if (include_qa or not is_qa(r)) and (operator is None or r["created_by"] == operator)]
+
+    def payment_link(self, env_name: str, session_id: str) -> str:
+        return links.payment_link(self.environment(env_name).checkout_url_template, session_id, environment=env_name)
+
+    def session_view(self, session_id: str) -> SessionView:
+        row = self.session_row(session_id)
+        try:
+            link, link_error = self.payment_link(row["environment"], session_id), None
+        except ConfigError as exc:
+            link, link_error = None, str(exc)
+        return SessionView(row, self.registry.history(session_id), audit.session_timeline(self.db_path, session_id),
+                           link, link_error)
+
+
+def is_qa(session: Mapping[str, Any]) -> bool:
+    """Sessions a QA run made carry a ``qa-run:<id>`` tag and stay out of finance's lists."""
+    return any(str(tag).startswith(QA_TAG_PREFIX) for tag in session.get("tags", []))

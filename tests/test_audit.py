@@ -1,0 +1,462 @@
+"""The Audit log page's engine: filters, paging, in-flight calls, export, charts, URL round trip.
+
+The log is a real SQLite file written through ``CallLog.append``; every query is checked against
+a plain-Python model of the same entries (filtering a list), so SQL and model must agree.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lib import audit, registry
+from lib.audit import AuditFilters
+from lib.calllog import CallLog
+from lib.db import connect
+
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
+LOGIN, SESSIONS, SESSION = "/v1/login", "/v1/payment-sessions", "/v1/payment-sessions/{session_id}"
+OPERATORS = ["ann", "bob", "cat"]
+ENVIRONMENTS = ["sandbox", "acquired-test"]
+RESULTS = [("ok", 201), ("ok", 201), ("ok", 201), ("http_error", 400), ("http_error", 404),
+           ("network_error", None), ("unknown_outcome", None)]
+FORMULA = '=HYPERLINK("http://evil.example","x")'
+
+
+class StepClock:
+    """A clock that moves one minute per reading: entry n gets T0 + n minutes."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(minutes=1)
+        return self.now
+
+
+@dataclass
+class Log:
+    path: Path
+    model: list[dict[str, Any]] = field(default_factory=list)  # every entry as appended, with seq and ts
+    created_session: str = ""  # a session whose create call is linked through the registry
+
+
+def _write(log: CallLog, clock: StepClock, model: list[dict[str, Any]], kind: str, **values: Any) -> int:
+    seq = log.append(kind, **values)
+    model.append({"seq": seq, "ts": clock.now, "kind": kind, **values})
+    return seq
+
+
+def _build(path: Path) -> Log:
+    """~330 entries over ~5.5 hours: calls on every endpoint, all outcomes, some still in flight."""
+    clock = StepClock()
+    log = CallLog(path, clock=clock)
+    out = Log(path)
+    for n in range(160):
+        endpoint = (LOGIN, SESSIONS, SESSION)[n % 3]
+        session_id = f"sess-{n % 7:02d}-{n:04d}" if endpoint == SESSION else None
+        common = dict(
+            operator=OPERATORS[n % 3 if n % 5 else 0], environment=ENVIRONMENTS[n % 2], attempt_id=f"att-{n:04d}",
+            method="PUT" if endpoint == SESSION else "POST", endpoint=endpoint,
+            path=endpoint.replace("{session_id}", session_id or ""), session_id=session_id,
+            order_id=None if endpoint == LOGIN else f"ORD-{n // 10:02d}-{n:04d}",
+            amount=None if endpoint == LOGIN else Decimal(f"{n}.50"), currency=None if endpoint == LOGIN else "gbp",
+            tags=["qa"] if n % 4 == 0 else [],
+        )
+        _write(log, clock, out.model, "api_request", detail={"body": {"n": n}}, **common)
+        if n % 23 == 22:
+            continue  # in flight: no result
+        outcome, status = RESULTS[n % len(RESULTS)]
+        status = 200 if status == 201 and endpoint != SESSIONS else status
+        _write(log, clock, out.model, "api_result", outcome=outcome, http_status=status,
+               duration_ms=float((n * 37) % 101 + 1), detail={"body": {"status": outcome}}, **common)
+        if n % 40 == 0:
+            _write(log, clock, out.model, "access", operator=FORMULA, environment="sandbox", tags=["-1+1", "@x"])
+    # A create whose session then gets updated: the create's request joins the timeline through its attempt.
+    created = "sess-created"
+    out.created_session = created
+    create = dict(operator="ann", environment="sandbox", attempt_id="att-create", method="POST",
+                  endpoint=SESSIONS, path=SESSIONS, order_id="ORD-created", amount=Decimal("9.99"), currency="gbp")
+    _write(log, clock, out.model, "api_request", **create)
+
+    def record(db: Any, seq: int) -> None:
+        registry.record_created(db, session_id=created, environment="sandbox", order_id="ORD-created",
+                                operator="ann", sent_at=T0, ttl_seconds=600, params={}, tags=[], entry_seq=seq)
+
+    _write(log, clock, out.model, "api_result", outcome="ok", http_status=201, duration_ms=5.0, then=record,
+           **{**create, "session_id": created})  # as the client writes it: the answer names the session
+    update = {**create, "attempt_id": "att-update", "method": "PUT", "endpoint": SESSION,
+              "path": f"/v1/payment-sessions/{created}", "session_id": created}
+    _write(log, clock, out.model, "api_request", **update)
+    _write(log, clock, out.model, "api_result", outcome="ok", http_status=200, duration_ms=6.0, **update)
+    for entry in out.model:
+        entry.pop("then", None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory: pytest.TempPathFactory) -> Log:
+    return _build(tmp_path_factory.mktemp("audit") / "ops.db")
+
+
+def _in_flight(model: list[dict[str, Any]], entry: dict[str, Any]) -> bool:
+    return entry["kind"] == "api_request" and not any(
+        e["kind"] == "api_result" and e.get("attempt_id") == entry["attempt_id"] for e in model)
+
+
+def _matches(model: list[dict[str, Any]], entry: dict[str, Any], f: AuditFilters) -> bool:
+    """The filter semantics, written plainly in Python."""
+    if f.since is not None and entry["ts"] < f.since or f.until is not None and entry["ts"] >= f.until:
+        return False
+    for name in ("environment", "operator", "endpoint", "method", "kind", "http_status"):
+        if getattr(f, name) is not None and entry.get(name) != getattr(f, name):
+            return False
+    if f.outcome == audit.IN_FLIGHT:
+        if not _in_flight(model, entry):
+            return False
+    elif f.outcome is not None and entry.get("outcome") != f.outcome:
+        return False
+    for name in ("session_id", "order_id"):
+        wanted, value = getattr(f, name), entry.get(name)
+        if wanted is None:
+            continue
+        if value is None:
+            return False
+        if wanted.endswith("*") and not value.startswith(wanted[:-1]) or not wanted.endswith("*") and value != wanted:
+            return False
+    return True
+
+
+def _expected(log: Log, f: AuditFilters) -> list[int]:
+    return [e["seq"] for e in reversed(log.model) if _matches(log.model, e, f)]
+
+
+def _all_pages(log: Log, f: AuditFilters, size: int) -> Iterator[dict[str, Any]]:
+    for page_no in range(1, 1000):
+        rows = audit.page(log.path, f, page_no, size)
+        yield from rows
+        if len(rows) < size:
+            return
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def test_where_without_filters_matches_everything() -> None:
+    assert audit.where(AuditFilters()) == ("1", [])
+
+
+def test_where_builds_one_clause_per_filter() -> None:
+    f = AuditFilters(since=T0, until=T0 + timedelta(hours=1), operator="ann", outcome="ok", http_status=201,
+                     session_id="s-1", kind="api_result")
+    sql, params = audit.where(f)
+    assert sql == ("e.ts >= ? AND e.ts < ? AND e.operator = ? AND e.kind = ? AND e.outcome = ? "
+                   "AND e.http_status = ? AND e.session_id = ?")
+    assert params == ["2024-05-01T09:00:00.000000Z", "2024-05-01T10:00:00.000000Z", "ann", "api_result", "ok",
+                      201, "s-1"]
+
+
+def test_prefix_search_is_an_index_range_not_like(log: Log) -> None:
+    sql, params = audit.where(AuditFilters(order_id="ORD-1*"))
+    assert (sql, params) == ("e.order_id >= ? AND e.order_id < ?", ["ORD-1", "ORD-2"])
+    assert "LIKE" not in sql
+    plan = connect(log.path).conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT * FROM entries AS e WHERE {sql} ORDER BY e.seq DESC LIMIT 50", params).fetchall()
+    assert any("entries_order_id" in row[-1] for row in plan), plan
+
+
+@pytest.mark.parametrize(("prefix", "end"), [
+    ("ab", "ac"), ("a\U0010ffff", "b"), ("\U0010ffff", None), ("\ud7ff", "\ue000"), ("", None),
+])
+def test_prefix_end_bounds_every_string_with_the_prefix(prefix: str, end: str | None) -> None:
+    assert audit._prefix_end(prefix) == end
+
+
+def test_bare_star_means_any_value() -> None:
+    assert audit.where(AuditFilters(session_id="*")) == ("e.session_id IS NOT NULL", [])
+
+
+def test_in_flight_filter_needs_no_parameter() -> None:
+    sql, params = audit.where(AuditFilters(outcome="in_flight"))
+    assert "NOT EXISTS" in sql and params == []
+
+
+def test_default_view_is_the_last_24_hours() -> None:
+    assert AuditFilters.default(T0) == AuditFilters(since=T0 - timedelta(hours=24))
+
+
+def test_empty_text_means_no_filter() -> None:
+    assert AuditFilters(operator="", order_id="", outcome="") == AuditFilters()
+
+
+@pytest.mark.parametrize(("kwargs", "named"), [
+    ({"since": datetime(2024, 5, 1)}, "since"),
+    ({"until": datetime(2024, 5, 1)}, "until"),
+    ({"outcome": "failed"}, "outcome"),
+    ({"http_status": 42}, "http_status"),
+    ({"http_status": True}, "http_status"),
+])
+def test_bad_filters_are_refused_naming_the_field(kwargs: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        AuditFilters(**kwargs)
+
+
+# --- URL query parameters ------------------------------------------------------------------
+
+_text = st.text(min_size=1, max_size=12)
+_moment = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+                       timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=5, minutes=30))]))
+_filters = st.builds(
+    AuditFilters,
+    since=st.none() | _moment, until=st.none() | _moment,
+    environment=st.none() | _text, operator=st.none() | _text, endpoint=st.none() | _text,
+    method=st.none() | _text, outcome=st.none() | st.sampled_from([*audit.OUTCOMES, audit.IN_FLIGHT]),
+    http_status=st.none() | st.integers(100, 599), session_id=st.none() | _text, order_id=st.none() | _text,
+    kind=st.none() | _text,
+)
+
+
+@given(_filters)
+def test_filters_round_trip_through_query_params(f: AuditFilters) -> None:
+    params = audit.to_query_params(f)
+    assert all(isinstance(v, str) for v in params.values())
+    assert audit.from_query_params(params) == f
+
+
+def test_an_all_time_view_still_has_a_since_parameter() -> None:
+    assert audit.to_query_params(AuditFilters()) == {"since": "all"}
+    assert audit.from_query_params({"since": "all"}) == AuditFilters()
+
+
+def test_query_params_ignore_unknown_keys_and_accept_offsets() -> None:
+    f = audit.from_query_params({"since": "2024-05-01T11:00:00+02:00", "seq": "12", "order_id": "ORD-1*"})
+    assert f == AuditFilters(since=T0, order_id="ORD-1*")
+
+
+@pytest.mark.parametrize(("params", "named"), [
+    ({"since": "yesterday"}, "since"),
+    ({"until": "2024-05-01T09:00:00"}, "until"),
+    ({"http_status": "abc"}, "http_status"),
+    ({"http_status": "99"}, "http_status"),
+    ({"outcome": "bogus"}, "outcome"),
+])
+def test_bad_query_params_name_the_parameter(params: dict[str, str], named: str) -> None:
+    with pytest.raises(ValueError, match=f"query parameter {named}"):
+        audit.from_query_params(params)
+
+
+# --- count, page, entry, attempt, timeline -------------------------------------------------
+
+
+def _field_filters(log: Log) -> list[AuditFilters]:
+    mid = log.model[len(log.model) // 2]["ts"]
+    return [
+        AuditFilters(),
+        AuditFilters(since=mid),
+        AuditFilters(until=mid),
+        AuditFilters(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=2)),
+        AuditFilters(environment="acquired-test"),
+        AuditFilters(operator="bob"),
+        AuditFilters(endpoint=SESSION),
+        AuditFilters(method="PUT"),
+        AuditFilters(kind="access"),
+        AuditFilters(http_status=404),
+        AuditFilters(outcome="http_error"),
+        AuditFilters(outcome="unknown_outcome"),
+        AuditFilters(outcome="in_flight"),
+        AuditFilters(operator="ann", outcome="ok"),
+        AuditFilters(session_id="sess-03-0017"),
+        AuditFilters(session_id="sess-03*"),
+        AuditFilters(order_id="ORD-1*"),
+        AuditFilters(order_id="ORD-10-0100"),
+        AuditFilters(order_id="*"),
+        AuditFilters(order_id="ORD-10-010"),  # exact: a prefix of real ids, matching none
+    ]
+
+
+def test_each_filter_narrows_to_exactly_the_matching_entries(log: Log) -> None:
+    for f in _field_filters(log):
+        wanted = _expected(log, f)
+        assert audit.count(log.path, f) == len(wanted), f
+        assert [r["seq"] for r in _all_pages(log, f, 50)] == wanted, f
+        assert 0 < len(wanted) < len(log.model) or f in (AuditFilters(), AuditFilters(order_id="ORD-10-010")), f
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_filter_combinations_agree_with_the_model(log: Log, data: st.DataObject) -> None:
+    pool = {
+        "environment": ENVIRONMENTS, "operator": OPERATORS + [FORMULA], "endpoint": [LOGIN, SESSIONS, SESSION],
+        "method": ["POST", "PUT"], "outcome": [*audit.OUTCOMES, audit.IN_FLIGHT], "http_status": [200, 201, 400],
+        "kind": ["api_request", "api_result", "access"], "session_id": ["sess-0*", "sess-01*", "sess-created"],
+        "order_id": ["ORD-0*", "ORD-1*", "ORD-05*"],
+    }
+    chosen = data.draw(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in pool.items()}))
+    hours = data.draw(st.none() | st.integers(0, 6))
+    if hours is not None:
+        chosen["since"] = T0 + timedelta(hours=hours)
+    f = AuditFilters(**chosen)
+    wanted = _expected(log, f)
+    assert audit.count(log.path, f) == len(wanted)
+    assert [r["seq"] for r in audit.page(log.path, f, 1, 500)] == wanted
+
+
+def test_pages_are_newest_first_and_split_cleanly(log: Log) -> None:
+    everything = [r["seq"] for r in audit.page(log.path, AuditFilters(), 1, 1000)]
+    assert everything == sorted(everything, reverse=True) and len(everything) == len(log.model)
+    first, second = audit.page(log.path, AuditFilters(), 1, 50), audit.page(log.path, AuditFilters(), 2, 50)
+    assert [r["seq"] for r in first + second] == everything[:100]
+    last_page = math.ceil(len(everything) / 50)
+    assert len(audit.page(log.path, AuditFilters(), last_page)) == len(everything) - 50 * (last_page - 1)
+    assert audit.page(log.path, AuditFilters(), last_page + 1) == []
+    with pytest.raises(ValueError, match="page_no"):
+        audit.page(log.path, AuditFilters(), 0)
+
+
+def test_rows_are_decoded_and_flag_calls_in_flight(log: Log) -> None:
+    rows = audit.page(log.path, AuditFilters(), 1, 1000)
+    flagged = {r["seq"] for r in rows if r["in_flight"]}
+    assert flagged == {e["seq"] for e in log.model if _in_flight(log.model, e)} and len(flagged) == 6
+    row = next(r for r in rows if r["order_id"] == "ORD-00-0004" and r["kind"] == "api_request")
+    assert row["amount"] == Decimal("4.50") and row["tags"] == ["qa"] and "detail" not in row
+
+
+def test_entry_decodes_detail(log: Log) -> None:
+    seq = next(e["seq"] for e in log.model if e.get("attempt_id") == "att-0005")
+    got = audit.entry(log.path, seq)
+    assert got is not None and got["detail"] == {"body": {"n": 5}} and got["attempt_id"] == "att-0005"
+    assert audit.entry(log.path, 10**9) is None
+
+
+def test_attempt_gives_request_then_result(log: Log) -> None:
+    pair = audit.attempt(log.path, "att-0003")
+    assert [e["kind"] for e in pair] == ["api_request", "api_result"]
+    assert pair[1]["detail"] == {"body": {"status": "http_error"}}
+    assert [e["kind"] for e in audit.attempt(log.path, "att-0022")] == ["api_request"]  # in flight
+    assert audit.attempt(log.path, "nope") == []
+
+
+def test_session_timeline_includes_the_create_through_its_attempt(log: Log) -> None:
+    timeline = audit.session_timeline(log.path, log.created_session)
+    assert [(r["kind"], r["method"]) for r in timeline] == [
+        ("api_request", "POST"), ("api_result", "POST"), ("api_request", "PUT"), ("api_result", "PUT")]
+    other = audit.session_timeline(log.path, "sess-03-0017")
+    assert [r["seq"] for r in other] == sorted(e["seq"] for e in log.model if e.get("session_id") == "sess-03-0017")
+    assert audit.session_timeline(log.path, "unknown") == []
+
+
+def test_session_timeline_works_without_a_registry(tmp_path: Path) -> None:
+    path = tmp_path / "ops.db"
+    CallLog(path).append("api_request", operator="ann", environment="sandbox", session_id="s1", attempt_id="a")
+    assert [r["session_id"] for r in audit.session_timeline(path, "s1")] == ["s1"]
+
+
+# --- export --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", FORMULA])
+def test_csv_escape_defuses_formulas(cell: str) -> None:
+    assert audit.csv_escape(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["", "ann", "15.02", "'=already", " =space", "a=b"])
+def test_csv_escape_leaves_plain_cells(cell: str) -> None:
+    assert audit.csv_escape(cell) == cell
+
+
+@given(st.text())
+def test_csv_escape_never_lets_a_formula_lead(cell: str) -> None:
+    escaped = audit.csv_escape(cell)
+    assert not escaped.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert escaped in (cell, "'" + cell)
+
+
+def test_export_rows_are_escaped_capped_and_newest_first(log: Log) -> None:
+    rows = list(audit.export_rows(log.path, AuditFilters(kind="access"), limit=2))
+    assert rows[0] == list(audit.EXPORT_COLUMNS)
+    assert len(rows) == 3
+    record = dict(zip(rows[0], rows[1]))
+    assert record["operator"] == "'" + FORMULA
+    assert record["tags"] == '["-1+1", "@x"]' and record["in_flight"] == "false" and record["outcome"] == ""
+    assert int(rows[1][0]) > int(rows[2][0])
+    assert all(isinstance(c, str) for row in rows for c in row)
+
+
+def test_export_csv_parses_back(log: Log) -> None:
+    data = audit.export_csv(log.path, AuditFilters(operator="bob"), limit=10)
+    assert data.startswith(b"\xef\xbb\xbf")
+    parsed = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert parsed == list(audit.export_rows(log.path, AuditFilters(operator="bob"), limit=10))
+    assert len(parsed) == 11 and {r[3] for r in parsed[1:]} == {"bob"}
+    full = audit.export_csv(log.path, AuditFilters(operator="bob"))
+    assert len(list(csv.reader(io.StringIO(full.decode("utf-8-sig"))))) == 1 + audit.count(log.path, AuditFilters(operator="bob"))
+
+
+def test_export_of_in_flight_request_says_so(log: Log) -> None:
+    rows = list(audit.export_rows(log.path, AuditFilters(outcome="in_flight")))
+    assert {dict(zip(rows[0], r))["in_flight"] for r in rows[1:]} == {"true"}
+
+
+# --- charts and filter choices -------------------------------------------------------------
+
+
+def test_calls_per_hour_counts_results_by_hour_and_outcome(log: Log) -> None:
+    f = AuditFilters(operator="ann")
+    frame = audit.calls_per_hour(log.path, f)
+    assert list(frame.columns) == ["hour", "outcome", "calls"]
+    assert str(frame["hour"].dt.tz) == "UTC"
+    got = {(h.to_pydatetime(), o): c for h, o, c in frame.itertuples(index=False)}
+    wanted = Counter((e["ts"].replace(minute=0, second=0, microsecond=0), e["outcome"])
+                     for e in log.model if e["kind"] == "api_result" and _matches(log.model, e, f))
+    assert got == dict(wanted) and len(got) > 5
+
+
+def _nearest_rank(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[math.ceil(p * len(ordered)) - 1]
+
+
+def test_latency_by_endpoint_gives_nearest_rank_percentiles(log: Log) -> None:
+    f = AuditFilters(environment="sandbox")
+    frame = audit.latency_by_endpoint(log.path, f)
+    assert list(frame.columns) == ["endpoint", "calls", "p50_ms", "p95_ms"]
+    for endpoint, calls, p50, p95 in frame.itertuples(index=False):
+        durations = [e["duration_ms"] for e in log.model if e["kind"] == "api_result"
+                     and e["endpoint"] == endpoint and _matches(log.model, e, f)]
+        assert (calls, p50, p95) == (len(durations), _nearest_rank(durations, 0.5), _nearest_rank(durations, 0.95))
+    assert list(frame["endpoint"]) == sorted([LOGIN, SESSIONS, SESSION])
+
+
+def test_charts_of_an_empty_view_are_empty_frames(log: Log) -> None:
+    nothing = AuditFilters(operator="nobody")
+    assert audit.calls_per_hour(log.path, nothing).empty
+    assert audit.latency_by_endpoint(log.path, nothing).empty
+
+
+def test_distinct_values_for_the_filter_widgets(log: Log) -> None:
+    assert audit.operators(log.path) == sorted({*OPERATORS, FORMULA})
+    assert audit.environments(log.path) == sorted(ENVIRONMENTS)
+    assert audit.endpoints(log.path) == sorted([LOGIN, SESSIONS, SESSION])
+
+
+def test_an_empty_log_reads_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    assert audit.count(path, AuditFilters()) == 0 and audit.page(path, AuditFilters(), 1) == []
+    assert audit.operators(path) == [] and list(audit.export_rows(path, AuditFilters())) == [list(audit.EXPORT_COLUMNS)]
+
+
+def test_filter_fields_are_all_in_the_url() -> None:
+    every = AuditFilters(since=T0, until=T0, environment="e", operator="o", endpoint="p", method="m", outcome="ok",
+                         http_status=200, session_id="s", order_id="x*", kind="k")
+    assert set(audit.to_query_params(every)) == {f.name for f in fields(AuditFilters)}
