@@ -15,3 +15,47 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
     server = serve_in_thread(tmp_path / "sandbox.db")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox_port(tmp_path_factory: pytest.TempPathFactory) -> int:
+    """One free port for the sandbox the app under test starts (once per test process)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_port: int,
+            tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean world for the app: its own log database, no secrets, a known operator, a private sandbox port."""
+    monkeypatch.setenv("OPS_DB_PATH", str(tmp_path / "ops.db"))
+    monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "secrets.toml"))
+    monkeypatch.setenv("OPS_OPERATOR", "tester@example.com")
+    monkeypatch.setenv("SANDBOX_PORT", str(sandbox_port))
+    monkeypatch.setenv("SANDBOX_DB_PATH", str(tmp_path_factory.getbasetemp() / "app-sandbox.db"))
+    return tmp_path
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def open_page(app_env: Path):  # type: ignore[no-untyped-def]
+    """Open a page the way a person does: app.py routes, then the page runs (query params allowed)."""
+    from streamlit.testing.v1 import AppTest
+
+    def _open(page: str | None = None, **query: str) -> AppTest:
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
+        for name, value in query.items():
+            at.query_params[name] = value
+        at.run()
+        if page:
+            at.switch_page(page)
+            at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    return _open

@@ -1,0 +1,111 @@
+"""New session: every request option, a live preview, per-field errors, then the link to share."""
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from lib import forms, links, money
+from lib.config import ConfigError, form_defaults
+from lib.errors import ApiError
+from lib.validation import InvalidRequest
+from ui.form import current_values, session_form, widget_key
+from ui.frame import frame
+from ui.widgets import DETAIL_PAGE, live_countdown, page_link, problems_of, show_failure
+
+UPDATE_PAGE = "pages/update_amount.py"
+ORDER_KEY = widget_key("transaction.order_id")
+CREATED = "new_session_created"
+FAILURE = "new_session_failure"
+
+f = frame("New session")
+
+
+def new_order_id() -> None:
+    st.session_state[ORDER_KEY] = str(uuid.uuid4())
+
+
+def create() -> None:
+    """Button callback: runs before the page is drawn, so the outcome shows at the fields at once."""
+    st.session_state.pop(CREATED, None)
+    st.session_state.pop(FAILURE, None)
+    try:
+        st.session_state[CREATED] = f.console.create(f.env_name, f.operator, current_values())
+    except (InvalidRequest, ApiError) as exc:
+        st.session_state[FAILURE] = exc
+
+
+def create_another() -> None:
+    new_order_id()
+    st.session_state.pop(CREATED, None)
+
+
+def order_id_button() -> None:
+    st.button("New order id", on_click=new_order_id, icon="🔄", help="A fresh UUID for the order id.")
+
+
+if ORDER_KEY not in st.session_state:
+    new_order_id()
+try:
+    defaults = form_defaults()
+except ConfigError as exc:
+    st.warning(str(exc))
+    defaults = {}
+
+failure = st.session_state.get(FAILURE)
+body, live_problems = forms.check_create(current_values())
+shown = live_problems if isinstance(failure, InvalidRequest) else problems_of(failure) if failure else []
+
+form_col, preview_col = st.columns([3, 2], gap="large")
+with form_col:
+    values = session_form(problems=shown, defaults=defaults, extra_transaction=order_id_button)
+body, _ = forms.check_create(values)
+
+with preview_col:
+    st.subheader("Request preview")
+    st.code(forms.preview_json(body), language="json")
+    with st.expander("As curl"):
+        st.code(forms.curl_command("POST", f"{f.env.api_base}/payment-sessions", body), language="bash")
+    others = f.console.other_active_for_order(f.env_name, str(values.get("transaction.order_id") or ""))
+    if others:
+        st.warning(f"Order {values['transaction.order_id']} already has {len(others)} active session(s) in "
+                   f"{f.env_name}. Creating another is allowed.", icon="⚠️")
+    st.button("Create session", type="primary", icon="➕", use_container_width=True, on_click=create)
+    if failure:
+        show_failure(failure)
+
+created = st.session_state.get(CREATED)
+if created is not None:
+    st.divider()
+    row = f.console.session_row(created.session_id)
+    st.success(f"Session created in **{row['environment']}** for order **{row['order_id']}**: "
+               f"{money.format_amount(row['amount'], row['currency'])}", icon="✅")
+    left, right = st.columns([3, 2], gap="large")
+    link: str | None = None
+    with left:
+        st.markdown("**Session id** (copy button on the right of the box)")
+        st.code(created.session_id, language=None)
+        st.markdown(f"Expires at **{f.time(created.expires_at)}**")
+        live_countdown(created.sent_at, created.expires_at, key="created")
+        try:
+            link = f.console.payment_link(row["environment"], created.session_id)
+        except ConfigError as exc:
+            st.warning(f"No payment link: {exc}")
+        if link:
+            st.markdown(f"**Payment link**: [{link}]({link})")
+            st.markdown("**Message for the customer**")
+            st.code(links.customer_message(link, row["amount"], row["currency"], created.expires_at, f.tz),
+                    language=None, wrap_lines=True)
+        a, b, c = st.columns(3)
+        with a:
+            page_link(UPDATE_PAGE, label="Update this session", icon="✏️", query={"session": created.session_id})
+        with b:
+            page_link(DETAIL_PAGE, label="Session detail", icon="🔎", query={"session": created.session_id})
+        c.button("Create another like it", icon="➕", help="Same parameters, a fresh order id.",
+                 on_click=create_another)
+    if link:
+        with right:
+            png = links.qr_png(link)
+            st.image(png, caption="QR code of the payment link", width=240)
+            st.download_button("Download QR (PNG)", png, file_name=f"payment-link-{row['order_id']}.png",
+                               mime="image/png", icon="⬇️")

@@ -1,0 +1,72 @@
+"""The frame every page draws first: page config, sidebar, LIVE banner, shared resources.
+
+Every page calls :func:`frame` at its top, so a page reached directly by URL on a fresh server
+(Streamlit's legacy ``pages/`` mode runs it without ``app.py``) behaves exactly like one reached
+through ``st.navigation``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+
+import streamlit as st
+
+from lib import identity, timefmt
+from lib.calllog import default_db_path
+from lib.config import ConfigError, Environment
+from lib.console import Console
+from lib.sandbox.runtime import ensure_sandbox
+
+ENV_KEY = "environment"
+
+
+@st.cache_resource(show_spinner="Starting the local sandbox…")
+def _console(db_path: str) -> Console:
+    """One console (and one sandbox) per server process and database, shared by every tab."""
+    return Console(sandbox_base_url=ensure_sandbox().base_url, db_path=Path(db_path))
+
+
+@dataclass(frozen=True)
+class Frame:
+    console: Console
+    env_name: str
+    env: Environment
+    operator: str
+    tz: tzinfo
+
+    def time(self, moment, *, seconds: bool = True) -> str:  # type: ignore[no-untyped-def]
+        return timefmt.local(moment, self.tz, seconds=seconds)
+
+
+def _logged_in_email() -> str | None:
+    user = st.user
+    return user.get("email") if user.get("is_logged_in") else None
+
+
+def frame(title: str, *, icon: str = "💳") -> Frame:
+    """Draw the shared frame and return what the page needs."""
+    st.set_page_config(page_title=f"{title} · Payment sessions", page_icon=icon, layout="wide")
+    console = _console(str(default_db_path()))
+    operator = identity.operator(_logged_in_email())
+    environments = console.environments()
+    with st.sidebar:
+        st.markdown("### 💳 Payment sessions")
+        env_name = st.selectbox("Environment", environments, key=ENV_KEY, persist_state="session",
+                                help="Real Acquired environments appear once their credentials are configured.")
+        st.text_input("Operator", operator, disabled=True, key="operator_shown",
+                      help="Who the log records: the logged-in e-mail, else OPS_OPERATOR, else the OS user.")
+        if env_name == "sandbox":
+            st.caption(f"Local sandbox at `{console.sandbox_base_url}`")
+    try:
+        env = console.environment(env_name or "sandbox")
+    except ConfigError as exc:
+        st.error(f"**{env_name}** is not usable: {exc}")
+        st.stop()
+    if env.live:
+        st.markdown(
+            '<div data-testid="live-banner" style="background:#c62828;color:white;padding:0.6rem 1rem;'
+            'border-radius:0.4rem;font-weight:700;font-size:1.1rem;margin-bottom:0.8rem">'
+            "LIVE — acquired-live moves real money</div>", unsafe_allow_html=True)
+    st.title(f"{icon} {title}")
+    return Frame(console, env.name, env, operator, timefmt.zone(st.context.timezone))
