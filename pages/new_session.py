@@ -63,7 +63,7 @@ body, _ = forms.check_create(values)
 
 with preview_col:
     st.subheader("Request preview")
-    st.code(forms.preview_json(body), language="json")
+    st.code(forms.preview_json(body), language="json", wrap_lines=True)
     with st.expander("As curl"):
         st.code(forms.curl_command("POST", f"{f.env.api_base}/payment-sessions", body), language="bash")
     others = f.console.other_active_for_order(f.env_name, str(values.get("transaction.order_id") or ""))

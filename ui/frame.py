@@ -7,7 +7,7 @@ through ``st.navigation``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import streamlit as st
@@ -35,7 +35,8 @@ class Frame:
     operator: str
     tz: tzinfo
 
-    def time(self, moment, *, seconds: bool = True) -> str:  # type: ignore[no-untyped-def]
+    def time(self, moment: datetime | None, *, seconds: bool = True) -> str:
+        """A stored UTC time in the viewer's zone, zone named."""
         return timefmt.local(moment, self.tz, seconds=seconds)
 
 
