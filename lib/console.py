@@ -6,16 +6,19 @@ QA and audit staff with the checks that must hold whatever the UI shows.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lib import audit, config, forms, links
+from lib import audit, config, forms, links, session_rows
 from lib.calllog import CallLog, default_db_path
 from lib.client import Client, Created, Updated, utc_now
 from lib.config import ConfigError, Environment
+from lib.db import connect, utc_text
 from lib.registry import Registry
 from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate
 
@@ -44,6 +47,15 @@ class SessionView:
     calls: list[dict[str, Any]]
     link: str | None
     link_error: str | None
+
+
+@dataclass(frozen=True)
+class PendingUpdate:
+    """An update that was sent and got no answer: the API holds either the registry's parameters
+    or those plus ``patch``. ``patch`` is read back from the log, so a resend survives a reload."""
+
+    call: session_rows.Call
+    patch: dict[str, Any]
 
 
 @dataclass
@@ -123,14 +135,82 @@ class Console:
     def payment_link(self, env_name: str, session_id: str) -> str:
         return links.payment_link(self.environment(env_name).checkout_url_template, session_id, environment=env_name)
 
+    def link_or_reason(self, env_name: str, session_id: str) -> tuple[str | None, str | None]:
+        """(payment link, None), or (None, why there is none: the setting to configure)."""
+        try:
+            return self.payment_link(env_name, session_id), None
+        except ConfigError as exc:
+            return None, str(exc)
+
     def session_view(self, session_id: str) -> SessionView:
         row = self.session_row(session_id)
-        try:
-            link, link_error = self.payment_link(row["environment"], session_id), None
-        except ConfigError as exc:
-            link, link_error = None, str(exc)
+        link, link_error = self.link_or_reason(row["environment"], session_id)
         return SessionView(row, self.registry.history(session_id), audit.session_timeline(self.db_path, session_id),
                            link, link_error)
+
+    # --- session pages (Active sessions, Update amount, Session detail) --------------------------
+    def active_table(self, env_name: str, tz: tzinfo, *, operator: str | None = None,
+                     include_qa: bool = False) -> list[dict[str, Any]]:
+        """The Active sessions grid, one query plus formatting: what the ticking fragment runs
+        every second. Same sessions and order as :meth:`active_sessions` (``Registry.active``), but
+        only the grid's columns are read: decoding every session's parameters took most of the
+        100 ms a tick may cost at 1,000 sessions (bench/active_sessions.py)."""
+        now = self.clock()
+        sql = (f"SELECT {', '.join(_GRID_COLUMNS)} FROM sessions WHERE environment = ? AND expires_at > ?"
+               f"{' AND created_by = ?' if operator is not None else ''} ORDER BY expires_at")
+        args = [env_name, utc_text(now)] + ([operator] if operator is not None else [])
+        sessions = []
+        for values in connect(self.db_path).conn.execute(sql, args):
+            row = dict(zip(_GRID_COLUMNS, values))
+            if row["tags"] != "[]":
+                row["tags"] = json.loads(row["tags"])
+                if not include_qa and is_qa(row):
+                    continue
+            row["created_at"], row["expires_at"] = _utc(row["created_at"]), _utc(row["expires_at"])
+            row["amount"] = None if row["amount"] is None else Decimal(row["amount"])
+            sessions.append(row)
+        return session_rows.active_rows(sessions, now, tz)
+
+    def expired_table(self, env_name: str, tz: tzinfo, *, operator: str | None = None,
+                      include_qa: bool = False) -> tuple[list[str], list[dict[str, Any]]]:
+        """(session ids, grid rows) of the last hour's expired sessions; the ids let a button act on
+        the row a person selected in exactly the grid they saw."""
+        sessions = self.recently_expired(env_name, operator=operator, include_qa=include_qa)
+        return [s["session_id"] for s in sessions], session_rows.expired_rows(sessions, self.clock(), tz)
+
+    def recent_sessions(self, env_name: str, *, within: timedelta = timedelta(days=1)) -> list[dict[str, Any]]:
+        """Active and recently expired sessions of an environment, newest first (the detail page's picker)."""
+        rows = self.active_sessions(env_name, include_qa=True) + \
+            self.recently_expired(env_name, include_qa=True, within=within)
+        return sorted(rows, key=lambda r: r["created_at"], reverse=True)
+
+    def session_calls(self, session_id: str) -> list[session_rows.Call]:
+        """Every API call about a session, request and result folded into one, oldest first."""
+        return session_rows.calls_of(audit.session_timeline(self.db_path, session_id))
+
+    def pending_update(self, session_id: str) -> PendingUpdate | None:
+        """The update whose outcome is unknown, with the exact patch that was sent; None when the
+        session is not marked ``amount_uncertain`` or a later update succeeded."""
+        if self.session_row(session_id)["state"] != session_rows.UNCERTAIN:
+            return None
+        call = session_rows.unanswered_update(self.session_calls(session_id))
+        if call is None or call.attempt_id is None:
+            return None
+        for entry in audit.attempt(self.db_path, call.attempt_id):
+            if entry["kind"] == "api_request" and isinstance((entry["detail"] or {}).get("body"), dict):
+                return PendingUpdate(call, entry["detail"]["body"])
+        return None
+
+
+
+_GRID_COLUMNS = ("session_id", "order_id", "amount", "currency", "created_by", "created_at", "expires_at",
+                 "updates", "state", "tags")
+
+
+def _utc(text: str) -> datetime:
+    """Stored UTC text (``lib.db.UTC_FORMAT``) to an aware datetime; fromisoformat is ~10x faster
+    than the strptime of ``lib.db.parse_utc`` and reads the same text."""
+    return datetime.fromisoformat(text)
 
 
 def is_qa(session: Mapping[str, Any]) -> bool:

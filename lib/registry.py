@@ -128,16 +128,17 @@ def record_created(
 def record_update(
     db: Database, *, session_id: str, operator: str, at: datetime, params: Mapping[str, Any], entry_seq: int
 ) -> None:
-    """Record the next version (``params`` = the full merged parameters). Raises UnknownSession:
-    check ``Registry.get`` before logging, or this rolls back the log entry it is attached to."""
+    """Record the next version (``params`` = the full merged parameters); a confirmed update also
+    settles an earlier uncertain one. Raises UnknownSession: check ``Registry.get`` before logging,
+    or this rolls back the log entry it is attached to."""
     _ensure_schema_in(db)
     row = db.conn.execute("SELECT version, params FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
     if row is None:
         raise UnknownSession(session_id)
     version, params_json = row[0] + 1, jsonutil.dumps(params)
     db.conn.execute(
-        """UPDATE sessions SET params = ?, amount = ?, currency = ?, version = ?, updates = updates + 1
-        WHERE session_id = ?""",
+        """UPDATE sessions SET params = ?, amount = ?, currency = ?, version = ?, updates = updates + 1,
+        state = 'ok' WHERE session_id = ?""",
         (
             params_json, decimal_text(_transaction_field(params, "amount")), _transaction_field(params, "currency"),
             version, session_id,

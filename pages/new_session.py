@@ -5,15 +5,14 @@ import uuid
 
 import streamlit as st
 
-from lib import forms, links, money
+from lib import forms, money
 from lib.config import ConfigError, form_defaults
 from lib.errors import ApiError
 from lib.validation import InvalidRequest
 from ui.form import current_values, session_form, widget_key
 from ui.frame import frame
-from ui.widgets import DETAIL_PAGE, live_countdown, page_link, problems_of, show_failure
+from ui.widgets import live_countdown, payment_link_block, problems_of, session_links, show_failure
 
-UPDATE_PAGE = "pages/update_amount.py"
 ORDER_KEY = widget_key("transaction.order_id")
 CREATED = "new_session_created"
 FAILURE = "new_session_failure"
@@ -80,32 +79,12 @@ if created is not None:
     row = f.console.session_row(created.session_id)
     st.success(f"Session created in **{row['environment']}** for order **{row['order_id']}**: "
                f"{money.format_amount(row['amount'], row['currency'])}", icon="✅")
-    left, right = st.columns([3, 2], gap="large")
-    link: str | None = None
-    with left:
-        st.markdown("**Session id** (copy button on the right of the box)")
-        st.code(created.session_id, language=None)
-        st.markdown(f"Expires at **{f.time(created.expires_at)}**")
-        live_countdown(created.sent_at, created.expires_at, key="created")
-        try:
-            link = f.console.payment_link(row["environment"], created.session_id)
-        except ConfigError as exc:
-            st.warning(f"No payment link: {exc}")
-        if link:
-            st.markdown(f"**Payment link**: [{link}]({link})")
-            st.markdown("**Message for the customer**")
-            st.code(links.customer_message(link, row["amount"], row["currency"], created.expires_at, f.tz),
-                    language=None, wrap_lines=True)
-        a, b, c = st.columns(3)
-        with a:
-            page_link(UPDATE_PAGE, label="Update this session", icon="✏️", query={"session": created.session_id})
-        with b:
-            page_link(DETAIL_PAGE, label="Session detail", icon="🔎", query={"session": created.session_id})
-        c.button("Create another like it", icon="➕", help="Same parameters, a fresh order id.",
-                 on_click=create_another)
-    if link:
-        with right:
-            png = links.qr_png(link)
-            st.image(png, caption="QR code of the payment link", width=240)
-            st.download_button("Download QR (PNG)", png, file_name=f"payment-link-{row['order_id']}.png",
-                               mime="image/png", icon="⬇️")
+    st.markdown("**Session id** (copy button on the right of the box)")
+    st.code(created.session_id, language=None)
+    st.markdown(f"Expires at **{f.time(created.expires_at)}**")
+    live_countdown(created.sent_at, created.expires_at, key="created")
+    link, link_error = f.console.link_or_reason(row["environment"], created.session_id)
+    payment_link_block(link, link_error, amount=row["amount"], currency=row["currency"],
+                       expires_at=created.expires_at, tz=f.tz, order_id=row["order_id"])
+    st.button("Create another like it", icon="➕", help="Same parameters, a fresh order id.", on_click=create_another)
+    session_links(created.session_id)

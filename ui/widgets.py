@@ -1,13 +1,16 @@
 """Small Streamlit pieces several pages draw the same way."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from lib import countdown
+from lib import countdown, links, timefmt
+from lib.client import Created
+from lib.console import Console
 from lib.errors import ApiError, NetworkError, UnknownOutcome, ValidationFailed
 from lib.validation import InvalidRequest, Problem
 
@@ -75,3 +78,71 @@ def page_link(page: str, *, label: str, icon: str | None = None, query: dict[str
         if query:
             url += "?" + urlencode(query)
         st.markdown(f"{icon or ''} [{label}]({url})")
+
+
+# --- pieces of the session pages (Active sessions, Update amount, Session detail) -------------------
+UPDATE_PAGE = "pages/update_amount.py"
+
+
+def session_links(session_id: str, *, update: bool = True) -> None:
+    """Links to a session's detail (and its Update page) side by side."""
+    left, right = st.columns(2)
+    with left:
+        page_link(DETAIL_PAGE, label="Session detail", icon="🔎", query={"session": session_id})
+    if update:
+        with right:
+            page_link(UPDATE_PAGE, label="Update this session", icon="✏️", query={"session": session_id})
+
+
+def payment_link_block(link: str | None, link_error: str | None, *, amount: Decimal | None, currency: str | None,
+                       expires_at: datetime, tz: tzinfo, order_id: str, expired: bool = False) -> None:
+    """The payment link, the message for the customer and the QR code, as finance shares them.
+
+    An expired session's link is still shown (support asks "which link did the customer get?"),
+    without the message inviting payment.
+    """
+    if link is None:
+        st.warning(f"No payment link: {link_error}")
+        return
+    text, qr = st.columns([3, 2], gap="large")
+    with text:
+        st.markdown(f"**Payment link**: [{link}]({link})")
+        if expired:
+            st.caption("The session has expired: this link no longer takes a payment.")
+        elif amount is not None and currency:
+            st.markdown("**Message for the customer**")
+            st.code(links.customer_message(link, amount, currency, expires_at, tz), language=None, wrap_lines=True)
+    with qr:
+        png = links.qr_png(link)
+        st.image(png, caption="QR code of the payment link", width=200)
+        st.download_button("Download QR (PNG)", png, file_name=f"payment-link-{order_id}.png", mime="image/png",
+                           icon="⬇️", key=f"qr-{order_id}-{link}")
+
+
+def recreate_session(console: Console, env_name: str, operator: str, session_id: str, *, key: str) -> None:
+    """Button callback: a new session with an expired one's parameters; the outcome (``Created``
+    or the exception) goes to ``st.session_state[key]`` for :func:`show_recreated`."""
+    st.session_state.pop(key, None)
+    try:
+        st.session_state[key] = console.recreate(env_name, operator, session_id)
+    except (ApiError, InvalidRequest, LookupError) as exc:
+        st.session_state[key] = exc
+
+
+def show_recreated(outcome: Created | Exception | None, tz: tzinfo) -> None:
+    """The new session's id and links, or why recreating failed."""
+    if outcome is None:
+        return
+    if isinstance(outcome, Exception):
+        show_failure(outcome)
+        return
+    st.success(f"New session created with the same parameters, expiring at "
+               f"**{timefmt.local(outcome.expires_at, tz)}**.", icon="♻️")
+    st.code(outcome.session_id, language=None)
+    session_links(outcome.session_id)
+
+
+def expired_notice(expires_at: datetime, tz: tzinfo) -> None:
+    """Say when a session expired and that whether it was paid is not known here (webhook only)."""
+    st.error(f"This session **expired at {timefmt.local(expires_at, tz)}**: it can no longer be updated. "
+             "Whether it was paid is not known here (the API reports payments only by webhook).", icon="⌛")

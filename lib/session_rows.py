@@ -1,0 +1,240 @@
+"""What the session pages show, computed from registry rows and log entries with the clock passed in.
+
+Pages only draw: the Active sessions fragment reruns every second, so the time left, the bar's
+fraction and every label are computed here from an explicit ``now`` (tests pass fixed ones; the
+fragment never ticks under AppTest). Rows are plain dicts whose keys are the column headers.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlencode
+
+from lib import countdown, money, timefmt
+from lib.db import parse_utc
+
+DETAIL_URL = "/session_detail"
+UPDATE_URL = "/update_amount"
+AUDIT_URL = "/audit_log"
+EXPIRED_NOTE = "expired — payment outcome not known here"
+UNCERTAIN = "amount_uncertain"
+UPDATE_ENDPOINT = "/v1/payment-sessions/{session_id}"
+
+
+def url(page: str, **query: str | int) -> str:
+    """A relative page URL with its query (ids are quoted, so no id can change the URL's shape)."""
+    return f"{page}?{urlencode({k: str(v) for k, v in query.items()})}"
+
+
+def amount_text(session: Mapping[str, Any]) -> str:
+    """``15.02 GBP``; tolerant of a row without amount or with an unknown currency."""
+    return _amount_text(session.get("amount"), session.get("currency"))
+
+
+# The grid redraws every second: what never changes for a session (its amount, its creation time,
+# its URLs) is formatted once and remembered, which is most of the cost of a row.
+@lru_cache(maxsize=16384)
+def _amount_text(amount: Decimal | None, currency: str | None) -> str:
+    if amount is None or not currency:
+        return "—"
+    try:
+        return money.format_amount(amount, str(currency))
+    except (ValueError, TypeError):
+        return f"{amount} {str(currency).upper()}"
+
+
+@lru_cache(maxsize=16384)
+def _local(moment: datetime, tz: tzinfo) -> str:
+    return timefmt.local(moment, tz)
+
+
+@lru_cache(maxsize=16384)
+def _urls(session_id: str) -> tuple[str, str]:
+    """(detail URL, update URL) of a session."""
+    return url(DETAIL_URL, session=session_id), url(UPDATE_URL, session=session_id)
+
+
+def state_label(session: Mapping[str, Any]) -> str:
+    """What the state column says: empty when all is well, a warning when an update is in doubt."""
+    return "⚠️ amount uncertain" if session.get("state") == UNCERTAIN else ""
+
+
+def active_rows(sessions: Iterable[Mapping[str, Any]], now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
+    """One row per active session (the registry's order: soonest expiry first) with its countdown.
+
+    Kept lean because it runs every second for up to ~1,000 sessions inside the fragment.
+    """
+    rows = []
+    for s in sessions:
+        detail, update = _urls(s["session_id"])
+        created, expires = s["created_at"], s["expires_at"]
+        rows.append({
+            "Session": detail,
+            "Order id": s["order_id"],
+            "Amount": _amount_text(s["amount"], s["currency"]),
+            "Created by": s["created_by"],
+            "Created": _local(created, tz),
+            "Updates": s["updates"],
+            "Left": countdown.format_mmss(countdown.time_left(expires, now)),
+            "Time left": countdown.fraction_left(created, expires, now),
+            "State": state_label(s),
+            "Update": update,
+        })
+    return rows
+
+
+def expired_rows(sessions: Iterable[Mapping[str, Any]], now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
+    """One row per recently expired session, saying plainly that we do not know if it was paid
+    (the API reports payment outcomes only by webhook)."""
+    return [{
+        "Session": url(DETAIL_URL, session=s["session_id"]),
+        "Order id": s["order_id"],
+        "Amount": amount_text(s),
+        "Created by": s["created_by"],
+        "Expired": timefmt.local(s["expires_at"], tz),
+        "Ago": countdown.format_mmss(now - s["expires_at"]),
+        "Status": EXPIRED_NOTE,
+    } for s in sessions]
+
+
+def session_label(session: Mapping[str, Any], tz: tzinfo) -> str:
+    """``order-1 · 15.02 GBP · expires 12:10:00 UTC`` for pickers.
+
+    Why not the time left: Streamlit 1.67's selectbox sends back the *label* and maps it to the
+    option through the labels of the next run; a label that ticks no longer matches, and the
+    widget's value becomes the stale label text (seen in the browser). Labels must be stable, so
+    the page shows the live countdown beside the picker instead.
+    """
+    local = session["expires_at"].astimezone(tz)
+    return f"{session['order_id']} · {amount_text(session)} · expires {local:%H:%M:%S %Z}"
+
+
+def value_text(value: Any) -> str:
+    """A parameter value as a cell: ``—`` for absent, JSON for lists and objects, exact decimals."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (list, tuple, Mapping)):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
+
+
+def _cell(path: str, value: Any, currency: str | None) -> str:
+    """A changed value as text; amounts with the currency's decimals (stored JSON says 18.0)."""
+    if path == money.AMOUNT and isinstance(value, (Decimal, int)) and not isinstance(value, bool) and currency:
+        try:
+            return str(money.quantize(value, currency))
+        except ValueError:
+            pass
+    return value_text(value)
+
+
+def change_rows(changes: Iterable[Mapping[str, Any]], currency: str | None = None) -> list[dict[str, str]]:
+    """Before → after rows of ``registry.diff_params`` output."""
+    return [{"Field": c["path"], "Before": _cell(c["path"], c["before"], currency),
+             "After": _cell(c["path"], c["after"], currency)} for c in changes]
+
+
+def changes_text(changes: Sequence[Mapping[str, Any]], currency: str | None = None, limit: int = 4) -> str:
+    """One line for a version: ``transaction.amount: 15.02 → 20.00; …`` (``created`` for version 1
+    is left to the caller, which knows the version number)."""
+    parts = [f"{r['Field']}: {r['Before']} → {r['After']}" for r in change_rows(changes[:limit], currency)]
+    if len(changes) > limit:
+        parts.append(f"… {len(changes) - limit} more")
+    return "; ".join(parts)
+
+
+def version_rows(history: Iterable[Mapping[str, Any]], tz: tzinfo) -> list[dict[str, Any]]:
+    """Every version of a session, newest first: who, when (local), what changed, the log entry."""
+    rows = []
+    for v in history:
+        amount = (v["params"].get("transaction") or {}).get("amount")
+        currency = (v["params"].get("transaction") or {}).get("currency")
+        rows.append({
+            "Version": v["version"],
+            "When": timefmt.local(v["at"], tz),
+            "Who": v["operator"],
+            "Amount": amount_text({"amount": amount, "currency": currency}),
+            "Changes": "created" if v["version"] == 1 else (changes_text(v["changes"], currency) or "no change"),
+            "Log entry": url(AUDIT_URL, entry=v["entry_seq"]),
+        })
+    return rows[::-1]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call about a session: its request and (when it finished) its result."""
+
+    seq: int  # the entry to open: the result when there is one, else the request
+    at: datetime
+    operator: str
+    method: str
+    path: str
+    outcome: str  # ok / http_error / network_error / unknown_outcome / in_flight
+    http_status: int | None
+    duration_ms: float | None
+    attempt_id: str | None
+
+
+def calls_of(timeline: Iterable[Mapping[str, Any]]) -> list[Call]:
+    """Fold ``audit.session_timeline`` entries (request + result per attempt) into one call each,
+    oldest first; a request without a result is still in flight (or its outcome was never written)."""
+    calls: dict[str, Call] = {}
+    for e in timeline:
+        key = e.get("attempt_id") or f"seq-{e['seq']}"
+        if e["kind"] == "api_request":
+            calls.setdefault(key, Call(e["seq"], _at(e["ts"]), e["operator"], e.get("method") or "", e.get("path") or "",
+                                       "in_flight", None, None, e.get("attempt_id")))
+        elif e["kind"] == "api_result":
+            first = calls.get(key)
+            calls[key] = Call(e["seq"], first.at if first else _at(e["ts"]), e["operator"], e.get("method") or "",
+                              e.get("path") or "", e.get("outcome") or "", e.get("http_status"),
+                              e.get("duration_ms"), e.get("attempt_id"))
+    return list(calls.values())
+
+
+_OUTCOME_LABEL = {"ok": "✅ ok", "http_error": "🚫 refused", "network_error": "🔌 not sent",
+                  "unknown_outcome": "❓ outcome unknown", "in_flight": "⏳ in flight"}
+
+
+def call_rows(calls: Iterable[Call], tz: tzinfo) -> list[dict[str, Any]]:
+    """The calls as grid rows, each pointing at its log entry."""
+    return [{
+        "When": timefmt.local(c.at, tz),
+        "Who": c.operator,
+        "Call": f"{c.method} {c.path}",
+        "Outcome": _OUTCOME_LABEL.get(c.outcome, c.outcome),
+        "HTTP": c.http_status,
+        "ms": None if c.duration_ms is None else round(c.duration_ms),
+        "Log entry": url(AUDIT_URL, entry=c.seq),
+    } for c in calls]
+
+
+def _at(ts: datetime | str) -> datetime:
+    """Log rows carry their time as the stored UTC text."""
+    return ts if isinstance(ts, datetime) else parse_utc(ts)
+
+
+def unanswered_update(calls: Sequence[Call]) -> Call | None:
+    """The last update whose outcome is unknown, unless a later update of this session succeeded.
+
+    Why: the registry marks a session ``amount_uncertain`` but nothing clears the mark, so a
+    later successful update (usually the resend) is what settles it.
+    """
+    pending: Call | None = None
+    for c in calls:
+        if c.method != "PUT":
+            continue
+        if c.outcome == "unknown_outcome":
+            pending = c
+        elif c.outcome == "ok":
+            pending = None
+    return pending

@@ -1,0 +1,330 @@
+"""Active sessions, Update amount and Session detail: the lib rows as plain Python, the pages by AppTest.
+
+Sessions are created through a ``Console`` on the app's own database and sandbox; an expired one
+is made by a console whose clock runs 11 minutes behind (the registry counts from when the create
+was sent), an unknown outcome by the sandbox's ``X-Sandbox-Fault: drop-after``.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lib import forms, session_rows, update_form
+from lib.client import Created
+from lib.console import Console
+from lib.errors import UnknownOutcome
+from lib.calllog import CallLog
+from lib.registry import Registry, record_created
+from lib.sandbox.faults import HEADER as FAULT
+from lib.sandbox.runtime import ensure_sandbox
+from lib.validation import SessionRequest
+from ui.form import widget_key
+
+ACTIVE = "pages/active_sessions.py"
+UPDATE = "pages/update_amount.py"
+DETAIL = "pages/session_detail.py"
+ME = "tester@example.com"  # OPS_OPERATOR in app_env
+UTC = timezone.utc
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+MMSS = re.compile(r"^\d{2}:\d{2}$")
+
+
+# --- helpers --------------------------------------------------------------------------------------
+def body(order_id: str, amount: str = "15.02") -> dict[str, Any]:
+    return {"transaction": {"order_id": order_id, "amount": Decimal(amount), "currency": "gbp"}}
+
+
+@pytest.fixture
+def console(app_env: Path) -> Console:
+    """A console on the app's database and sandbox (the one the pages use)."""
+    return Console(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
+
+
+@pytest.fixture
+def make(console: Console) -> Callable[..., Created]:
+    """Create a session; ``ago`` backdates it through the console's clock (expired after 10 min)."""
+    def _make(order_id: str | None = None, *, operator: str = ME, amount: str = "15.02",
+              tags: tuple[str, ...] = (), ago: timedelta = timedelta(0)) -> Created:
+        maker = Console(console.sandbox_base_url, console.db_path, clock=lambda: datetime.now(UTC) - ago)
+        order = order_id or f"ord-{uuid.uuid4().hex[:10]}"
+        return maker.client("sandbox", operator, tags=tags).create_session(SessionRequest.parse(body(order, amount)))
+    return _make
+
+
+def click(at, label: str):  # type: ignore[no-untyped-def]
+    next(b for b in at.button if b.label == label).click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def grid(at, i: int = 0) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    return at.dataframe[i].value.to_dict("records")
+
+
+def texts(at) -> str:  # type: ignore[no-untyped-def]
+    """Every markdown, caption, alert and code text on the page, to search in."""
+    parts = [e.value for kind in ("markdown", "caption", "error", "warning", "info", "success", "code")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+# --- lib/session_rows: plain Python, fixed clock ---------------------------------------------------
+def session(sid: str = "s-1", *, created: datetime = T0, ttl: int = 600, **extra: Any) -> dict[str, Any]:
+    return {"session_id": sid, "order_id": "ord-1", "amount": Decimal("15.02"), "currency": "gbp",
+            "created_by": "ann", "created_at": created, "expires_at": created + timedelta(seconds=ttl),
+            "updates": 0, "state": "ok", "tags": [], **extra}
+
+
+def test_active_rows_count_down_from_the_clock_given() -> None:
+    rows = session_rows.active_rows([session(updates=2)], T0 + timedelta(seconds=61.7), UTC)
+    assert rows == [{
+        "Session": "/session_detail?session=s-1", "Order id": "ord-1", "Amount": "15.02 GBP",
+        "Created by": "ann", "Created": "2026-03-01 12:00:00 UTC", "Updates": 2, "Left": "08:58",
+        "Time left": pytest.approx((600 - 61.7) / 600), "State": "", "Update": "/update_amount?session=s-1",
+    }]
+    later = session_rows.active_rows([session()], T0 + timedelta(seconds=700), UTC)[0]
+    assert (later["Left"], later["Time left"]) == ("00:00", 0.0)
+
+
+def test_rows_quote_ids_and_flag_uncertain_amounts() -> None:
+    row = session_rows.active_rows([session("a&b=c d", state="amount_uncertain")], T0, UTC)[0]
+    assert row["Session"] == "/session_detail?session=a%26b%3Dc+d"
+    assert row["State"] == "⚠️ amount uncertain"
+
+
+def test_expired_rows_say_the_outcome_is_not_known_here() -> None:
+    row = session_rows.expired_rows([session()], T0 + timedelta(minutes=12, seconds=5), UTC)[0]
+    assert row["Status"] == "expired — payment outcome not known here"
+    assert (row["Expired"], row["Ago"]) == ("2026-03-01 12:10:00 UTC", "02:05")
+
+
+def test_session_label_is_stable_while_time_passes() -> None:
+    assert session_rows.session_label(session(), UTC) == "ord-1 · 15.02 GBP · expires 12:10:00 UTC"
+    assert session_rows.amount_text({"amount": None, "currency": None}) == "—"
+
+
+def test_change_and_version_rows() -> None:
+    changes = [{"path": "transaction.amount", "before": Decimal("15.02"), "after": Decimal("17.50")},
+               {"path": "payment_methods", "before": None, "after": ["card"]},
+               {"path": "transaction.capture", "before": True, "after": False}]
+    assert session_rows.change_rows(changes) == [
+        {"Field": "transaction.amount", "Before": "15.02", "After": "17.50"},
+        {"Field": "payment_methods", "Before": "—", "After": '["card"]'},
+        {"Field": "transaction.capture", "Before": "true", "After": "false"},
+    ]
+    history = [
+        {"version": 1, "at": T0, "operator": "ann", "params": body("o", "15.02"), "changes": [], "entry_seq": 3},
+        {"version": 2, "at": T0 + timedelta(minutes=1), "operator": "bob", "params": body("o", "17.50"),
+         "changes": changes[:1], "entry_seq": 9},
+    ]
+    rows = session_rows.version_rows(history, UTC)
+    assert [r["Version"] for r in rows] == [2, 1]  # newest first
+    assert rows[0]["Changes"] == "transaction.amount: 15.02 → 17.50"
+    assert rows[0]["Amount"] == "17.50 GBP" and rows[0]["Log entry"] == "/audit_log?entry=9"
+    assert rows[1]["Changes"] == "created"
+    assert session_rows.changes_text(changes * 2, limit=2).endswith("… 4 more")
+    stored = [{"path": "transaction.amount", "before": Decimal("15"), "after": Decimal("18.0")}]  # as JSON keeps it
+    assert session_rows.changes_text(stored, "gbp") == "transaction.amount: 15.00 → 18.00"
+    assert session_rows.changes_text(stored, "jpy") == "transaction.amount: 15 → 18"
+
+
+def entry(seq: int, kind: str, attempt: str, method: str = "PUT", outcome: str | None = None) -> dict[str, Any]:
+    return {"seq": seq, "kind": kind, "attempt_id": attempt, "ts": f"2026-03-01T12:00:{seq:02d}.000000Z",
+            "operator": "ann", "method": method, "path": "/v1/payment-sessions/s-1", "outcome": outcome,
+            "http_status": 200 if outcome == "ok" else None, "duration_ms": 12.4}
+
+
+def test_calls_fold_request_and_result_and_find_the_unanswered_update() -> None:
+    timeline = [entry(1, "api_request", "a", "POST"), entry(2, "api_result", "a", "POST", "ok"),
+                entry(3, "api_request", "b"), entry(4, "api_result", "b", outcome="unknown_outcome"),
+                entry(5, "api_request", "c")]
+    calls = session_rows.calls_of(timeline)
+    assert [(c.seq, c.method, c.outcome) for c in calls] == [(2, "POST", "ok"), (4, "PUT", "unknown_outcome"),
+                                                             (5, "PUT", "in_flight")]
+    assert calls[1].at == datetime(2026, 3, 1, 12, 0, 3, tzinfo=UTC)  # when it was sent
+    assert session_rows.unanswered_update(calls).seq == 4  # type: ignore[union-attr]
+    settled = calls + session_rows.calls_of([entry(6, "api_request", "d"), entry(7, "api_result", "d", outcome="ok")])
+    assert session_rows.unanswered_update(settled) is None
+    rows = session_rows.call_rows(calls, UTC)
+    assert rows[1] == {"When": "2026-03-01 12:00:03 UTC", "Who": "ann", "Call": "PUT /v1/payment-sessions/s-1",
+                       "Outcome": "❓ outcome unknown", "HTTP": None, "ms": 12, "Log entry": "/audit_log?entry=4"}
+
+
+def test_update_form_starts_from_what_the_api_has_and_sends_nothing_untouched() -> None:
+    params = body("ord-1")
+    start = update_form.defaults(params)
+    assert start["transaction.capture"] is True and start["transaction.moto"] is False  # API defaults
+    assert start["tds.is_active"] is False  # no tds sent: 3-D Secure is off, not the form's "on"
+    assert start["transaction.amount"] == "15.02" and start["transaction.currency"] == "gbp"
+    patch, _merged, problems = forms.check_update(params, update_form.values_to_send(params, start))
+    assert (patch, problems) == ({}, [])
+    ticked = update_form.values_to_send(params, {**start, "tds.is_active": True, "transaction.capture": False})
+    assert forms.check_update(params, ticked)[0] == {"transaction": {"capture": False}, "tds": {"is_active": True}}
+    with_tds = {**params, "tds": {"is_active": False}}
+    assert update_form.defaults(with_tds)["tds.is_active"] is False
+
+
+def test_active_table_is_the_active_sessions_formatted(tmp_path: Path) -> None:
+    """The grid's lean query must list exactly what ``active_sessions`` lists, in the same order."""
+    log = CallLog(tmp_path / "ops.db")
+    for i, (ago, who, tags) in enumerate([(30, ME, []), (500, "bob", []), (90, ME, ["qa-run:1"]), (700, ME, [])]):
+        def record(db: Any, seq: int, i: int = i, ago: int = ago, who: str = who, tags: list[str] = tags) -> None:
+            record_created(db, session_id=f"s-{i}", environment="sandbox", order_id=f"ord-{i}", operator=who,
+                           sent_at=T0 - timedelta(seconds=ago), ttl_seconds=600, params=body(f"ord-{i}"),
+                           tags=tags, entry_seq=seq)
+        log.append("api_result", operator=who, environment="sandbox", then=record)
+    console = Console("http://127.0.0.1:9", tmp_path / "ops.db", clock=lambda: T0)
+    for kwargs in ({}, {"operator": ME}, {"include_qa": True}, {"operator": "bob", "include_qa": True}):
+        expected = session_rows.active_rows(console.active_sessions("sandbox", **kwargs), T0, UTC)
+        assert console.active_table("sandbox", UTC, **kwargs) == expected, kwargs
+    assert [r["Order id"] for r in console.active_table("sandbox", UTC, include_qa=True)] == ["ord-1", "ord-2", "ord-0"]
+    assert console.active_table("sandbox", UTC, include_qa=True)[0]["Left"] == "01:40"
+
+
+# --- Active sessions page ---------------------------------------------------------------------------
+def test_active_lists_a_session_with_its_countdown_and_links(open_page, make) -> None:
+    created = make("ord-active")
+    at = open_page(ACTIVE)
+    rows = grid(at)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["Order id"], row["Amount"], row["Created by"], row["Updates"]) == ("ord-active", "15.02 GBP", ME, 0)
+    assert MMSS.match(row["Left"]) and "09:5" in row["Left"]
+    assert 0.9 < row["Time left"] <= 1.0
+    assert row["Session"] == f"/session_detail?session={created.session_id}"
+    assert row["Update"] == f"/update_amount?session={created.session_id}"
+
+
+def test_mine_or_everyone_and_qa_hidden_by_default(open_page, make) -> None:
+    make("ord-mine")
+    make("ord-theirs", operator="other@example.com")
+    make("ord-qa", tags=("qa-run:42",))
+    at = open_page(ACTIVE)
+    assert {r["Order id"] for r in grid(at)} == {"ord-mine", "ord-theirs"}
+    at.segmented_control(key="active_whose").set_value("Mine").run()
+    assert {r["Order id"] for r in grid(at)} == {"ord-mine"}
+    at.toggle(key="active_include_qa").set_value(True).run()
+    assert {r["Order id"] for r in grid(at)} == {"ord-mine", "ord-qa"}
+    at.segmented_control(key="active_whose").set_value("Everyone").run()
+    assert {r["Order id"] for r in grid(at)} == {"ord-mine", "ord-theirs", "ord-qa"}
+
+
+def test_expired_list_and_recreate_with_the_same_parameters(open_page, make, app_env) -> None:
+    old = make("ord-expired", amount="42.00", ago=timedelta(minutes=11))
+    at = open_page(ACTIVE)
+    assert any("No active sessions" in i.value for i in at.info)
+    expired = grid(at)  # the only grid: no active sessions
+    assert [(r["Order id"], r["Status"]) for r in expired] == [("ord-expired", session_rows.EXPIRED_NOTE)]
+    assert next(b for b in at.button if b.label == "Recreate with the same parameters").disabled
+    at.session_state["active_expired_grid"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    click(at, "Recreate with the same parameters")
+    assert "same parameters" in at.success[0].value
+    active = Registry(app_env / "ops.db").active("sandbox", datetime.now(UTC))
+    assert [(s["order_id"], s["amount"]) for s in active] == [("ord-expired", Decimal("42.00"))]
+    assert active[0]["session_id"] != old.session_id
+    assert active[0]["session_id"] in [c.value for c in at.code]
+    assert {r["Order id"] for r in grid(at)} == {"ord-expired"}  # the new one ticks in the active grid
+
+
+# --- Update amount page -----------------------------------------------------------------------------
+def amount_box(at, session_id: str):  # type: ignore[no-untyped-def]
+    return at.text_input(key=widget_key("transaction.amount", f"upd:{session_id}"))
+
+
+def test_update_shows_before_after_records_version_2_and_toasts(open_page, make, app_env) -> None:
+    created = make("ord-upd")
+    at = open_page(UPDATE, session=created.session_id)
+    assert at.selectbox(key="upd_session").value == created.session_id
+    assert at.selectbox(key="upd_session").format_func(created.session_id).startswith("ord-upd · 15.02 GBP · expires ")
+    assert amount_box(at, created.session_id).value == "15.02"
+    assert at.selectbox(key=widget_key("transaction.currency", f"upd:{created.session_id}")).value == "gbp"
+    assert not [b for b in at.button if b.label == "Confirm update"]  # nothing changed yet
+    amount_box(at, created.session_id).input("17.50").run()
+    assert at.table[0].value.to_dict("records") == [
+        {"Field": "transaction.amount", "Before": "15.02", "After": "17.50"}]
+    click(at, "Confirm update")
+    assert "version 2" in at.toast[0].value
+    assert "17.50 GBP" in at.success[0].value
+    history = Registry(app_env / "ops.db").history(created.session_id)
+    assert [(v["version"], v["operator"]) for v in history] == [(1, ME), (2, ME)]
+    assert history[1]["params"]["transaction"]["amount"] == Decimal("17.50")
+    assert [r["Version"] for r in grid(at)] == [2, 1]  # the history shown below
+
+
+def test_update_problem_is_shown_at_the_field(open_page, make) -> None:
+    created = make("ord-bad")
+    at = open_page(UPDATE, session=created.session_id)
+    amount_box(at, created.session_id).input("12.345").run()
+    assert "transaction.amount must have at most 2 decimal places" in texts(at)
+    assert next(b for b in at.button if b.label == "Confirm update").disabled
+
+
+def test_an_expired_session_is_refused_and_can_be_recreated(open_page, make) -> None:
+    old = make("ord-late", ago=timedelta(minutes=11))
+    at = open_page(UPDATE, session=old.session_id)
+    assert "expired at" in at.error[0].value and "can no longer be updated" in at.error[0].value
+    assert not [b for b in at.button if b.label == "Confirm update"]
+    click(at, "Recreate with the same parameters")
+    assert "same parameters" in at.success[0].value
+
+
+def test_unknown_outcome_shows_amount_uncertain_and_resend_settles_it(open_page, make, console) -> None:
+    created = make("ord-unc")
+    faulty = console.client("sandbox", ME, headers={FAULT: "drop-after"})
+    with pytest.raises(UnknownOutcome):
+        faulty.update_session(created.session_id, {"transaction": {"amount": Decimal("20.00")}})
+    pending = console.pending_update(created.session_id)
+    assert pending is not None and pending.patch == {"transaction": {"amount": Decimal("20.00")}}
+    at = open_page(UPDATE, session=created.session_id)
+    assert "AMOUNT UNCERTAIN" in at.error[0].value
+    click(at, "Send the same update again")
+    assert "certain" in at.toast[0].value
+    assert console.pending_update(created.session_id) is None
+    assert not [e for e in at.error if "AMOUNT UNCERTAIN" in e.value]
+    assert console.session_row(created.session_id)["amount"] == Decimal("20.00")
+
+
+def test_unknown_session_on_update(open_page) -> None:
+    at = open_page(UPDATE, session="no-such-session")
+    assert "No session `no-such-session`" in at.error[0].value
+
+
+# --- Session detail page ----------------------------------------------------------------------------
+def test_detail_shows_parameters_versions_calls_and_link(open_page, make, console) -> None:
+    created = make("ord-detail")
+    console.update("sandbox", ME, created.session_id, {"transaction.amount": "18.00", "transaction.currency": "gbp",
+                                                       "transaction.order_id": "ord-detail"})
+    at = open_page(DETAIL, session=created.session_id)
+    page = texts(at)
+    assert '"amount": 18' in page and '"order_id": "ord-detail"' in page
+    assert created.session_id in [c.value for c in at.code]
+    versions, calls = grid(at, 0), grid(at, 1)
+    assert [(v["Version"], v["Who"]) for v in versions] == [(2, ME), (1, ME)]
+    assert versions[0]["Changes"] == "transaction.amount: 15.02 → 18.00"
+    assert [c["Call"].split()[0] for c in calls] == ["POST", "PUT"]
+    assert all(c["Outcome"] == "✅ ok" for c in calls)
+    assert all(re.fullmatch(r"/audit_log\?entry=\d+", c["Log entry"]) for c in calls)
+    assert f"/checkout/{created.session_id}" in page
+    assert len(at.image) == 1  # the QR code
+
+
+def test_detail_of_an_unknown_id_and_the_picker(open_page, make) -> None:
+    at = open_page(DETAIL, session="nope")
+    assert "No session `nope`" in at.error[0].value
+    created = make("ord-pick")
+    at = open_page(DETAIL)
+    picker = at.selectbox(key="detail_pick")
+    assert len(picker.options) == 1  # options as shown: order · amount · expiry · creator
+    assert re.fullmatch(r"ord-pick · 15\.02 GBP · expires \d\d:\d\d:\d\d \S+ · tester@example\.com", picker.options[0])
+    picker.set_value(created.session_id).run()
+    assert at.query_params["session"] == created.session_id  # the URL can be shared
+    assert "ord-pick" in texts(at)
