@@ -20,13 +20,14 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from lib import timefmt
 from lib.calllog import CallLog
 from lib.db import connect, utc_text
 
@@ -355,3 +356,182 @@ def operators(db_path: str | Path) -> list[str]:
 def environments(db_path: str | Path) -> list[str]:
     """Environments present in the log, sorted (skips through the ``(environment, ts)`` index)."""
     return _distinct(db_path, "environment")
+
+
+# --- The Audit log page's view: filters plus what the URL carries besides them --------------------
+# The page keeps its whole state in the URL (a view is shared as a link), as ``to_query_params``
+# plus ``range`` (a sliding preset), ``entry`` (the opened entry) and ``page_no`` (of the grid).
+
+CUSTOM = "custom"
+DEFAULT_RANGE = "24h"
+# URL value → (label, width). A preset slides with the clock; a custom range has fixed bounds.
+TIME_RANGES: dict[str, tuple[str, timedelta | None]] = {
+    "1h": ("Last hour", timedelta(hours=1)),
+    DEFAULT_RANGE: ("Last 24 hours", DEFAULT_WINDOW),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+    ALL_TIME: ("All time", None),
+    CUSTOM: ("Custom range", None),
+}
+KINDS = ("api_request", "api_result", "export")
+METHODS = ("GET", "POST", "PUT", "DELETE")
+OUTCOME_LABELS = {"ok": "ok", "http_error": "HTTP error", "network_error": "network error",
+                  "unknown_outcome": "outcome unknown", IN_FLIGHT: "in flight"}
+GRID_COLUMNS = ("seq", "time", "kind", "operator", "environment", "method", "endpoint", "session id",
+                "order id", "amount", "currency", "HTTP status", "outcome", "duration ms")
+_FILTER_NAMES = tuple(f.name for f in fields(AuditFilters))
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """What the page shows: a filter, how its time range was chosen, the opened entry, the page."""
+
+    filters: AuditFilters
+    time_range: str = DEFAULT_RANGE  # a TIME_RANGES key
+    entry: int | None = None
+    page: int = 1
+
+
+def minute_of(now: datetime) -> datetime:
+    """``now`` down to the minute: a sliding window then stays the same for a minute, so cached
+    charts keyed on the filters are reused instead of recomputed on every rerun."""
+    return now.replace(second=0, microsecond=0)
+
+
+def sliding_since(time_range: str, now: datetime) -> datetime | None:
+    """The lower bound of a preset range at ``now`` (None for all time and for a custom range)."""
+    width = TIME_RANGES[time_range][1]
+    return None if width is None else now - width
+
+
+def _positive_int(name: str, text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ValueError(f"query parameter {name}: {text!r} is not a positive whole number")
+    return int(text)
+
+
+def view_from_query_params(mapping: Mapping[str, str], now: datetime) -> tuple[AuditView, list[str]]:
+    """The view a URL asks for, and one message per parameter that had to be ignored.
+
+    Unlike ``from_query_params`` it never raises: each parameter is read on its own, so one bad
+    value in a shared link costs that filter only. A URL without a usable filter (or whose
+    ``since`` is bad) opens the default last 24 hours rather than the whole log.
+    """
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    bad: set[str] = set()
+    for name in _FILTER_NAMES:
+        if name not in mapping:
+            continue
+        try:
+            values[name] = getattr(from_query_params({name: mapping[name]}), name)
+        except ValueError as exc:
+            bad.add(name)
+            problems.append(f"Ignored {exc}.")
+    time_range = mapping.get("range")
+    if time_range is not None and time_range not in TIME_RANGES:
+        problems.append(f"Ignored query parameter range: {time_range!r} is not one of {', '.join(TIME_RANGES)}.")
+        time_range = None
+    if time_range is None or time_range == CUSTOM:
+        if "since" in bad or not values:  # nothing usable in the URL: the opening view
+            time_range = DEFAULT_RANGE
+        elif values.get("since") is None and values.get("until") is None:
+            time_range = ALL_TIME
+        else:
+            time_range = CUSTOM
+    if time_range != CUSTOM:
+        values["since"], values["until"] = sliding_since(time_range, now), None
+    extra: dict[str, int] = {}
+    for name in ("entry", "page_no"):
+        text = mapping.get(name)
+        if text:
+            try:
+                extra[name] = _positive_int(name, text)
+            except ValueError as exc:
+                problems.append(f"Ignored {exc}.")
+    view = AuditView(AuditFilters(**values), time_range, extra.get("entry"), extra.get("page_no", 1))
+    return view, problems
+
+
+def view_to_query_params(view: AuditView) -> dict[str, str]:
+    """The view as URL query parameters (``view_from_query_params`` reads them back)."""
+    params = to_query_params(view.filters)
+    if view.time_range != CUSTOM:
+        params["range"] = view.time_range
+    if view.entry is not None:
+        params["entry"] = str(view.entry)
+    if view.page > 1:
+        params["page_no"] = str(view.page)
+    return params
+
+
+def page_count(total: int, size: int = 50) -> int:
+    """Pages needed for ``total`` rows (at least one, so an empty view still has a page 1)."""
+    return max(1, -(-total // size))
+
+
+def outcome_label(row: Mapping[str, Any]) -> str:
+    """What the grid says about a row's outcome: "in flight" for a request without a result."""
+    if row.get("in_flight"):
+        return OUTCOME_LABELS[IN_FLIGHT]
+    outcome = row.get("outcome")
+    return "" if outcome is None else OUTCOME_LABELS.get(outcome, outcome)
+
+
+def grid_frame(rows: list[dict[str, Any]], tz: tzinfo) -> pd.DataFrame:
+    """Grid rows (from ``page`` or ``session_timeline``) as the table people read: local times with
+    the zone named, amounts as exact text, outcome words instead of codes."""
+    data = [
+        (r["seq"], timefmt.local(datetime.fromisoformat(r["ts"]), tz), r["kind"], r["operator"], r["environment"],
+         r["method"], r["endpoint"], r["session_id"], r["order_id"],
+         None if r["amount"] is None else str(r["amount"]), r["currency"], r["http_status"], outcome_label(r),
+         r["duration_ms"])
+        for r in rows
+    ]
+    frame = pd.DataFrame(data, columns=list(GRID_COLUMNS))
+    return frame.astype({"seq": "int64", "HTTP status": "Int64", "duration ms": "float64"})
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """One opened entry: itself, its attempt's request and result, and its session's timeline."""
+
+    entry: dict[str, Any]
+    pair: list[dict[str, Any]]  # request then result (just the entry when it is not part of a call)
+    session_id: str | None
+    timeline: list[dict[str, Any]]
+
+
+def entry_view(db_path: str | Path, seq: int) -> EntryView | None:
+    """Everything the page shows about entry ``seq`` (None if there is none). The session comes
+    from either half of the call: a create's request cannot name it, its result does."""
+    found = entry(db_path, seq)
+    if found is None:
+        return None
+    pair = attempt(db_path, found["attempt_id"]) if found["attempt_id"] else [found]
+    session_id = next((e["session_id"] for e in pair if e["session_id"]), None)
+    timeline = session_timeline(db_path, session_id) if session_id else []
+    return EntryView(found, pair, session_id, timeline)
+
+
+def export_and_record(
+    db_path: str | Path, filters: AuditFilters, *, operator: str, environment: str,
+    tags: tuple[str, ...] = (), limit: int = EXPORT_LIMIT,
+) -> bytes:
+    """The CSV export of the view, recorded in the log as an ``export`` entry (who took what,
+    with the filters as URL parameters and the rows actually written). Taking evidence out of the
+    log is itself evidence; if recording fails, no file is handed out."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    written = -1  # the header is not a row
+    for written, cells in enumerate(export_rows(db_path, filters, limit)):
+        writer.writerow(cells)
+    CallLog(db_path).append("export", operator=operator, environment=environment, tags=tags,
+                            detail={"filters": to_query_params(filters), "rows": written})
+    return out.getvalue().encode("utf-8-sig")
+
+
+def last_checkpoint(log: CallLog) -> dict[str, Any] | None:
+    """The newest well-formed checkpoint of ``log`` (count, head_hash, at), or None."""
+    found = [cp for _, cp in log._read_checkpoints() if cp]  # the log's own reader of its file
+    return found[-1] if found else None

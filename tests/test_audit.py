@@ -460,3 +460,100 @@ def test_filter_fields_are_all_in_the_url() -> None:
     every = AuditFilters(since=T0, until=T0, environment="e", operator="o", endpoint="p", method="m", outcome="ok",
                          http_status=200, session_id="s", order_id="x*", kind="k")
     assert set(audit.to_query_params(every)) == {f.name for f in fields(AuditFilters)}
+
+
+# --- the page's view: URL ⇄ view, grid rows, opened entry, recorded export, checkpoints ----------
+NOW = datetime(2024, 5, 2, 12, 0, tzinfo=timezone.utc)
+
+
+def test_a_url_without_filters_opens_the_sliding_last_24_hours() -> None:
+    for url in ({}, {"entry": "7"}, {"unrelated": "x"}, {"http_status": "abc"}):
+        view, problems = audit.view_from_query_params(url, NOW)
+        assert len(problems) == ("http_status" in url) and view.time_range == audit.DEFAULT_RANGE
+        assert view.filters == AuditFilters.default(NOW)
+    assert audit.view_from_query_params({"entry": "7"}, NOW)[0].entry == 7
+
+
+def test_a_preset_slides_and_a_link_without_one_keeps_its_bounds() -> None:
+    later = NOW + timedelta(hours=5)
+    shared = audit.view_to_query_params(audit.AuditView(AuditFilters(since=T0, until=NOW, operator="ann"),
+                                                        audit.CUSTOM, entry=3, page=2))
+    assert "range" not in shared and shared["entry"] == "3" and shared["page_no"] == "2"
+    view, _ = audit.view_from_query_params(shared, later)
+    assert view == audit.AuditView(AuditFilters(since=T0, until=NOW, operator="ann"), audit.CUSTOM, 3, 2)
+    preset = audit.view_to_query_params(audit.AuditView(AuditFilters(since=NOW - timedelta(hours=1)), "1h"))
+    view, _ = audit.view_from_query_params(preset, later)
+    assert view.time_range == "1h" and view.filters.since == later - timedelta(hours=1)
+    view, _ = audit.view_from_query_params({"since": "all", "operator": "bob"}, later)
+    assert view.time_range == audit.ALL_TIME and view.filters == AuditFilters(operator="bob")
+
+
+@pytest.mark.parametrize(("params", "named"), [
+    ({"http_status": "abc"}, "http_status"), ({"http_status": "42"}, "http_status"), ({"outcome": "x"}, "outcome"),
+    ({"until": "tomorrow"}, "until"), ({"entry": "0"}, "entry"), ({"page_no": "two"}, "page_no"),
+    ({"range": "1y"}, "range"),
+])
+def test_bad_url_values_are_ignored_one_by_one_with_a_message(params: dict[str, str], named: str) -> None:
+    view, problems = audit.view_from_query_params({**params, "operator": "ann"}, NOW)
+    assert len(problems) == 1 and f"query parameter {named}" in problems[0]
+    assert view.filters.operator == "ann" and view.page >= 1
+
+
+def test_a_bad_since_falls_back_to_the_default_window_not_all_time() -> None:
+    view, problems = audit.view_from_query_params({"since": "last week", "operator": "ann"}, NOW)
+    assert "query parameter since" in problems[0]
+    assert view.time_range == audit.DEFAULT_RANGE and view.filters.since == NOW - audit.DEFAULT_WINDOW
+
+
+def test_minute_of_and_page_count() -> None:
+    assert audit.minute_of(NOW.replace(second=59, microsecond=9)) == NOW
+    assert [audit.page_count(n, 50) for n in (0, 1, 50, 51)] == [1, 1, 1, 2]
+
+
+def test_grid_frame_reads_like_the_page(log: Log) -> None:
+    rows = audit.page(log.path, AuditFilters(), 1, size=500)
+    frame = audit.grid_frame(rows, timezone.utc)
+    assert list(frame.columns) == list(audit.GRID_COLUMNS) and len(frame) == len(rows)
+    by_seq = dict(zip(frame["seq"], frame["outcome"]))
+    assert {by_seq[r["seq"]] for r in rows if r["in_flight"]} == {"in flight"}
+    first = frame.iloc[-1]
+    assert first["time"] == (T0 + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    priced = next(i for i, r in enumerate(rows) if r["amount"] is not None)
+    assert frame.iloc[priced]["amount"] == str(rows[priced]["amount"])  # exact text, never a float
+
+
+def test_entry_view_pairs_the_call_and_finds_its_session(log: Log) -> None:
+    create_request = next(e for e in log.model if e.get("attempt_id") == "att-create")
+    view = audit.entry_view(log.path, create_request["seq"])
+    assert view is not None
+    assert [e["kind"] for e in view.pair] == ["api_request", "api_result"]
+    assert view.session_id == log.created_session
+    assert [r["seq"] for r in view.timeline] == [e["seq"] for e in log.model if e.get("attempt_id") in
+                                                 ("att-create", "att-update")]
+    access = next(e for e in log.model if e["kind"] == "access")
+    lone = audit.entry_view(log.path, access["seq"])
+    assert lone is not None and len(lone.pair) == 1 and lone.session_id is None and lone.timeline == []
+    assert audit.entry_view(log.path, 10**9) is None
+
+
+def test_export_and_record_logs_the_export_and_keeps_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "ops.db"
+    log = _build(path)
+    filters = AuditFilters(operator="bob")
+    data = audit.export_and_record(path, filters, operator="aud", environment="sandbox", tags=("audit_log",), limit=5)
+    assert data == audit.export_csv(path, filters, 5)  # the same file as a plain export
+    calllog = CallLog(path)
+    recorded = calllog.entry(calllog.count())
+    assert recorded["kind"] == "export" and recorded["seq"] == len(log.model) + 1
+    assert recorded["detail"] == {"filters": {"since": "all", "operator": "bob"}, "rows": 5}
+    assert calllog.verify().ok
+
+
+def test_last_checkpoint_is_the_newest_well_formed_line(tmp_path: Path) -> None:
+    calllog = CallLog(tmp_path / "ops.db")
+    assert audit.last_checkpoint(calllog) is None
+    calllog.append("access", operator="ann", environment="sandbox")
+    first = calllog.checkpoint()
+    with calllog.checkpoint_path.open("a") as f:
+        f.write("not json\n")
+    assert audit.last_checkpoint(calllog) == first
