@@ -19,9 +19,11 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 run: $(STAMP)
 	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1
 
-## Debian's chromium for the browser tests (never a downloaded browser build).
+## Debian's chromium for the browser tests (never a downloaded browser build), and an emoji
+## font so the screenshots show the page icons.
 browser:
-	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+	@[ -x $(CHROMIUM) ] && fc-list | grep -qi "color emoji" || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
 ## Run every test.
 test: $(STAMP) browser

@@ -1,12 +1,7 @@
-"""Payment-sessions ops console: routes to one page per file in pages/ (see README)."""
+"""Payment-sessions ops console: registers the pages of ui/navigation.py (see README)."""
 import streamlit as st
 
-PAGES = [
-    st.Page("pages/new_session.py", title="New session", icon="➕", default=True),
-    st.Page("pages/active_sessions.py", title="Active sessions", icon="⏱"),
-    st.Page("pages/update_amount.py", title="Update amount", icon="✏️"),
-    st.Page("pages/session_detail.py", title="Session detail", icon="🔎"),
-    st.Page("pages/audit_log.py", title="Audit log", icon="🧾"),
-]
+from ui.navigation import PAGES
 
-st.navigation(PAGES).run()
+pages = [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(PAGES)]
+st.navigation(pages, position="hidden").run()

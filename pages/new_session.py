@@ -51,6 +51,23 @@ except ConfigError as exc:
     st.warning(str(exc))
     defaults = {}
 
+created = st.session_state.get(CREATED)
+if created is not None:
+    row = f.console.session_row(created.session_id)
+    st.success(f"Session created in **{row['environment']}** for order **{row['order_id']}**: "
+               f"{money.format_amount(row['amount'], row['currency'])}", icon="✅")
+    st.markdown("**Session id** (copy button on the right of the box)")
+    st.code(created.session_id, language=None)
+    st.html(f'<span data-testid="created-session-id" hidden>{created.session_id}</span>')
+    st.markdown(f"Expires at **{f.time(created.expires_at)}**")
+    live_countdown(created.sent_at, created.expires_at, key="created")
+    link, link_error = f.console.link_or_reason(row["environment"], created.session_id)
+    payment_link_block(link, link_error, amount=row["amount"], currency=row["currency"],
+                       expires_at=created.expires_at, tz=f.tz, order_id=row["order_id"])
+    st.button("Create another like it", icon="➕", help="Same parameters, a fresh order id.", on_click=create_another)
+    session_links(created.session_id)
+    st.divider()
+
 failure = st.session_state.get(FAILURE)
 body, live_problems = forms.check_create(current_values())
 shown = live_problems if isinstance(failure, InvalidRequest) else problems_of(failure) if failure else []
@@ -66,25 +83,13 @@ with preview_col:
     with st.expander("As curl"):
         st.code(forms.curl_command("POST", f"{f.env.api_base}/payment-sessions", body), language="bash")
     others = f.console.other_active_for_order(f.env_name, str(values.get("transaction.order_id") or ""))
-    if others:
+    if others and created is not None and [o["session_id"] for o in others] == [created.session_id]:
+        st.info("This order id is the session just created: creating again would open a second session "
+                "for the same order. *Create another like it* starts with a fresh order id.", icon="ℹ️")
+    elif others:
         st.warning(f"Order {values['transaction.order_id']} already has {len(others)} active session(s) in "
                    f"{f.env_name}. Creating another is allowed.", icon="⚠️")
     st.button("Create session", type="primary", icon="➕", use_container_width=True, on_click=create)
     if failure:
         show_failure(failure)
 
-created = st.session_state.get(CREATED)
-if created is not None:
-    st.divider()
-    row = f.console.session_row(created.session_id)
-    st.success(f"Session created in **{row['environment']}** for order **{row['order_id']}**: "
-               f"{money.format_amount(row['amount'], row['currency'])}", icon="✅")
-    st.markdown("**Session id** (copy button on the right of the box)")
-    st.code(created.session_id, language=None)
-    st.markdown(f"Expires at **{f.time(created.expires_at)}**")
-    live_countdown(created.sent_at, created.expires_at, key="created")
-    link, link_error = f.console.link_or_reason(row["environment"], created.session_id)
-    payment_link_block(link, link_error, amount=row["amount"], currency=row["currency"],
-                       expires_at=created.expires_at, tz=f.tz, order_id=row["order_id"])
-    st.button("Create another like it", icon="➕", help="Same parameters, a fresh order id.", on_click=create_another)
-    session_links(created.session_id)

@@ -17,6 +17,8 @@ from lib.calllog import default_db_path
 from lib.config import ConfigError, Environment
 from lib.console import Console
 from lib.sandbox.runtime import ensure_sandbox
+from ui.navigation import PAGES
+from ui.widgets import page_link
 
 ENV_KEY = "environment"
 
@@ -45,14 +47,18 @@ def _logged_in_email() -> str | None:
     return user.get("email") if user.get("is_logged_in") else None
 
 
-def frame(title: str, *, icon: str = "💳") -> Frame:
-    """Draw the shared frame and return what the page needs."""
+def frame(title: str, *, icon: str | None = None) -> Frame:
+    """Draw the shared frame and return what the page needs (the icon is the menu's by default)."""
+    icon = icon or next((p.icon for p in PAGES if p.title == title), "💳")
     st.set_page_config(page_title=f"{title} · Payment sessions", page_icon=icon, layout="wide")
     console = _console(str(default_db_path()))
     operator = identity.operator(_logged_in_email())
     environments = console.environments()
     with st.sidebar:
         st.markdown("### 💳 Payment sessions")
+        for page in PAGES:
+            page_link(page.path, label=page.title, icon=page.icon)
+        st.divider()
         env_name = st.selectbox("Environment", environments, key=ENV_KEY, persist_state="session",
                                 help="Real Acquired environments appear once their credentials are configured.")
         st.text_input("Operator", operator, disabled=True, key="operator_shown",
