@@ -10,6 +10,7 @@ Rules (contract §2, §6 and issue 3):
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -81,6 +82,11 @@ def _http_session(api_base: str) -> requests.Session:
         session = _sessions.get(api_base)
         if session is None:
             session = requests.Session()
+            # Proxy and CA settings are read from the environment once here, not on every request
+            # (requests re-reads them per call when trust_env is on: ~0.2 ms each).
+            session.proxies = requests.utils.get_environ_proxies(api_base)
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            session.trust_env = False
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)

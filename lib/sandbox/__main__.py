@@ -8,7 +8,7 @@ import sys
 import uvicorn
 
 from lib.sandbox.app import create_app
-from lib.sandbox.runtime import app_kwargs_from_env, db_path_from_env, port_from_env, uvicorn_config
+from lib.sandbox.runtime import app_kwargs_from_env, bind_socket, db_path_from_env, port_from_env, uvicorn_config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     app = create_app(args.db, **app_kwargs_from_env())
     print(f"Acquired sandbox on http://{args.host}:{args.port} (db {args.db})", file=sys.stderr)
-    uvicorn.Server(uvicorn_config(app, host=args.host, port=args.port)).run()
+    uvicorn.Server(uvicorn_config(app)).run(sockets=[bind_socket(args.host, args.port)])
 
 
 if __name__ == "__main__":

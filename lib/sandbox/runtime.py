@@ -100,14 +100,12 @@ class ExternalSandbox:
 Sandbox = SandboxServer | ExternalSandbox
 
 
-def serve_in_thread(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 0,
-                    **app_kwargs: Any) -> SandboxServer:
-    """Start the sandbox on ``host:port`` (0 = a free port) and return once it accepts requests.
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port``; OSError (e.g. EADDRINUSE) if it is taken.
 
-    OSError (e.g. EADDRINUSE) comes from binding, before any thread starts.
+    proto must say TCP: asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and
+    without it every response waits ~40 ms for the client's delayed ACK (Nagle).
     """
-    # proto must say TCP: asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP, and
-    # without it every response waits ~40 ms for the client's delayed ACK (Nagle).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -115,6 +113,16 @@ def serve_in_thread(db_path: str | Path, *, host: str = "127.0.0.1", port: int =
     except OSError:
         sock.close()
         raise
+    return sock
+
+
+def serve_in_thread(db_path: str | Path, *, host: str = "127.0.0.1", port: int = 0,
+                    **app_kwargs: Any) -> SandboxServer:
+    """Start the sandbox on ``host:port`` (0 = a free port) and return once it accepts requests.
+
+    OSError (e.g. EADDRINUSE) comes from binding, before any thread starts.
+    """
+    sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn_config(create_app(db_path, **app_kwargs)))
     thread = threading.Thread(target=_run, args=(server, sock), name=f"acquired-sandbox:{bound_port}", daemon=True)
