@@ -25,6 +25,7 @@ browser:
 	@[ -x $(CHROMIUM) ] && fc-list | grep -qi "color emoji" || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
-## Run every test.
+## Run every test (after a lint for real errors: undefined names, unused imports).
 test: $(STAMP) browser
+	$(VENV)/bin/ruff check --select F,E9 --quiet app.py lib ui pages tests bench
 	$(PY) -m pytest

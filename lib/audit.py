@@ -306,6 +306,52 @@ def calls_per_hour(db_path: str | Path, filters: AuditFilters) -> pd.DataFrame:
     return frame.astype({"calls": "int64"})
 
 
+# Chart buckets: (name, width, SQL key of an entry's bucket over the stored UTC text, its format).
+# Text keys keep the grouping cheap (no date parsing per row); the 5-minute key floors the minutes.
+CHART_BUCKETS: tuple[tuple[str, timedelta, str, str], ...] = (
+    ("minute", timedelta(minutes=1), "substr(e.ts, 1, 16)", "%Y-%m-%dT%H:%M"),
+    ("5 minutes", timedelta(minutes=5),
+     "substr(e.ts, 1, 14) || printf('%02d', CAST(substr(e.ts, 15, 2) AS INTEGER) / 5 * 5)", "%Y-%m-%dT%H:%M"),
+    ("hour", timedelta(hours=1), "substr(e.ts, 1, 13)", "%Y-%m-%dT%H"),
+    ("day", timedelta(days=1), "substr(e.ts, 1, 10)", "%Y-%m-%d"),
+)
+# The longest span of data each bucket is used for (the last one takes everything longer): at
+# most ~150-170 bars, and never one thin bar for a short burst of calls.
+_BUCKET_SPANS = (timedelta(hours=2), timedelta(hours=12), timedelta(days=7))
+
+
+def chart_bucket(span: timedelta) -> str:
+    """The bucket width for a chart whose calls span ``span`` (first to last): ``minute`` up to 2 h,
+    ``5 minutes`` up to 12 h, ``hour`` up to 7 days, ``day`` beyond."""
+    for (name, *_), longest in zip(CHART_BUCKETS, _BUCKET_SPANS):
+        if span <= longest:
+            return name
+    return CHART_BUCKETS[-1][0]
+
+
+def calls_over_time(db_path: str | Path, filters: AuditFilters, bucket: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Finished calls per time bucket and outcome (columns start, end, outcome, calls; UTC), and
+    the bucket's name. Without ``bucket`` it follows the span of the calls in the view
+    (``chart_bucket``), so an hour of data is sixty one-minute bars, not one thin hourly bar."""
+    sql, params = where(filters)
+    conn = _conn(db_path)
+    if bucket is None:
+        first, last = conn.execute(
+            f"SELECT MIN(e.ts), MAX(e.ts) FROM entries AS e WHERE {sql} AND {_FINISHED}", params).fetchone()
+        span = timedelta(0) if first is None else datetime.fromisoformat(last) - datetime.fromisoformat(first)
+        bucket = chart_bucket(span)
+    name, width, key, fmt = next(b for b in CHART_BUCKETS if b[0] == bucket)
+    rows = conn.execute(
+        f"SELECT {key} AS bucket, e.outcome, COUNT(*) FROM entries AS e "
+        f"WHERE {sql} AND {_FINISHED} GROUP BY bucket, e.outcome ORDER BY bucket, e.outcome",
+        params,
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=["start", "outcome", "calls"])
+    frame["start"] = pd.to_datetime(frame["start"], format=fmt, utc=True)
+    frame.insert(1, "end", frame["start"] + width)
+    return frame.astype({"calls": "int64"}), name
+
+
 def latency_by_endpoint(db_path: str | Path, filters: AuditFilters) -> pd.DataFrame:
     """Calls and nearest-rank p50 / p95 latency per endpoint, over finished calls in the view.
 

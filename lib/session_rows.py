@@ -60,8 +60,19 @@ def _urls(session_id: str) -> tuple[str, str]:
 
 
 def state_label(session: Mapping[str, Any]) -> str:
-    """What the state column says: empty when all is well, a warning when an update is in doubt."""
-    return "⚠️ amount uncertain" if session.get("state") == UNCERTAIN else ""
+    """What a session's flag says: empty when all is well, a warning when an update is in doubt."""
+    return "⚠️ uncertain" if session.get("state") == UNCERTAIN else ""
+
+
+def active_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The Active sessions grid's columns, most important first so they fit a 1400 px screen:
+    the countdown, what the session is, its links, then who made it (the number of updates is on
+    the detail page). The State column is shown only when some row has something to say (it is
+    empty for every normal session)."""
+    columns = ["Left", "Remaining", "Order id", "Amount", "Session", "Update", "Created by"]
+    if any(r.get("State") for r in rows):
+        columns.insert(4, "State")  # beside the amount it is about
+    return columns
 
 
 def active_rows(sessions: Iterable[Mapping[str, Any]], now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
@@ -74,15 +85,13 @@ def active_rows(sessions: Iterable[Mapping[str, Any]], now: datetime, tz: tzinfo
         detail, update = _urls(s["session_id"])
         created, expires = s["created_at"], s["expires_at"]
         rows.append({
-            "Session": detail,
+            "Left": countdown.format_mmss(countdown.time_left(expires, now)),
+            "Remaining": countdown.fraction_left(created, expires, now),
             "Order id": s["order_id"],
             "Amount": _amount_text(s["amount"], s["currency"]),
-            "Created by": s["created_by"],
-            "Created": _local(created, tz),
-            "Updates": s["updates"],
-            "Left": countdown.format_mmss(countdown.time_left(expires, now)),
-            "Time left": countdown.fraction_left(created, expires, now),
             "State": state_label(s),
+            "Created by": s["created_by"],
+            "Session": detail,
             "Update": update,
         })
     return rows

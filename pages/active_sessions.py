@@ -6,7 +6,7 @@ from datetime import tzinfo
 import streamlit as st
 
 from lib.console import Console
-from lib.session_rows import EXPIRED_NOTE
+from lib.session_rows import EXPIRED_NOTE, active_columns
 from ui.frame import frame
 from ui.widgets import recreate_session, show_recreated
 
@@ -20,12 +20,33 @@ LINK = r"session=([^&]+)$"
 
 f = frame("Active sessions", icon="⏱")
 
+# Sized so the whole row fits a 1400 px screen: the countdown and what the session is first, the
+# links right after them, who made it last. The bar has no title: "Left" beside it says the same.
 ACTIVE_COLUMNS = {
-    "Session": st.column_config.LinkColumn("Session", display_text=LINK, help="Opens the session's detail page"),
-    "Time left": st.column_config.ProgressColumn("Time left", min_value=0.0, max_value=1.0, format="percent",
+    "Left": st.column_config.TextColumn("Left", width=56, help="mm:ss until the session expires"),
+    "Remaining": st.column_config.ProgressColumn("", width=64, min_value=0.0, max_value=1.0, format=" ",
                                                  help="Share of the 10-minute lifetime left"),
-    "Left": st.column_config.TextColumn("Left", help="mm:ss until the session expires"),
-    "Update": st.column_config.LinkColumn("Update", display_text="✏️ update"),
+    "Order id": st.column_config.TextColumn("Order id", width=125),
+    "Amount": st.column_config.TextColumn("Amount", width=92),
+    "State": st.column_config.TextColumn("State", width=105,
+                                         help="⚠️ uncertain: an amount update's outcome is unknown. "
+                                              "Resend it from Update amount."),
+    "Session": st.column_config.LinkColumn("Session", display_text=LINK, width=250,
+                                           help="Opens the session's detail page"),
+    "Update": st.column_config.LinkColumn("Update", display_text="✏️ update", width=74,
+                                          help="Opens the Update amount page for this session"),
+    "Created by": st.column_config.TextColumn("Created by", width=170),
+}
+
+
+EXPIRED_COLUMNS = {
+    "Ago": st.column_config.TextColumn("Ago", width=56, help="mm:ss since it expired"),
+    "Order id": st.column_config.TextColumn("Order id", width=125),
+    "Amount": st.column_config.TextColumn("Amount", width=92),
+    "Session": st.column_config.LinkColumn("Session", display_text=LINK, width=250,
+                                           help="Opens the session's detail page"),
+    "Expired": st.column_config.TextColumn("Expired", width=170),
+    "Created by": st.column_config.TextColumn("Created by", width=170),
 }
 
 
@@ -39,8 +60,7 @@ def active_grid(console: Console, env_name: str, tz: tzinfo, operator: str | Non
         return
     st.caption(f"**{len(rows)}** active, soonest expiry first")
     st.dataframe(rows, column_config=ACTIVE_COLUMNS, hide_index=True, width="stretch",
-                 column_order=["Left", "Time left", "Order id", "Amount", "Created by", "Created", "Updates",
-                               "State", "Session", "Update"], key="active_grid")
+                 column_order=active_columns(rows), key="active_grid")
 
 
 def recreate_selected() -> None:
@@ -65,12 +85,12 @@ st.session_state[EXPIRED_SHOWN] = ids
 if not expired:
     st.caption("None.")
 else:
-    st.caption(f"Marked *{EXPIRED_NOTE}*: the API reports payments only by webhook. Select a row to recreate it.")
+    # Every row here is the same case, so the caption says it once instead of a repeated column.
+    st.caption(f"All *{EXPIRED_NOTE}*: the API reports payments only by webhook. Select a row to recreate it.")
     event = st.dataframe(expired, hide_index=True, width="stretch", key=EXPIRED_GRID,
                          on_select="rerun", selection_mode="single-row",
-                         column_order=["Expired", "Ago", "Order id", "Amount", "Created by", "Status", "Session"],
-                         column_config={"Session": st.column_config.LinkColumn("Session", display_text=LINK),
-                                        "Ago": st.column_config.TextColumn("Ago", help="mm:ss since it expired")})
+                         column_order=["Ago", "Order id", "Amount", "Session", "Expired", "Created by"],
+                         column_config=EXPIRED_COLUMNS)
     chosen = event.selection.rows if event else []
     st.button("Recreate with the same parameters", icon="♻️", disabled=not chosen, on_click=recreate_selected,
               help="A new session (new id, new 10 minutes) with the expired one's latest parameters.")

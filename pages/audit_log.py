@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from functools import partial
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -33,6 +34,19 @@ WRITTEN = "audit_url_written"  # the URL this page last wrote: any other URL cam
 SEEN_SELECTION = "audit_seen_selection"  # grid selection last acted on (a new one opens its row)
 LAST_FILTERS = "audit_last_filters"  # to go back to page 1 when the filters change
 VERIFIED = "audit_verified"
+# The log grids: missing values (a request has no HTTP status or duration yet) are blank cells,
+# not the text "None"; durations to a tenth of a millisecond.
+GRID_CONFIG = {
+    "seq": st.column_config.NumberColumn("seq", format="%d", width="small"),
+    "HTTP status": st.column_config.NumberColumn("HTTP status", format="%d", width="small"),
+    "duration ms": st.column_config.NumberColumn("duration ms", format="%.1f", width="small"),
+}
+MISSING = ""  # what an empty cell shows (st.dataframe's placeholder)
+# Outcome colours that mean the same thing in every chart.
+# Chart bucket → its tick labels' format.
+AXIS_FORMAT = {"minute": "%H:%M", "5 minutes": "%H:%M", "hour": "%b %d %H:%M", "day": "%Y-%m-%d"}
+OUTCOME_COLORS = {"ok": "#21a366", "http_error": "#f08c00", "network_error": "#e03131",
+                  "unknown_outcome": "#7048e8"}
 
 
 def key_of(field: str) -> str:
@@ -181,25 +195,66 @@ def show_entry(seq: int) -> None:
             st.code(f"hash      {e['hash']}\nprev_hash {e['prev_hash']}", language=None, wrap_lines=True)
     if view.session_id:
         st.markdown(f"**Timeline of session** `{view.session_id}`")
-        st.dataframe(audit.grid_frame(view.timeline, f.tz), hide_index=True, key="audit_timeline")
+        st.dataframe(audit.grid_frame(view.timeline, f.tz), hide_index=True, key="audit_timeline",
+                     column_config=GRID_CONFIG, placeholder=MISSING)
         page_link(DETAIL_PAGE, label="Session detail", icon="🔎", query={"session": view.session_id})
 
 
 @st.cache_data(ttl=60, show_spinner="Counting calls…")
-def charts(db_path: str, filters: AuditFilters) -> tuple[pd.DataFrame, pd.DataFrame]:
+def charts(db_path: str, filters: AuditFilters) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """Both charts of a view, cached a minute per filter (30 days of latency is ~2 s on 1M rows)."""
-    return audit.calls_per_hour(db_path, filters), audit.latency_by_endpoint(db_path, filters)
+    over_time, bucket = audit.calls_over_time(db_path, filters)
+    return over_time, bucket, audit.latency_by_endpoint(db_path, filters)
+
+
+def _vega_time(moment: pd.Timestamp) -> alt.DateTime:
+    """A naive wall-clock time as Vega-Lite reads the chart's data (local, to the minute)."""
+    return alt.DateTime(year=moment.year, month=moment.month, date=moment.day, hours=moment.hour,
+                        minutes=moment.minute)
+
+
+def calls_chart(frame: pd.DataFrame, bucket: str) -> alt.Chart:
+    """Stacked bars, each as wide as its bucket on a time axis in the viewer's zone; the axis spans
+    at least ten buckets so a short burst of calls does not fill the whole width."""
+    local = frame.assign(
+        start=frame["start"].dt.tz_convert(f.tz).dt.tz_localize(None),
+        end=frame["end"].dt.tz_convert(f.tz).dt.tz_localize(None),
+        label=frame["outcome"].map(lambda o: audit.OUTCOME_LABELS.get(o, o)),
+    )
+    width = frame["end"].iloc[0] - frame["start"].iloc[0]
+    last = local["end"].max()
+    first = min(local["start"].min(), last - 10 * width)
+    outcomes = [o for o in audit.OUTCOMES if o in set(frame["outcome"])]
+    zone = f.time(datetime.now(timezone.utc)).rsplit(" ", 1)[-1]
+    # Ticks on bucket starts, about a dozen of them, labelled on a 24-hour clock (Vega's default
+    # multi-format shows 12-hour times and seconds).
+    buckets = int((last - first) / width)
+    ticks = pd.date_range(first, last, freq=width * max(1, -(-buckets // 12)))
+    axis = alt.Axis(format=AXIS_FORMAT[bucket], labelOverlap=True, values=[_vega_time(t) for t in ticks])
+    return alt.Chart(local).mark_bar().encode(
+        x=alt.X("start:T", title=f"{zone}, per {bucket}", axis=axis,
+                scale=alt.Scale(domain=[_vega_time(first), _vega_time(last)])),
+        x2="end:T",
+        y=alt.Y("sum(calls):Q", title="calls", stack="zero"),
+        color=alt.Color("label:N", title="outcome",
+                        scale=alt.Scale(domain=[audit.OUTCOME_LABELS[o] for o in outcomes],
+                                        range=[OUTCOME_COLORS[o] for o in outcomes])),
+        tooltip=[alt.Tooltip("start:T", title="from", format="%Y-%m-%d %H:%M"), alt.Tooltip("label:N", title="outcome"),
+                 alt.Tooltip("calls:Q", title="calls")],
+    ).properties(height=260)
 
 
 def show_charts(filters: AuditFilters) -> None:
-    per_hour, latency = charts(DB, filters)
-    st.markdown("**Finished calls per hour, by outcome**")
-    if per_hour.empty:
+    over_time, bucket, latency = charts(DB, filters)
+    st.markdown(f"**Finished calls per {bucket}, by outcome**")
+    if over_time.empty:
         st.caption("No finished calls in this view.")
     else:
-        st.bar_chart(per_hour, x="hour", y="calls", color="outcome", stack=True)
+        st.altair_chart(calls_chart(over_time, bucket), width="stretch", key="audit_calls_chart")
     st.markdown("**Latency per endpoint (ms, nearest rank)**")
-    st.dataframe(latency, hide_index=True, key="audit_latency")
+    st.dataframe(latency, hide_index=True, key="audit_latency",
+                 column_config={"p50_ms": st.column_config.NumberColumn("p50 ms", format="%.1f"),
+                                "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.1f")})
 
 
 def show_export(filters: AuditFilters, total: int) -> None:
@@ -267,7 +322,8 @@ summary.markdown(f"**{total:,} entries match** · page {page_no:,} of {pages:,}"
 
 rows = audit.page(DB, filters, page_no, PAGE_SIZE)
 event = grid_slot.dataframe(audit.grid_frame(rows, f.tz), key=GRID_KEY, on_select="rerun",
-                            selection_mode="single-row", hide_index=True)
+                            selection_mode="single-row", hide_index=True, column_config=GRID_CONFIG,
+                            placeholder=MISSING)
 selected = list(event.selection.rows)
 if selected != st.session_state.get(SEEN_SELECTION):
     st.session_state[SEEN_SELECTION] = selected

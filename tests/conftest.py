@@ -9,6 +9,16 @@ import pytest
 from lib.sandbox import SandboxServer, serve_in_thread
 
 
+@pytest.fixture(autouse=True)
+def fresh_token_cache() -> Iterator[None]:
+    """API tokens are cached per process (lib.client); every test starts and ends without one."""
+    from lib import client
+
+    client._tokens.clear()
+    yield
+    client._tokens.clear()
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
     """A fresh sandbox (default credentials ``sandbox``/``sandbox``) on a free 127.0.0.1 port."""

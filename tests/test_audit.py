@@ -422,6 +422,50 @@ def test_calls_per_hour_counts_results_by_hour_and_outcome(log: Log) -> None:
     assert got == dict(wanted) and len(got) > 5
 
 
+def test_chart_bucket_follows_the_span_of_the_calls() -> None:
+    pick = audit.chart_bucket
+    assert [pick(timedelta(0)), pick(timedelta(minutes=59)), pick(timedelta(hours=2))] == ["minute"] * 3
+    assert [pick(timedelta(hours=2, seconds=1)), pick(timedelta(hours=12))] == ["5 minutes"] * 2
+    assert [pick(timedelta(hours=13)), pick(timedelta(days=7))] == ["hour"] * 2
+    assert pick(timedelta(days=30)) == "day"
+
+
+def _floor(moment: datetime, minutes: int) -> datetime:
+    return moment.replace(minute=moment.minute // minutes * minutes, second=0, microsecond=0)
+
+
+def _over_time(log: Log, f: AuditFilters, bucket: str | None = None) -> tuple[dict[Any, int], str, set[timedelta]]:
+    frame, name = audit.calls_over_time(log.path, f, bucket)
+    assert list(frame.columns) == ["start", "end", "outcome", "calls"] and str(frame["start"].dt.tz) == "UTC"
+    got = {(s.to_pydatetime(), o): c for s, _, o, c in frame.itertuples(index=False)}
+    return got, name, set(frame["end"] - frame["start"])
+
+
+def test_calls_over_time_uses_short_buckets_for_short_spans(log: Log) -> None:
+    results = [e for e in log.model if e["kind"] == "api_result"]
+    # ~5.5 hours of calls: 5-minute bars.
+    got, name, widths = _over_time(log, AuditFilters())
+    assert (name, widths) == ("5 minutes", {timedelta(minutes=5)})
+    assert got == dict(Counter((_floor(e["ts"], 5), e["outcome"]) for e in results))
+    # One hour of them: one-minute bars (an hourly chart would be a single thin bar).
+    hour = AuditFilters(since=T0 + timedelta(hours=1), until=T0 + timedelta(hours=2))
+    got, name, widths = _over_time(log, hour)
+    assert (name, widths) == ("minute", {timedelta(minutes=1)})
+    assert got == dict(Counter((_floor(e["ts"], 1), e["outcome"]) for e in results if _matches(log.model, e, hour)))
+    assert len(got) > 20
+    # A bucket asked for by name; hourly agrees with calls_per_hour.
+    got, name, _ = _over_time(log, AuditFilters(operator="ann"), "hour")
+    per_hour = audit.calls_per_hour(log.path, AuditFilters(operator="ann"))
+    assert name == "hour" and got == {(h.to_pydatetime(), o): c for h, o, c in per_hour.itertuples(index=False)}
+    got, name, _ = _over_time(log, AuditFilters(), "day")
+    assert name == "day" and sum(got.values()) == len(results)
+
+
+def test_calls_over_time_of_an_empty_view(log: Log) -> None:
+    frame, name = audit.calls_over_time(log.path, AuditFilters(operator="nobody"))
+    assert frame.empty and name == "minute" and list(frame.columns) == ["start", "end", "outcome", "calls"]
+
+
 def _nearest_rank(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[math.ceil(p * len(ordered)) - 1]
@@ -518,6 +562,10 @@ def test_grid_frame_reads_like_the_page(log: Log) -> None:
     assert {by_seq[r["seq"]] for r in rows if r["in_flight"]} == {"in flight"}
     first = frame.iloc[-1]
     assert first["time"] == (T0 + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # A request has no status or duration: missing values (the page shows them blank), never text.
+    request = next(i for i, r in enumerate(rows) if r["kind"] == "api_request")
+    assert frame["HTTP status"].isna().iloc[request] and frame["duration ms"].isna().iloc[request]
+    assert str(frame["HTTP status"].dtype) == "Int64" and str(frame["duration ms"].dtype) == "float64"
     priced = next(i for i, r in enumerate(rows) if r["amount"] is not None)
     assert frame.iloc[priced]["amount"] == str(rows[priced]["amount"])  # exact text, never a float
 

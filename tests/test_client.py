@@ -32,13 +32,6 @@ def make_env(base_url: str, app_key: str = "sandbox", ttl: int = 600, read_timeo
                        connect_timeout=2.0, read_timeout=read_timeout)
 
 
-@pytest.fixture(autouse=True)
-def fresh_token_cache() -> Iterator[None]:
-    """Tokens are cached per process; each test starts without one."""
-    client_module._tokens.clear()
-    yield
-    client_module._tokens.clear()
-
 
 @pytest.fixture
 def log(tmp_path: Path) -> CallLog:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 from pathlib import Path
 
@@ -196,3 +197,15 @@ def test_a_link_with_fixed_bounds_opens_a_custom_range(open_page, seeded) -> Non
     assert at.query_params["until"] == "2020-01-02T00:00:00.000000Z" and "range" not in at.query_params
     at.selectbox(key="audit_range").select(audit.ALL_TIME).run()
     assert summary(at).startswith("**6 entries match**") and at.query_params["since"] == "all"
+
+
+def test_display_no_filter_reads_all_blanks_missing_cells_and_charts_by_minute(open_page, seeded) -> None:
+    at = open_page(PAGE)
+    operator = at.selectbox(key="audit_operator")
+    assert operator.value is None and operator.format_func(operator.value) == "All"
+    assert operator.proto.placeholder == "All"
+    grid = at.dataframe[0]
+    assert grid.proto.placeholder == ""  # a request's HTTP status and duration show blank, not "None"
+    config = json.loads(grid.proto.columns)
+    assert config["duration ms"]["type_config"]["format"] == "%.1f"
+    assert any(m.value == "**Finished calls per minute, by outcome**" for m in at.markdown)  # seconds of data

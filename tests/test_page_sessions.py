@@ -86,18 +86,28 @@ def session(sid: str = "s-1", *, created: datetime = T0, ttl: int = 600, **extra
 def test_active_rows_count_down_from_the_clock_given() -> None:
     rows = session_rows.active_rows([session(updates=2)], T0 + timedelta(seconds=61.7), UTC)
     assert rows == [{
-        "Session": "/session_detail?session=s-1", "Order id": "ord-1", "Amount": "15.02 GBP",
-        "Created by": "ann", "Created": "2026-03-01 12:00:00 UTC", "Updates": 2, "Left": "08:58",
-        "Time left": pytest.approx((600 - 61.7) / 600), "State": "", "Update": "/update_amount?session=s-1",
+        "Left": "08:58", "Remaining": pytest.approx((600 - 61.7) / 600), "Order id": "ord-1",
+        "Amount": "15.02 GBP", "State": "", "Created by": "ann",
+        "Session": "/session_detail?session=s-1", "Update": "/update_amount?session=s-1",
     }]
     later = session_rows.active_rows([session()], T0 + timedelta(seconds=700), UTC)[0]
-    assert (later["Left"], later["Time left"]) == ("00:00", 0.0)
+    assert (later["Left"], later["Remaining"]) == ("00:00", 0.0)
 
 
 def test_rows_quote_ids_and_flag_uncertain_amounts() -> None:
     row = session_rows.active_rows([session("a&b=c d", state="amount_uncertain")], T0, UTC)[0]
     assert row["Session"] == "/session_detail?session=a%26b%3Dc+d"
-    assert row["State"] == "⚠️ amount uncertain"
+    assert row["State"] == "⚠️ uncertain"
+
+
+def test_active_columns_put_links_early_and_state_only_when_needed() -> None:
+    calm = session_rows.active_rows([session("s-1"), session("s-2")], T0, UTC)
+    assert session_rows.active_columns(calm) == ["Left", "Remaining", "Order id", "Amount", "Session", "Update",
+                                                 "Created by"]
+    doubt = session_rows.active_rows([session("s-1"), session("s-2", state="amount_uncertain")], T0, UTC)
+    assert session_rows.active_columns(doubt) == ["Left", "Remaining", "Order id", "Amount", "State", "Session",
+                                                  "Update", "Created by"]
+    assert set(session_rows.active_columns(doubt)) <= set(doubt[0])  # every shown column is in the rows
 
 
 def test_expired_rows_say_the_outcome_is_not_known_here() -> None:
@@ -196,9 +206,9 @@ def test_active_lists_a_session_with_its_countdown_and_links(open_page, make) ->
     rows = grid(at)
     assert len(rows) == 1
     row = rows[0]
-    assert (row["Order id"], row["Amount"], row["Created by"], row["Updates"]) == ("ord-active", "15.02 GBP", ME, 0)
+    assert (row["Order id"], row["Amount"], row["Created by"], row["State"]) == ("ord-active", "15.02 GBP", ME, "")
     assert MMSS.match(row["Left"]) and "09:5" in row["Left"]
-    assert 0.9 < row["Time left"] <= 1.0
+    assert 0.9 < row["Remaining"] <= 1.0
     assert row["Session"] == f"/session_detail?session={created.session_id}"
     assert row["Update"] == f"/update_amount?session={created.session_id}"
 
