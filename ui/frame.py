@@ -20,7 +20,12 @@ from lib.sandbox.runtime import ensure_sandbox
 from ui.navigation import PAGES
 from ui.widgets import page_link
 
-ENV_KEY = "environment"
+ENV_KEY = "environment"  # the choice itself: plain session state, so it survives page switches
+ENV_WIDGET = "environment_picker"  # the widget, refilled from the choice on every run
+
+
+def _keep_choice() -> None:
+    st.session_state[ENV_KEY] = st.session_state[ENV_WIDGET]
 
 
 @st.cache_resource(show_spinner="Starting the local sandbox…")
@@ -59,7 +64,11 @@ def frame(title: str, *, icon: str | None = None) -> Frame:
         for page in PAGES:
             page_link(page.path, label=page.title, icon=page.icon)
         st.divider()
-        env_name = st.selectbox("Environment", environments, key=ENV_KEY, persist_state="session",
+        # A widget's own state restarts on another page for the first run: the choice is kept apart
+        # and written into the widget before it is drawn, so no run ever acts on another environment.
+        chosen = st.session_state.get(ENV_KEY)
+        st.session_state[ENV_WIDGET] = chosen if chosen in environments else environments[0]
+        env_name = st.selectbox("Environment", environments, key=ENV_WIDGET, on_change=_keep_choice,
                                 help="Real Acquired environments appear once their credentials are configured.")
         st.text_input("Operator", operator, disabled=True, key="operator_shown",
                       help="Who the log records: the logged-in e-mail, else OPS_OPERATOR, else the OS user.")

@@ -1,0 +1,32 @@
+"""The shared frame: menu, read-only operator, environments offered, the LIVE banner on every page."""
+from __future__ import annotations
+
+import pytest
+
+from ui.navigation import PAGES
+
+
+def live_banner_shown(at) -> bool:  # type: ignore[no-untyped-def]
+    return any("LIVE" in m.value and "real money" in m.value for m in at.markdown)
+
+
+def test_only_the_sandbox_without_credentials(open_page) -> None:
+    at = open_page()
+    assert at.selectbox(key="environment_picker").options == ["sandbox"]
+    operator = at.text_input(key="operator_shown")
+    assert operator.value == "tester@example.com" and operator.disabled
+    assert not live_banner_shown(at)
+    assert any("Local sandbox at" in c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("page", [p.path for p in PAGES])
+def test_live_banner_on_every_page(open_page, monkeypatch: pytest.MonkeyPatch, page: str) -> None:
+    monkeypatch.setenv("ACQUIRED_LIVE_APP_ID", "live-id")
+    monkeypatch.setenv("ACQUIRED_LIVE_APP_KEY", "live-key")
+    at = open_page()
+    assert at.selectbox(key="environment_picker").options == ["sandbox", "acquired-live"]
+    at.selectbox(key="environment_picker").select("acquired-live").run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception
+    assert live_banner_shown(at)
