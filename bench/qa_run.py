@@ -1,0 +1,138 @@
+"""QA runner throughput: a 500-case suite against the local sandbox at concurrency 8, then 1.
+
+The suite is the default model's pairwise suite (``lib.qa.generate.generate``, strength 2) for
+seeds 1, 2, 3, ... concatenated and cut at 500 cases: one pairwise suite of the default model is
+~90 cases, and the 3-way suite (~480) takes ~30 s to generate. Order ids carry the seed, so
+every case is a distinct session.
+
+The sandbox runs in a separate process by default, so the runner's eight workers do not share
+the GIL with it (``--in-process`` compares). That process is this script again, serving with
+``lib.sandbox.serve_in_thread``: it binds its socket as TCP so responses go out with TCP_NODELAY.
+(``python -m lib.sandbox`` lets uvicorn bind, without that option: each response then waits
+~40 ms for the client's delayed ACK and the runner manages ~55 cases/s at any concurrency.)
+
+    .venv/bin/python bench/qa_run.py [--cases 500] [--in-process]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from lib.console import Console  # noqa: E402
+from lib.qa import runner  # noqa: E402
+from lib.qa.generate import Suite, allpairspy_count, generate  # noqa: E402
+from lib.qa.model import Model, default_model  # noqa: E402
+from lib.qa.store import RunStore  # noqa: E402
+from lib.sandbox.runtime import serve_in_thread  # noqa: E402
+
+TARGET_AT_8 = 150.0
+
+
+def pairwise_cases(model: Model, count: int) -> tuple[Suite, int, int]:
+    """``count`` cases from pairwise suites of successive seeds, re-indexed; also (one suite's size, seeds used)."""
+    cases, seed, first = [], 0, 0
+    while len(cases) < count:
+        seed += 1
+        suite = generate(model, strength=2, seed=seed)
+        first = first or len(suite.cases)
+        cases.extend(suite.cases)
+    cases = [dataclasses.replace(case, index=i) for i, case in enumerate(cases[:count])]
+    return Suite(cases, None, 2, 1), first, seed
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def sandbox(tmp: Path, in_process: bool) -> Iterator[tuple[str, int]]:
+    """(base URL, pid) of the sandbox: in this process, or in a child that lives until its stdin closes."""
+    if in_process:
+        server = serve_in_thread(tmp / "sandbox.db")
+        try:
+            yield server.base_url, os.getpid()
+        finally:
+            server.stop()
+        return
+    child = subprocess.Popen([sys.executable, __file__, "--serve-sandbox", str(tmp / "sandbox.db")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        yield child.stdout.readline().strip(), child.pid
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(15)
+
+
+def serve_sandbox(db_path: str) -> None:
+    """Child mode: serve on a free port, print the base URL, stop when the parent closes stdin."""
+    server = serve_in_thread(db_path)
+    print(server.base_url, flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+def timed_run(console: Console, suite: Suite, concurrency: int, model_json: str,
+              sandbox_pid: int) -> tuple[float, float, float, str]:
+    """Cases per second from start to the run's end (as a person waiting on it sees it), and the CPU
+    ms per case of this process and of the sandbox's: steadier than the rate on a shared machine,
+    and each process's ceiling (1000 / ms) when it has a core to itself (one GIL each)."""
+    started, cpu, sandbox_cpu = time.perf_counter(), time.process_time(), cpu_seconds(sandbox_pid)
+    run_id = runner.start_run(console, env_name="sandbox", operator="bench", suite=suite,
+                              concurrency=concurrency, model_json=model_json)
+    runner.wait(run_id)
+    cases = len(suite.cases)
+    return (cases / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / cases,
+            (cpu_seconds(sandbox_pid) - sandbox_cpu) * 1000 / cases, run_id)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=500)
+    parser.add_argument("--in-process", action="store_true", help="run the sandbox in this process")
+    parser.add_argument("--serve-sandbox", metavar="DB", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_sandbox:
+        serve_sandbox(args.serve_sandbox)
+        return
+    model = default_model()
+    started = time.perf_counter()
+    suite, one_suite, seeds = pairwise_cases(model, args.cases)
+    generated_s = time.perf_counter() - started
+    print(f"default model, pairwise : {one_suite} cases per suite (allpairspy: {allpairspy_count(model)})")
+    print(f"bench suite             : {len(suite.cases)} cases = pairwise suites of seeds 1-{seeds} "
+          f"(generated in {generated_s:.1f} s)")
+    with tempfile.TemporaryDirectory() as tmp, sandbox(Path(tmp), args.in_process) as (base_url, pid):
+        print(f"sandbox                 : {'in this process' if args.in_process else 'separate process'} at {base_url}")
+        console = Console(base_url, db_path=Path(tmp) / "ops.db")
+        warm = Suite(suite.cases[:40], None, 2, 1)
+        timed_run(console, warm, 8, model.to_json(), pid)  # token, connections, schema
+        store = RunStore(console.db_path)
+        rates = {}
+        for concurrency in (8, 1):
+            rate, cpu_ms, sandbox_ms, run_id = timed_run(console, suite, concurrency, model.to_json(), pid)
+            progress = store.progress(run_id)
+            rates[concurrency] = rate
+            cpu = f"CPU ms/case: runner {cpu_ms:.2f}" + ("" if args.in_process else f", sandbox {sandbox_ms:.2f}")
+            print(f"concurrency {concurrency:<2}          : {rate:6.1f} cases/s  {cpu}  "
+                  f"({progress.status}, {progress.done} done, {progress.surprises} surprises)")
+    verdict = "met" if rates[8] >= TARGET_AT_8 else "MISSED"
+    print(f"target at 8             : >= {TARGET_AT_8:.0f} cases/s: {verdict} "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()

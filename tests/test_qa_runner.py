@@ -1,0 +1,373 @@
+"""QA runs over real HTTP against the sandbox, saved in a real SQLite database."""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lib.client import Client
+from lib.console import QA_TAG_PREFIX, Console
+from lib.db import connect
+from lib.qa import runner
+from lib.qa.generate import Case, Suite, generate
+from lib.qa.model import Model, Value, default_model
+from lib.qa.store import RunStore, recover_interrupted
+from lib.sandbox import SandboxServer
+
+REPO = Path(__file__).resolve().parent.parent
+FAULT = "X-Sandbox-Fault"
+pytestmark = pytest.mark.timeout(60)
+
+# (currency, amount, challenge preference, the paths a refusal must name): hand-built cases whose
+# answers are known; the value at an expected path is the case's deliberately invalid one.
+KNOWN = [
+    ("gbp", "15.02", "no_preference", ()),
+    ("eur", "0", "challenge_mandated", ()),
+    ("usd", "100", "challenge_preferred", ()),
+    ("GBP", "15.02", "no_preference", ("transaction.currency",)),
+    ("gbp", "-1", "no_preference", ("transaction.amount",)),
+    ("eur", "15.02", "bogus", ("tds.challenge_preference",)),
+    ("=cmd()", "15.02", "no_preference", ("transaction.currency",)),
+]
+DIMENSIONS = ("transaction.currency", "transaction.amount", "tds.challenge_preference")
+
+
+def case(index: int, currency: str, amount: str, preference: str, expected: Sequence[str] = ()) -> Case:
+    """A case whose payload carries its values; the expected paths name its negative value."""
+    raw = (currency, Decimal(amount), preference)
+    values = {path: Value(v, negative=path in expected) for path, v in zip(DIMENSIONS, raw)}
+    payload = {"transaction": {"order_id": f"qa-{index:04d}", "amount": raw[1], "currency": currency},
+               "tds": {"is_active": True, "challenge_preference": preference}}
+    return Case(index=index, values=values, negative_path=expected[0] if expected else None, payload=payload,
+                expected_paths=tuple(expected))
+
+
+def suite(rows: Sequence[tuple], seed: int = 1) -> Suite:
+    return Suite(cases=[case(i, *row) for i, row in enumerate(rows)], coverage=None, strength=2, seed=seed)
+
+
+def grid(currencies: Sequence[str], amounts: Sequence[str], preferences: Sequence[str]) -> list[tuple]:
+    """Every combination, all expected to be accepted (as a model that forgot a rule would say)."""
+    return [(c, a, p, ()) for c in currencies for a in amounts for p in preferences]
+
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OPS_DB_PATH", str(tmp_path / "ops.db"))
+    monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "no-secrets.toml"))
+    return tmp_path / "ops.db"
+
+
+@pytest.fixture
+def console(sandbox: SandboxServer, db_path: Path) -> Console:
+    return Console(sandbox.base_url, db_path=db_path)
+
+
+def run_to_end(console: Console | runner.ClientFactory, the_suite: Suite, *, env_name: str = "sandbox",
+               concurrency: int = 4, headers: Mapping[str, str] | None = None) -> str:
+    run_id = runner.start_run(console, env_name=env_name, operator="qa@example.com", suite=the_suite,
+                              model_json='{"model": "test"}', model_pict="currency: gbp, eur",
+                              concurrency=concurrency, headers=headers)
+    assert runner.wait(run_id, 30)
+    return run_id
+
+
+def test_a_known_suite_gets_exactly_the_expected_answers(console: Console, db_path: Path) -> None:
+    run_id = run_to_end(console, suite(KNOWN), concurrency=3)
+    store = RunStore(db_path)
+    progress = store.progress(run_id)
+    assert (progress.status, progress.done, progress.total, progress.surprises) == ("completed", 7, 7, 0)
+    assert progress.eta_s == 0.0 and progress.rate_per_s > 0
+    cases = store.cases(run_id)
+    assert [c["http_status"] for c in cases] == [201, 201, 201, 400, 400, 400, 400]
+    assert [c["paths"] for c in cases] == [[], [], [], *([p] for *_, (p,) in KNOWN[3:])]
+    assert all(c["session_id"] for c in cases[:3]) and not any(c["session_id"] for c in cases[3:])
+    assert cases[4]["problems"] == [{"parameter": "transaction.amount",
+                                     "reason": "transaction.amount must be zero or more"}]
+    assert all(c["result"] == "as_expected" and c["latency_ms"] > 0 for c in cases)
+    assert store.summary(run_id)["counts"]["as_expected"] == 7
+    run = store.get_run(run_id)
+    assert (run["operator"], run["environment"], run["seed"], run["strength"], run["concurrency"]) == \
+        ("qa@example.com", "sandbox", 1, "2", 3)
+    assert run["model_pict"] == "currency: gbp, eur" and json.loads(run["model_json"]) == {"model": "test"}
+
+
+def test_every_call_and_every_session_carries_the_run_tag(console: Console, db_path: Path) -> None:
+    run_id = run_to_end(console, suite(KNOWN))
+    tag = QA_TAG_PREFIX + run_id
+    entries = connect(db_path).execute("SELECT tags, endpoint, kind FROM entries").fetchall()
+    assert entries and all(json.loads(tags) == [tag] for tags, _, _ in entries)
+    creates = [e for e in entries if e[1] == "/v1/payment-sessions" and e[2] == "api_result"]
+    assert len(creates) == len(KNOWN)
+    qa_sessions = console.active_sessions("sandbox", include_qa=True)
+    assert len(qa_sessions) == 3 and all(s["tags"] == [tag] for s in qa_sessions)
+    assert console.active_sessions("sandbox") == []  # hidden from finance by default
+
+
+def test_acquired_live_is_refused_and_bad_settings_rejected(console: Console, db_path: Path) -> None:
+    with pytest.raises(runner.LiveRunRefused, match="acquired-live"):
+        runner.start_run(console, env_name="acquired-live", operator="qa", suite=suite(KNOWN))
+    with pytest.raises(ValueError, match="only sandbox or acquired-test"):
+        runner.start_run(console, env_name="production", operator="qa", suite=suite(KNOWN))
+    for bad in (0, 17, True, 2.0):
+        with pytest.raises(ValueError, match="concurrency"):
+            runner.start_run(console, env_name="sandbox", operator="qa", suite=suite(KNOWN), concurrency=bad)
+    assert RunStore(db_path).list_runs() == []
+
+
+def test_a_factory_resolving_to_a_live_environment_is_refused(console: Console, db_path: Path) -> None:
+    def disguised(env_name: str, operator: str, **kwargs: Any) -> Client:
+        client = console.client("sandbox", operator, **kwargs)
+        client.env = dataclasses.replace(client.env, live=True)
+        return client
+
+    with pytest.raises(runner.LiveRunRefused):
+        runner.start_run(disguised, env_name="sandbox", operator="qa", suite=suite(KNOWN))
+    assert RunStore(db_path).list_runs() == []
+
+
+def test_cancel_stops_a_slow_run_within_two_seconds_and_keeps_finished_cases(console: Console, db_path: Path) -> None:
+    slow = suite(grid(["gbp", "eur"], ["1", "2", "3", "4", "5"], ["no_preference", "challenge_mandated"]) * 2)
+    run_id = runner.start_run(console, env_name="sandbox", operator="qa", suite=slow, concurrency=2,
+                              headers={FAULT: "latency=500"})
+    store = RunStore(db_path)
+    while store.progress(run_id).done < 2:
+        time.sleep(0.05)
+    assert runner.is_running(run_id)
+    asked = time.monotonic()
+    runner.cancel(run_id)
+    assert store.progress(run_id).status == "cancelling"
+    assert runner.wait(run_id, 2.0)
+    assert time.monotonic() - asked < 2.0
+    progress = store.progress(run_id)
+    assert progress.status == "cancelled" and 2 <= progress.done < len(slow.cases)
+    assert len(store.cases(run_id)) == progress.done
+    time.sleep(0.7)  # nothing started after the cancel comes back later
+    assert store.progress(run_id).done == progress.done
+    assert not runner.is_running(run_id)
+    assert store.get_run(run_id)["headers"] == {FAULT: "latency=500"}
+
+
+def test_a_cancel_from_another_process_is_seen_through_the_database(console: Console, db_path: Path) -> None:
+    slow = suite(grid(["gbp"], ["1", "2", "3", "4", "5", "6"], ["no_preference"]))
+    run_id = runner.start_run(console, env_name="sandbox", operator="qa", suite=slow, concurrency=1,
+                              headers={FAULT: "latency=300"})
+    RunStore(db_path).request_cancel(run_id)  # what runner.cancel in another process writes
+    assert runner.wait(run_id, 2.0)
+    assert RunStore(db_path).progress(run_id).status == "cancelled"
+
+
+def _start_and_forget(sandbox_url: str, db_path: Path) -> str:
+    """What a Streamlit script does: start, keep only the id, end (its objects are dropped)."""
+    page_console = Console(sandbox_url, db_path=db_path)
+    return runner.start_run(page_console, env_name="sandbox", operator="qa", concurrency=2,
+                            suite=suite(grid(["gbp", "eur", "usd"], ["1", "2"], ["no_preference", "bogus"])),
+                            headers={FAULT: "latency=60"})
+
+
+def test_a_run_survives_the_page_being_rerun(sandbox: SandboxServer, db_path: Path) -> None:
+    import gc
+
+    run_id = _start_and_forget(sandbox.base_url, db_path)
+    gc.collect()
+    seen: set[str] = set()
+    while True:
+        progress = RunStore(db_path).progress(run_id)  # a fresh store each poll, as a new rerun has
+        seen.add(progress.status)
+        if 0 < progress.done < progress.total:
+            assert progress.rate_per_s and progress.eta_s and progress.eta_s > 0
+        if progress.finished:
+            break
+        time.sleep(0.02)
+    assert seen == {"running", "completed"}
+    assert (progress.done, progress.total, progress.surprises) == (12, 12, 6)  # 'bogus' was expected valid
+
+
+def _spawn_owner(db_path: Path, run_id: str, *, stay: bool) -> subprocess.Popen[str]:
+    """Another process that owns a running run (and stays alive, or dies without finishing it)."""
+    code = (
+        "import sys, time\n"
+        "from lib.qa.store import RunStore\n"
+        "RunStore(sys.argv[1]).create_run(run_id=sys.argv[2], operator='qa', environment='sandbox', total=5,"
+        " concurrency=1, seed=1, strength=2)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60 if sys.argv[3] == 'stay' else 0)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(db_path), run_id, "stay" if stay else "die"],
+                            cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_recover_interrupted_marks_only_runs_whose_process_is_gone(console: Console, db_path: Path) -> None:
+    dead = _spawn_owner(db_path, "dead-run", stay=False)
+    dead.wait(10)
+    alive = _spawn_owner(db_path, "alive-run", stay=True)
+    try:
+        ours = runner.start_run(console, env_name="sandbox", operator="qa", concurrency=1, suite=suite(KNOWN),
+                                headers={FAULT: "latency=200"})
+        assert recover_interrupted(db_path) == ["dead-run"]
+        store = RunStore(db_path)
+        assert store.progress("dead-run").status == "interrupted"
+        assert store.get_run("dead-run")["error"]
+        assert store.progress("alive-run").status == "running"
+        assert store.progress(ours).status == "running"
+        runner.cancel(ours)
+        assert runner.wait(ours, 5)
+        later = datetime.now(timezone.utc) + timedelta(minutes=5)
+        assert RunStore(db_path, clock=lambda: later).recover_interrupted() == ["alive-run"]  # silent too long
+    finally:
+        alive.kill()
+        alive.wait(10)
+
+
+def test_compare_lists_the_cases_whose_outcome_differs(console: Console, db_path: Path,
+                                                       sandbox: SandboxServer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sandbox vs acquired-test (pointed at a sandbox whose answers fail for two orders)."""
+    for key, value in {"API_BASE": f"{sandbox.base_url}/v1", "APP_ID": "sandbox", "APP_KEY": "sandbox"}.items():
+        monkeypatch.setenv(f"ACQUIRED_TEST_{key}", value)
+    rows = grid(["gbp", "eur"], ["1", "2.50"], ["no_preference", "challenge_mandated"])
+    failing = {"qa-0002", "qa-0005"}
+
+    def partly_failing(env_name: str, operator: str, *, tags: Sequence[str] = (),
+                       headers: Mapping[str, str] | None = None) -> Client:
+        return _FailSome(console.environment(env_name), operator=operator, log=console.log, tags=tags,
+                         headers=headers, failing=failing)
+
+    run_a = run_to_end(console, suite(rows))
+    run_b = run_to_end(partly_failing, suite(rows), env_name="acquired-test")
+    diffs = RunStore(db_path).compare(run_a, run_b)
+    assert [(d["change"], d["a_index"], d["b_index"]) for d in diffs] == [("differs", 2, 2), ("differs", 5, 5)]
+    assert {(d["a_result"], d["a_http_status"], d["b_result"], d["b_http_status"]) for d in diffs} == \
+        {("as_expected", 201, "server_error", 500)}
+    assert diffs[0]["labels"] == {path: v.label for path, v in suite(rows).cases[2].values.items()}
+    assert RunStore(db_path).summary(run_b)["counts"]["server_error"] == 2
+
+
+def test_compare_matches_cases_by_their_values_not_their_index(console: Console, db_path: Path) -> None:
+    rows = grid(["gbp", "eur"], ["1", "2"], ["no_preference"])
+    run_a = run_to_end(console, suite(rows))
+    reordered = [rows[3], rows[1], rows[0], ("usd", "1", "no_preference", ())]  # rows[2] dropped, one added
+    run_b = run_to_end(console, suite(reordered))
+    diffs = RunStore(db_path).compare(run_a, run_b)
+    assert [(d["change"], d["a_index"], d["b_index"]) for d in diffs] == [("only_in_a", 2, None), ("only_in_b", None, 3)]
+    assert diffs[1]["labels"]["transaction.currency"] == Value("usd").label
+    assert RunStore(db_path).compare(run_a, run_a) == []
+
+
+def test_failure_rate_by_value_puts_the_culprit_first(console: Console, db_path: Path) -> None:
+    """The model forgot that jpy has no decimals: every jpy case is refused, nothing else is."""
+    rows = grid(["gbp", "eur", "jpy"], ["15.02", "0.50"], ["no_preference", "challenge_mandated"])
+    run_id = run_to_end(console, suite(rows))
+    rates = RunStore(db_path).failure_rates(run_id)
+    top, runner_up = rates[0], rates[1]
+    assert (top["path"], top["label"], top["cases"], top["surprises"], top["rate"]) == \
+        ("transaction.currency", Value("jpy").label, 4, 4, 1.0)
+    assert runner_up["rate"] <= 0.5
+    assert len(rates) == 3 + 2 + 2
+    assert {c["result"] for c in RunStore(db_path).cases(run_id, only_surprises=True)} == {"unexpected_refusal"}
+
+
+def test_export_csv_escapes_formulas_and_json_has_everything(console: Console, db_path: Path) -> None:
+    """A model that thinks -5 is a fine amount: its label starts a spreadsheet formula."""
+    run_id = run_to_end(console, suite([*KNOWN, ("gbp", "-5", "no_preference", ())]))
+    store = RunStore(db_path)
+    rows = list(csv.DictReader(io.StringIO(store.export_csv(run_id).decode("utf-8"))))
+    assert len(rows) == len(KNOWN) + 1
+    assert {"index", "result", "expected", "http_status", "paths", "reasons", *DIMENSIONS} <= set(rows[0])
+    formula = rows[-1]
+    assert (formula["transaction.amount"], formula["result"], formula["surprise"]) == ("'-5", "unexpected_refusal", "yes")
+    assert formula["reasons"] == "transaction.amount must be zero or more" and formula["paths"] == "transaction.amount"
+    assert rows[0]["expected"] == "accepted" and rows[3]["expected"] == "refused: transaction.currency"
+    assert rows[0]["transaction.currency"] == Value("gbp").label
+    document = json.loads(store.export_json(run_id))
+    assert document["run"]["run_id"] == run_id and document["summary"]["cases"] == len(KNOWN) + 1
+    assert document["summary"]["counts"]["unexpected_refusal"] == 1
+    assert document["cases"][0]["payload"]["transaction"]["amount"] == 15.02
+    assert document["run"]["model_pict"] == "currency: gbp, eur"
+
+
+def test_a_generated_pairwise_suite_meets_no_surprise(console: Console, db_path: Path) -> None:
+    """The generator's expectations and the sandbox come from the same rules: all as expected."""
+    model = default_model()
+    generated = generate(model, strength=2, seed=7)
+    run_id = runner.start_run(console, env_name="sandbox", operator="qa", suite=generated, concurrency=8,
+                              model_json=model.to_json())
+    assert runner.wait(run_id, 30)
+    store = RunStore(db_path)
+    assert store.progress(run_id).surprises == 0, store.cases(run_id, only_surprises=True)[:3]
+    assert store.summary(run_id)["cases"] == len(generated.cases)
+    assert Model.from_json(store.get_run(run_id)["model_json"]).to_json() == model.to_json()
+
+
+@pytest.mark.parametrize(("headers", "result", "status"), [
+    ({FAULT: "status=500"}, "server_error", 500),
+    ({FAULT: "drop-after"}, "unknown_outcome", None),
+    ({FAULT: "status=409"}, "http_error", 409),
+])
+def test_faults_are_surprises_of_their_own_class(console: Console, db_path: Path, headers: dict[str, str],
+                                                 result: str, status: int | None) -> None:
+    run_id = run_to_end(console, suite(KNOWN[:2]), headers=headers)
+    cases = RunStore(db_path).cases(run_id, only_surprises=True)
+    assert [(c["result"], c["http_status"]) for c in cases] == [(result, status)] * 2
+    assert all(c["error"] for c in cases)
+
+
+def test_an_unreachable_api_is_a_network_error(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    for key, value in {"API_BASE": f"http://127.0.0.1:{port}/v1", "APP_ID": "x", "APP_KEY": "y"}.items():
+        monkeypatch.setenv(f"ACQUIRED_TEST_{key}", value)
+    run_id = run_to_end(Console("http://127.0.0.1:1", db_path=db_path), suite(KNOWN[:2]), env_name="acquired-test",
+                        concurrency=2)
+    assert {c["result"] for c in RunStore(db_path).cases(run_id)} == {"network_error"}
+
+
+@pytest.mark.parametrize(("expected", "accepted", "paths", "result"), [
+    ((), True, None, "as_expected"),
+    (("a",), True, None, "unexpected_accept"),
+    ((), False, {"a"}, "unexpected_refusal"),
+    (("a",), False, {"a"}, "as_expected"),
+    (("a",), False, {"a", "b"}, "other_paths"),
+    (("a",), False, {"b"}, "other_paths"),
+])
+def test_classify(expected: tuple[str, ...], accepted: bool, paths: set[str] | None, result: str) -> None:
+    assert runner.classify(expected, accepted=accepted, paths=paths) == result
+
+
+def test_list_runs_newest_first(console: Console, db_path: Path) -> None:
+    first = run_to_end(console, suite(KNOWN[:1]))
+    second = run_to_end(console, suite(KNOWN[:2]))
+    listed = RunStore(db_path).list_runs()
+    assert [r["run_id"] for r in listed] == [second, first]
+    assert [(r["total"], r["done"], r["status"]) for r in listed] == [(2, 2, "completed"), (1, 1, "completed")]
+    assert "model_json" not in listed[0]
+
+
+class _FailSome(Client):
+    """Sends the sandbox's ``status=500`` fault for the chosen order ids only (one real client each way)."""
+
+    def __init__(self, *args: Any, failing: set[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.failing = failing
+        self._faulty = Client(self.env, operator=self.operator, log=self.log, tags=self.tags,
+                              headers={**self.extra_headers, FAULT: "status=500"})
+
+    def create_session(self, payload: Any, *, tags: Sequence[str] = ()) -> Any:
+        target = self._faulty if payload["transaction"]["order_id"] in self.failing else super()
+        return target.create_session(payload, tags=tags)
