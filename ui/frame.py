@@ -16,6 +16,7 @@ from lib import identity, timefmt
 from lib.calllog import default_db_path
 from lib.config import ConfigError, Environment
 from lib.console import Console
+from lib.qa.store import recover_interrupted
 from lib.sandbox.runtime import ensure_sandbox
 from ui.navigation import PAGES
 from ui.widgets import page_link
@@ -30,7 +31,11 @@ def _keep_choice() -> None:
 
 @st.cache_resource(show_spinner="Starting the local sandbox…")
 def _console(db_path: str) -> Console:
-    """One console (and one sandbox) per server process and database, shared by every tab."""
+    """One console (and one sandbox) per server process and database, shared by every tab.
+
+    Also the once-per-process moment to mark QA runs whose worker process is gone as interrupted.
+    """
+    recover_interrupted(db_path)
     return Console(sandbox_base_url=ensure_sandbox().base_url, db_path=Path(db_path))
 
 

@@ -21,5 +21,6 @@ PAGES: tuple[PageInfo, ...] = (
     PageInfo("pages/active_sessions.py", "Active sessions", "⏱"),
     PageInfo("pages/update_amount.py", "Update amount", "✏️"),
     PageInfo("pages/session_detail.py", "Session detail", "🔎"),
+    PageInfo("pages/qa_explorer.py", "QA explorer", "🧪"),
     PageInfo("pages/audit_log.py", "Audit log", "🧾"),
 )
