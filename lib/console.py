@@ -6,11 +6,9 @@ QA and audit staff with the checks that must hold whatever the UI shows.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,6 @@ from lib import audit, config, forms, links, session_rows
 from lib.calllog import CallLog, default_db_path
 from lib.client import Client, Created, Updated, utc_now
 from lib.config import ConfigError, Environment
-from lib.db import connect, utc_text
 from lib.registry import Registry
 from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate
 
@@ -152,23 +149,10 @@ class Console:
     def active_table(self, env_name: str, tz: tzinfo, *, operator: str | None = None,
                      include_qa: bool = False) -> list[dict[str, Any]]:
         """The Active sessions grid, one query plus formatting: what the ticking fragment runs
-        every second. Same sessions and order as :meth:`active_sessions` (``Registry.active``), but
-        only the grid's columns are read: decoding every session's parameters took most of the
-        100 ms a tick may cost at 1,000 sessions (bench/active_sessions.py)."""
+        every second (parameters left out, see ``Registry.active``; bench/active_sessions.py)."""
         now = self.clock()
-        sql = (f"SELECT {', '.join(_GRID_COLUMNS)} FROM sessions WHERE environment = ? AND expires_at > ?"
-               f"{' AND created_by = ?' if operator is not None else ''} ORDER BY expires_at")
-        args = [env_name, utc_text(now)] + ([operator] if operator is not None else [])
-        sessions = []
-        for values in connect(self.db_path).conn.execute(sql, args):
-            row = dict(zip(_GRID_COLUMNS, values))
-            if row["tags"] != "[]":
-                row["tags"] = json.loads(row["tags"])
-                if not include_qa and is_qa(row):
-                    continue
-            row["created_at"], row["expires_at"] = _utc(row["created_at"]), _utc(row["expires_at"])
-            row["amount"] = None if row["amount"] is None else Decimal(row["amount"])
-            sessions.append(row)
+        sessions = [row for row in self.registry.active(env_name, now, created_by=operator, with_params=False)
+                    if include_qa or not is_qa(row)]
         return session_rows.active_rows(sessions, now, tz)
 
     def expired_table(self, env_name: str, tz: tzinfo, *, operator: str | None = None,
@@ -201,16 +185,6 @@ class Console:
                 return PendingUpdate(call, entry["detail"]["body"])
         return None
 
-
-
-_GRID_COLUMNS = ("session_id", "order_id", "amount", "currency", "created_by", "created_at", "expires_at",
-                 "updates", "state", "tags")
-
-
-def _utc(text: str) -> datetime:
-    """Stored UTC text (``lib.db.UTC_FORMAT``) to an aware datetime; fromisoformat is ~10x faster
-    than the strptime of ``lib.db.parse_utc`` and reads the same text."""
-    return datetime.fromisoformat(text)
 
 
 def is_qa(session: Mapping[str, Any]) -> bool:

@@ -105,8 +105,9 @@ def utc_text(moment: datetime) -> str:
 
 
 def parse_utc(text: str) -> datetime:
-    """Stored time text back to an aware UTC datetime."""
-    return datetime.strptime(text, UTC_FORMAT).replace(tzinfo=timezone.utc)
+    """Stored time text back to an aware UTC datetime (fromisoformat reads UTC_FORMAT, ~10x faster
+    than strptime: the Active sessions grid parses every row every second)."""
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
 def decimal_text(value: Decimal | str | int | None) -> str | None:

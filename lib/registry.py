@@ -172,10 +172,15 @@ def _session(row: Mapping[str, Any]) -> dict[str, Any]:
     session = dict(row)
     session["created_at"], session["expires_at"] = parse_utc(row["created_at"]), parse_utc(row["expires_at"])
     session["tags"] = json.loads(session["tags"])
-    session["params"] = jsonutil.loads(session["params"])
+    if "params" in session:
+        session["params"] = jsonutil.loads(session["params"])
     if session["amount"] is not None:
         session["amount"] = Decimal(session["amount"])
     return session
+
+
+_LIST_COLUMNS = ("session_id, environment, order_id, created_by, created_at, expires_at, tags, amount, currency, "
+                 "version, updates, state, create_seq")
 
 
 class Registry:
@@ -197,9 +202,12 @@ class Registry:
         created_by: str | None = None,
         include_tagged: bool = True,
         limit: int | None = None,
+        with_params: bool = True,
     ) -> list[dict[str, Any]]:
-        """Sessions not yet expired, soonest to expire first."""
-        sql, args = "SELECT * FROM sessions WHERE environment = ? AND expires_at > ?", [environment, utc_text(now)]
+        """Sessions not yet expired, soonest to expire first. ``with_params=False`` leaves the
+        parameters out: decoding them dominated the Active sessions tick at 1,000 sessions."""
+        columns = "*" if with_params else _LIST_COLUMNS
+        sql, args = f"SELECT {columns} FROM sessions WHERE environment = ? AND expires_at > ?", [environment, utc_text(now)]
         if created_by is not None:
             sql += " AND created_by = ?"
             args.append(created_by)
