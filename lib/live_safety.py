@@ -1,0 +1,118 @@
+"""Live-money safety: in ``acquired-live`` the operator types the amount to confirm, under a ceiling.
+
+Why it is built this way:
+- Typing ``15.02 GBP`` proves the person read the amount and currency that will really be
+  charged; a checkbox is clicked by habit. The typed text is compared as an amount and a currency
+  (parsed Decimal, not strings), so ``1,234.50 GBP``, ``1234.5 gbp`` and ``1234.50 GBP`` all
+  confirm 1234.50 GBP, while a wrong amount or currency never does.
+- The ceiling (``live_amount_limit``) caps one call whatever the form allowed: a slipped digit
+  cannot charge a customer 100 times too much. It is checked before the confirmation, since
+  confirming an amount that will be refused helps nobody.
+- The checks are plain functions raising exceptions, so :mod:`lib.console` enforces them
+  whatever the page shows.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from lib import money
+from lib.config import ConfigError, load_secrets, secrets_path
+
+LIMIT_ENV = "OPS_LIVE_AMOUNT_LIMIT"
+LIMIT_KEY = "live_amount_limit"
+LIMIT_SECTION = "limits"
+LIMIT_SOURCE = f"{LIMIT_ENV} in the environment, or {LIMIT_KEY} under [{LIMIT_SECTION}] in .streamlit/secrets.toml"
+
+# "15.02 GBP": an amount (grouping commas allowed), then the three-letter code.
+_TYPED = re.compile(r"^\s*(?P<number>[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?P<code>[A-Za-z]{3})\s*$")
+
+
+class LiveSafetyError(Exception):
+    """A live create or update that may not be sent as it stands."""
+
+
+class LiveConfirmationRequired(LiveSafetyError):
+    """The operator has not (correctly) typed the amount and currency; ``expected`` is what to type."""
+
+    def __init__(self, expected: str, typed: str | None) -> None:
+        if typed is None or not typed.strip():
+            message = f"acquired-live moves real money: type {expected} to confirm"
+        else:
+            message = f"{typed.strip()!r} does not match the amount to be sent: type {expected} to confirm"
+        super().__init__(message)
+        self.expected = expected
+        self.typed = typed
+
+
+class LiveLimitExceeded(LiveSafetyError):
+    """The amount is above the per-call ceiling for live; the message names it and where it is set."""
+
+    def __init__(self, amount: Decimal, currency: str, limit: Decimal) -> None:
+        super().__init__(f"{money.format_amount(amount, currency)} is above the live limit of {limit:,f} per call "
+                         f"(set by {LIMIT_SOURCE})")
+        self.amount = amount
+        self.currency = currency
+        self.limit = limit
+
+
+def live_amount_limit(secrets: Mapping[str, Any] | None = None) -> Decimal | None:
+    """The ceiling on one live call's amount (major units of its currency), or None when unset.
+
+    ``OPS_LIVE_AMOUNT_LIMIT`` wins over ``[limits] live_amount_limit``; anything but a positive
+    number is a ConfigError (a broken limit must not silently mean "no limit").
+    """
+    from_env = os.environ.get(LIMIT_ENV, "").strip()
+    if from_env:
+        value: Any = from_env
+        where = LIMIT_ENV
+    else:
+        secrets = load_secrets() if secrets is None else secrets
+        section = secrets.get(LIMIT_SECTION, {})
+        value = section.get(LIMIT_KEY) if isinstance(section, Mapping) else None
+        where = f"{LIMIT_KEY} under [{LIMIT_SECTION}] in {secrets_path()}"
+        if value is None:
+            return None
+    try:
+        if isinstance(value, bool):
+            raise InvalidOperation
+        limit = Decimal(str(value).replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        limit = None
+    if limit is None or not limit.is_finite() or limit <= 0:
+        raise ConfigError(f"{where} must be a positive amount such as 5000, got {value!r}")
+    return limit
+
+
+def confirmation_text(amount: Decimal, currency: str) -> str:
+    """What the operator types: ``15.02 GBP`` (the currency's decimals, no grouping: easiest to type)."""
+    return f"{money.quantize(amount, currency):f} {currency.upper()}"
+
+
+def matches(typed: str | None, amount: Decimal, currency: str) -> bool:
+    """Whether ``typed`` states exactly ``amount`` in ``currency`` (grouping commas and case allowed)."""
+    match = _TYPED.match(typed or "")
+    if match is None or match["code"].lower() != currency.lower():
+        return False
+    try:
+        return money.parse_amount(match["number"], currency) == money.quantize(amount, currency)
+    except ValueError:  # more decimals than the currency has, or misplaced commas
+        return False
+
+
+def check_live(amount: Decimal, currency: str, typed: str | None, limit: Decimal | None) -> None:
+    """Raise unless a live call of ``amount`` ``currency`` may go: within ``limit`` and confirmed by ``typed``."""
+    if limit is not None and amount > limit:
+        raise LiveLimitExceeded(amount, currency, limit)
+    if not matches(typed, amount, currency):
+        raise LiveConfirmationRequired(confirmation_text(amount, currency), typed)
+
+
+def guard(live: bool, amount: Decimal, currency: str, typed: str | None,
+          secrets: Mapping[str, Any] | None = None) -> None:
+    """:func:`check_live` with the configured limit when the environment is live; nothing otherwise."""
+    if live:
+        check_live(amount, currency, typed, live_amount_limit(secrets))
