@@ -1,6 +1,7 @@
 """QA generation, checked against brute force on random models and against validate_create on the default one."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from decimal import Decimal
 from itertools import combinations, product
@@ -147,7 +148,47 @@ def test_full_product_over_some_fields_keeps_the_rest_pairwise() -> None:
 
 # ---- the default model -----------------------------------------------------------------------------
 
-def test_default_model_pairwise_is_fast_complete_and_no_larger_than_allpairspy() -> None:
+def positives_only(model: Model) -> Model:
+    """The model allpairspy is given: each field's non-negative values only."""
+    return dataclasses.replace(model, dimensions=[dataclasses.replace(d, values=d.positives) for d in model.dimensions])
+
+
+def unconstrained_bound(model: Model) -> int:
+    """No unconstrained pairwise suite with at most one negative per case is smaller: for any two fields
+    each pair of their valid values needs a case of its own, and each of their negatives one more
+    (a case with a negative holds neither field's valid pair, nor a second negative)."""
+    return max(len(a.positives) * len(b.positives) + len(a.negatives) + len(b.negatives)
+               for a, b in combinations(model.enabled(), 2))
+
+
+# The default model with its constraints (3-D Secure off: no challenge fields) needs at least 90
+# cases: currency (14 valid) × challenge_window_size (5 sizes) is 70 cases; "off" with each currency
+# is 14 more, all with both challenge fields <not sent>; <not sent> window with each of the 4 other
+# preferences is 4 more (88: the bound without negatives); the window's 2 negatives hold no valid
+# window, 2 more. The currency's 3 negatives can ride in those 4.
+DEFAULT_BOUND = 90
+DEFAULT_POSITIVE_BOUND = 88
+
+
+def test_default_model_without_constraints_is_no_larger_than_allpairspy() -> None:
+    model = dataclasses.replace(default_model(), constraints=[])
+    same = positives_only(model)  # like for like: allpairspy never sends a negative
+    ours, theirs = generate(same, seed=0), allpairspy_suite(same)
+    their_coverage = coverage_of(same, theirs)
+    full = generate(model, seed=0)
+    floor = max(len(a.positives) * len(b.positives) for a, b in combinations(model.enabled(), 2))
+    print(f"\ndefault model without constraints: ours {len(ours.cases)} cases ({ours.coverage.percent:.1f} %), "
+          f"allpairspy {len(theirs)} ({their_coverage.percent:.1f} %), floor {floor}; with the "
+          f"{sum(len(d.negatives) for d in model.enabled())} negatives riding along ours {len(full.cases)}, "
+          f"bound {unconstrained_bound(model)}")
+    assert ours.coverage is not None and ours.coverage.percent == their_coverage.percent == 100.0
+    assert len(ours.cases) <= len(theirs)
+    assert len(ours.cases) == floor  # the product of the two largest domains: no suite is smaller
+    check_suite(model, full, 2)
+    assert len(full.cases) == unconstrained_bound(model)  # negatives included, still the smallest possible
+
+
+def test_default_model_pairwise_is_fast_complete_and_beats_allpairspy_coverage() -> None:
     model = default_model()
     started = time.perf_counter()
     suite = generate(model, seed=0)
@@ -157,17 +198,22 @@ def test_default_model_pairwise_is_fast_complete_and_no_larger_than_allpairspy()
     assert allpairspy_count(model) == len(theirs)
     their_coverage = coverage_of(model, theirs)
     ours = [c.values for c in suite.cases]
+    positive = generate(positives_only(model), seed=0)
     # allpairspy's filter sees prefixes only and it stops at the first case adding no pair, so under
     # constraints it quits early: compare case counts at its coverage, and report both in full.
     ours_at_theirs = next(k for k in range(1, len(ours) + 1) if coverage_of(model, ours[:k]).covered >= their_coverage.covered)
     print(f"\ndefault model, {len(model.enabled())} fields enabled: ours {len(suite.cases)} cases "
-          f"({sum(1 for c in suite.cases if c.negative_path)} with a negative), {suite.coverage.percent:.1f} % "
-          f"of {suite.coverage.possible} allowed pairs, {elapsed:.2f} s; allpairspy {len(theirs)} cases, "
-          f"{their_coverage.percent:.1f} %; ours reach that coverage in {ours_at_theirs} cases")
+          f"({sum(1 for c in suite.cases if c.negative_path)} with a negative, bound {DEFAULT_BOUND}), "
+          f"{suite.coverage.percent:.1f} % of {suite.coverage.possible} allowed pairs, {elapsed:.2f} s; "
+          f"without negatives {len(positive.cases)} (bound {DEFAULT_POSITIVE_BOUND}); allpairspy {len(theirs)} "
+          f"cases, {their_coverage.percent:.1f} %; ours reach that coverage in {ours_at_theirs} cases")
     assert elapsed < 2
+    assert suite.coverage is not None and suite.coverage.percent == 100.0
+    assert their_coverage.percent < 100.0  # so its count is no yardstick here
     assert ours_at_theirs <= len(theirs)
-    if their_coverage.percent == 100.0:
-        assert len(suite.cases) <= len(theirs)
+    assert len(suite.cases) == DEFAULT_BOUND
+    assert positive.coverage is not None and positive.coverage.percent == 100.0
+    assert len(positive.cases) == DEFAULT_POSITIVE_BOUND
 
 
 def test_default_model_cases_expect_what_validation_says() -> None:

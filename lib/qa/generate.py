@@ -402,6 +402,8 @@ def allpairspy_suite(model: Model) -> list[dict[str, Value]]:
 
     Its filter sees only a prefix of a case and it stops at the first case adding no new pair, so
     under constraints it may end before covering every allowed pair: measure it with :func:`coverage_of`.
+    It sends no negative either, so compare its count with a suite of the model's positives only: ours
+    adds a case per negative it cannot fit into a redundant slot (always some, for the two largest fields).
     """
     dims = model.enabled()
     if len(dims) < 2:
