@@ -15,9 +15,12 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## Start the dashboard on the local sandbox and data/ops.db, bound to 127.0.0.1.
+## Start the dashboard on the local sandbox and data/ops.db, bound to 127.0.0.1 (ADDRESS=… to
+## share it: refused unless [auth] is configured, the same check the app makes at every page).
+ADDRESS ?= 127.0.0.1
 run: $(STAMP)
-	$(VENV)/bin/streamlit run app.py --server.address 127.0.0.1
+	$(PY) -m lib.access check-bind $(ADDRESS)
+	$(VENV)/bin/streamlit run app.py --server.address $(ADDRESS)
 
 ## Debian's chromium for the browser tests (never a downloaded browser build), and an emoji
 ## font so the screenshots show the page icons.

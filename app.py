@@ -1,7 +1,12 @@
-"""Payment-sessions ops console: registers the pages of ui/navigation.py (see README)."""
+"""Payment-sessions ops console: registers the pages of ui/navigation.py (see README).
+
+Who is here is settled first (sign-in, role), so only the pages this person may open are
+registered; each page's own ``frame()`` checks again, for a page reached without app.py.
+"""
 import streamlit as st
 
-from ui.navigation import PAGES
+from ui.frame import allowed_pages, gate, shared_console
 
-pages = [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(PAGES)]
+who = gate(shared_console())
+pages = [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(allowed_pages(who))]
 st.navigation(pages, position="hidden").run()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lib.access import AccessPolicy  # noqa: E402
 from lib.console import Console  # noqa: E402
 from lib.qa import runner  # noqa: E402
 from lib.qa.generate import Suite, allpairspy_count, generate  # noqa: E402
@@ -91,7 +92,7 @@ def timed_run(console: Console, suite: Suite, concurrency: int, model_json: str,
     ms per case of this process and of the sandbox's: steadier than the rate on a shared machine,
     and each process's ceiling (1000 / ms) when it has a core to itself (one GIL each)."""
     started, cpu, sandbox_cpu = time.perf_counter(), time.process_time(), cpu_seconds(sandbox_pid)
-    run_id = runner.start_run(console, env_name="sandbox", operator="bench", suite=suite,
+    run_id = runner.start_run(console, env_name="sandbox", who=AccessPolicy(auth=False).identity(None, operator_fallback="bench"), suite=suite,
                               concurrency=concurrency, model_json=model_json)
     runner.wait(run_id)
     cases = len(suite.cases)

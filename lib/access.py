@@ -83,6 +83,9 @@ _DOMAIN_PATTERN = re.compile(r"^\*@(?P<domain>[^@\s*]+\.[^@\s*]+)$")
 
 
 OPEN_PAGE = "open:"  # the action of opening a page: ``open:<page key>``
+# The kinds of access events in the call log (beside the API calls and exports).
+SESSION_START, ACCESS_DENIED, AUDIT_VIEW = "session_start", "access_denied", "audit_view"
+ACCESS_KINDS: tuple[str, ...] = (SESSION_START, ACCESS_DENIED, AUDIT_VIEW)
 
 
 def action_label(action: str) -> str:
@@ -214,7 +217,7 @@ def record_access(log: CallLog, identity: Identity, kind: str, *, environment: s
 
 def record_denied(log: CallLog, identity: Identity, denied: AccessDenied) -> int:
     """Log a refusal with what was attempted and why."""
-    return record_access(log, identity, "access_denied", environment=denied.environment,
+    return record_access(log, identity, ACCESS_DENIED, environment=denied.environment,
                          detail={"action": denied.action, "reason": denied.reason})
 
 
@@ -225,6 +228,16 @@ def enforce(log: CallLog, identity: Identity, action: Action, environment: str |
     except AccessDenied as denied:
         record_denied(log, identity, denied)
         raise
+
+
+def audits_access(identity: Identity) -> bool:
+    """Whether session starts and audit-log views are recorded: for signed-in people only.
+
+    In local mode nobody is authenticated and the console is reachable from this machine alone, so
+    a "who opened what" entry would record only a self-declared name; refusals are still logged
+    (:func:`enforce`), as are every call and export with the local operator.
+    """
+    return not identity.local_mode
 
 
 def is_local_mode(secrets: Mapping[str, Any]) -> bool:

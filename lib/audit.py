@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 
 from lib import timefmt
+from lib.access import ACCESS_KINDS
 from lib.calllog import CallLog
 from lib.db import connect, utc_text
 
@@ -419,7 +420,7 @@ TIME_RANGES: dict[str, tuple[str, timedelta | None]] = {
     ALL_TIME: ("All time", None),
     CUSTOM: ("Custom range", None),
 }
-KINDS = ("api_request", "api_result", "export")
+KINDS = ("api_request", "api_result", "export", *ACCESS_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 OUTCOME_LABELS = {"ok": "ok", "http_error": "HTTP error", "network_error": "network error",
                   "unknown_outcome": "outcome unknown", IN_FLIGHT: "in flight"}

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lib import audit, config, forms, links, session_rows
+from lib import access, audit, config, forms, links, live_safety, session_rows
+from lib.access import Identity
 from lib.calllog import CallLog, default_db_path
 from lib.client import Client, Created, Updated, utc_now
 from lib.config import ConfigError, Environment
@@ -79,35 +81,55 @@ class Console:
                       headers=headers, clock=self.clock)
 
     # --- finance -----------------------------------------------------------------------------
-    def create(self, env_name: str, operator: str, values: Mapping[str, Any]) -> Created:
-        """Pre-check the form values (raising :class:`InvalidRequest` with every problem), then create."""
+    def _live_check(self, env_name: str, params: Mapping[str, Any], confirm: str | None) -> None:
+        """In a live environment: the amount that would be sent is under the ceiling and was typed."""
+        transaction = params.get("transaction") or {}
+        live_safety.guard(self.environment(env_name).live, Decimal(str(transaction.get("amount", 0))),
+                          str(transaction.get("currency") or ""), confirm)
+
+    def create(self, env_name: str, who: Identity, values: Mapping[str, Any], *, confirm: str | None = None) -> Created:
+        """Pre-check the form values (raising :class:`InvalidRequest` with every problem), then create.
+
+        ``confirm`` is what the operator typed to confirm a live amount (``15.02 GBP``)."""
+        access.enforce(self.log, who, "create", env_name)
         body, problems = forms.check_create(values)
         if problems:
             raise InvalidRequest(problems)
-        return self.client(env_name, operator).create_session(SessionRequest(body))
+        self._live_check(env_name, body, confirm)
+        return self.client(env_name, who.operator).create_session(SessionRequest(body))
 
-    def recreate(self, env_name: str, operator: str, session_id: str) -> Created:
+    def recreate(self, env_name: str, who: Identity, session_id: str, *, confirm: str | None = None) -> Created:
         """A new session with the latest parameters of an old one (new order id not implied)."""
-        return self.client(env_name, operator).create_session(SessionRequest.parse(self.session_row(session_id)["params"]))
+        access.enforce(self.log, who, "create", env_name)
+        params = self.session_row(session_id)["params"]
+        self._live_check(env_name, params, confirm)
+        return self.client(env_name, who.operator).create_session(SessionRequest.parse(params))
 
-    def update(self, env_name: str, operator: str, session_id: str, values: Mapping[str, Any]) -> Updated:
+    def update(self, env_name: str, who: Identity, session_id: str, values: Mapping[str, Any], *,
+               confirm: str | None = None) -> Updated:
         """Send only what changed; refuse an expired session before anything goes out."""
+        access.enforce(self.log, who, "update", env_name)
         row = self.session_row(session_id)
         if row["expires_at"] <= self.clock():
             raise SessionExpired(session_id, row["expires_at"])
-        patch, _merged, problems = forms.check_update(row["params"], values)
+        patch, merged, problems = forms.check_update(row["params"], values)
         if problems:
             raise InvalidRequest(problems)
         if not patch:
             raise InvalidRequest([Problem(parameter="body", reason="nothing changed: there is no update to send")])
-        return self.client(env_name, operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
+        self._live_check(env_name, merged, confirm)
+        return self.client(env_name, who.operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
 
-    def resend_update(self, env_name: str, operator: str, session_id: str, patch: Mapping[str, Any]) -> Updated:
+    def resend_update(self, env_name: str, who: Identity, session_id: str, patch: Mapping[str, Any], *,
+                      confirm: str | None = None) -> Updated:
         """Send again an update whose outcome was unknown (the person decided to)."""
+        access.enforce(self.log, who, "update", env_name)
         row = self.session_row(session_id)
         if row["expires_at"] <= self.clock():
             raise SessionExpired(session_id, row["expires_at"])
-        return self.client(env_name, operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
+        transaction = {**(row["params"].get("transaction") or {}), **(patch.get("transaction") or {})}
+        self._live_check(env_name, {"transaction": transaction}, confirm)
+        return self.client(env_name, who.operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
 
     def other_active_for_order(self, env_name: str, order_id: str) -> list[dict[str, Any]]:
         """Active sessions already open for an order id (a warning, not a block)."""

@@ -8,13 +8,14 @@ import streamlit as st
 from lib.console import Console
 from lib.session_rows import EXPIRED_NOTE, active_columns
 from ui.frame import frame
-from ui.widgets import recreate_session, show_recreated
+from ui.widgets import live_confirmation, recreate_session, show_recreated
 
 WHOSE = "active_whose"
 INCLUDE_QA = "active_include_qa"
 EXPIRED_GRID = "active_expired_grid"
 EXPIRED_SHOWN = "active_expired_shown"  # the ids of the expired grid as drawn (selection → session)
 RECREATED = "active_recreated"
+RECREATE_CONFIRM = "active_recreate_confirm"
 MINE, EVERYONE = "Mine", "Everyone"
 LINK = r"session=([^&]+)$"
 
@@ -68,7 +69,8 @@ def recreate_selected() -> None:
     selected = st.session_state.get(EXPIRED_GRID, {}).get("selection", {}).get("rows", [])
     shown = st.session_state.get(EXPIRED_SHOWN, [])
     if selected and selected[0] < len(shown):
-        recreate_session(f.console, f.env_name, f.operator, shown[selected[0]], key=RECREATED)
+        recreate_session(f.console, f.env_name, f.identity, shown[selected[0]], key=RECREATED,
+                         confirm_key=RECREATE_CONFIRM)
 
 
 left, right, _ = st.columns([2, 2, 4])
@@ -92,6 +94,9 @@ else:
                          column_order=["Ago", "Order id", "Amount", "Session", "Expired", "Created by"],
                          column_config=EXPIRED_COLUMNS)
     chosen = event.selection.rows if event else []
+    if chosen and chosen[0] < len(ids):
+        picked = f.console.session_row(ids[chosen[0]])
+        live_confirmation(f.env, picked["amount"], picked["currency"], key=RECREATE_CONFIRM)
     st.button("Recreate with the same parameters", icon="♻️", disabled=not chosen, on_click=recreate_selected,
               help="A new session (new id, new 10 minutes) with the expired one's latest parameters.")
     st.caption("Refreshes when the page reruns (any click); the active list above ticks on its own.")

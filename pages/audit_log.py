@@ -1,5 +1,9 @@
 """Audit log: filter the call log, page through it, open an entry, export, chart, verify the chain.
 
+Opening the log is itself evidence: each new view (its filters) is recorded as an ``audit_view``
+entry for a signed-in person (``lib.access``), as is every export. Request and answer bodies are
+masked for roles that must not see customer personal data (``lib.masking``).
+
 The whole view lives in the URL (filters, time range, opened entry, page), so an auditor shares
 what they see as a link. Widgets own the state while the person works; the URL is rewritten from
 them on every run and read back into them only when it changes from outside (first visit, a
@@ -14,7 +18,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lib import audit, jsonutil
+from lib import access, audit, jsonutil, masking
 from lib.audit import AuditFilters, AuditView
 from ui.frame import frame
 from ui.widgets import DETAIL_PAGE, page_link
@@ -34,6 +38,7 @@ WRITTEN = "audit_url_written"  # the URL this page last wrote: any other URL cam
 SEEN_SELECTION = "audit_seen_selection"  # grid selection last acted on (a new one opens its row)
 LAST_FILTERS = "audit_last_filters"  # to go back to page 1 when the filters change
 VERIFIED = "audit_verified"
+RECORDED_VIEW = "audit_recorded_view"  # the filters whose opening was last logged (once per change)
 # The log grids: missing values (a request has no HTTP status or duration yet) are blank cells,
 # not the text "None"; durations to a tenth of a millisecond.
 GRID_CONFIG = {
@@ -178,7 +183,8 @@ def show_entry(seq: int) -> None:
     if view is None:
         st.warning(f"There is no log entry #{seq}.")
         return
-    for column, e in zip(st.columns(len(view.pair)), view.pair):
+    pair = [masking.mask_entry(e, enabled=f.mask) or e for e in view.pair]
+    for column, e in zip(st.columns(len(pair)), pair):
         with column:
             st.markdown(f"**{pair_title(e)}**{' ← opened' if e['seq'] == seq else ''}")
             st.markdown(
@@ -189,7 +195,7 @@ def show_entry(seq: int) -> None:
                 status = f" → HTTP {e['http_status']}" if e["http_status"] else ""
                 took = f" in {e['duration_ms']:.0f} ms" if e["duration_ms"] is not None else ""
                 st.markdown(f"`{e['method']} {e['path']}`{status} {outcome}{took}")
-            if len(view.pair) == 1 and e["kind"] == "api_request":
+            if len(pair) == 1 and e["kind"] == "api_request":
                 st.info("No result recorded: the call is in flight, or its outcome was never recorded.", icon="⏳")
             st.code(jsonutil.dumps(e["detail"], pretty=True) if e["detail"] is not None else "null", language="json")
             st.code(f"hash      {e['hash']}\nprev_hash {e['prev_hash']}", language=None, wrap_lines=True)
@@ -309,6 +315,9 @@ if time_range != audit.CUSTOM:
     signature.pop("since")  # a sliding window moving on is not a new filter
 new_filters = st.session_state.get(LAST_FILTERS) not in (None, signature)
 st.session_state[LAST_FILTERS] = signature
+if access.audits_access(f.identity) and st.session_state.get(RECORDED_VIEW) != signature:
+    st.session_state[RECORDED_VIEW] = signature
+    access.record_access(f.console.log, f.identity, access.AUDIT_VIEW, detail={"filters": signature})
 
 total = audit.count(DB, filters)
 pages = audit.page_count(total, PAGE_SIZE)

@@ -11,10 +11,12 @@ from lib.errors import ApiError
 from lib.validation import InvalidRequest
 from ui.form import current_values, session_form, widget_key
 from ui.frame import frame
-from ui.widgets import live_countdown, payment_link_block, problems_of, session_links, show_failure
+from ui.widgets import (REFUSALS, live_confirmation, live_countdown, payment_link_block, problems_of,
+                        session_links, show_failure)
 
 ORDER_KEY = widget_key("transaction.order_id")
 CREATED = "new_session_created"
+CONFIRM = "new_session_live_confirm"
 FAILURE = "new_session_failure"
 
 f = frame("New session")
@@ -29,8 +31,9 @@ def create() -> None:
     st.session_state.pop(CREATED, None)
     st.session_state.pop(FAILURE, None)
     try:
-        st.session_state[CREATED] = f.console.create(f.env_name, f.operator, current_values())
-    except (InvalidRequest, ApiError) as exc:
+        st.session_state[CREATED] = f.console.create(f.env_name, f.identity, current_values(),
+                                                     confirm=st.session_state.get(CONFIRM))
+    except (InvalidRequest, ApiError, *REFUSALS) as exc:
         st.session_state[FAILURE] = exc
 
 
@@ -89,6 +92,8 @@ with preview_col:
     elif others:
         st.warning(f"Order {values['transaction.order_id']} already has {len(others)} active session(s) in "
                    f"{f.env_name}. Creating another is allowed.", icon="⚠️")
+    transaction = body.get("transaction") or {}
+    live_confirmation(f.env, transaction.get("amount"), transaction.get("currency"), key=CONFIRM)
     st.button("Create session", type="primary", icon="➕", use_container_width=True, on_click=create)
     if failure:
         show_failure(failure)

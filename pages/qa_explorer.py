@@ -12,6 +12,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
+from lib.access import AccessDenied
 from lib.qa import runner, view
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
 from lib.qa.model import Model, default_model
@@ -81,10 +82,10 @@ def start() -> None:
     ss.pop(RUN_ERROR, None)
     generated: view.Generated = ss[GENERATED]
     try:
-        open_run(runner.start_run(f.console, env_name=ss["qa_target"], operator=f.operator, suite=generated.suite,
+        open_run(runner.start_run(f.console, env_name=ss["qa_target"], who=f.identity, suite=generated.suite,
                                   model_json=generated.model_json, model_pict=generated.model_pict,
                                   concurrency=int(ss["qa_concurrency"])))
-    except ValueError as exc:  # LiveRunRefused, a bad setting, an unconfigured target
+    except (ValueError, AccessDenied) as exc:  # LiveRunRefused, a bad setting, a target the role may not use
         ss[RUN_ERROR] = str(exc)
 
 
@@ -240,7 +241,7 @@ with generate_tab:
 
 # --- Run ------------------------------------------------------------------------------------------
 with run_tab:
-    targets = [t for t in runner.TARGETS if t in f.console.environments()]
+    targets = [t for t in runner.TARGETS if t in f.identity.allowed_environments(f.console.environments(), "qa_run")]
     target_col, conc_col = st.columns(2)
     target_col.selectbox("Target", targets, index=targets.index(f.env_name) if f.env_name in targets else 0,
                                   key="qa_target", help="QA runs go to the sandbox or acquired-test, never to live.")

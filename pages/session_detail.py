@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import countdown, forms, session_rows
+from lib import countdown, forms, masking, session_rows
 from lib.console import UnknownSession
 from ui.frame import frame
 from ui.widgets import (UPDATE_PAGE, expired_notice, live_countdown, log_link, page_link, payment_link_block)
@@ -44,7 +44,8 @@ except UnknownSession:
              "only sessions made here can be shown.", icon="🔍")
     st.stop()
 
-s = view.session
+s = masking.mask_session(view.session, enabled=f.mask)
+history = masking.mask_history(view.history, enabled=f.mask)
 now = f.console.clock()
 expired = countdown.is_expired(s["expires_at"], now)
 st.markdown(f"**{s['order_id']}** · {session_rows.amount_text(s)} · environment **{s['environment']}** · "
@@ -63,13 +64,13 @@ else:
     page_link(UPDATE_PAGE, label="Update this session", icon="✏️", query={"session": s["session_id"]})
 
 params_tab, versions_tab, calls_tab, link_tab = st.tabs(
-    ["Parameters now", f"Versions ({len(view.history)})", "Calls", "Payment link"])
+    ["Parameters now", f"Versions ({len(history)})", "Calls", "Payment link"])
 with params_tab:
     st.code(forms.preview_json(s["params"]), language="json")
 with versions_tab:
-    st.dataframe(session_rows.version_rows(view.history, f.tz), hide_index=True, width="stretch",
+    st.dataframe(session_rows.version_rows(history, f.tz), hide_index=True, width="stretch",
                  column_config={"Log entry": LOG_LINK})
-    for version in reversed(view.history):
+    for version in reversed(history):
         if version["version"] > 1 and version["changes"]:
             with st.expander(f"Version {version['version']}: {version['operator']} at {f.time(version['at'])}"):
                 st.table(session_rows.change_rows(version["changes"], s["currency"]))

@@ -5,7 +5,7 @@ from typing import Any
 
 import streamlit as st
 
-from lib import forms, session_rows, update_form
+from lib import forms, masking, session_rows, update_form
 from lib.console import SessionExpired, UnknownSession
 from lib.errors import ApiError
 from lib.fields import currency_decimals, leaf
@@ -13,13 +13,15 @@ from lib.registry import diff_params
 from lib.validation import InvalidRequest
 from ui.form import current_values, field, session_form, widget_key
 from ui.frame import frame
-from ui.widgets import (DETAIL_PAGE, expired_notice, live_countdown, log_link, page_link, problems_of,
-                        recreate_session, show_failure, show_recreated)
+from ui.widgets import (DETAIL_PAGE, REFUSALS, expired_notice, live_confirmation, live_countdown, log_link,
+                        page_link, problems_of, recreate_session, show_failure, show_recreated)
 
 PICK = "upd_session"
 OUTCOME = "upd_outcome"  # (session id, Updated | exception): shown only with that session
 TOAST = "upd_toast"
 RECREATED = "upd_recreated"
+CONFIRM = "upd_live_confirm"  # the typed amount of a live update or recreate
+RESEND_CONFIRM = "upd_live_confirm_resend"
 AMOUNT = "transaction.amount"
 
 f = frame("Update amount", icon="✏️")
@@ -40,8 +42,8 @@ def confirm(session_id: str) -> None:
     try:
         params = f.console.session_row(session_id)["params"]
         values = update_form.values_to_send(params, current_values(prefix_of(session_id)))
-        updated = f.console.update(f.env_name, f.operator, session_id, values)
-    except (InvalidRequest, ApiError, SessionExpired, UnknownSession) as exc:
+        updated = f.console.update(f.env_name, f.identity, session_id, values, confirm=st.session_state.get(CONFIRM))
+    except (InvalidRequest, ApiError, SessionExpired, UnknownSession, *REFUSALS) as exc:
         remember(session_id, exc)
         return
     remember(session_id, updated)
@@ -52,8 +54,9 @@ def resend(session_id: str, patch: dict[str, Any]) -> None:
     """Button callback: send again the update whose outcome was unknown (a person decided to)."""
     st.session_state.pop(OUTCOME, None)
     try:
-        updated = f.console.resend_update(f.env_name, f.operator, session_id, patch)
-    except (InvalidRequest, ApiError, SessionExpired, UnknownSession) as exc:
+        updated = f.console.resend_update(f.env_name, f.identity, session_id, patch,
+                                          confirm=st.session_state.get(RESEND_CONFIRM))
+    except (InvalidRequest, ApiError, SessionExpired, UnknownSession, *REFUSALS) as exc:
         remember(session_id, exc)
         return
     remember(session_id, updated)
@@ -93,8 +96,9 @@ def refused(session_id: str, row: dict[str, Any], expired: SessionExpired | None
     if expired is None and row["expires_at"] > f.console.clock():
         return False
     expired_notice(expired.expired_at if expired else row["expires_at"], f.tz)
+    live_confirmation(f.env, row["amount"], row["currency"], key=CONFIRM)
     st.button("Recreate with the same parameters", icon="♻️", on_click=recreate_session,
-              args=(f.console, f.env_name, f.operator, session_id), kwargs={"key": RECREATED})
+              args=(f.console, f.env_name, f.identity, session_id), kwargs={"key": RECREATED, "confirm_key": CONFIRM})
     show_recreated(st.session_state.get(RECREATED), f.tz)
     return True
 
@@ -108,7 +112,10 @@ def uncertain_banner(session_id: str) -> None:
         st.error(f"**AMOUNT UNCERTAIN.** An update sent by {pending.call.operator} at {f.time(pending.call.at)} got "
                  "no answer: the API may hold the old parameters or the new ones. Nothing was sent again.", icon="❓")
         st.markdown("The update that was sent:")
-        st.code(forms.preview_json(pending.patch), language="json")
+        st.code(forms.preview_json(masking.mask_params(pending.patch, enabled=f.mask)), language="json")
+        transaction = {**(f.console.session_row(session_id)["params"].get("transaction") or {}),
+                       **(pending.patch.get("transaction") or {})}
+        live_confirmation(f.env, transaction.get("amount"), transaction.get("currency"), key=RESEND_CONFIRM)
         st.button("Send the same update again", type="primary", icon="🔁", on_click=resend,
                   args=(session_id, pending.patch),
                   help="Sets the same values again: harmless if the first one did take effect.")
@@ -160,7 +167,7 @@ if session_id:
                      only=lambda lf: lf.updatable and lf.path != AMOUNT, expanded_groups=())
     with now_col:
         st.subheader("Current parameters")
-        st.code(forms.preview_json(params), language="json")
+        st.code(forms.preview_json(masking.mask_params(params, enabled=f.mask)), language="json")
 
     st.subheader("Before → after")
     changes = diff_params(params, merged)
@@ -168,6 +175,8 @@ if session_id:
         st.table(session_rows.change_rows(changes, merged.get("transaction", {}).get("currency")))
         with st.expander("The request that will be sent"):
             st.code(forms.preview_json(patch), language="json")
+        live_confirmation(f.env, (merged.get("transaction") or {}).get("amount"),
+                          (merged.get("transaction") or {}).get("currency"), key=CONFIRM)
         st.button("Confirm update", type="primary", icon="✅", on_click=confirm, args=(session_id,),
                   disabled=bool(live_problems))
     else:
@@ -183,7 +192,8 @@ if session_id:
         log_link(outcome.entry_seq)
 
     st.subheader("History")
-    st.dataframe(session_rows.version_rows(f.console.registry.history(session_id), f.tz), hide_index=True,
+    history = masking.mask_history(f.console.registry.history(session_id), enabled=f.mask)
+    st.dataframe(session_rows.version_rows(history, f.tz), hide_index=True,
                  width="stretch",
                  column_config={"Log entry": st.column_config.LinkColumn("Log entry", display_text=r"entry=(\d+)$")})
     page_link(DETAIL_PAGE, label="Everything about this session", icon="🔎", query={"session": session_id})

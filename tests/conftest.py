@@ -51,14 +51,52 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_port: int,
 
 REPO = Path(__file__).resolve().parent.parent
 
+# One signed-in person per role, and one without any, as [access] in ``signed_in`` grants them.
+USERS = {"finance": "fin@example.com", "qa": "tess@qa.example.com", "auditor": "aud@example.com",
+         "admin": "admin@example.com", None: "nobody@example.com"}
+AUTH_SECRETS = """
+[auth]
+redirect_uri = "http://localhost:8501/oauth2callback"
+cookie_secret = "a-test-cookie-secret-not-used-for-anything"
+client_id = "ops-console-test"
+client_secret = "not-a-secret"
+# Nothing listens here: sign-in is never completed in tests (AppTest's at.user stands for it).
+server_metadata_url = "http://127.0.0.1:9/.well-known/openid-configuration"
+
+[access]
+finance = ["fin@example.com"]
+qa = ["*@qa.example.com"]
+auditor = ["aud@example.com"]
+admin = ["admin@example.com"]
+contact = "ops-admins@example.com"
+"""
+
+
+@pytest.fixture
+def signed_in(app_env: Path) -> dict[str | None, str]:
+    """[auth] and [access] configured (OPS_SECRETS_PATH, which lib.access reads); returns role → e-mail.
+
+    ``st.login`` itself is never reached: under AppTest ``at.user`` is the signed-in person."""
+    (app_env / "secrets.toml").write_text(AUTH_SECRETS)
+    return USERS
+
+
+def signed_in_as(at, email: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Make ``at`` run as ``email`` logged in (None: logged out)."""
+    at.user = {"email": email, "is_logged_in": True} if email else {"is_logged_in": False}
+
 
 @pytest.fixture
 def open_page(app_env: Path):  # type: ignore[no-untyped-def]
-    """Open a page the way a person does: app.py routes, then the page runs (query params allowed)."""
+    """Open a page the way a person does: app.py routes, then the page runs (query params allowed).
+
+    ``user`` signs that e-mail in (with the ``signed_in`` fixture's secrets)."""
     from streamlit.testing.v1 import AppTest
 
-    def _open(page: str | None = None, **query: str) -> AppTest:
+    def _open(page: str | None = None, *, user: str | None = None, **query: str) -> AppTest:
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
+        if user:
+            signed_in_as(at, user)
         for name, value in query.items():
             at.query_params[name] = value
         at.run()

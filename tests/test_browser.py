@@ -280,3 +280,48 @@ def test_bad_amount_shows_field_error_and_sends_nothing(app: AppServer, page: An
     expect(main(page).locator("[data-testid=stAlertContentSuccess]")).to_have_count(0)
     shot(page, "07-new-session-bad-amount", full_page=False)
     assert CallLog(app.work / "ops.db").count() == logged
+
+
+# --- sign-in required ([auth] configured) ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def auth_app(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[AppServer]:
+    """A second fresh server with [auth] and [access] set: both where lib.access reads them
+    (OPS_SECRETS_PATH) and where Streamlit's own st.secrets / st.login does (config ``secrets.files``)."""
+    from tests.conftest import AUTH_SECRETS
+
+    work = tmp_path_factory.mktemp("browser-auth")
+    secrets = work / "secrets.toml"
+    secrets.write_text(AUTH_SECRETS)
+    with streamlit_app(work, extra_env={"OPS_SECRETS_PATH": str(secrets),
+                                        "STREAMLIT_SECRETS_FILES": str(secrets)}) as server:
+        try:
+            yield server
+        finally:
+            save_log(server, "streamlit-auth")
+
+
+@pytest.mark.parametrize("path", ["audit_log", "session_detail?session=anything", ""])
+def test_with_auth_a_page_url_shows_only_the_login_prompt(auth_app: AppServer, browser: Any, path: str) -> None:
+    """The first request to a fresh server goes straight to a page file (no app.py): it must still
+    ask for a sign-in and draw none of the page."""
+    with new_page(browser) as page:
+        goto(page, f"{auth_app.url}/{path}")
+        expect(main(page).locator("h1").first).to_contain_text("Sign in")
+        expect(page.get_by_role("button", name=re.compile("Log in"))).to_be_visible()
+        shot(page, f"auth-login-{path.split('?')[0] or 'root'}")
+        shown = main(page).inner_text() + " ".join(page.locator("[data-testid=stSidebar]").all_inner_texts())
+        for leaked in ("entries match", "Audit log", "Session detail", "Pick a recent session", "Environment"):
+            assert leaked not in shown
+        assert page.locator("[data-testid=stDataFrame]").count() == 0
+
+
+def test_log_in_goes_to_streamlit_oidc_route_with_our_auth_settings(auth_app: AppServer, browser: Any) -> None:
+    """Log in hands over to Streamlit's own /auth/login (so st.secrets holds our [auth] and
+    Authlib + httpx are installed); the fake provider is unreachable offline, so it ends in
+    Streamlit's authentication error, never in the console."""
+    with new_page(browser) as page:
+        goto(page, f"{auth_app.url}/audit_log")
+        page.get_by_role("button", name=re.compile("Log in")).click()
+        page.wait_for_url(re.compile(r"/auth/login\?provider="), timeout=15_000)
+        expect(page.locator("body")).to_contain_text("Authentication error", timeout=15_000)
+        assert "entries match" not in page.locator("body").inner_text()

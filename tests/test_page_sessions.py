@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lib import forms, session_rows, update_form
+from lib.access import AccessPolicy
 from lib.client import Created
 from lib.console import Console
 from lib.errors import UnknownOutcome
@@ -31,6 +32,7 @@ ACTIVE = "pages/active_sessions.py"
 UPDATE = "pages/update_amount.py"
 DETAIL = "pages/session_detail.py"
 ME = "tester@example.com"  # OPS_OPERATOR in app_env
+LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback=ME)  # the local-mode operator (admin)
 UTC = timezone.utc
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 MMSS = re.compile(r"^\d{2}:\d{2}$")
@@ -311,7 +313,7 @@ def test_unknown_session_on_update(open_page) -> None:
 # --- Session detail page ----------------------------------------------------------------------------
 def test_detail_shows_parameters_versions_calls_and_link(open_page, make, console) -> None:
     created = make("ord-detail")
-    console.update("sandbox", ME, created.session_id, {"transaction.amount": "18.00", "transaction.currency": "gbp",
+    console.update("sandbox", LOCAL, created.session_id, {"transaction.amount": "18.00", "transaction.currency": "gbp",
                                                        "transaction.order_id": "ord-detail"})
     at = open_page(DETAIL, session=created.session_id)
     page = texts(at)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from lib.access import QA as QA_ROLE, Identity
 from lib.client import Client
 from lib.console import QA_TAG_PREFIX, Console
 from lib.db import connect
@@ -25,6 +26,14 @@ from lib.qa.generate import Case, Suite, generate
 from lib.qa.model import Model, Value, default_model
 from lib.qa.store import RunStore, recover_interrupted
 from lib.sandbox import SandboxServer
+
+
+def qa_person(email: str) -> Identity:
+    """A signed-in person holding the qa role: what the QA explorer passes to ``start_run``."""
+    return Identity(email, frozenset({QA_ROLE}), local_mode=False)
+
+
+QA = qa_person("qa")
 
 REPO = Path(__file__).resolve().parent.parent
 FAULT = "X-Sandbox-Fault"
@@ -78,7 +87,7 @@ def console(sandbox: SandboxServer, db_path: Path) -> Console:
 
 def run_to_end(console: Console | runner.ClientFactory, the_suite: Suite, *, env_name: str = "sandbox",
                concurrency: int = 4, headers: Mapping[str, str] | None = None) -> str:
-    run_id = runner.start_run(console, env_name=env_name, operator="qa@example.com", suite=the_suite,
+    run_id = runner.start_run(console, env_name=env_name, who=qa_person("qa@example.com"), suite=the_suite,
                               model_json='{"model": "test"}', model_pict="currency: gbp, eur",
                               concurrency=concurrency, headers=headers)
     assert runner.wait(run_id, 30)
@@ -119,12 +128,12 @@ def test_every_call_and_every_session_carries_the_run_tag(console: Console, db_p
 
 def test_acquired_live_is_refused_and_bad_settings_rejected(console: Console, db_path: Path) -> None:
     with pytest.raises(runner.LiveRunRefused, match="acquired-live"):
-        runner.start_run(console, env_name="acquired-live", operator="qa", suite=suite(KNOWN))
+        runner.start_run(console, env_name="acquired-live", who=QA, suite=suite(KNOWN))
     with pytest.raises(ValueError, match="only sandbox or acquired-test"):
-        runner.start_run(console, env_name="production", operator="qa", suite=suite(KNOWN))
+        runner.start_run(console, env_name="production", who=QA, suite=suite(KNOWN))
     for bad in (0, 17, True, 2.0):
         with pytest.raises(ValueError, match="concurrency"):
-            runner.start_run(console, env_name="sandbox", operator="qa", suite=suite(KNOWN), concurrency=bad)
+            runner.start_run(console, env_name="sandbox", who=QA, suite=suite(KNOWN), concurrency=bad)
     assert RunStore(db_path).list_runs() == []
 
 
@@ -135,13 +144,13 @@ def test_a_factory_resolving_to_a_live_environment_is_refused(console: Console, 
         return client
 
     with pytest.raises(runner.LiveRunRefused):
-        runner.start_run(disguised, env_name="sandbox", operator="qa", suite=suite(KNOWN))
+        runner.start_run(disguised, env_name="sandbox", who=QA, suite=suite(KNOWN))
     assert RunStore(db_path).list_runs() == []
 
 
 def test_cancel_stops_a_slow_run_within_two_seconds_and_keeps_finished_cases(console: Console, db_path: Path) -> None:
     slow = suite(grid(["gbp", "eur"], ["1", "2", "3", "4", "5"], ["no_preference", "challenge_mandated"]) * 2)
-    run_id = runner.start_run(console, env_name="sandbox", operator="qa", suite=slow, concurrency=2,
+    run_id = runner.start_run(console, env_name="sandbox", who=QA, suite=slow, concurrency=2,
                               headers={FAULT: "latency=500"})
     store = RunStore(db_path)
     while store.progress(run_id).done < 2:
@@ -163,7 +172,7 @@ def test_cancel_stops_a_slow_run_within_two_seconds_and_keeps_finished_cases(con
 
 def test_a_cancel_from_another_process_is_seen_through_the_database(console: Console, db_path: Path) -> None:
     slow = suite(grid(["gbp"], ["1", "2", "3", "4", "5", "6"], ["no_preference"]))
-    run_id = runner.start_run(console, env_name="sandbox", operator="qa", suite=slow, concurrency=1,
+    run_id = runner.start_run(console, env_name="sandbox", who=QA, suite=slow, concurrency=1,
                               headers={FAULT: "latency=300"})
     RunStore(db_path).request_cancel(run_id)  # what runner.cancel in another process writes
     assert runner.wait(run_id, 2.0)
@@ -173,7 +182,7 @@ def test_a_cancel_from_another_process_is_seen_through_the_database(console: Con
 def _start_and_forget(sandbox_url: str, db_path: Path) -> str:
     """What a Streamlit script does: start, keep only the id, end (its objects are dropped)."""
     page_console = Console(sandbox_url, db_path=db_path)
-    return runner.start_run(page_console, env_name="sandbox", operator="qa", concurrency=2,
+    return runner.start_run(page_console, env_name="sandbox", who=QA, concurrency=2,
                             suite=suite(grid(["gbp", "eur", "usd"], ["1", "2"], ["no_preference", "bogus"])),
                             headers={FAULT: "latency=60"})
 
@@ -217,7 +226,7 @@ def test_recover_interrupted_marks_only_runs_whose_process_is_gone(console: Cons
     dead.wait(10)
     alive = _spawn_owner(db_path, "alive-run", stay=True)
     try:
-        ours = runner.start_run(console, env_name="sandbox", operator="qa", concurrency=1, suite=suite(KNOWN),
+        ours = runner.start_run(console, env_name="sandbox", who=QA, concurrency=1, suite=suite(KNOWN),
                                 headers={FAULT: "latency=200"})
         assert recover_interrupted(db_path) == ["dead-run"]
         store = RunStore(db_path)
@@ -305,7 +314,7 @@ def test_a_generated_pairwise_suite_meets_no_surprise(console: Console, db_path:
     """The generator's expectations and the sandbox come from the same rules: all as expected."""
     model = default_model()
     generated = generate(model, strength=2, seed=7)
-    run_id = runner.start_run(console, env_name="sandbox", operator="qa", suite=generated, concurrency=8,
+    run_id = runner.start_run(console, env_name="sandbox", who=QA, suite=generated, concurrency=8,
                               model_json=model.to_json())
     assert runner.wait(run_id, 30)
     store = RunStore(db_path)

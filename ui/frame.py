@@ -1,8 +1,9 @@
-"""The frame every page draws first: page config, sidebar, LIVE banner, shared resources.
+"""The frame every page draws first: who is here, page config, sidebar, LIVE banner, shared resources.
 
 Every page calls :func:`frame` at its top, so a page reached directly by URL on a fresh server
 (Streamlit's legacy ``pages/`` mode runs it without ``app.py``) behaves exactly like one reached
-through ``st.navigation``.
+through ``st.navigation``: the sign-in, the role check and the refusal all happen here, before
+the page draws anything of its own. The rules themselves are :mod:`lib.access`'s.
 """
 from __future__ import annotations
 
@@ -12,17 +13,20 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib import identity, timefmt
+from lib import access, identity, timefmt
+from lib.access import AccessDenied, AccessPolicy, Identity, LoginRequired
 from lib.calllog import default_db_path
-from lib.config import ConfigError, Environment
+from lib.config import ConfigError, Environment, load_secrets
 from lib.console import Console
 from lib.qa.store import recover_interrupted
 from lib.sandbox.runtime import ensure_sandbox
-from ui.navigation import PAGES
+from ui.navigation import PAGES, PageInfo
 from ui.widgets import page_link
 
 ENV_KEY = "environment"  # the choice itself: plain session state, so it survives page switches
 ENV_WIDGET = "environment_picker"  # the widget, refilled from the choice on every run
+STARTED = "access_session_recorded"  # the operator whose session start is logged (once per session)
+NO_ROLE_LOGGED = "access_no_role_recorded"
 
 
 def _keep_choice() -> None:
@@ -44,8 +48,17 @@ class Frame:
     console: Console
     env_name: str
     env: Environment
-    operator: str
+    identity: Identity
     tz: tzinfo
+
+    @property
+    def operator(self) -> str:
+        return self.identity.operator
+
+    @property
+    def mask(self) -> bool:
+        """Whether customer personal data is masked for this person (``lib.masking``'s ``enabled``)."""
+        return self.identity.masks_personal_data
 
     def time(self, moment: datetime | None, *, seconds: bool = True) -> str:
         """A stored UTC time in the viewer's zone, zone named."""
@@ -57,16 +70,94 @@ def _logged_in_email() -> str | None:
     return user.get("email") if user.get("is_logged_in") else None
 
 
+def _stop_with(title: str, message: str, icon: str) -> None:
+    """A whole page of one message, then nothing else runs."""
+    st.title(f"{icon} {title}")
+    st.markdown(message)
+
+
+def _record_start(console: Console, who: Identity) -> None:
+    """Log this browser session's start once: who, and from where as far as Streamlit can tell."""
+    if not access.audits_access(who) or st.session_state.get(STARTED) == who.operator:
+        return
+    st.session_state[STARTED] = who.operator
+    access.record_access(console.log, who, access.SESSION_START, detail={
+        "ip_address": _text(st.context.ip_address), "user_agent": _text(st.context.headers.get("User-Agent"))})
+
+
+def _text(value: object) -> str | None:
+    """A request detail as text, or None where Streamlit does not know it (AppTest gives stand-ins)."""
+    return value if isinstance(value, str) else None
+
+
+def gate(console: Console) -> Identity:
+    """Who is here, or stop the script: misconfiguration, a non-loopback bind in local mode, a
+    missing sign-in and a person without a role each get a page of their own and nothing else."""
+    secrets = load_secrets()
+    try:
+        policy = AccessPolicy.from_secrets(secrets)
+        access.check_bind_address(st.get_option("server.address"), secrets)
+    except ConfigError as exc:
+        _stop_with("The console cannot start", f"**Configuration problem**: {exc}", "⛔")
+        st.stop()
+    try:
+        who = policy.identity(_logged_in_email(), operator_fallback=identity.operator())
+    except LoginRequired:
+        _stop_with("Sign in", "This console records who does what: sign in with your company account first.",
+                   "🔒")
+        st.button("Log in", type="primary", icon="🔑", on_click=st.login, key="access_login")
+        st.stop()
+    _record_start(console, who)
+    if not who.has_role:
+        if st.session_state.get(NO_ROLE_LOGGED) != who.operator:
+            st.session_state[NO_ROLE_LOGGED] = who.operator
+            access.record_denied(console.log, who, AccessDenied(
+                who.operator, access.OPEN_PAGE + "console", None, "you hold no role in this console"))
+        _stop_with("No access", policy.no_role_message(who), "🚫")
+        st.button("Log out", on_click=st.logout, key="access_logout_norole")
+        st.stop()
+    return who
+
+
+def shared_console() -> Console:
+    """The process-wide console on the configured database."""
+    return _console(str(default_db_path()))
+
+
+def allowed_pages(who: Identity) -> list[PageInfo]:
+    """The menu entries ``who`` may open, in menu order (what app.py registers and the sidebar lists)."""
+    return [page for page in PAGES if who.can_open(access.page_key(page.path))]
+
+
+def _refuse_page(console: Console, who: Identity, title: str) -> None:
+    """Stop before the page draws anything when ``who`` may not open it (a URL typed, a stale link)."""
+    page = next((p for p in PAGES if p.title == title), None)
+    if page is None:  # fail closed: a page the access rules do not know is never drawn
+        raise ValueError(f"no page titled {title!r} in ui/navigation.PAGES: add it there and to lib.access")
+    try:
+        access.require_page(who, access.page_key(page.path))
+    except AccessDenied as denied:
+        access.record_denied(console.log, who, denied)
+        _stop_with("Not allowed", f"{denied}.", "🚫")
+        for other in allowed_pages(who):
+            page_link(other.path, label=other.title, icon=other.icon)
+        st.stop()
+
+
 def frame(title: str, *, icon: str | None = None) -> Frame:
-    """Draw the shared frame and return what the page needs (the icon is the menu's by default)."""
+    """Draw the shared frame and return what the page needs (the icon is the menu's by default).
+
+    Refuses (and logs) a person who may not open this page before anything of the page is drawn.
+    """
     icon = icon or next((p.icon for p in PAGES if p.title == title), "💳")
     st.set_page_config(page_title=f"{title} · Payment sessions", page_icon=icon, layout="wide")
-    console = _console(str(default_db_path()))
-    operator = identity.operator(_logged_in_email())
-    environments = console.environments()
+    console = shared_console()
+    who = gate(console)
+    _refuse_page(console, who, title)
+    environments = who.allowed_environments(console.environments())
     with st.sidebar:
         st.markdown("### 💳 Payment sessions")
-        for page in PAGES:
+        for page in allowed_pages(who):
             page_link(page.path, label=page.title, icon=page.icon)
         st.divider()
         # A widget's own state restarts on another page for the first run: the choice is kept apart
@@ -74,9 +165,16 @@ def frame(title: str, *, icon: str | None = None) -> Frame:
         chosen = st.session_state.get(ENV_KEY)
         st.session_state[ENV_WIDGET] = chosen if chosen in environments else environments[0]
         env_name = st.selectbox("Environment", environments, key=ENV_WIDGET, on_change=_keep_choice,
-                                help="Real Acquired environments appear once their credentials are configured.")
-        st.text_input("Operator", operator, disabled=True, key="operator_shown",
+                                help="Real Acquired environments appear once their credentials are configured "
+                                     "and your role works in them.")
+        st.text_input("Operator", who.operator, disabled=True, key="operator_shown",
                       help="Who the log records: the logged-in e-mail, else OPS_OPERATOR, else the OS user.")
+        if who.local_mode:
+            st.caption("🏠 **local mode**: nobody signs in, this machine only, no acquired-live. "
+                       "Configure [auth] in .streamlit/secrets.toml to share the console.")
+        else:
+            st.caption(f"Roles: {', '.join(sorted(who.roles))}")
+            st.button("Log out", on_click=st.logout, icon="🚪", key="access_logout")
         if env_name == "sandbox":
             st.caption(f"Local sandbox at `{console.sandbox_base_url}`")
     try:
@@ -90,4 +188,4 @@ def frame(title: str, *, icon: str | None = None) -> Frame:
             'border-radius:0.4rem;font-weight:700;font-size:1.1rem;margin-bottom:0.8rem">'
             "LIVE — acquired-live moves real money</div>", unsafe_allow_html=True)
     st.title(f"{icon} {title}")
-    return Frame(console, env.name, env, operator, timefmt.zone(st.context.timezone))
+    return Frame(console, env.name, env, who, timefmt.zone(st.context.timezone))

@@ -8,12 +8,18 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from lib import countdown, links, timefmt
+from lib import countdown, links, live_safety, timefmt
+from lib.access import AccessDenied, Identity
 from lib.client import Created
+from lib.config import ConfigError, Environment
 from lib.console import Console
 from lib.errors import ApiError, NetworkError, UnknownOutcome, ValidationFailed
+from lib.live_safety import LiveSafetyError
 from lib.validation import InvalidRequest, Problem
 
+# What a create/update callback may be refused with before anything is sent (shown, not raised):
+# the role or environment (lib.access), the live confirmation or ceiling (lib.live_safety), a bad limit.
+REFUSALS = (AccessDenied, LiveSafetyError, ConfigError)
 AUDIT_PAGE = "pages/audit_log.py"
 DETAIL_PAGE = "pages/session_detail.py"
 
@@ -119,13 +125,29 @@ def payment_link_block(link: str | None, link_error: str | None, *, amount: Deci
                            icon="⬇️", key=f"qr-{order_id}-{link}")
 
 
-def recreate_session(console: Console, env_name: str, operator: str, session_id: str, *, key: str) -> None:
+def live_confirmation(env: Environment, amount: object, currency: object, *, key: str) -> None:
+    """In a live environment, the box where the operator types the amount and currency to confirm
+    (``lib.live_safety``); callbacks read it from ``st.session_state[key]``. Nothing elsewhere."""
+    if not env.live or amount in (None, "") or not currency:
+        return
+    try:
+        expected = live_safety.confirmation_text(Decimal(str(amount)), str(currency))
+    except (ArithmeticError, ValueError):
+        return  # not an amount yet: the form shows its problem
+    st.text_input(f"Type **{expected}** to confirm: acquired-live moves real money", key=key,
+                  placeholder=expected, help="The amount and currency that will really be charged.")
+
+
+def recreate_session(console: Console, env_name: str, who: Identity, session_id: str, *, key: str,
+                     confirm_key: str | None = None) -> None:
     """Button callback: a new session with an expired one's parameters; the outcome (``Created``
-    or the exception) goes to ``st.session_state[key]`` for :func:`show_recreated`."""
+    or the exception) goes to ``st.session_state[key]`` for :func:`show_recreated`. In live, the
+    typed confirmation is read from ``st.session_state[confirm_key]`` as it is at the click."""
     st.session_state.pop(key, None)
     try:
-        st.session_state[key] = console.recreate(env_name, operator, session_id)
-    except (ApiError, InvalidRequest, LookupError) as exc:
+        st.session_state[key] = console.recreate(env_name, who, session_id,
+                                                 confirm=st.session_state.get(confirm_key) if confirm_key else None)
+    except (ApiError, InvalidRequest, LookupError, *REFUSALS) as exc:
         st.session_state[key] = exc
 
 

@@ -8,7 +8,8 @@ Why it is built this way:
   with the tag ``qa-run:<run_id>``: every call in the log, and every session the registry
   records, carries the run's id, and QA sessions stay out of finance's lists.
 - Only ``sandbox`` and ``acquired-test`` may be targets; a live environment is refused here,
-  whatever the UI offers.
+  whatever the UI offers. The caller's :class:`~lib.access.Identity` must hold ``qa_run`` there
+  (``access.enforce``: a refusal is logged), so a role without it cannot start a run by any path.
 - Cancel reaches the workers at once in this process (an event they check before each case) and
   from any other process through the database (the coordinator polls it every ``POLL_S``).
 """
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from lib import access
+from lib.access import Identity
 from lib.client import Client
 from lib.config import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
 from lib.console import QA_TAG_PREFIX, Console
@@ -82,12 +85,13 @@ _runs: dict[str, _Run] = {}
 _runs_lock = threading.Lock()
 
 
-def start_run(source: Console | ClientFactory, *, env_name: str, operator: str, suite: Suite,
+def start_run(source: Console | ClientFactory, *, env_name: str, who: Identity, suite: Suite,
               model_json: str | None = None, model_pict: str | None = None,
               concurrency: int = DEFAULT_CONCURRENCY, headers: Mapping[str, str] | None = None) -> str:
     """Record a run and start its workers; returns the run id at once (the work goes on in daemon
     threads). ``source`` is the :class:`Console` or any ``Console.client``-shaped factory; the run
-    is saved in the same database as that client's call log. ``headers`` go on every request."""
+    is saved in the same database as that client's call log. ``headers`` go on every request.
+    ``who`` must be allowed ``qa_run`` in ``env_name`` (:class:`~lib.access.AccessDenied` otherwise)."""
     if env_name == ACQUIRED_LIVE:
         raise LiveRunRefused(f"QA runs are never sent to {ACQUIRED_LIVE}: choose {' or '.join(TARGETS)}")
     if env_name not in TARGETS:
@@ -98,7 +102,9 @@ def start_run(source: Console | ClientFactory, *, env_name: str, operator: str, 
         raise ValueError("the suite has no cases")
     run_id = uuid.uuid4().hex[:12]
     factory = source.client if isinstance(source, Console) else source
+    operator = who.operator
     client = factory(env_name, operator, tags=(QA_TAG_PREFIX + run_id,), headers=headers)
+    access.enforce(client.log, who, "qa_run", env_name)
     if client.env.live:
         raise LiveRunRefused(f"{env_name} resolves to a live environment ({client.env.api_base}): QA runs are refused there")
     store = RunStore(client.log.db_path)
