@@ -17,7 +17,7 @@ from lib.qa import runner, view
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
 from lib.qa.model import Model, default_model
 from lib.qa.pict import to_pict
-from lib.qa.store import Progress, RunStore
+from lib.qa.store import Progress, RunStore, masked_cases
 from ui.frame import frame
 
 f = frame("QA explorer")
@@ -130,7 +130,7 @@ def run_view(run_id: str, progress: Progress) -> None:
     if progress.error:
         st.error(progress.error)
     only = st.toggle("Only surprises", key="qa_only_surprises")
-    cases = store.cases(run_id, only_surprises=only, limit=SHOWN_CASES)
+    cases = masked_cases(store.cases(run_id, only_surprises=only, limit=SHOWN_CASES), f.mask)
     if cases:
         frame = pd.DataFrame(view.result_rows(cases))
         st.dataframe(frame.style.apply(_highlight, axis=1).format(precision=1, na_rep=""), hide_index=True, width="stretch",
@@ -271,9 +271,9 @@ with saved_tab:
         open_col, model_col, csv_col, json_col = st.columns(4)
         open_col.button("Open this run", icon="📂", on_click=open_run, args=(picked,), key="qa_open")
         model_col.button("Load its model", icon="🧩", on_click=reopen_model, args=(picked,), key="qa_load_model")
-        csv_col.download_button("Export CSV", partial(store.export_csv, picked), file_name=f"qa-run-{picked}.csv",
+        csv_col.download_button("Export CSV", partial(store.export_csv, picked, mask=f.mask), file_name=f"qa-run-{picked}.csv",
                                 mime="text/csv", icon="⬇️", key="qa_csv")
-        json_col.download_button("Export JSON", partial(store.export_json, picked), file_name=f"qa-run-{picked}.json",
+        json_col.download_button("Export JSON", partial(store.export_json, picked, mask=f.mask), file_name=f"qa-run-{picked}.json",
                                  mime="application/json", icon="⬇️", key="qa_json")
         st.subheader("Compare two runs")
         a_col, b_col = st.columns(2)

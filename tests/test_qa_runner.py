@@ -380,3 +380,20 @@ class _FailSome(Client):
     def create_session(self, payload: Any, *, tags: Sequence[str] = ()) -> Any:
         target = self._faulty if payload["transaction"]["order_id"] in self.failing else super()
         return target.create_session(payload, tags=tags)
+
+
+def test_exports_mask_personal_values_for_those_who_see_them_masked(console: Console, db_path: Path) -> None:
+    """A run that sent a customer e-mail: masked exports (qa) hide it, full ones (finance, admin) keep it."""
+    email = "ann.smith@example.com"
+    sent = case(0, "gbp", "15.02", "no_preference")
+    sent = dataclasses.replace(
+        sent, values={**sent.values, "customer.billing.email": Value(email)},
+        payload={**sent.payload, "customer": {"billing": {"email": email}}})
+    run_id = run_to_end(console, Suite(cases=[sent], coverage=None, strength=2, seed=1))
+    store = RunStore(db_path)
+    assert email in store.export_csv(run_id).decode() and email in store.export_json(run_id).decode()
+    for masked in (store.export_csv(run_id, mask=True).decode(), store.export_json(run_id, mask=True).decode()):
+        assert email not in masked and "a***@example.com" in masked
+    document = json.loads(store.export_json(run_id, mask=True))
+    assert document["cases"][0]["payload"]["customer"]["billing"]["email"] == "a***@example.com"
+    assert document["cases"][0]["payload"]["transaction"]["amount"] == 15.02  # amounts are never masked

@@ -29,10 +29,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lib import jsonutil
+from lib import jsonutil, masking
 from lib.audit import csv_escape
 from lib.calllog import CallLog, default_db_path, redact
 from lib.db import connect, ensure_schema, immediate, parse_utc, utc_text
+from lib.qa.model import Marker, Value, parse_label
 
 RUNNING, COMPLETED, CANCELLED, INTERRUPTED, FAILED = "running", "completed", "cancelled", "interrupted", "failed"
 FINAL_STATUSES = (COMPLETED, CANCELLED, INTERRUPTED, FAILED)
@@ -375,16 +376,18 @@ class RunStore:
         ]
 
     # --- export -------------------------------------------------------------------------------
-    def export_json(self, run_id: str) -> bytes:
-        """The run (model included), its summary and every case, as UTF-8 JSON."""
+    def export_json(self, run_id: str, *, mask: bool = False) -> bytes:
+        """The run (model included), its summary and every case, as UTF-8 JSON; ``mask`` hides the
+        personal fields of what was sent (qa sees customer data masked, exports included)."""
         run = self.get_run(run_id)
         if run is None:
             raise KeyError(f"no QA run {run_id!r}")
-        document = {"run": run, "summary": self.summary(run_id), "cases": self.cases(run_id)}
+        document = {"run": run, "summary": self.summary(run_id), "cases": masked_cases(self.cases(run_id), mask)}
         return jsonutil.dumps(document, pretty=True).encode("utf-8")
 
-    def export_csv(self, run_id: str) -> bytes:
-        """One row per case with a column per dimension; every cell escaped against formulas."""
+    def export_csv(self, run_id: str, *, mask: bool = False) -> bytes:
+        """One row per case with a column per dimension; every cell escaped against formulas;
+        ``mask`` hides personal values as :meth:`export_json` does."""
         conn = self._db().conn
         dimensions = [key for (key,) in conn.execute(
             "SELECT DISTINCT j.key FROM qa_cases AS c, json_each(c.labels) AS j WHERE c.run_id = ? ORDER BY j.key",
@@ -393,13 +396,31 @@ class RunStore:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow([csv_escape(h) for h in (*_CSV_COLUMNS, *dimensions)])
-        for case in self.cases(run_id):
+        for case in masked_cases(self.cases(run_id), mask):
             reasons = "; ".join(p["reason"] for p in case["problems"]) or case["error"] or ""
             cells = (case["idx"], case["result"], "yes" if case["surprise"] else "no", case["expected"], case["http_status"],
                      case["session_id"], ", ".join(case["paths"]), reasons, case["latency_ms"],
                      case["negative_path"], case["attempt_id"], *(case["labels"].get(d) for d in dimensions))
             writer.writerow([csv_escape("" if c is None else str(c)) for c in cells])
         return out.getvalue().encode("utf-8")
+
+
+def masked_cases(cases: list[dict[str, Any]], mask: bool) -> list[dict[str, Any]]:
+    """Cases with the personal fields of their payload and value labels masked (when ``mask``)."""
+    if not mask:
+        return cases
+    return [{**case, "payload": masking.mask_params(case["payload"]),
+             "labels": {path: _masked_label(path, label) for path, label in case["labels"].items()}}
+            for case in cases]
+
+
+def _masked_label(path: str, label: str) -> str:
+    """A value label with its value masked when the field is personal (markers such as
+    ``<not sent>`` say nothing personal and stay)."""
+    value = parse_label(label)
+    if path not in masking.PERSONAL_PATHS or isinstance(value.value, Marker):
+        return label
+    return Value(masking.mask_value(path, value.value), value.negative).label
 
 
 def _paths(column: str, value: Any) -> Any:
