@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lib.access import AccessPolicy  # noqa: E402
 from lib.console import Console  # noqa: E402
 from lib.qa import runner  # noqa: E402
-from lib.qa.generate import Suite, allpairspy_count, generate  # noqa: E402
+from lib.qa.generate import (Suite, allpairspy_count, allpairspy_suite, coverage_of, generate,  # noqa: E402
+                             positives_only)
 from lib.qa.model import Model, default_model  # noqa: E402
 from lib.qa.store import RunStore  # noqa: E402
 from lib.sandbox.runtime import serve_in_thread  # noqa: E402
@@ -113,7 +114,16 @@ def main() -> None:
     started = time.perf_counter()
     suite, one_suite, seeds = pairwise_cases(model, args.cases)
     generated_s = time.perf_counter() - started
-    print(f"default model, pairwise : {one_suite} cases per suite (allpairspy: {allpairspy_count(model)})")
+    valid = positives_only(model)
+    ours_valid, theirs = generate(valid, seed=0), allpairspy_suite(valid)
+    print(f"default model, pairwise : {one_suite} cases per suite, negatives included; allpairspy "
+          f"{allpairspy_count(model)} cases at {coverage_of(model, allpairspy_suite(model), 2).percent:.1f} % coverage")
+    print(f"valid values only       : ours {len(ours_valid.cases)} vs allpairspy {len(theirs)} "
+          f"({coverage_of(valid, theirs, 2).percent:.1f} % coverage)")
+    free = dataclasses.replace(valid, constraints=[])  # where allpairspy reaches 100 %: like for like
+    ours_free, theirs_free = generate(free, seed=0), allpairspy_suite(free)
+    print(f"… and no constraints    : ours {len(ours_free.cases)} vs allpairspy {len(theirs_free)} "
+          f"({coverage_of(free, theirs_free, 2).percent:.1f} % coverage)")
     print(f"bench suite             : {len(suite.cases)} cases = pairwise suites of seeds 1-{seeds} "
           f"(generated in {generated_s:.1f} s)")
     with tempfile.TemporaryDirectory() as tmp, sandbox(Path(tmp), args.in_process) as (base_url, pid):

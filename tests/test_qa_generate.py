@@ -15,6 +15,7 @@ from lib.qa.generate import (
     FULL_LIMIT,
     Suite,
     allpairspy_count,
+    positives_only,
     allpairspy_suite,
     coverage_of,
     full_product_size,
@@ -147,11 +148,6 @@ def test_full_product_over_some_fields_keeps_the_rest_pairwise() -> None:
 
 
 # ---- the default model -----------------------------------------------------------------------------
-
-def positives_only(model: Model) -> Model:
-    """The model allpairspy is given: each field's non-negative values only."""
-    return dataclasses.replace(model, dimensions=[dataclasses.replace(d, values=d.positives) for d in model.dimensions])
-
 
 def unconstrained_bound(model: Model) -> int:
     """No unconstrained pairwise suite with at most one negative per case is smaller: for any two fields

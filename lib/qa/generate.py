@@ -26,6 +26,8 @@ only while 3-D Secure is on, no decimals for JPY) come out right without hand-ma
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import random
 from collections import Counter
@@ -414,6 +416,11 @@ def allpairspy_suite(model: Model) -> list[dict[str, Value]]:
         return all(c.holds(assignment) for c in model.constraints)
 
     return [dict(zip((d.path for d in dims), case)) for case in AllPairs([d.positives for d in dims], filter_func=allowed)]
+
+
+def positives_only(model: Model) -> Model:
+    """The model allpairspy is given (it sends no negative): each field's valid values only."""
+    return dataclasses.replace(model, dimensions=[dataclasses.replace(d, values=d.positives) for d in model.dimensions])
 
 
 def allpairspy_count(model: Model) -> int:
