@@ -230,16 +230,6 @@ def enforce(log: CallLog, identity: Identity, action: Action, environment: str |
         raise
 
 
-def audits_access(identity: Identity) -> bool:
-    """Whether session starts and audit-log views are recorded: for signed-in people only.
-
-    In local mode nobody is authenticated and the console is reachable from this machine alone, so
-    a "who opened what" entry would record only a self-declared name; refusals are still logged
-    (:func:`enforce`), as are every call and export with the local operator.
-    """
-    return not identity.local_mode
-
-
 def is_local_mode(secrets: Mapping[str, Any]) -> bool:
     """No ``[auth]`` (or an empty one): nobody signs in, so the console runs for this machine only."""
     return not secrets.get("auth")

@@ -315,7 +315,7 @@ if time_range != audit.CUSTOM:
     signature.pop("since")  # a sliding window moving on is not a new filter
 new_filters = st.session_state.get(LAST_FILTERS) not in (None, signature)
 st.session_state[LAST_FILTERS] = signature
-if access.audits_access(f.identity) and st.session_state.get(RECORDED_VIEW) != signature:
+if st.session_state.get(RECORDED_VIEW) != signature:
     st.session_state[RECORDED_VIEW] = signature
     access.record_access(f.console.log, f.identity, access.AUDIT_VIEW, detail={"filters": signature})
 

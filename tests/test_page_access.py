@@ -120,7 +120,7 @@ def test_session_start_is_recorded_once_with_who_and_roles(open_page, app_env, s
     assert {"ip_address", "user_agent"} <= set(started[0]["detail"])
 
 
-def test_local_mode_says_so_offers_no_live_and_logs_no_access_events(open_page, app_env, monkeypatch) -> None:
+def test_local_mode_says_so_offers_no_live_and_logs_the_session_start(open_page, app_env, monkeypatch) -> None:
     monkeypatch.setenv("ACQUIRED_LIVE_APP_ID", "live-id")
     monkeypatch.setenv("ACQUIRED_LIVE_APP_KEY", "live-key")
     at = open_page()
@@ -128,7 +128,8 @@ def test_local_mode_says_so_offers_no_live_and_logs_no_access_events(open_page, 
     assert not any(b.label == "Log out" for b in at.sidebar.button)
     assert at.selectbox(key="environment_picker").options == ["sandbox"]
     assert menu(at) == ALLOWED["admin"]
-    assert entries(app_env / "ops.db") == []
+    started = entries(app_env / "ops.db")
+    assert [(e["kind"], e["operator"]) for e in started] == [("session_start", "tester@example.com")]
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ from lib import audit
 from lib.calllog import CallLog
 
 PAGE = "pages/audit_log.py"
+# The page logs this browser session's start and each opening of a view (issue 6), so a view
+# opened on N seeded entries counts N + OPENED.
+OPENED = 2
 SESSIONS = "/v1/payment-sessions"
 
 
@@ -49,8 +52,9 @@ def codes(at) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_default_view_shows_the_count_page_and_the_url(open_page, seeded) -> None:
     at = open_page(PAGE)
-    assert summary(at) == "**6 entries match** · page 1 of 1"
-    assert len(at.dataframe[0].value) == 6
+    assert summary(at) == f"**{6 + OPENED} entries match** · page 1 of 1"
+    assert len(at.dataframe[0].value) == 6 + OPENED
+    assert set(at.dataframe[0].value["kind"]) == {"api_request", "api_result", "session_start", "audit_view"}
     assert at.query_params["range"] == "24h" and "since" in at.query_params
 
 
@@ -87,9 +91,9 @@ def test_in_flight_requests_are_shown_and_filtered(open_page, app_env, seeded) -
 def test_paging_fifty_rows_a_page(open_page, app_env) -> None:
     seed(app_env / "ops.db", [("ann", f"ORD-{n}") for n in range(30)])
     at = open_page(PAGE, page_no="2")
-    assert summary(at) == "**60 entries match** · page 2 of 2"
-    assert len(at.dataframe[0].value) == 10
-    assert at.dataframe[0].value["seq"].max() == 10  # newest first: page 2 holds the oldest
+    assert summary(at) == f"**{60 + OPENED} entries match** · page 2 of 2"
+    assert len(at.dataframe[0].value) == 10 + OPENED
+    assert at.dataframe[0].value["seq"].max() == 10 + OPENED  # newest first: page 2 holds the oldest
 
 
 def test_entry_in_the_url_opens_request_and_result_redacted(open_page, seeded) -> None:
@@ -133,14 +137,14 @@ def test_a_bad_url_value_warns_naming_the_parameter(open_page, seeded, param: st
     assert not at.exception
     warnings = [w.value for w in at.warning]
     assert any(f"query parameter {param}" in w for w in warnings), warnings
-    assert summary(at).startswith("**6 entries match**")  # the rest of the view still works
+    assert summary(at).startswith(f"**{6 + OPENED} entries match**")  # the rest of the view still works
 
 
 def test_integrity_ok_then_broken_after_tampering(open_page, app_env, seeded) -> None:
     at = open_page(PAGE)
     assert not at.success  # verify does not run by itself
     next(b for b in at.button if b.label == "Verify the chain").click().run()
-    assert at.success[0].value.startswith("OK (6 entries)")
+    assert at.success[0].value.startswith(f"OK ({6 + OPENED} entries)")
     conn = sqlite3.connect(app_env / "ops.db")
     conn.execute("DROP TRIGGER entries_no_update")
     conn.execute("UPDATE entries SET operator = 'mallory' WHERE seq = 3")
@@ -156,12 +160,12 @@ def test_last_checkpoint_is_shown(open_page, app_env, seeded) -> None:
     assert any("No checkpoint recorded yet" in c.value for c in at.caption)
     CallLog(app_env / "ops.db").checkpoint()
     at.run()
-    assert any(c.value.startswith("Last checkpoint:") and "at entry 6" in c.value for c in at.caption)
+    assert any(c.value.startswith("Last checkpoint:") and f"at entry {6 + OPENED}" in c.value for c in at.caption)
 
 
 def test_export_says_how_many_rows_and_caps_them(open_page, seeded, monkeypatch) -> None:
     at = open_page(PAGE)
-    assert any(m.value == "6 entries match: all are exported." for m in at.markdown)
+    assert any(m.value == f"{6 + OPENED} entries match: all are exported." for m in at.markdown)
     assert at.download_button[0].label == "Export CSV"
     monkeypatch.setattr(audit, "EXPORT_LIMIT", 4)
     at.run()
@@ -196,7 +200,8 @@ def test_a_link_with_fixed_bounds_opens_a_custom_range(open_page, seeded) -> Non
     assert summary(at).startswith("**0 entries match**")
     assert at.query_params["until"] == "2020-01-02T00:00:00.000000Z" and "range" not in at.query_params
     at.selectbox(key="audit_range").select(audit.ALL_TIME).run()
-    assert summary(at).startswith("**6 entries match**") and at.query_params["since"] == "all"
+    # one more opening: the view changed to all time
+    assert summary(at).startswith(f"**{6 + OPENED + 1} entries match**") and at.query_params["since"] == "all"
 
 
 def test_display_no_filter_reads_all_blanks_missing_cells_and_charts_by_minute(open_page, seeded) -> None:

@@ -78,7 +78,7 @@ def _stop_with(title: str, message: str, icon: str) -> None:
 
 def _record_start(console: Console, who: Identity) -> None:
     """Log this browser session's start once: who, and from where as far as Streamlit can tell."""
-    if not access.audits_access(who) or st.session_state.get(STARTED) == who.operator:
+    if st.session_state.get(STARTED) == who.operator:
         return
     st.session_state[STARTED] = who.operator
     access.record_access(console.log, who, access.SESSION_START, detail={
