@@ -108,10 +108,7 @@ class Console:
     def update(self, env_name: str, who: Identity, session_id: str, values: Mapping[str, Any], *,
                confirm: str | None = None) -> Updated:
         """Send only what changed; refuse an expired session before anything goes out."""
-        access.enforce(self.log, who, "update", env_name)
-        row = self.session_row(session_id)
-        if row["expires_at"] <= self.clock():
-            raise SessionExpired(session_id, row["expires_at"])
+        row = self._updatable(env_name, who, session_id)
         patch, merged, problems = forms.check_update(row["params"], values)
         if problems:
             raise InvalidRequest(problems)
@@ -123,13 +120,18 @@ class Console:
     def resend_update(self, env_name: str, who: Identity, session_id: str, patch: Mapping[str, Any], *,
                       confirm: str | None = None) -> Updated:
         """Send again an update whose outcome was unknown (the person decided to)."""
+        row = self._updatable(env_name, who, session_id)
+        transaction = {**(row["params"].get("transaction") or {}), **(patch.get("transaction") or {})}
+        self._live_check(env_name, {"transaction": transaction}, confirm)
+        return self.client(env_name, who.operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
+
+    def _updatable(self, env_name: str, who: Identity, session_id: str) -> dict[str, Any]:
+        """The session's row once ``who`` may update in ``env_name`` and it has not expired."""
         access.enforce(self.log, who, "update", env_name)
         row = self.session_row(session_id)
         if row["expires_at"] <= self.clock():
             raise SessionExpired(session_id, row["expires_at"])
-        transaction = {**(row["params"].get("transaction") or {}), **(patch.get("transaction") or {})}
-        self._live_check(env_name, {"transaction": transaction}, confirm)
-        return self.client(env_name, who.operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
+        return row
 
     def other_active_for_order(self, env_name: str, order_id: str) -> list[dict[str, Any]]:
         """Active sessions already open for an order id (a warning, not a block)."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from lib import jsonutil
+from lib import dotted, jsonutil
 from lib.fields import Leaf, leaves
 from lib.validation import Problem, validate_create, validate_update
 
@@ -35,14 +35,6 @@ def _convert(leaf: Leaf, raw: Any) -> tuple[Any, str | None]:
     return raw, None
 
 
-def _put(body: dict[str, Any], path: str, value: Any) -> None:
-    node = body
-    *parents, last = path.split(".")
-    for name in parents:
-        node = node.setdefault(name, {})
-    node[last] = value
-
-
 def build_body(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
     """The body the form describes and the problems of turning text into typed values."""
     body: dict[str, Any] = {}
@@ -55,7 +47,7 @@ def build_body(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]
         if reason:
             problems.append(Problem(parameter=leaf.path, reason=reason))
         elif value not in EMPTY:
-            _put(body, leaf.path, value)
+            dotted.put(body, leaf.path, value)
     return body, problems
 
 
@@ -93,10 +85,8 @@ def values_of(body: Mapping[str, Any]) -> dict[str, Any]:
     """Widget values (path → value) for a body: prefills a form from an existing session."""
     found: dict[str, Any] = {}
     for leaf in leaves():
-        node: Any = body
-        for name in leaf.path.split("."):
-            node = node.get(name) if isinstance(node, Mapping) else None
-        if node is not None:
+        node = dotted.lookup(body, leaf.path)
+        if node is not dotted.MISSING and node is not None:
             found[leaf.path] = str(node) if isinstance(node, Decimal) else node
     return found
 

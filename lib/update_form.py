@@ -11,17 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lib import forms
+from lib import dotted, forms
 from lib.fields import Leaf, leaves
 
 
 def _present(params: Mapping[str, Any], path: str) -> bool:
-    node: Any = params
-    for name in path.split("."):
-        if not isinstance(node, Mapping) or name not in node:
-            return False
-        node = node[name]
-    return True
+    return dotted.lookup(params, path) is not dotted.MISSING
 
 
 def _effective(params: Mapping[str, Any], leaf: Leaf) -> Any:

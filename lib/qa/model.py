@@ -22,7 +22,7 @@ from fnmatch import fnmatch
 from functools import cached_property
 from typing import Any
 
-from lib import jsonutil
+from lib import dotted, jsonutil
 from lib.fields import SESSION_SCHEMA, Leaf, leaves
 
 
@@ -412,21 +412,12 @@ def default_values(leaf: Leaf, base: Mapping[str, Any]) -> list[Value]:
         positives, negatives = _list_values(leaf)
     else:
         positives, negatives = _string_values(leaf)
-        if _lookup(base, leaf.path) is not None:
+        if dotted.lookup(base, leaf.path) not in (dotted.MISSING, None):  # base sets this field
             positives = [BASE]
     name = leaf.path.rsplit(".", 1)[-1]
     required = name in _parent_schema(leaf.path).get("required", [])
     (negatives if required else positives).append(NOT_SENT)
     return [Value(v) for v in positives] + [Value(v, negative=True) for v in negatives]
-
-
-def _lookup(payload: Mapping[str, Any], path: str) -> Any:
-    node: Any = payload
-    for name in path.split("."):
-        if not isinstance(node, Mapping) or name not in node:
-            return None
-        node = node[name]
-    return node
 
 
 def default_model() -> Model:
