@@ -7,6 +7,7 @@ with ``tomllib`` so the engine, the sandbox and the CLI see the same settings as
 """
 from __future__ import annotations
 
+import copy
 import os
 import tomllib
 from collections.abc import Mapping
@@ -68,15 +69,27 @@ def secrets_path() -> Path:
     return Path(os.environ.get("OPS_SECRETS_PATH", REPO_ROOT / ".streamlit" / "secrets.toml"))
 
 
+_parsed: dict[str, tuple[tuple[str, int, int], dict[str, Any]]] = {}
+
+
 def load_secrets(path: Path | None = None) -> dict[str, Any]:
-    """The parsed secrets file, or {} when there is none (the no-credentials default)."""
+    """The parsed secrets file, or {} when there is none (the no-credentials default).
+
+    Every page run asks several times (access, environments, form defaults, live limit): the file
+    is parsed again only when its stamp (modification time, size) changes. Callers get a copy.
+    """
     path = path or secrets_path()
-    if not path.exists():
-        return {}
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        stat = path.stat()
+    except FileNotFoundError:
+        return {}
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if _parsed.get(str(path), (None, None))[0] != key:
+        try:
+            _parsed[str(path)] = (key, tomllib.loads(path.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return copy.deepcopy(_parsed[str(path)][1])
 
 
 def _section(secrets: Mapping[str, Any], name: str) -> dict[str, Any]:

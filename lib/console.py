@@ -19,7 +19,7 @@ from lib.calllog import CallLog, default_db_path
 from lib.client import Client, Created, Updated, utc_now
 from lib.config import ConfigError, Environment
 from lib.registry import Registry
-from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate
+from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 
 QA_TAG_PREFIX = "qa-run:"
 
@@ -121,8 +121,7 @@ class Console:
                       confirm: str | None = None) -> Updated:
         """Send again an update whose outcome was unknown (the person decided to)."""
         row = self._updatable(env_name, who, session_id)
-        transaction = {**(row["params"].get("transaction") or {}), **(patch.get("transaction") or {})}
-        self._live_check(env_name, {"transaction": transaction}, confirm)
+        self._live_check(env_name, merge(row["params"], patch), confirm)
         return self.client(env_name, who.operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
 
     def _updatable(self, env_name: str, who: Identity, session_id: str) -> dict[str, Any]:

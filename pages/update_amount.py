@@ -8,10 +8,10 @@ import streamlit as st
 from lib import forms, masking, session_rows, update_form
 from lib.console import SessionExpired, UnknownSession
 from lib.errors import ApiError
-from lib.fields import currency_decimals, leaf
+from lib.fields import leaf
 from lib.registry import diff_params
-from lib.validation import InvalidRequest
-from ui.form import current_values, field, session_form, widget_key
+from lib.validation import InvalidRequest, merge
+from ui.form import amount_hint, current_values, field, session_form, widget_key
 from ui.frame import frame
 from ui.widgets import (DETAIL_PAGE, REFUSALS, expired_notice, live_confirmation, live_countdown, log_link,
                         page_link, problems_of, recreate_session, show_failure, show_recreated)
@@ -113,8 +113,7 @@ def uncertain_banner(session_id: str) -> None:
                  "no answer: the API may hold the old parameters or the new ones. Nothing was sent again.", icon="❓")
         st.markdown("The update that was sent:")
         st.code(forms.preview_json(masking.mask_params(pending.patch, enabled=f.mask)), language="json")
-        transaction = {**(f.console.session_row(session_id)["params"].get("transaction") or {}),
-                       **(pending.patch.get("transaction") or {})}
+        transaction = merge(f.console.session_row(session_id)["params"], pending.patch).get("transaction") or {}
         live_confirmation(f.env, transaction.get("amount"), transaction.get("currency"), key=RESEND_CONFIRM)
         st.button("Send the same update again", type="primary", icon="🔁", on_click=resend,
                   args=(session_id, pending.patch),
@@ -125,8 +124,7 @@ def uncertain_banner(session_id: str) -> None:
 def amount_field(prefix: str, problems: dict[str, str], defaults: dict[str, Any]) -> None:
     field(leaf(AMOUNT), problems=problems, prefix=prefix, default=defaults.get(AMOUNT))
     currency = st.session_state.get(widget_key("transaction.currency", prefix)) or defaults.get("transaction.currency")
-    places = currency_decimals(str(currency or "gbp"))
-    st.caption(f"In {str(currency).upper()}, {places} decimal places" if places else f"In {str(currency).upper()}, no decimals")
+    st.caption(f"In {str(currency).upper()}, {amount_hint(currency)}")
 
 
 session_id = pick_session()

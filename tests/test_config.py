@@ -71,3 +71,14 @@ def test_operator_is_never_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert identity.operator() == "finance-desk"
     monkeypatch.delenv("OPS_OPERATOR")
     assert identity.operator()
+
+
+def test_the_secrets_file_is_parsed_again_only_when_it_changes(no_ambient_settings: Path) -> None:
+    no_ambient_settings.write_text('[environments.acquired-test]\napp_id = "a"\napp_key = "k"\n')
+    first = config.load_secrets()
+    first["environments"]["acquired-test"]["app_id"] = "changed by a caller"  # callers get a copy
+    assert config.load_secrets()["environments"]["acquired-test"]["app_id"] == "a"
+    no_ambient_settings.write_text('[environments.acquired-test]\napp_id = "bb"\napp_key = "k"\n')
+    assert config.load_secrets()["environments"]["acquired-test"]["app_id"] == "bb"
+    no_ambient_settings.unlink()
+    assert config.load_secrets() == {}

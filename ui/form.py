@@ -68,7 +68,8 @@ def field(leaf: Leaf, *, problems: Mapping[str, str], prefix: str = "field", def
     return value
 
 
-def _amount_hint(currency: Any) -> str:
+def amount_hint(currency: Any) -> str:
+    """`2 decimal places` / `no decimals`: what the amount field takes in this currency."""
     places = currency_decimals(str(currency or "gbp"))
     return f"{places} decimal places" if places else "no decimals"
 
@@ -107,7 +108,7 @@ def session_form(*, problems: Iterable[Problem] = (), prefix: str = "field",
                 with columns[i % 2]:
                     values[leaf.path] = field(leaf, problems=by_path, prefix=prefix, default=defaults.get(leaf.path))
                     if leaf.path == "transaction.amount":
-                        st.caption(_amount_hint(st.session_state.get(widget_key("transaction.currency", prefix))))
+                        st.caption(amount_hint(st.session_state.get(widget_key("transaction.currency", prefix))))
     for path in set(by_path) - set(values):  # problems of fields not on this form (e.g. body)
         st.error(by_path[path], icon="⚠️")
     return values
