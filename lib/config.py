@@ -12,10 +12,11 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from lib.fields import leaves
+from lib.fields import AMOUNT_BOUND, CURRENCIES, leaves
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -187,3 +188,55 @@ def form_defaults(secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"[form_defaults] names fields that do not exist: {', '.join(unknown)}")
     return defaults
+
+
+DEFAULT_AMOUNT_CEILING = Decimal(1_000_000)
+CEILING_ENV = "OPS_AMOUNT_CEILING"
+CEILING_SOURCE = "an administrator sets it: [limits] amount_ceiling"
+
+
+def _ceiling(value: Any, where: str) -> Decimal:
+    try:
+        if isinstance(value, bool):
+            raise InvalidOperation
+        number = Decimal(str(value))
+    except InvalidOperation:
+        number = Decimal(-1)
+    if not number.is_finite() or not 0 < number < AMOUNT_BOUND:
+        raise ConfigError(f"{where} must be a positive amount below {AMOUNT_BOUND:,} such as 1000000, got {value!r}")
+    return number
+
+
+def amount_ceiling(currency: str, secrets: Mapping[str, Any] | None = None) -> Decimal:
+    """The most one session may ask for through the console's forms, in major units of ``currency``.
+
+    A sanity check against a slipped digit (99,999,999,999 GBP), not an API rule, so QA runs do
+    not apply it. ``[limits.amount_ceiling_by_currency]`` (``jpy = 150000000``) wins for its
+    currency, then ``OPS_AMOUNT_CEILING``, then ``[limits] amount_ceiling``; default 1,000,000.
+    A broken value is a ConfigError, never "no ceiling".
+    """
+    secrets = load_secrets() if secrets is None else secrets
+    limits = secrets.get("limits", {})
+    by_currency = limits.get("amount_ceiling_by_currency", {}) if isinstance(limits, Mapping) else {}
+    code = str(currency).lower()
+    if isinstance(by_currency, Mapping) and code in by_currency:
+        return _ceiling(by_currency[code], f"[limits.amount_ceiling_by_currency] {code}")
+    from_env = os.environ.get(CEILING_ENV, "").strip()
+    if from_env:
+        return _ceiling(from_env, CEILING_ENV)
+    if isinstance(limits, Mapping) and "amount_ceiling" in limits:
+        return _ceiling(limits["amount_ceiling"], "[limits] amount_ceiling")
+    return DEFAULT_AMOUNT_CEILING
+
+
+def check_settings(secrets: Mapping[str, Any] | None = None) -> None:
+    """Raise ConfigError for a broken setting the pages rely on (run once at each page's start)."""
+    secrets = load_secrets() if secrets is None else secrets
+    limits = secrets.get("limits", {})
+    by_currency = limits.get("amount_ceiling_by_currency", {}) if isinstance(limits, Mapping) else {}
+    unknown = sorted(set(by_currency) - set(CURRENCIES)) if isinstance(by_currency, Mapping) else ["(not a table)"]
+    if unknown:
+        raise ConfigError(f"[limits.amount_ceiling_by_currency] names unknown currencies: {', '.join(unknown)}")
+    for code in CURRENCIES:
+        amount_ceiling(code, secrets)
+    form_defaults(secrets)

@@ -22,6 +22,7 @@ from lib.registry import Registry
 from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 
 QA_TAG_PREFIX = "qa-run:"
+RECREATES_TAG_PREFIX = "recreates:"  # on a session recreated from an expired one: ``recreates:<old id>``
 
 
 class SessionExpired(Exception):
@@ -35,6 +36,25 @@ class SessionExpired(Exception):
 
 class UnknownSession(LookupError):
     """Not a session this console created (the API offers no way to look one up)."""
+
+
+class SessionElsewhere(LookupError):
+    """The session was created in another environment than the one the person is working in."""
+
+    def __init__(self, session_id: str, environment: str, chosen: str) -> None:
+        super().__init__(f"session {session_id} belongs to {environment}, not {chosen}: switch the environment")
+        self.environment = environment
+
+
+class OrderHasLiveSession(Exception):
+    """Recreating would open a second live link for an order that already has one (``live``)."""
+
+    def __init__(self, order_id: str, live: list[dict[str, Any]]) -> None:
+        ids = ", ".join(s["session_id"] for s in live)
+        super().__init__(f"order {order_id} already has a live session ({ids}): recreating would make a second "
+                         "live link for the same order")
+        self.order_id = order_id
+        self.live = live
 
 
 @dataclass(frozen=True)
@@ -98,12 +118,23 @@ class Console:
         self._live_check(env_name, body, confirm)
         return self.client(env_name, who.operator).create_session(SessionRequest(body))
 
-    def recreate(self, env_name: str, who: Identity, session_id: str, *, confirm: str | None = None) -> Created:
-        """A new session with the latest parameters of an old one (new order id not implied)."""
+    def recreate(self, env_name: str, who: Identity, session_id: str, *, confirm: str | None = None,
+                 second_live: bool = False) -> Created:
+        """A new session with the latest parameters of an old one, same order id, tagged with the old id.
+
+        Refused with :class:`OrderHasLiveSession` while the order already has a live session (a
+        successor recreated from another page or tab, say) unless ``second_live`` says the person
+        saw that warning and wants a second live link anyway."""
         access.enforce(self.log, who, "create", env_name)
-        params = self.session_row(session_id)["params"]
-        self._live_check(env_name, params, confirm)
-        return self.client(env_name, who.operator).create_session(SessionRequest.parse(params))
+        row = self.session_row(session_id)
+        if not self.belongs_to(row, env_name):
+            raise SessionElsewhere(session_id, row["environment"], env_name)
+        live = self.other_active_for_order(env_name, row["order_id"])
+        if live and not second_live:
+            raise OrderHasLiveSession(row["order_id"], live)
+        self._live_check(env_name, row["params"], confirm)
+        return self.client(env_name, who.operator).create_session(
+            SessionRequest.parse(row["params"]), tags=(f"{RECREATES_TAG_PREFIX}{session_id}",))
 
     def update(self, env_name: str, who: Identity, session_id: str, values: Mapping[str, Any], *,
                confirm: str | None = None) -> Updated:
@@ -124,10 +155,17 @@ class Console:
         self._live_check(env_name, merge(row["params"], patch), confirm)
         return self.client(env_name, who.operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
 
+    @staticmethod
+    def belongs_to(session: Mapping[str, Any], env_name: str) -> bool:
+        """A session is acted on only in the environment it was created in (its id means nothing elsewhere)."""
+        return bool(session["environment"] == env_name)
+
     def _updatable(self, env_name: str, who: Identity, session_id: str) -> dict[str, Any]:
-        """The session's row once ``who`` may update in ``env_name`` and it has not expired."""
+        """The session's row once ``who`` may update in ``env_name``, it belongs there and has not expired."""
         access.enforce(self.log, who, "update", env_name)
         row = self.session_row(session_id)
+        if not self.belongs_to(row, env_name):
+            raise SessionElsewhere(session_id, row["environment"], env_name)
         if row["expires_at"] <= self.clock():
             raise SessionExpired(session_id, row["expires_at"])
         return row
@@ -185,10 +223,11 @@ class Console:
         sessions = self.recently_expired(env_name, operator=operator, include_qa=include_qa)
         return [s["session_id"] for s in sessions], session_rows.expired_rows(sessions, self.clock(), tz)
 
-    def recent_sessions(self, env_name: str, *, within: timedelta = timedelta(days=1)) -> list[dict[str, Any]]:
+    def recent_sessions(self, env_name: str, *, within: timedelta = timedelta(days=1),
+                        include_qa: bool = False) -> list[dict[str, Any]]:
         """Active and recently expired sessions of an environment, newest first (the detail page's picker)."""
-        rows = self.active_sessions(env_name, include_qa=True) + \
-            self.recently_expired(env_name, include_qa=True, within=within)
+        rows = self.active_sessions(env_name, include_qa=include_qa) + \
+            self.recently_expired(env_name, include_qa=include_qa, within=within)
         return sorted(rows, key=lambda r: r["created_at"], reverse=True)
 
     def session_calls(self, session_id: str) -> list[session_rows.Call]:

@@ -14,7 +14,11 @@ tools) carry what the standard has no word for:
 - ``x-updatable: false``: a top-level field a PUT may not change;
 - ``x-group`` / ``title`` / ``description``: how the form groups and labels the field;
 - ``x-personal``: customer personal data (masked for some roles);
-- ``x-form-default``: what a new form starts with where the API itself has no default.
+- ``x-form-default``: what a new form starts with where the API itself has no default;
+- ``x-not-future`` (on a date): the date may not lie after today.
+
+Objects list their properties in the order a person reads them (an address in postal order),
+because that order is the form's order and its tab order.
 """
 from __future__ import annotations
 
@@ -45,6 +49,9 @@ CHALLENGE_PREFERENCES = ["challenge_mandated", "challenge_preferred", "no_challe
 CHALLENGE_WINDOW_SIZES = ["full_screen", "windowed_250x400", "windowed_390x400", "windowed_500x600", "windowed_600x400"]
 
 URL_MAX = 256
+# The three fields every session is known by (the registry, the log and the pages read them).
+ORDER_ID, AMOUNT, CURRENCY = "transaction.order_id", "transaction.amount", "transaction.currency"
+AMOUNT_BOUND = 10**12  # amounts are below this (exclusive), see ``transaction.amount``
 HTTPS_URL_REASON = "must be a valid https URL"
 
 
@@ -68,8 +75,8 @@ def _address() -> dict[str, Any]:
             "line_1": _string("Address line 1", 50, **{"x-personal": True}),
             "line_2": _string("Address line 2", 50, **{"x-personal": True}),
             "city": _string("City", 40, **{"x-personal": True}),
-            "postcode": _string("Postcode", 40, minLength=1, **{"x-personal": True}),
             "state": _string("State (US, ≤ 3)", 3, **{"x-personal": True}),
+            "postcode": _string("Postcode", 40, minLength=1, **{"x-personal": True}),
             "country_code": _string(
                 "Country (ISO 3166 alpha-2)", pattern="^[A-Za-z]{2}$",
                 **{"x-reason": "format is invalid, must be a 2-letter country code", "examples": ["GB"]},
@@ -79,7 +86,10 @@ def _address() -> dict[str, Any]:
 
 
 def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
-    properties: dict[str, Any] = {
+    properties: dict[str, Any] = {}
+    if shipping:  # first: ticking it fills the shipping address below from billing
+        properties["address_match"] = _boolean("Shipping address matches billing")
+    properties |= {
         "address": _address(),
         "email": _string(
             "Email", 254, format="email",
@@ -100,8 +110,6 @@ def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
             },
         },
     }
-    if shipping:
-        properties["address_match"] = _boolean("Shipping address matches billing")
     return {"type": "object", "title": title, "properties": properties}
 
 
@@ -130,13 +138,18 @@ SESSION_SCHEMA: dict[str, Any] = {
                     **{"x-reason": "format is invalid, must be 2-50 letters, digits, _ or -"},
                 ),
                 "amount": {
-                    "type": "number", "title": "Amount", "minimum": 0,
+                    # The upper bound is the sandbox's own (ours): 12 whole digits and the decimals
+                    # stay exact through a float on the wire and on its checkout page.
+                    "type": "number", "title": "Amount", "minimum": 0, "exclusiveMaximum": AMOUNT_BOUND,
                     "description": "Major units (15.02, not 1502). 0 only makes sense with capture off (card saving).",
                 },
                 "currency": {"type": "string", "title": "Currency", "enum": list(CURRENCIES), "x-form-default": "gbp"},
                 "capture": _boolean("Capture", "Off = authorise only.", default=True),
                 "moto": _boolean("MOTO", "Mail or telephone order.", default=False),
-                "custom_data": _string("Custom data (base64)"),
+                "custom_data": _string(
+                    "Custom data (base64)", format="base64",
+                    **{"x-reason": "format is invalid, must be base64", "examples": ["eyJyZWYiOiAxfQ=="]},
+                ),
                 "custom1": _string("Custom field 1", 50),
                 "custom2": _string("Custom field 2", 50),
             },
@@ -178,8 +191,10 @@ SESSION_SCHEMA: dict[str, Any] = {
                 "first_name": _string("First name", 22, **{"x-personal": True}),
                 "last_name": _string("Last name", 22, **{"x-personal": True}),
                 "dob": _string(
-                    "Date of birth", format="past-date",
-                    **{"x-reason": "format is invalid, must be YYYY-MM-DD", "x-personal": True},
+                    "Date of birth", format="date",
+                    **{"x-not-future": True, "x-personal": True, "examples": ["1990-01-31"],
+                       "x-reason": {"format": "format is invalid, must be YYYY-MM-DD",
+                                    "x-not-future": "must not be in the future"}},
                 ),
                 "ip": _string(
                     "IP address", format="ip-address",
@@ -301,3 +316,11 @@ def currency_label(code: str) -> str:
 def currency_decimals(code: str) -> int:
     """Minor-unit decimals of a currency (2 when the code is unknown, as the validator assumes)."""
     return CURRENCIES.get(str(code).lower(), ("", 2))[1]
+
+
+def title_of(path: str) -> str:
+    """The title of any node (a leaf or an object such as ``customer.billing``), else its last name."""
+    node: dict[str, Any] = SESSION_SCHEMA
+    for name in path.split("."):
+        node = node.get("properties", {}).get(name, {})
+    return str(node.get("title", path.rsplit(".", 1)[-1]))

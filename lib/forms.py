@@ -9,29 +9,54 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from lib import dotted, jsonutil
-from lib.fields import Leaf, leaves
+from lib import config, dotted, jsonutil, money
+from lib.fields import AMOUNT, CURRENCY, Leaf, currency_decimals, leaf, leaves
 from lib.validation import Problem, validate_create, validate_update
 
 EMPTY = (None, "", [], ())
+CAPTURE = "transaction.capture"
 
 
-def _convert(leaf: Leaf, raw: Any) -> tuple[Any, str | None]:
-    """(value, reason) for one widget value; a reason means it cannot be the field's type."""
-    if leaf.kind == "number" and isinstance(raw, str):
-        text = raw.strip().replace(",", "").replace(" ", "")
-        try:
-            value = Decimal(text)
-        except InvalidOperation:
-            return None, f"{leaf.path} must be a number"
-        return (value, None) if value.is_finite() else (None, f"{leaf.path} must be a number")
-    if leaf.kind == "list" and isinstance(raw, str):  # one item per line (company domains)
+def amount_rules(currency: Any) -> str:
+    """What the amount field takes in ``currency``: its decimals and the console's ceiling."""
+    code = str(currency or leaf(CURRENCY).schema.get("x-form-default", "")).lower()
+    places = currency_decimals(code)
+    decimals = f"up to {places} decimal places" if places else "no decimals"
+    try:
+        ceiling = f", at most {money.format_amount(config.amount_ceiling(code), code)}"
+    except config.ConfigError:
+        ceiling = ""  # the frame reports the broken setting on its own
+    return f"{code.upper()}: {decimals}{ceiling}"
+
+
+def _amount(raw: str, currency: Any) -> tuple[Decimal | None, str | None]:
+    """(amount, reason): the one parser, then the console's ceiling when the currency is known."""
+    try:
+        value = money.parse_amount(raw, currency)
+    except money.AmountError as exc:
+        return None, exc.reason
+    code = str(currency or "").lower()
+    if code in leaf(CURRENCY).schema["enum"]:
+        ceiling = config.amount_ceiling(code)
+        if value > ceiling:
+            return None, (f"must be at most {money.format_amount(ceiling, code)} (the console's ceiling for one "
+                          f"session; {config.CEILING_SOURCE})")
+    return value, None
+
+
+def _convert(field: Leaf, raw: Any, currency: Any) -> tuple[Any, str | None]:
+    """(value, reason) for one widget value; a reason means it cannot be the field's type.
+
+    Text is kept exactly as typed (a value of only white space counts as empty), so the
+    validation sees what the person sees and an over-long value is refused, not cut.
+    """
+    if field.kind == "number" and isinstance(raw, str):
+        return _amount(raw, currency)
+    if field.kind == "list" and isinstance(raw, str):  # one item per line (company domains)
         return [line.strip() for line in raw.splitlines() if line.strip()], None
-    if isinstance(raw, str):
-        return raw.strip(), None
     return raw, None
 
 
@@ -39,23 +64,48 @@ def build_body(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]
     """The body the form describes and the problems of turning text into typed values."""
     body: dict[str, Any] = {}
     problems: list[Problem] = []
-    for leaf in leaves():
-        raw = values.get(leaf.path)
+    for field in leaves():
+        raw = values.get(field.path)
         if raw in EMPTY or (isinstance(raw, str) and not raw.strip()):
             continue
-        value, reason = _convert(leaf, raw)
+        value, reason = _convert(field, raw, values.get(CURRENCY))
         if reason:
-            problems.append(Problem(parameter=leaf.path, reason=reason))
+            problems.append(Problem(parameter=field.path, reason=f"{field.path} {reason}"))
         elif value not in EMPTY:
-            dotted.put(body, leaf.path, value)
+            dotted.put(body, field.path, value)
     return body, problems
 
 
+def form_rules(body: Mapping[str, Any]) -> list[Problem]:
+    """The console's own rules beyond the API's: an amount of 0 only with capture off.
+
+    The API takes 0 with capture on, but such a session can never collect money: the field's
+    help says so, and the form refuses it at the amount.
+    """
+    amount = dotted.lookup(body, AMOUNT)
+    if isinstance(amount, (int, Decimal)) and not isinstance(amount, bool) and amount == 0 \
+            and dotted.lookup(body, CAPTURE) is not False:
+        return [Problem(parameter=AMOUNT, reason=f"{AMOUNT} can be 0 only with capture off (card saving): "
+                                                 "untick Capture, or enter the amount to charge")]
+    return []
+
+
+def _merge_problems(*groups: list[Problem]) -> list[Problem]:
+    """One problem per path, the earliest group's first (a conversion problem hides the rest)."""
+    seen: set[str] = set()
+    merged = []
+    for group in groups:
+        for problem in group:
+            if problem["parameter"] not in seen:
+                seen.add(problem["parameter"])
+                merged.append(problem)
+    return merged
+
+
 def check_create(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
-    """The body and every problem the API would report, without sending anything."""
+    """The body and every problem the API (or the console's rules) would report, sending nothing."""
     body, problems = build_body(values)
-    converted = {p["parameter"] for p in problems}
-    return body, problems + [p for p in validate_create(body) if p["parameter"] not in converted]
+    return body, _merge_problems(problems, validate_create(body), form_rules(body))
 
 
 def check_update(current: Mapping[str, Any], values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[Problem]]:
@@ -63,8 +113,7 @@ def check_update(current: Mapping[str, Any], values: Mapping[str, Any]) -> tuple
     wanted, problems = build_body(values)
     patch = changed(current, wanted)
     merged, found = validate_update(current, patch)
-    converted = {p["parameter"] for p in problems}
-    return patch, merged, problems + [p for p in found if p["parameter"] not in converted]
+    return patch, merged, _merge_problems(problems, found, form_rules(merged) if patch else [])
 
 
 def changed(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,13 +131,39 @@ def changed(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, 
 
 
 def values_of(body: Mapping[str, Any]) -> dict[str, Any]:
-    """Widget values (path → value) for a body: prefills a form from an existing session."""
+    """Widget values (path → value) for a body: prefills a form from an existing session.
+
+    Text widgets get text: an amount with its currency's decimals (``20`` → ``"20.00"``, never
+    rounded), any other odd value as its text, so no stored value can crash a widget.
+    """
     found: dict[str, Any] = {}
-    for leaf in leaves():
-        node = dotted.lookup(body, leaf.path)
-        if node is not dotted.MISSING and node is not None:
-            found[leaf.path] = str(node) if isinstance(node, Decimal) else node
+    currency = dotted.lookup(body, CURRENCY)
+    for field in leaves():
+        node = dotted.lookup(body, field.path)
+        if node is dotted.MISSING or node is None:
+            continue
+        if field.kind == "number" and isinstance(node, (int, Decimal)) and not isinstance(node, bool):
+            node = money.plain(node, currency if isinstance(currency, str) else "")
+        elif field.kind == "list" and "enum" not in field.schema["items"] and isinstance(node, list):
+            node = "\n".join(str(item) for item in node)  # the text area's one item per line
+        elif field.kind in ("number", "string") and not isinstance(node, str):
+            node = jsonutil.dumps(node)
+        found[field.path] = node
     return found
+
+
+def describe(problem: Problem) -> tuple[str, str]:
+    """(the field's label, the reason without its path) for showing a problem at its field.
+
+    The API words a reason after the path (``transaction.amount can not be empty``); a person
+    reads the label first (``Amount``: can not be empty), with the path shown small beside it.
+    """
+    path, reason = problem["parameter"], problem["reason"]
+    try:
+        label = leaf(path).title
+    except KeyError:
+        label = {"body": "Request"}.get(path, path)
+    return label, reason.removeprefix(f"{path} ").strip() or reason
 
 
 def preview_json(body: Mapping[str, Any]) -> str:

@@ -89,7 +89,7 @@ def live_amount_limit(secrets: Mapping[str, Any] | None = None) -> Decimal | Non
 
 def confirmation_text(amount: Decimal, currency: str) -> str:
     """What the operator types: ``15.02 GBP`` (the currency's decimals, no grouping: easiest to type)."""
-    return f"{money.quantize(amount, currency):f} {currency.upper()}"
+    return f"{money.plain(amount, currency)} {currency.upper()}"
 
 
 def matches(typed: str | None, amount: Decimal, currency: str) -> bool:
@@ -98,8 +98,8 @@ def matches(typed: str | None, amount: Decimal, currency: str) -> bool:
     if match is None or match["code"].lower() != currency.lower():
         return False
     try:
-        return money.parse_amount(match["number"], currency) == money.quantize(amount, currency)
-    except ValueError:  # more decimals than the currency has, or misplaced commas
+        return money.parse_amount(match["number"], currency) == amount
+    except money.AmountError:  # misplaced commas and the like
         return False
 
 

@@ -35,7 +35,7 @@ PARAMS = "params"  # a ``mask_rows`` column holding a whole parameters dict (or 
 def _kind(path: str) -> str:
     """How a personal field is masked: by its schema format, else by its leaf name, else generic."""
     schema = PERSONAL_LEAVES[path]
-    by_format = {"email": "email", "past-date": "dob", "ip-address": "ip"}.get(schema.get("format", ""))
+    by_format = {"email": "email", "date": "dob", "ip-address": "ip"}.get(schema.get("format", ""))
     if by_format:
         return by_format
     if path.endswith("phone.number"):

@@ -1,71 +1,101 @@
-"""Amounts as Decimal from the form to the wire: parsed strictly, shown with the currency's decimals.
+"""Amounts as Decimal from the form to the wire: one strict parser, one way to show them.
 
-A float never appears: ``0.1 + 0.2`` is not money. Parsing refuses anything a person would not
-type as an amount (exponents, ``nan``, signs, stray separators) rather than guess, and its errors
-read like the API's own reasons (contract §3b) so the form shows one vocabulary.
+A float never appears: ``0.1 + 0.2`` is not money. :func:`parse_amount` is the only reading of
+an amount a person typed (the forms and the live confirmation both use it). It never guesses:
+``12,50`` is refused with a hint instead of becoming 1,250, ``1e3`` and ``+5`` are refused
+instead of becoming numbers, and what it accepts it returns exactly as typed (no rounding).
+Showing an amount pads it to the currency's decimals and never rounds either, so a value with
+too many decimals is shown as it is (and refused by validation), not silently corrected.
 """
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 
-from lib.fields import CURRENCIES, currency_decimals
+from lib.fields import currency_decimals
 from lib.validation import decimal_places
 
-AMOUNT = "transaction.amount"
-CURRENCY = "transaction.currency"
-
-# Plain digits, or digits grouped by commas in threes; then optionally a point and digits; then
-# optionally the currency code (so a formatted amount parses back).
-_AMOUNT_TEXT = re.compile(r"^(?P<number>(?:[0-9]+|[0-9]{1,3}(?:,[0-9]{3})+)(?:\.[0-9]+)?)(?:\s+(?P<code>[A-Za-z]{3}))?$")
-
-
-def _currency(code: str) -> str:
-    """The lowercase code, or the contract's enum reason when the API would refuse it."""
-    lowered = str(code).strip().lower()
-    if lowered not in CURRENCIES:
-        raise ValueError(f"{CURRENCY} format is invalid, must be [{','.join(CURRENCIES)}]")
-    return lowered
-
-
-def _exponent(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-currency_decimals(currency))
+# Digits with an optional fractional part: "20", "20.5", ".5".
+_PLAIN = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)$")
+# Digits grouped by commas in threes, then an optional fractional part: "1,234" / "1,234,567.89".
+_GROUPED = re.compile(r"^[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]+)?$")
+# One comma between digits and no point: a decimal comma ("12,50") unless it is a grouping above.
+_DECIMAL_COMMA = re.compile(r"^(?P<whole>[0-9]+),(?P<fraction>[0-9]+)$")
+# European style: points between thousands and a decimal comma ("1.234,50").
+_EUROPEAN = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{3})+,[0-9]+$")
+_EXPONENT = re.compile(r"^[0-9.]*[0-9][eE][+-]?[0-9]+$")
+_SPACES = re.compile("[ \u00a0\u202f]")  # space, no-break space, narrow no-break space
+_SPACED = re.compile("^[0-9][0-9 \u00a0\u202f]*(?:\\.[0-9]+)?$")
+_SYMBOL = re.compile(r"^[^\w\s.,+-]\s*(?P<number>.+)$")
+# An amount may end with its currency code, so a formatted amount ("15.02 GBP") parses back.
+_WITH_CODE = re.compile(r"^(?P<number>\S.*?)\s+(?P<code>[A-Za-z]{3})$")
 
 
-def parse_amount(text: str, currency: str) -> Decimal:
-    """What a person typed (``"15.02"``, ``" 1,234.50 "``, ``"15.02 GBP"``) as an exact amount.
+class AmountError(ValueError):
+    """Text that is not an amount; ``reason`` is worded as the API words a field's reasons."""
 
-    The result carries the currency's decimals (``"15.1"`` → ``15.10``). Messages are the API's
-    reasons for ``transaction.amount`` so the form can show them beside the field unchanged.
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _number(text: str) -> Decimal:
+    """The number in ``text`` (no code), or AmountError saying what to type instead."""
+    if _PLAIN.match(text) or _GROUPED.match(text):
+        return Decimal(text.replace(",", ""))
+    if text.startswith("-"):
+        raise AmountError("must be zero or more")
+    if text.startswith("+"):
+        raise AmountError("must be a number: type it without a sign")
+    comma = _DECIMAL_COMMA.match(text)
+    if comma:
+        raise AmountError(f"must be a number: use a point for decimals: {comma['whole']}.{comma['fraction']}")
+    if _EUROPEAN.match(text):
+        fixed = text.replace(".", "").replace(",", ".")
+        raise AmountError(f"must be a number: use a point for decimals and no other separator: {fixed}")
+    if _EXPONENT.match(text):
+        raise AmountError("must be a number: write it out in digits, without an exponent")
+    if _SPACED.match(text):
+        raise AmountError(f"must be a number: remove the spaces: {_SPACES.sub('', text)}")
+    symbol = _SYMBOL.match(text)
+    if symbol and (_PLAIN.match(symbol["number"]) or _GROUPED.match(symbol["number"])):
+        raise AmountError(f"must be a number: type it without the currency sign: {symbol['number']}")
+    raise AmountError("must be a number: digits, a point for decimals, commas only between thousands (1,234.50)")
+
+
+def parse_amount(text: str, currency: str | None = None) -> Decimal:
+    """What a person typed (``"15.02"``, ``" 1,234.50 "``, ``"15.02 GBP"``) as the exact Decimal.
+
+    Surrounding white space is ignored; nothing else is changed. ``currency`` only checks a code
+    typed after the number; decimals, the minimum and the ceilings are the validation's rules.
     """
-    code = _currency(currency)
     stripped = str(text).strip()
     if not stripped:
-        raise ValueError(f"{AMOUNT} can not be empty")
-    if stripped.startswith("-"):
-        raise ValueError(f"{AMOUNT} must be zero or more")
-    match = _AMOUNT_TEXT.match(stripped)
-    if match is None:
-        raise ValueError(f"{AMOUNT} must be a number")
-    if match["code"] and match["code"].lower() != code:
-        raise ValueError(f"{AMOUNT} is in {match['code'].upper()}, not {code.upper()}")
-    amount = Decimal(match["number"].replace(",", ""))
-    places = currency_decimals(code)
-    if decimal_places(amount) > places:
-        raise ValueError(f"{AMOUNT} must have at most {places} decimal places")
-    return quantize(amount, code)
+        raise AmountError("can not be empty")
+    with_code = _WITH_CODE.match(stripped)
+    if with_code:
+        code = with_code["code"].lower()
+        if currency and code != str(currency).lower():
+            raise AmountError(f"is in {code.upper()}, not {str(currency).upper()}")
+        stripped = with_code["number"]
+    return _number(stripped)
 
 
-def quantize(amount: Decimal, currency: str) -> Decimal:
-    """``amount`` with exactly the currency's decimals (half-up, the usual rule for money shown)."""
-    if not isinstance(amount, (Decimal, int)) or isinstance(amount, bool):
-        raise TypeError(f"amounts must be Decimal or int, not {type(amount).__name__}")
-    try:
-        return Decimal(amount).quantize(_exponent(currency), rounding=ROUND_HALF_UP)
-    except InvalidOperation as exc:
-        raise ValueError(f"{amount} cannot be shown as {currency.upper()}") from exc
+def plain(amount: Decimal | int, currency: str) -> str:
+    """``1234.50``: the currency's decimals at least, never rounded, no grouping (what a form holds)."""
+    value = Decimal(amount)
+    places = currency_decimals(currency)
+    if decimal_places(value) <= places:
+        value = value.quantize(Decimal(1).scaleb(-places))  # only adds or drops zeros: exact
+    return f"{value:f}"
 
 
-def format_amount(amount: Decimal, currency: str) -> str:
+def grouped(amount: Decimal | int, currency: str) -> str:
+    """``1,234.50``: as :func:`plain`, with thousands grouped."""
+    whole, point, fraction = plain(amount, currency).partition(".")
+    return f"{int(whole):,}{point}{fraction}"
+
+
+def format_amount(amount: Decimal | int, currency: str) -> str:
     """``1,234.50 GBP`` / ``1,000 JPY``: grouped, the currency's decimals, the code upper-case."""
-    return f"{quantize(amount, currency):,f} {currency.upper()}"
+    return f"{grouped(amount, currency)} {str(currency).upper()}"

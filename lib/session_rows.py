@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from lib import countdown, money, timefmt
 from lib.db import parse_utc
+from lib.fields import AMOUNT
 
 DETAIL_URL = "/session_detail"
 UPDATE_URL = "/update_amount"
@@ -42,10 +43,7 @@ def amount_text(session: Mapping[str, Any]) -> str:
 def _amount_text(amount: Decimal | None, currency: str | None) -> str:
     if amount is None or not currency:
         return "—"
-    try:
-        return money.format_amount(amount, str(currency))
-    except (ValueError, TypeError):
-        return f"{amount} {str(currency).upper()}"
+    return money.format_amount(amount, str(currency))
 
 
 @lru_cache(maxsize=16384)
@@ -137,12 +135,10 @@ def value_text(value: Any) -> str:
 
 
 def _cell(path: str, value: Any, currency: str | None) -> str:
-    """A changed value as text; amounts with the currency's decimals (stored JSON says 18.0)."""
-    if path == money.AMOUNT and isinstance(value, (Decimal, int)) and not isinstance(value, bool) and currency:
-        try:
-            return str(money.quantize(value, currency))
-        except ValueError:
-            pass
+    """A changed value as text; amounts with the currency's decimals (stored JSON says 18.0), never
+    rounded: ``1.234`` typed is shown as ``1.234``, not as the ``1.23`` that would not be sent."""
+    if path == AMOUNT and isinstance(value, (Decimal, int)) and not isinstance(value, bool) and currency:
+        return money.plain(value, currency)
     return value_text(value)
 
 

@@ -7,13 +7,14 @@ all at once.
 """
 from __future__ import annotations
 
+import base64
 import ipaddress
 import math
 import re
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
@@ -69,16 +70,39 @@ def _is_uuid_or_empty(value: object) -> bool:
     return not isinstance(value, str) or value == "" or bool(_UUID.match(value) and uuid.UUID(value))
 
 
-@_FORMATS.checks("past-date")
-def _is_past_date(value: object) -> bool:
+@_FORMATS.checks("date")
+def _is_date(value: object) -> bool:
+    """``YYYY-MM-DD`` naming a real day (whether it may lie in the future is ``x-not-future``'s rule)."""
     if not isinstance(value, str):
         return True
     if not _DATE.match(value):
         return False
     try:
-        return date.fromisoformat(value) <= datetime.now(timezone.utc).date()
+        date.fromisoformat(value)
     except ValueError:
         return False
+    return True
+
+
+@_FORMATS.checks("base64")
+def _is_base64(value: object) -> bool:
+    """Standard base64 with its padding: what the API decodes (RFC 4648 §4, no line breaks)."""
+    if not isinstance(value, str):
+        return True
+    try:
+        base64.b64decode(value.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return True
+
+
+# The earliest time zone's date: a date that is today anywhere on Earth is not refused as future.
+_EARLIEST_ZONE = timezone(timedelta(hours=14))
+
+
+def latest_today() -> date:
+    """Today's date where it is latest (UTC+14). Tests replace this to fix the clock."""
+    return datetime.now(_EARLIEST_ZONE).date()
 
 
 @_FORMATS.checks("ip-address")
@@ -116,13 +140,21 @@ def _decimals_by_currency(validator: Any, table: Mapping[str, int], instance: An
     places = table.get(str(instance.get("currency", "")).lower(), 2)
     if decimal_places(instance["amount"]) > places:
         yield ValidationError(
-            f"must have at most {places} decimal places", validator="x-decimals-by-currency",
+            f"must have at most {places} decimal places" if places else "must have no decimal places", validator="x-decimals-by-currency",
             path=["amount"], validator_value=places, instance=instance["amount"], schema={},
         )
 
 
+def _not_future(validator: Any, enabled: bool, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    """``x-not-future``: a well-formed date that lies after today (a badly formed one is ``format``'s)."""
+    if not enabled or not isinstance(instance, str) or not _is_date(instance):
+        return
+    if date.fromisoformat(instance) > latest_today():
+        yield ValidationError("must not be in the future")
+
+
 _Validator = extend(
-    Draft202012Validator, {"x-decimals-by-currency": _decimals_by_currency},
+    Draft202012Validator, {"x-decimals-by-currency": _decimals_by_currency, "x-not-future": _not_future},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("number", lambda _checker, value: _is_number(value)),
 )
 _VALIDATOR = _Validator(SESSION_SCHEMA, format_checker=_FORMATS)
@@ -176,6 +208,8 @@ def _reason(error: ValidationError, field: dict[str, Any] | None, value: Any, re
         return 0, "can not be empty"
     if keyword == "minimum":
         return 2, "must be zero or more" if error.validator_value == 0 else f"must be at least {error.validator_value}"
+    if keyword == "exclusiveMaximum":
+        return 2, f"must be less than {error.validator_value}"
     return 2, error.message
 
 

@@ -100,4 +100,4 @@ else:
     st.button("Recreate with the same parameters", icon="♻️", disabled=not chosen, on_click=recreate_selected,
               help="A new session (new id, new 10 minutes) with the expired one's latest parameters.")
     st.caption("Refreshes when the page reruns (any click); the active list above ticks on its own.")
-show_recreated(st.session_state.get(RECREATED), f.tz)
+show_recreated(f.console, f.env_name, f.identity, key=RECREATED, tz=f.tz, confirm_key=RECREATE_CONFIRM)

@@ -5,16 +5,17 @@ import uuid
 
 import streamlit as st
 
-from lib import forms, money
+from lib import forms
 from lib.config import ConfigError, form_defaults
 from lib.errors import ApiError
+from lib.fields import ORDER_ID
 from lib.validation import InvalidRequest
-from ui.form import current_values, session_form, widget_key
+from ui.form import current_values, session_form, visible_problems, widget_key
 from ui.frame import frame
-from ui.widgets import (REFUSALS, live_confirmation, live_countdown, payment_link_block, problems_of,
-                        session_links, show_failure)
+from ui.text import md
+from ui.widgets import REFUSALS, created_session, live_confirmation, problems_of, session_links, show_failure
 
-ORDER_KEY = widget_key("transaction.order_id")
+ORDER_KEY = widget_key(ORDER_ID)
 CREATED = "new_session_created"
 CONFIRM = "new_session_live_confirm"
 FAILURE = "new_session_failure"
@@ -51,29 +52,20 @@ if ORDER_KEY not in st.session_state:
 try:
     defaults = form_defaults()
 except ConfigError as exc:
-    st.warning(str(exc))
+    st.warning(md(exc))
     defaults = {}
 
 created = st.session_state.get(CREATED)
 if created is not None:
-    row = f.console.session_row(created.session_id)
-    st.success(f"Session created in **{row['environment']}** for order **{row['order_id']}**: "
-               f"{money.format_amount(row['amount'], row['currency'])}", icon="✅")
-    st.markdown("**Session id** (copy button on the right of the box)")
-    st.code(created.session_id, language=None)
-    st.html(f'<span data-testid="created-session-id" hidden>{created.session_id}</span>')
-    st.markdown(f"Expires at **{f.time(created.expires_at)}**")
-    live_countdown(created.sent_at, created.expires_at, key="created")
-    link, link_error = f.console.link_or_reason(row["environment"], created.session_id)
-    payment_link_block(link, link_error, amount=row["amount"], currency=row["currency"],
-                       expires_at=created.expires_at, tz=f.tz, order_id=row["order_id"])
+    created_session(f.console, created, f.tz, key="created")
     st.button("Create another like it", icon="➕", help="Same parameters, a fresh order id.", on_click=create_another)
     session_links(created.session_id)
     st.divider()
 
 failure = st.session_state.get(FAILURE)
-body, live_problems = forms.check_create(current_values())
-shown = live_problems if isinstance(failure, InvalidRequest) else problems_of(failure) if failure else []
+typed = current_values()
+body, live_problems = forms.check_create(typed)
+shown = visible_problems(live_problems, typed, failure, problems_of(failure) if failure else ())
 
 form_col, preview_col = st.columns([3, 2], gap="large")
 with form_col:
@@ -85,16 +77,16 @@ with preview_col:
     st.code(forms.preview_json(body), language="json", wrap_lines=True)
     with st.expander("As curl"):
         st.code(forms.curl_command("POST", f"{f.env.api_base}/payment-sessions", body), language="bash")
-    others = f.console.other_active_for_order(f.env_name, str(values.get("transaction.order_id") or ""))
+    order_id = str(values.get(ORDER_ID) or "")
+    others = f.console.other_active_for_order(f.env_name, order_id)
     if others and created is not None and [o["session_id"] for o in others] == [created.session_id]:
         st.info("This order id is the session just created: creating again would open a second session "
                 "for the same order. *Create another like it* starts with a fresh order id.", icon="ℹ️")
     elif others:
-        st.warning(f"Order {values['transaction.order_id']} already has {len(others)} active session(s) in "
+        st.warning(f"Order {md(order_id)} already has {len(others)} active session(s) in "
                    f"{f.env_name}. Creating another is allowed.", icon="⚠️")
     transaction = body.get("transaction") or {}
     live_confirmation(f.env, transaction.get("amount"), transaction.get("currency"), key=CONFIRM)
     st.button("Create session", type="primary", icon="➕", use_container_width=True, on_click=create)
     if failure:
         show_failure(failure)
-

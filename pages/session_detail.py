@@ -6,9 +6,11 @@ import streamlit as st
 from lib import countdown, forms, masking, session_rows
 from lib.console import UnknownSession
 from ui.frame import frame
+from ui.text import md
 from ui.widgets import (UPDATE_PAGE, expired_notice, live_countdown, log_link, page_link, payment_link_block)
 
 PICK = "detail_pick"
+INCLUDE_QA = "detail_include_qa"
 LOG_LINK = st.column_config.LinkColumn("Log entry", display_text=r"entry=(\d+)$", help="Opens the audit log entry")
 
 f = frame("Session detail", icon="🔎")
@@ -16,12 +18,15 @@ f = frame("Session detail", icon="🔎")
 
 def follow_pick() -> None:
     """The URL carries the session, so the page can be shared as a link."""
-    st.query_params["session"] = st.session_state[PICK]
+    if st.session_state[PICK] is not None:
+        st.query_params["session"] = st.session_state[PICK]
 
 
 def picker() -> None:
     """Without ``?session=``: the environment's sessions of the last day, newest first."""
-    recent = f.console.recent_sessions(f.env_name)
+    include_qa = st.toggle("Include QA-run sessions", key=INCLUDE_QA,
+                           help="Sessions made by automated QA runs (tagged qa-run:…) are hidden by default.")
+    recent = f.console.recent_sessions(f.env_name, include_qa=include_qa)
     if not recent:
         st.info(f"No sessions in **{f.env_name}** in the last day. Open a session from Active sessions, or add "
                 "`?session=<id>` to the address.", icon="💤")
@@ -40,19 +45,20 @@ if not session_id:
 try:
     view = f.console.session_view(session_id)
 except UnknownSession:
-    st.error(f"No session `{session_id}` was created through this console. The API cannot look sessions up, so "
+    st.error("No session with this id was created through this console. The API cannot look sessions up, so "
              "only sessions made here can be shown.", icon="🔍")
+    st.code(session_id, language=None)
     st.stop()
 
 s = masking.mask_session(view.session, enabled=f.mask)
 history = masking.mask_history(view.history, enabled=f.mask)
 now = f.console.clock()
 expired = countdown.is_expired(s["expires_at"], now)
-st.markdown(f"**{s['order_id']}** · {session_rows.amount_text(s)} · environment **{s['environment']}** · "
-            f"created by {s['created_by']} at {f.time(s['created_at'])}")
+st.markdown(f"**{md(s['order_id'])}** · {session_rows.amount_text(s)} · environment **{s['environment']}** · "
+            f"created by {md(s['created_by'])} at {f.time(s['created_at'])}")
 st.code(s["session_id"], language=None)
 if s.get("tags"):
-    st.caption("Tags: " + ", ".join(s["tags"]))
+    st.caption("Tags: " + md(", ".join(s["tags"])))
 if s["state"] == session_rows.UNCERTAIN:
     st.error("**Amount uncertain**: an update got no answer. Resolve it on the Update page.", icon="❓")
     page_link(UPDATE_PAGE, label="Resolve on the Update page", icon="✏️", query={"session": s["session_id"]})
@@ -60,7 +66,7 @@ if expired:
     expired_notice(s["expires_at"], f.tz)
 else:
     st.markdown(f"Expires at **{f.time(s['expires_at'])}**")
-    live_countdown(s["created_at"], s["expires_at"], key="detail")
+    live_countdown(s["created_at"], s["expires_at"], key="detail", clock=f.console.clock)
     page_link(UPDATE_PAGE, label="Update this session", icon="✏️", query={"session": s["session_id"]})
 
 params_tab, versions_tab, calls_tab, link_tab = st.tabs(
@@ -73,7 +79,8 @@ with versions_tab:
     for version in reversed(history):
         if version["version"] > 1 and version["changes"]:
             with st.expander(f"Version {version['version']}: {version['operator']} at {f.time(version['at'])}"):
-                st.table(session_rows.change_rows(version["changes"], s["currency"]))
+                st.dataframe(session_rows.change_rows(version["changes"], s["currency"]), hide_index=True,
+                             width="stretch")
                 log_link(version["entry_seq"], "The update's log entry")
 with calls_tab:
     calls = session_rows.calls_of(view.calls)

@@ -5,24 +5,25 @@ from typing import Any
 
 import streamlit as st
 
-from lib import forms, masking, session_rows, update_form
+from lib import forms, masking, money, session_rows, update_form
 from lib.console import SessionExpired, UnknownSession
 from lib.errors import ApiError
-from lib.fields import leaf
+from lib.fields import AMOUNT, leaf
 from lib.registry import diff_params
 from lib.validation import InvalidRequest, merge
-from ui.form import amount_hint, current_values, field, session_form, widget_key
+from ui.form import current_values, field, session_form, visible_problems
 from ui.frame import frame
+from ui.text import md
 from ui.widgets import (DETAIL_PAGE, REFUSALS, expired_notice, live_confirmation, live_countdown, log_link,
                         page_link, problems_of, recreate_session, show_failure, show_recreated)
 
 PICK = "upd_session"
+INCLUDE_QA = "upd_include_qa"
 OUTCOME = "upd_outcome"  # (session id, Updated | exception): shown only with that session
 TOAST = "upd_toast"
 RECREATED = "upd_recreated"
 CONFIRM = "upd_live_confirm"  # the typed amount of a live update or recreate
 RESEND_CONFIRM = "upd_live_confirm_resend"
-AMOUNT = "transaction.amount"
 
 f = frame("Update amount", icon="✏️")
 
@@ -43,11 +44,13 @@ def confirm(session_id: str) -> None:
         params = f.console.session_row(session_id)["params"]
         values = update_form.values_to_send(params, current_values(prefix_of(session_id)))
         updated = f.console.update(f.env_name, f.identity, session_id, values, confirm=st.session_state.get(CONFIRM))
-    except (InvalidRequest, ApiError, SessionExpired, UnknownSession, *REFUSALS) as exc:
+    except (InvalidRequest, ApiError, SessionExpired, LookupError, *REFUSALS) as exc:
         remember(session_id, exc)
         return
     remember(session_id, updated)
     st.session_state[TOAST] = f"Session updated: version {f.console.session_row(session_id)['version']} recorded."
+    # Set again from here, the picker's label is sent anew: it shows the new amount, not the old one.
+    st.session_state[PICK] = session_id
 
 
 def resend(session_id: str, patch: dict[str, Any]) -> None:
@@ -56,24 +59,31 @@ def resend(session_id: str, patch: dict[str, Any]) -> None:
     try:
         updated = f.console.resend_update(f.env_name, f.identity, session_id, patch,
                                           confirm=st.session_state.get(RESEND_CONFIRM))
-    except (InvalidRequest, ApiError, SessionExpired, UnknownSession, *REFUSALS) as exc:
+    except (InvalidRequest, ApiError, SessionExpired, LookupError, *REFUSALS) as exc:
         remember(session_id, exc)
         return
     remember(session_id, updated)
     st.session_state[TOAST] = "Update sent again and confirmed: the amount is certain now."
+    st.session_state[PICK] = session_id
 
 
 def follow_pick() -> None:
-    """The URL follows the picker, so the address bar can be shared."""
-    st.query_params["session"] = st.session_state[PICK]
+    """The URL follows the picker, so the address bar can be shared; a cleared picker clears it."""
+    chosen = st.session_state[PICK]
+    if chosen is None:
+        st.query_params.pop("session", None)
+    else:
+        st.query_params["session"] = chosen
 
 
 def pick_session() -> str | None:
     """The session to work on: the picker of active sessions, preselected from ``?session=``."""
     wanted = st.query_params.get("session")
-    active = {s["session_id"]: s for s in f.console.active_sessions(f.env_name, include_qa=True)}
+    include_qa = st.toggle("Include QA-run sessions", key=INCLUDE_QA,
+                           help="Sessions made by automated QA runs (tagged qa-run:…) are hidden by default.")
+    active = {s["session_id"]: s for s in f.console.active_sessions(f.env_name, include_qa=include_qa)}
     if wanted and wanted not in active:
-        return wanted  # expired, unknown or elsewhere: the page explains
+        return wanted  # expired, unknown, a QA run's or elsewhere: the page explains
     if not active:
         st.info(f"No active sessions in **{f.env_name}**. Create one on the New session page.", icon="💤")
         return None
@@ -90,7 +100,7 @@ def pick_session() -> str | None:
 def refused(session_id: str, row: dict[str, Any], expired: SessionExpired | None) -> bool:
     """Draw why this session cannot be updated here, if it cannot; True then. ``expired`` is the
     refusal of a confirm that came too late (the page was drawn before the session expired)."""
-    if row["environment"] != f.env_name:
+    if not f.console.belongs_to(row, f.env_name):
         st.warning(f"This session belongs to **{row['environment']}**: switch the environment in the sidebar.")
         return True
     if expired is None and row["expires_at"] > f.console.clock():
@@ -99,7 +109,7 @@ def refused(session_id: str, row: dict[str, Any], expired: SessionExpired | None
     live_confirmation(f.env, row["amount"], row["currency"], key=CONFIRM)
     st.button("Recreate with the same parameters", icon="♻️", on_click=recreate_session,
               args=(f.console, f.env_name, f.identity, session_id), kwargs={"key": RECREATED, "confirm_key": CONFIRM})
-    show_recreated(st.session_state.get(RECREATED), f.tz)
+    show_recreated(f.console, f.env_name, f.identity, key=RECREATED, tz=f.tz, confirm_key=CONFIRM)
     return True
 
 
@@ -109,8 +119,8 @@ def uncertain_banner(session_id: str) -> None:
     if pending is None:
         return
     with st.container(border=True):
-        st.error(f"**AMOUNT UNCERTAIN.** An update sent by {pending.call.operator} at {f.time(pending.call.at)} got "
-                 "no answer: the API may hold the old parameters or the new ones. Nothing was sent again.", icon="❓")
+        st.error(f"**AMOUNT UNCERTAIN.** An update sent by {md(pending.call.operator)} at {f.time(pending.call.at)} "
+                 "got no answer: the API may hold the old parameters or the new ones. Nothing was sent again.", icon="❓")
         st.markdown("The update that was sent:")
         st.code(forms.preview_json(masking.mask_params(pending.patch, enabled=f.mask)), language="json")
         transaction = merge(f.console.session_row(session_id)["params"], pending.patch).get("transaction") or {}
@@ -121,10 +131,9 @@ def uncertain_banner(session_id: str) -> None:
         log_link(pending.call.seq, "The unanswered call")
 
 
-def amount_field(prefix: str, problems: dict[str, str], defaults: dict[str, Any]) -> None:
-    field(leaf(AMOUNT), problems=problems, prefix=prefix, default=defaults.get(AMOUNT))
-    currency = st.session_state.get(widget_key("transaction.currency", prefix)) or defaults.get("transaction.currency")
-    st.caption(f"In {str(currency).upper()}, {amount_hint(currency)}")
+def before_after(changes: list[dict[str, Any]], currency: str | None) -> None:
+    """The changes as exact text (an ``st.dataframe`` shows cells as text, never as Markdown)."""
+    st.dataframe(session_rows.change_rows(changes, currency), hide_index=True, width="stretch")
 
 
 session_id = pick_session()
@@ -132,8 +141,8 @@ if session_id:
     try:
         row = f.console.session_row(session_id)
     except UnknownSession:
-        st.error(f"No session `{session_id}` was created through this console (the API cannot look one up).",
-                 icon="🔍")
+        st.error("No session with this id was created through this console (the API cannot look one up):", icon="🔍")
+        st.code(session_id, language=None)
         st.stop()
     toast = st.session_state.pop(TOAST, None)
     if toast:
@@ -143,23 +152,24 @@ if session_id:
     if refused(session_id, row, outcome if isinstance(outcome, SessionExpired) else None):
         st.stop()
 
-    st.markdown(f"Session `{session_id}` · order **{row['order_id']}** · created by {row['created_by']} · expires at "
-                f"**{f.time(row['expires_at'])}**")
-    live_countdown(row["created_at"], row["expires_at"], key="update")
+    st.markdown(f"Session {md(session_id)} · order **{md(row['order_id'])}** · created by {md(row['created_by'])} · "
+                f"expires at **{f.time(row['expires_at'])}**")
+    live_countdown(row["created_at"], row["expires_at"], key="update", clock=f.console.clock)
     uncertain_banner(session_id)
 
     prefix = prefix_of(session_id)
     params = row["params"]
     defaults = update_form.defaults(params)
-    patch, merged, live_problems = forms.check_update(params, update_form.values_to_send(params, current_values(prefix)))
+    typed = current_values(prefix)
+    patch, merged, live_problems = forms.check_update(params, update_form.values_to_send(params, typed))
     failure = outcome if isinstance(outcome, Exception) else None
-    shown = live_problems if isinstance(failure, InvalidRequest) else problems_of(failure) if failure else []
-    by_path = {p["parameter"]: p["reason"] for p in shown}
+    shown = visible_problems(live_problems, typed, failure, problems_of(failure) if failure else ())
+    by_path = {p["parameter"]: p for p in shown}
 
     edit_col, now_col = st.columns([3, 2], gap="large")
     with edit_col:
         st.subheader("New amount")
-        amount_field(prefix, by_path, defaults)
+        field(leaf(AMOUNT), problems=by_path, prefix=prefix, default=defaults.get(AMOUNT))
         st.markdown("**Other updatable fields**")
         session_form(problems=[p for p in shown if p["parameter"] != AMOUNT], prefix=prefix, defaults=defaults,
                      only=lambda lf: lf.updatable and lf.path != AMOUNT, expanded_groups=())
@@ -169,24 +179,23 @@ if session_id:
 
     st.subheader("Before → after")
     changes = diff_params(params, merged)
+    currency = (merged.get("transaction") or {}).get("currency")
     if changes:
-        st.table(session_rows.change_rows(changes, merged.get("transaction", {}).get("currency")))
+        before_after(masking.mask_changes(changes, enabled=f.mask), currency)
         with st.expander("The request that will be sent"):
             st.code(forms.preview_json(patch), language="json")
-        live_confirmation(f.env, (merged.get("transaction") or {}).get("amount"),
-                          (merged.get("transaction") or {}).get("currency"), key=CONFIRM)
+        live_confirmation(f.env, (merged.get("transaction") or {}).get("amount"), currency, key=CONFIRM)
         st.button("Confirm update", type="primary", icon="✅", on_click=confirm, args=(session_id,),
                   disabled=bool(live_problems))
     else:
         st.caption("Nothing changed yet: edit the amount or another field above.")
     if live_problems and not failure:
-        st.caption(f"{len(live_problems)} problem(s) to fix before sending: " +
-                   "; ".join(p["reason"] for p in live_problems))
+        st.caption(f"{len(live_problems)} problem(s) to fix before sending, shown at their fields.")
     if failure:
         show_failure(failure)
     elif outcome is not None:
-        st.success(f"Updated: the amount is now **{session_rows.amount_text(row)}**, recorded as version "
-                   f"{row['version']}.", icon="✅")
+        st.success(f"Updated: the amount is now **{money.format_amount(row['amount'], row['currency'])}**, recorded "
+                   f"as version {row['version']}.", icon="✅")
         log_link(outcome.entry_seq)
 
     st.subheader("History")

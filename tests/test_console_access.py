@@ -15,7 +15,7 @@ import pytest
 from lib.access import ADMIN, AUDITOR, FINANCE, QA, AccessDenied, AccessPolicy, Identity
 from lib.calllog import CallLog
 from lib.config import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
-from lib.console import Console
+from lib.console import Console, OrderHasLiveSession
 from lib.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.qa import runner
 from lib.qa.generate import generate
@@ -84,7 +84,12 @@ def test_finance_updates_and_recreates(console: Console) -> None:
     created = console.create(SANDBOX, fin, VALUES)
     console.update(SANDBOX, fin, created.session_id, VALUES | {"transaction.amount": "16.00"})
     assert console.session_row(created.session_id)["amount"] == Decimal("16.00")
-    assert console.recreate(SANDBOX, fin, created.session_id).session_id != created.session_id
+    with pytest.raises(OrderHasLiveSession) as live:  # the session itself is still live
+        console.recreate(SANDBOX, fin, created.session_id)
+    assert [s["session_id"] for s in live.value.live] == [created.session_id]
+    again = console.recreate(SANDBOX, fin, created.session_id, second_live=True)
+    assert again.session_id != created.session_id
+    assert console.session_row(again.session_id)["tags"] == [f"recreates:{created.session_id}"]
 
 
 def test_qa_run_needs_the_qa_role_in_a_qa_environment(console: Console) -> None:
@@ -118,8 +123,8 @@ def test_live_update_resend_and_recreate_need_the_new_amount_typed(console: Cons
     with pytest.raises(LiveConfirmationRequired, match="type 21.00 GBP"):
         console.resend_update(ACQUIRED_LIVE, fin, created.session_id, {"transaction": {"amount": Decimal("21.00")}})
     with pytest.raises(LiveConfirmationRequired, match="type 20.00 GBP"):
-        console.recreate(ACQUIRED_LIVE, fin, created.session_id)
-    assert console.recreate(ACQUIRED_LIVE, fin, created.session_id, confirm="20.00 GBP").session_id
+        console.recreate(ACQUIRED_LIVE, fin, created.session_id, second_live=True)
+    assert console.recreate(ACQUIRED_LIVE, fin, created.session_id, confirm="20.00 GBP", second_live=True).session_id
 
 
 def test_live_ceiling_is_refused_naming_the_limit(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:

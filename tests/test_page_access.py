@@ -21,6 +21,7 @@ from lib.console import Console
 from lib.sandbox.runtime import ensure_sandbox
 from lib.validation import SessionRequest
 from tests.conftest import REPO, signed_in_as
+from tests.page_support import errors, seen
 from ui.form import widget_key
 from ui.navigation import PAGES
 
@@ -144,7 +145,7 @@ def exposed() -> Iterator[None]:
 def test_local_mode_refuses_a_non_loopback_address(open_page, exposed) -> None:
     at = open_page()
     assert at.title[0].value == "⛔ The console cannot start"
-    assert "configure [auth]" in at.markdown[0].value and "0.0.0.0" in at.markdown[0].value
+    assert "configure [auth]" in seen(at.markdown[0].value) and "0.0.0.0" in seen(at.markdown[0].value)
     assert not menu(at)
 
 
@@ -230,13 +231,13 @@ def test_live_create_on_the_page_asks_for_the_typed_amount_then_creates(open_pag
     confirm = at.text_input(key="new_session_live_confirm")
     assert "15.02 GBP" in confirm.label
     next(b for b in at.button if b.label == "Create session").click().run()
-    assert any("type 15.02 GBP to confirm" in e.value for e in at.error)
+    assert any("type 15.02 GBP to confirm" in e for e in errors(at))
     assert not entries(app_env / "ops.db", "api_request") or all(
         e["environment"] != "acquired-live" for e in entries(app_env / "ops.db", "api_request"))
     monkeypatch.setenv("OPS_LIVE_AMOUNT_LIMIT", "10")
     at.text_input(key="new_session_live_confirm").input("15.02 GBP").run()
     next(b for b in at.button if b.label == "Create session").click().run()
-    assert any("above the live limit of 10 per call" in e.value for e in at.error)
+    assert any("above the live limit of 10 per call" in e for e in errors(at))
     monkeypatch.delenv("OPS_LIVE_AMOUNT_LIMIT")
     next(b for b in at.button if b.label == "Create session").click().run()
     assert not at.exception and "15.02 GBP" in at.success[0].value

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from lib.calllog import CallLog
 from lib.fields import leaves
 from lib.registry import Registry
+from tests.page_support import errors, field_errors
 from ui.form import widget_key
 
 
@@ -51,9 +52,10 @@ def test_create_happy_path_shows_id_link_and_qr(open_page, app_env) -> None:
 def test_bad_input_shows_per_field_errors_and_sends_nothing(open_page, app_env) -> None:
     at = fill(open_page(), transaction__amount="12.345", transaction__order_id="x", customer__first_name="")
     click(at, "Create session")
-    errors = [e.value for e in at.error]
-    assert "transaction.amount must have at most 2 decimal places" in errors
-    assert "transaction.order_id format is invalid, must be 2-50 letters, digits, _ or -" in errors
-    assert any("Nothing was sent" in e for e in errors)
+    assert field_errors(at) == {
+        "transaction.amount": "Amount: must have at most 2 decimal places",
+        "transaction.order_id": "Order id: format is invalid, must be 2-50 letters, digits, _ or -",
+    }
+    assert any("Nothing was sent" in e for e in errors(at))
     log = CallLog(app_env / "ops.db")
     assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["session_start"]  # no API call

@@ -18,7 +18,7 @@ import requests
 
 from lib.jsonutil import dumps
 from lib.sandbox import SandboxServer, ensure_sandbox, runtime, serve_in_thread
-from lib.sandbox.checkout import LinkView, format_amount, render_gone, render_link
+from lib.sandbox.checkout import LinkView, render_gone, render_link
 
 SESSIONS = "/v1/payment-sessions"
 UNAUTHORIZED = {"status": "error", "error_type": "unauthorized",
@@ -367,7 +367,9 @@ def test_render_escapes_everything_it_shows() -> None:
 @pytest.mark.parametrize(("amount", "currency", "shown"), [
     (Decimal("1234.5"), "gbp", "1,234.50"), (1500, "jpy", "1,500"), (Decimal("0.1"), "usd", "0.10")])
 def test_amounts_show_the_currency_decimals(amount: Decimal | int, currency: str, shown: str) -> None:
-    assert format_amount(amount, currency) == shown
+    now = datetime.now(timezone.utc)
+    html = render_link(LinkView("ord-1", amount, currency, now + timedelta(minutes=5), now))
+    assert f'<span id="amount">{shown}</span>' in html
 
 
 # Runtime ----------------------------------------------------------------------------------

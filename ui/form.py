@@ -1,20 +1,29 @@
 """Form widgets generated from the field description: one widget per field path, never listed by hand.
 
 Each widget's key is ``field:<path>`` (``prefix`` keeps two forms apart), its label, limits and
-choices come from the schema, and the problems of that path are shown right under it.
+choices come from the schema, and the problem of that path is shown right under it, the field's
+label first. Fields are laid out two to a row, one ``st.columns`` per row, so the reading order
+and the tab order are the schema's (an address in postal order) on every screen width.
+Text widgets have no ``max_chars``: a pasted value that is too long is kept and refused with
+its reason, never cut or dropped.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import groupby
 from typing import Any
 
 import streamlit as st
 
-from lib.fields import Leaf, currency_decimals, currency_label, leaves
-from lib.validation import Problem
+from lib import forms
+from lib.fields import AMOUNT, CURRENCY, Leaf, currency_label, leaves, title_of
+from lib.validation import InvalidRequest, Problem
+from ui.text import md
 
 NOT_SENT = "— not sent —"
 _YES_NO: dict[Any, str] = {None: NOT_SENT, True: "Yes", False: "No"}
+ADDRESS_MATCH = "customer.shipping.address_match"
+BILLING_ADDRESS, SHIPPING_ADDRESS = "customer.billing.address.", "customer.shipping.address."
 
 
 def widget_key(path: str, prefix: str = "field") -> str:
@@ -30,13 +39,30 @@ def _label(leaf: Leaf) -> str:
     return leaf.title + (" *" if leaf.required else "")
 
 
-def _widget(leaf: Leaf, key: str, default: Any, disabled: bool) -> Any:
+def _copy_billing_address(prefix: str) -> None:
+    """"Shipping address matches billing" set to Yes: the shipping address becomes the billing one."""
+    if st.session_state.get(widget_key(ADDRESS_MATCH, prefix)) is not True:
+        return
+    for leaf in leaves():
+        if leaf.path.startswith(BILLING_ADDRESS):
+            target = SHIPPING_ADDRESS + leaf.path.removeprefix(BILLING_ADDRESS)
+            st.session_state[widget_key(target, prefix)] = st.session_state.get(widget_key(leaf.path, prefix))
+
+
+def _help(leaf: Leaf, prefix: str) -> str | None:
+    text = leaf.schema.get("description") or ""
+    if leaf.path == AMOUNT:
+        text += f" {forms.amount_rules(st.session_state.get(widget_key(CURRENCY, prefix)))}."
+    return text.strip() or None
+
+
+def _widget(leaf: Leaf, key: str, default: Any, disabled: bool, prefix: str) -> Any:
     """The widget a field's kind calls for; its value is what the form sends (or None)."""
-    schema, help_text = leaf.schema, leaf.schema.get("description") or None
+    schema, help_text = leaf.schema, _help(leaf, prefix)
     default = schema.get("x-form-default") if default is None else default
     if key not in st.session_state and default is not None:
         st.session_state[key] = default
-    if leaf.path == "transaction.currency":
+    if leaf.path == CURRENCY:
         return st.selectbox(_label(leaf), schema["enum"], key=key, format_func=currency_label, disabled=disabled)
     if leaf.kind == "enum":
         return st.selectbox(_label(leaf), [None, *schema["enum"]], key=key, disabled=disabled, help=help_text,
@@ -46,8 +72,9 @@ def _widget(leaf: Leaf, key: str, default: Any, disabled: bool) -> Any:
             if key not in st.session_state:
                 st.session_state[key] = schema["default"]
             return st.checkbox(_label(leaf), key=key, disabled=disabled, help=help_text)
+        on_change = (_copy_billing_address, (prefix,)) if leaf.path == ADDRESS_MATCH else (None, ())
         return st.selectbox(_label(leaf), list(_YES_NO), key=key, format_func=_YES_NO.__getitem__,
-                            disabled=disabled, help=help_text)
+                            disabled=disabled, help=help_text, on_change=on_change[0], args=on_change[1])
     if leaf.kind == "list" and "enum" in schema["items"]:
         return st.multiselect(_label(leaf), schema["items"]["enum"], key=key, disabled=disabled, help=help_text)
     if leaf.kind == "list":
@@ -55,23 +82,53 @@ def _widget(leaf: Leaf, key: str, default: Any, disabled: bool) -> Any:
                             help=(help_text or "") + " One per line.")
     if leaf.kind == "number":
         return st.text_input(_label(leaf), key=key, disabled=disabled, help=help_text, placeholder="0.00")
-    return st.text_input(_label(leaf), key=key, max_chars=schema.get("maxLength"), disabled=disabled,
-                         help=help_text, placeholder=", ".join(schema.get("examples", [])) or None)
+    return st.text_input(_label(leaf), key=key, disabled=disabled, help=help_text,
+                         placeholder=", ".join(schema.get("examples", [])) or None)
 
 
-def field(leaf: Leaf, *, problems: Mapping[str, str], prefix: str = "field", default: Any = None,
+def show_problem(problem: Problem) -> None:
+    """One problem as a person reads it: the field's label, the reason, the API's path small beside.
+
+    Reasons may come from the API: they are shown as text, never as Markdown."""
+    label, reason = forms.describe(problem)
+    st.error(f"**{md(label)}**: {md(reason)} · :small[{md(problem['parameter'])}]", icon="⚠️")
+
+
+def field(leaf: Leaf, *, problems: Mapping[str, Problem], prefix: str = "field", default: Any = None,
           disabled: bool = False) -> Any:
-    """One field's widget with its problem (the contract's reason) right under it."""
-    value = _widget(leaf, widget_key(leaf.path, prefix), default, disabled)
+    """One field's widget with its problem right under it (and, for the amount, what it takes)."""
+    value = _widget(leaf, widget_key(leaf.path, prefix), default, disabled, prefix)
     if leaf.path in problems:
-        st.error(problems[leaf.path], icon="⚠️")
+        show_problem(problems[leaf.path])
+    if leaf.path == AMOUNT:
+        st.caption(forms.amount_rules(st.session_state.get(widget_key(CURRENCY, prefix))))
     return value
 
 
-def amount_hint(currency: Any) -> str:
-    """`2 decimal places` / `no decimals`: what the amount field takes in this currency."""
-    places = currency_decimals(str(currency or "gbp"))
-    return f"{places} decimal places" if places else "no decimals"
+def _filled(value: Any) -> bool:
+    return value not in forms.EMPTY and not (isinstance(value, str) and not value.strip())
+
+
+def visible_problems(live: Iterable[Problem], values: Mapping[str, Any], failure: Exception | None,
+                     refused: Iterable[Problem] = ()) -> list[Problem]:
+    """The problems to draw at the fields: as the person types, those of fields they filled in;
+    after a refused attempt, every one (empty required fields too) and the API's own ``refused``."""
+    live = list(live)
+    if isinstance(failure, InvalidRequest):
+        return live
+    shown = list(refused)
+    paths = {p["parameter"] for p in shown}
+    return shown + [p for p in live if p["parameter"] not in paths and _filled(values.get(p["parameter"]))]
+
+
+def _chunks(group_leaves: list[Leaf]) -> Iterator[tuple[tuple[str, str], list[Leaf]]]:
+    """Consecutive leaves by (section, subsection): ``customer.billing.address.city`` is in
+    (``customer.billing``, ``customer.billing.address``); a plain ``transaction.amount`` in ("", "")."""
+    def where(leaf: Leaf) -> tuple[str, str]:
+        parts = leaf.path.split(".")
+        return (".".join(parts[:2]) if len(parts) > 2 else "", ".".join(parts[:3]) if len(parts) > 3 else "")
+    for key, chunk in groupby(group_leaves, key=where):
+        yield key, list(chunk)
 
 
 def session_form(*, problems: Iterable[Problem] = (), prefix: str = "field",
@@ -82,7 +139,7 @@ def session_form(*, problems: Iterable[Problem] = (), prefix: str = "field",
 
     ``only`` limits the fields (the Update page shows the updatable ones); ``defaults`` prefill.
     """
-    by_path = {p["parameter"]: p["reason"] for p in problems}
+    by_path = {p["parameter"]: p for p in problems}
     defaults = defaults or {}
     values: dict[str, Any] = {}
     groups: dict[str, list[Leaf]] = {}
@@ -97,18 +154,17 @@ def session_form(*, problems: Iterable[Problem] = (), prefix: str = "field",
             if group == "Options" and any(leaf.path == "payment_methods" for leaf in group_leaves):
                 st.caption("Payment methods apply to the Payment component only, not Form or Fields.")
             section = ""
-            columns = st.columns(2)
-            for i, leaf in enumerate(group_leaves):
-                parts = leaf.path.split(".")
-                heading = ".".join(parts[1:-1]) if len(parts) > 2 else ""
-                if heading != section:
+            for (heading, subheading), chunk in _chunks(group_leaves):
+                if heading and heading != section:
                     section = heading
-                    st.markdown(f"**{heading.replace('.', ' › ').title()}**")
-                    columns = st.columns(2)
-                with columns[i % 2]:
-                    values[leaf.path] = field(leaf, problems=by_path, prefix=prefix, default=defaults.get(leaf.path))
-                    if leaf.path == "transaction.amount":
-                        st.caption(amount_hint(st.session_state.get(widget_key("transaction.currency", prefix))))
+                    st.markdown(f"**{title_of(heading)}**")
+                if subheading:
+                    st.caption(title_of(subheading))
+                for start in range(0, len(chunk), 2):
+                    for column, leaf in zip(st.columns(2), chunk[start:start + 2]):
+                        with column:
+                            values[leaf.path] = field(leaf, problems=by_path, prefix=prefix,
+                                                      default=defaults.get(leaf.path))
     for path in set(by_path) - set(values):  # problems of fields not on this form (e.g. body)
-        st.error(by_path[path], icon="⚠️")
+        show_problem(by_path[path])
     return values

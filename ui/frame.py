@@ -16,11 +16,12 @@ import streamlit as st
 from lib import access, identity, timefmt
 from lib.access import AccessDenied, AccessPolicy, Identity, LoginRequired
 from lib.calllog import default_db_path
-from lib.config import ConfigError, Environment, load_secrets
+from lib.config import ConfigError, Environment, check_settings, load_secrets
 from lib.console import Console
 from lib.qa.store import recover_interrupted
 from lib.sandbox.runtime import ensure_sandbox
 from ui.navigation import PAGES, PageInfo
+from ui.text import md
 from ui.widgets import page_link
 
 ENV_KEY = "environment"  # the choice itself: plain session state, so it survives page switches
@@ -97,8 +98,9 @@ def gate(console: Console) -> Identity:
     try:
         policy = AccessPolicy.from_secrets(secrets)
         access.check_bind_address(st.get_option("server.address"), secrets)
+        check_settings(secrets)
     except ConfigError as exc:
-        _stop_with("The console cannot start", f"**Configuration problem**: {exc}", "⛔")
+        _stop_with("The console cannot start", f"**Configuration problem**: {md(exc)}", "⛔")
         st.stop()
     try:
         who = policy.identity(_logged_in_email(), operator_fallback=identity.operator())

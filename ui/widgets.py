@@ -1,6 +1,11 @@
-"""Small Streamlit pieces several pages draw the same way."""
+"""Small Streamlit pieces several pages draw the same way.
+
+Every text that comes from outside (the API, a URL, a customer, another person's e-mail) goes
+through :func:`ui.text.md` before it reaches Markdown.
+"""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -8,14 +13,15 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from lib import countdown, links, live_safety, timefmt
+from lib import countdown, links, live_safety, money, timefmt
 from lib.access import AccessDenied, Identity
 from lib.client import Created
 from lib.config import ConfigError, Environment
-from lib.console import Console
+from lib.console import Console, OrderHasLiveSession
 from lib.errors import ApiError, NetworkError, UnknownOutcome, ValidationFailed
 from lib.live_safety import LiveSafetyError
 from lib.validation import InvalidRequest, Problem
+from ui.text import md
 
 # What a create/update callback may be refused with before anything is sent (shown, not raised):
 # the role or environment (lib.access), the live confirmation or ceiling (lib.live_safety), a bad limit.
@@ -25,13 +31,18 @@ DETAIL_PAGE = "pages/session_detail.py"
 
 
 @st.fragment(run_every=1)
-def live_countdown(created_at: datetime, expires_at: datetime, *, key: str) -> None:
-    """Time left as mm:ss and a bar; ticks every second without rerunning the page."""
-    now = datetime.now(expires_at.tzinfo)
+def live_countdown(created_at: datetime, expires_at: datetime, *, key: str,
+                   clock: Callable[[], datetime]) -> None:
+    """Time left as mm:ss and a bar; ticks every second without rerunning the page.
+
+    Pages draw it only while the session is live; the tick that finds it expired reruns the
+    whole page, so the page withdraws what only a live session may show (the message inviting
+    payment, the QR code) at that moment, not at the next click."""
+    now = clock()
     left = countdown.time_left(expires_at, now)
     if countdown.is_expired(expires_at, now):
         st.markdown(f'<span data-testid="countdown-{key}">expired</span>', unsafe_allow_html=True)
-        return
+        st.rerun()
     st.markdown(f'⏱ <b data-testid="countdown-{key}">{countdown.format_mmss(left)}</b> left',
                 unsafe_allow_html=True)
     st.progress(countdown.fraction_left(created_at, expires_at, now))
@@ -57,16 +68,16 @@ def show_failure(exc: Exception) -> None:
         st.error(f"Nothing was sent: {len(exc.problems)} problem(s) to fix, shown at each field.", icon="✋")
         return
     if isinstance(exc, ValidationFailed):
-        st.error(f"The API refused the request: {exc.title} See each field.", icon="🚫")
+        st.error(f"The API refused the request: {md(exc.title)} See each field.", icon="🚫")
     elif isinstance(exc, UnknownOutcome):
         st.error("**Outcome unknown.** The request was sent but no answer came back: it may or may not have "
                  "taken effect. It was not sent again.", icon="❓")
     elif isinstance(exc, NetworkError):
-        st.error(f"**Could not reach the API**: {exc}", icon="🔌")
+        st.error(f"**Could not reach the API**: {md(exc)}", icon="🔌")
     elif isinstance(exc, ApiError):
-        st.error(f"**HTTP {exc.status}**: {exc.title}", icon="🚫")
+        st.error(f"**HTTP {exc.status}**: {md(exc.title)}", icon="🚫")
     else:
-        st.error(str(exc), icon="🚫")
+        st.error(md(exc), icon="🚫")
     if isinstance(exc, ApiError):
         log_link(exc.entry_seq)
 
@@ -78,12 +89,12 @@ def page_link(page: str, *, label: str, icon: str | None = None, query: dict[str
     under AppTest has no ``st.navigation`` registry, where ``st.page_link`` refuses a file path.
     """
     try:
-        st.page_link(page, label=label, icon=icon, query_params=query)
+        st.page_link(page, label=md(label), icon=icon, query_params=query)
     except StreamlitPageNotFoundError:
         url = "/" + page.removeprefix("pages/").removesuffix(".py")
         if query:
             url += "?" + urlencode(query)
-        st.markdown(f"{icon or ''} [{label}]({url})")
+        st.markdown(f"{icon or ''} [{md(label)}]({url})")
 
 
 # --- pieces of the session pages (Active sessions, Update amount, Session detail) -------------------
@@ -104,18 +115,20 @@ def payment_link_block(link: str | None, link_error: str | None, *, amount: Deci
                        expires_at: datetime, tz: tzinfo, order_id: str, expired: bool = False) -> None:
     """The payment link, the message for the customer and the QR code, as finance shares them.
 
-    An expired session's link is still shown (support asks "which link did the customer get?"),
-    without the message inviting payment.
+    An expired session's link is still shown as text (support asks "which link did the customer
+    get?"), marked expired: the message inviting payment and the QR code are withdrawn.
     """
     if link is None:
-        st.warning(f"No payment link: {link_error}")
+        st.warning(f"No payment link: {md(link_error)}")
+        return
+    if expired:
+        st.markdown("**Payment link** (expired: it no longer takes a payment)")
+        st.code(link, language=None)
         return
     text, qr = st.columns([3, 2], gap="large")
     with text:
-        st.markdown(f"**Payment link**: [{link}]({link})")
-        if expired:
-            st.caption("The session has expired: this link no longer takes a payment.")
-        elif amount is not None and currency:
+        st.markdown(f"**Payment link**: [{md(link)}]({link})")
+        if amount is not None and currency:
             st.markdown("**Message for the customer**")
             st.code(links.customer_message(link, amount, currency, expires_at, tz), language=None, wrap_lines=True)
     with qr:
@@ -123,6 +136,27 @@ def payment_link_block(link: str | None, link_error: str | None, *, amount: Deci
         st.image(png, caption="QR code of the payment link", width=200)
         st.download_button("Download QR (PNG)", png, file_name=f"payment-link-{order_id}.png", mime="image/png",
                            icon="⬇️", key=f"qr-{order_id}-{link}")
+
+
+def created_session(console: Console, created: Created, tz: tzinfo, *, key: str) -> None:
+    """A session just created (or recreated) as finance shares it: id, countdown, link, QR code and
+    the message for the customer; once it expires, shown as expired with the invitation withdrawn."""
+    row = console.session_row(created.session_id)
+    expired = countdown.is_expired(created.expires_at, console.clock())
+    what = f"for order **{md(row['order_id'])}**: {money.format_amount(row['amount'], row['currency'])}"
+    if expired:
+        st.warning(f"The session {what} **expired at {timefmt.local(created.expires_at, tz)}**: its link no "
+                   "longer takes a payment.", icon="⌛")
+    else:
+        st.success(f"Session created in **{row['environment']}** {what}", icon="✅")
+    st.markdown("**Session id** (copy button on the right of the box)")
+    st.code(created.session_id, language=None)
+    if not expired:
+        st.markdown(f"Expires at **{timefmt.local(created.expires_at, tz)}**")
+        live_countdown(created.sent_at, created.expires_at, key=key, clock=console.clock)
+    link, link_error = console.link_or_reason(row["environment"], created.session_id)
+    payment_link_block(link, link_error, amount=row["amount"], currency=row["currency"],
+                       expires_at=created.expires_at, tz=tz, order_id=row["order_id"], expired=expired)
 
 
 def live_confirmation(env: Environment, amount: object, currency: object, *, key: str) -> None:
@@ -139,28 +173,43 @@ def live_confirmation(env: Environment, amount: object, currency: object, *, key
 
 
 def recreate_session(console: Console, env_name: str, who: Identity, session_id: str, *, key: str,
-                     confirm_key: str | None = None) -> None:
+                     confirm_key: str | None = None, second_live: bool = False) -> None:
     """Button callback: a new session with an expired one's parameters; the outcome (``Created``
     or the exception) goes to ``st.session_state[key]`` for :func:`show_recreated`. In live, the
     typed confirmation is read from ``st.session_state[confirm_key]`` as it is at the click."""
     st.session_state.pop(key, None)
     try:
-        st.session_state[key] = console.recreate(env_name, who, session_id,
+        st.session_state[key] = console.recreate(env_name, who, session_id, second_live=second_live,
                                                  confirm=st.session_state.get(confirm_key) if confirm_key else None)
-    except (ApiError, InvalidRequest, LookupError, *REFUSALS) as exc:
-        st.session_state[key] = exc
+    except (ApiError, InvalidRequest, LookupError, OrderHasLiveSession, *REFUSALS) as exc:
+        st.session_state[key] = (session_id, exc) if isinstance(exc, OrderHasLiveSession) else exc
 
 
-def show_recreated(outcome: Created | Exception | None, tz: tzinfo) -> None:
-    """The new session's id and links, or why recreating failed."""
+def show_recreated(console: Console, env_name: str, who: Identity, *, key: str, tz: tzinfo,
+                   confirm_key: str | None = None) -> None:
+    """What the last recreate of this page gave: the new session as New session shows it, a
+    warning naming the live session the order already has (with "recreate anyway"), or why it failed."""
+    outcome = st.session_state.get(key)
     if outcome is None:
+        return
+    if isinstance(outcome, tuple):
+        old_id, refused = outcome
+        with st.container(border=True):
+            st.warning(f"**Order {md(refused.order_id)} already has a live session.** Recreating would give the "
+                       "customer a second live link for the same order.", icon="⚠️")
+            for live in refused.live:
+                st.markdown(f"Live: {md(live['session_id'])} · {money.format_amount(live['amount'], live['currency'])}"
+                            f" · created by {md(live['created_by'])} · expires {timefmt.local(live['expires_at'], tz)}")
+                session_links(live["session_id"])
+            st.button("Recreate anyway (two live links)", icon="♻️", on_click=recreate_session,
+                      args=(console, env_name, who, old_id),
+                      kwargs={"key": key, "confirm_key": confirm_key, "second_live": True})
         return
     if isinstance(outcome, Exception):
         show_failure(outcome)
         return
-    st.success(f"New session created with the same parameters, expiring at "
-               f"**{timefmt.local(outcome.expires_at, tz)}**.", icon="♻️")
-    st.code(outcome.session_id, language=None)
+    st.success("New session created with the same parameters.", icon="♻️")
+    created_session(console, outcome, tz, key=f"{key}-countdown")
     session_links(outcome.session_id)
 
 

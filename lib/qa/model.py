@@ -319,7 +319,8 @@ FORMAT_EXAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "uri": (HTTPS_EXAMPLE, ("not a url", "https://example.com/" + "x" * 280)),
     "email": ("qa@example.com", ("not an email",)),
     "uuid-or-empty": ("3f2c8a4e-9b1d-4c7e-8a55-0d6b2e9f1a37", ("not-a-uuid",)),
-    "past-date": ("1990-01-31", ("31/01/1990", "2999-01-01")),
+    "date": ("1990-01-31", ("31/01/1990", "2999-01-01")),
+    "base64": ("eyJyZWYiOiAxfQ==", ("not base64!",)),
     "ip-address": ("192.0.2.1", ("999.0.2.1",)),
 }
 # ^[class]{low,high}$ — the shape of every length-bounded pattern in the schema

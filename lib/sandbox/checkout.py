@@ -15,7 +15,7 @@ from decimal import Decimal
 from html import escape
 
 from lib.countdown import format_mmss, time_left
-from lib.money import quantize
+from lib.money import grouped
 
 MERCHANT = "Sandbox checkout"
 EXPIRED = "This payment link has expired"
@@ -70,17 +70,12 @@ class LinkView:
         return self.left // timedelta(milliseconds=1)
 
 
-def format_amount(amount: Decimal | int, currency: str) -> str:
-    """``1,234.50`` for gbp, ``1,500`` for jpy: grouped, the currency's own decimals, no code."""
-    return f"{quantize(Decimal(amount), currency):,f}"
-
-
 def render_link(view: LinkView) -> str:
     """The live payment page."""
     body = f"""
 <dl>
   <dt>Order</dt><dd id="order-id">{escape(view.order_id)}</dd>
-  <dt>Amount</dt><dd class="total"><span id="amount">{escape(format_amount(view.amount, view.currency))}</span>
+  <dt>Amount</dt><dd class="total"><span id="amount">{escape(grouped(view.amount, view.currency))}</span>
     <span id="currency">{escape(view.currency.upper())}</span></dd>
   <dt>Time left</dt><dd id="time-left" data-ms-left="{view.ms_left}">{format_mmss(view.left)}</dd>
 </dl>
