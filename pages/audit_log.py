@@ -21,6 +21,7 @@ import streamlit as st
 from lib import access, audit, jsonutil, masking
 from lib.audit import AuditFilters, AuditView
 from ui.frame import frame
+from ui.text import md
 from ui.widgets import DETAIL_PAGE, page_link
 
 f = frame("Audit log", icon="🧾")
@@ -188,19 +189,19 @@ def show_entry(seq: int) -> None:
         with column:
             st.markdown(f"**{pair_title(e)}**{' ← opened' if e['seq'] == seq else ''}")
             st.markdown(
-                f"{f.time(datetime.fromisoformat(e['ts']))} · {e['kind']} · **{e['operator']}** · "
-                f"{e['environment']}" + (f" · tags {', '.join(e['tags'])}" if e["tags"] else ""))
+                f"{f.time(datetime.fromisoformat(e['ts']))} · {md(e['kind'])} · **{md(e['operator'])}** · "
+                f"{md(e['environment'])}" + (f" · tags {md(', '.join(e['tags']))}" if e["tags"] else ""))
             if e["method"]:
                 outcome = audit.outcome_label({**e, "in_flight": False}) if e["kind"] != "api_request" else ""
                 status = f" → HTTP {e['http_status']}" if e["http_status"] else ""
                 took = f" in {e['duration_ms']:.0f} ms" if e["duration_ms"] is not None else ""
-                st.markdown(f"`{e['method']} {e['path']}`{status} {outcome}{took}")
+                st.markdown(f"{md(e['method'])} {md(e['path'])}{status} {outcome}{took}")
             if len(pair) == 1 and e["kind"] == "api_request":
                 st.info("No result recorded: the call is in flight, or its outcome was never recorded.", icon="⏳")
             st.code(jsonutil.dumps(e["detail"], pretty=True) if e["detail"] is not None else "null", language="json")
             st.code(f"hash      {e['hash']}\nprev_hash {e['prev_hash']}", language=None, wrap_lines=True)
     if view.session_id:
-        st.markdown(f"**Timeline of session** `{view.session_id}`")
+        st.markdown(f"**Timeline of session** {md(view.session_id)}")
         st.dataframe(audit.grid_frame(view.timeline, f.tz), hide_index=True, key="audit_timeline",
                      column_config=GRID_CONFIG, placeholder=MISSING)
         page_link(DETAIL_PAGE, label="Session detail", icon="🔎", query={"session": view.session_id})
@@ -307,7 +308,7 @@ if st.session_state.get(WRITTEN) != url:
     opened_view, problems = audit.view_from_query_params(url, now)
     load_view(opened_view)
     for problem in problems:
-        st.warning(problem, icon="⚠️")
+        st.warning(md(problem), icon="⚠️")
 
 filters, time_range = filter_widgets(now)
 signature = audit.view_to_query_params(AuditView(filters, time_range))

@@ -19,6 +19,7 @@ from lib.qa.model import Model, default_model
 from lib.qa.pict import to_pict
 from lib.qa.store import Progress, RunStore, masked_cases
 from ui.frame import frame
+from ui.text import md
 
 f = frame("QA explorer")
 store = RunStore(f.console.db_path)
@@ -122,13 +123,13 @@ def run_view(run_id: str, progress: Progress) -> None:
     run = store.get_run(run_id) or {}
     st.subheader(f"Run {run_id}")
     st.caption(f"{run.get('environment')} · strength {run.get('strength')} · seed {run.get('seed')} · "
-               f"concurrency {run.get('concurrency')} · by {run.get('operator')}")
+               f"concurrency {run.get('concurrency')} · by {md(run.get('operator'))}")
     st.progress(view.progress_fraction(progress), text=view.progress_text(progress))
     if not progress.finished:
         st.button("Cancel run", icon="⏹", key="qa_cancel", on_click=runner.cancel, args=(run_id, f.console.db_path),
                   help="No new case starts; cases under way finish and are kept.")
     if progress.error:
-        st.error(progress.error)
+        st.error(md(progress.error))
     only = st.toggle("Only surprises", key="qa_only_surprises")
     cases = masked_cases(store.cases(run_id, only_surprises=only, limit=SHOWN_CASES), f.mask)
     if cases:
@@ -163,7 +164,7 @@ if MODEL not in ss:
 # The URL names the run when it came from outside (a link, another tab); else the session does.
 current_run = st.query_params.get("run") or ss.get(RUN)
 if current_run and store.get_run(current_run) is None:
-    st.warning(f"No QA run {current_run!r} in this console's database.")
+    st.warning(f"No QA run {md(repr(current_run))} in this console's database.")
     current_run = None
     st.query_params.pop("run", None)
 if current_run:
@@ -185,7 +186,7 @@ with model_tab:
                  placeholder='IF [tds.is_active] = false THEN [tds.challenge_preference] IN {<not sent>};')
     model = edited_model(table.to_dict("records"))
     if isinstance(model, str):
-        st.error(f"The model is not usable yet: {model}", icon="✋")
+        st.error(f"The model is not usable yet: {md(model)}", icon="✋")
     else:
         st.caption(f"{len(model.enabled())} of {len(model.dimensions)} fields enabled · "
                    f"{len(model.constraints)} constraint(s)")
@@ -198,12 +199,12 @@ with model_tab:
             export_col.download_button("Download PICT model", to_pict(model), file_name="qa-model.pict.txt",
                                        mime="text/plain", icon="⬇️")
         if PICT_ERROR in ss:
-            st.error(ss[PICT_ERROR], icon="✋")
+            st.error(md(ss[PICT_ERROR]), icon="✋")
 
 # --- Generate -------------------------------------------------------------------------------------
 with generate_tab:
     if isinstance(model, str):
-        st.error(f"Fix the model first: {model}", icon="✋")
+        st.error(f"Fix the model first: {md(model)}", icon="✋")
     else:
         how_col, seed_col = st.columns([3, 1])
         strength = STRENGTHS[how_col.radio("Coverage", list(STRENGTHS), horizontal=True, key="qa_strength")]
@@ -224,7 +225,7 @@ with generate_tab:
                   on_click=run_generate, args=(model,))
         generated = ss.get(GENERATED)
         if isinstance(generated, str):
-            st.error(generated, icon="✋")
+            st.error(md(generated), icon="✋")
         elif generated is not None:
             suite = generated.suite
             if generated.model_json != model.to_json():
@@ -253,7 +254,7 @@ with run_tab:
               type="primary", icon="▶️", disabled=not ready, key="qa_start",
               on_click=start)
     if RUN_ERROR in ss:
-        st.error(ss[RUN_ERROR], icon="🚫")
+        st.error(md(ss[RUN_ERROR]), icon="🚫")
     if current_run:
         show_run(current_run)
 

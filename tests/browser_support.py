@@ -128,9 +128,9 @@ def app_environment(work: Path, sandbox_port: int, operator: str) -> dict[str, s
 
 
 @contextmanager
-def streamlit_app(work: Path, *, operator: str = "e2e@example.com",
-                  extra_env: Mapping[str, str] | None = None) -> Iterator[AppServer]:
-    """Start ``streamlit run app.py`` on free ports, wait for ``/_stcore/health``, always stop it."""
+def streamlit_app(work: Path, *, operator: str = "e2e@example.com", extra_env: Mapping[str, str] | None = None,
+                  script: str = "app.py") -> Iterator[AppServer]:
+    """Start ``streamlit run <script>`` on free ports, wait for ``/_stcore/health``, always stop it."""
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     sandbox_port = free_port()
@@ -139,7 +139,7 @@ def streamlit_app(work: Path, *, operator: str = "e2e@example.com",
     env = app_environment(work, sandbox_port, operator) | dict(extra_env or {})
     log_path = work / "streamlit.log"
     log = log_path.open("wb")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import quote
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -173,15 +174,17 @@ def test_finance_path_create_tick_update_pay_link_audit(app: AppServer, page: An
     shot(page, "01-active-sessions-direct")
     step("1 frame")
 
-    # 2. New session: amount 15.02, create, read the session id and the payment link.
+    # 2. New session: a whole amount (20: the amount that once crashed Update), create, read the
+    # session id and the payment link. The toolbar has no Deploy button.
     goto(page, f"{app.url}/new_session")
     expect(title(page)).to_contain_text("New session")
-    fill_text(page, "Amount *", "15.02")
-    expect(main(page).locator("[data-testid=stCode]").first).to_contain_text('"amount": 15.02')
+    expect(page.get_by_role("button", name="Deploy")).to_have_count(0)
+    fill_text(page, "Amount *", "20")
+    expect(main(page).locator("[data-testid=stCode]").first).to_contain_text('"amount": 20')
     main(page).get_by_role("button", name=re.compile("Create session")).click()
     wait_for_run(page)
     success = main(page).locator("[data-testid=stAlertContentSuccess]")
-    expect(success).to_contain_text("15.02 GBP")
+    expect(success).to_contain_text("20.00 GBP")
     order_id = UUID_RE.search(success.inner_text()).group(0)  # type: ignore[union-attr]
     id_box = main(page).locator("[data-testid=stCode]").filter(has_text=re.compile(rf"^\s*{UUID_RE.pattern}\s*$"))
     expect(id_box).to_have_count(1)
@@ -201,39 +204,44 @@ def test_finance_path_create_tick_update_pay_link_audit(app: AppServer, page: An
     expect(title(page)).to_contain_text("Active sessions")
     expect(grid_row(page, session_id)).to_have_count(1)
     expect(grid_cell(page, session_id, "Order id")).to_have_text(order_id)
-    expect(grid_cell(page, session_id, "Amount")).to_have_text("15.02 GBP")
+    expect(grid_cell(page, session_id, "Amount")).to_have_text("20.00 GBP")
     before, after = assert_ticks_down(grid_cell(page, session_id, "Left"))
     assert 0 < after < before <= 600
     shot(page, "03-active-sessions-ticking")
     step("3 active")
 
-    # 4. Update amount: 17.50, see before → after, confirm, a toast and version 2.
+    # 4. Update amount: prefilled 20.00; a decimal comma is refused at the field with a hint;
+    # 25 (a delivery charge) shows before → after, confirm, a toast, version 2, the picker's new label.
     goto(page, f"{app.url}/update_amount?session={session_id}")
     expect(title(page)).to_contain_text("Update amount")
     expect(main(page)).to_contain_text(session_id)
     expect(main(page)).to_contain_text(order_id)
     amount_box = main(page).get_by_role("textbox", name="Amount *")
     expect(amount_box).to_have_count(1)
-    expect(amount_box).to_have_value(re.compile(r"^15\.02$"))
-    fill_text(page, "Amount *", "17.50")
-    changes = main(page).locator("[data-testid=stTable]")
-    expect(changes).to_contain_text("15.02")
-    expect(changes).to_contain_text("17.5")
-    changes.scroll_into_view_if_needed()
+    expect(amount_box).to_have_value("20.00")
+    fill_text(page, "Amount *", "25,50")
+    expect(main(page).locator("[data-testid=stAlertContentError]").first).to_contain_text(
+        "Amount: must be a number: use a point for decimals: 25.50")
+    expect(main(page).get_by_role("button", name=re.compile("Confirm update"))).to_have_count(0)
+    fill_text(page, "Amount *", "25")
+    expect(grid_cell(page, "transaction.amount", "Before")).to_have_text("20.00")
+    expect(grid_cell(page, "transaction.amount", "After")).to_have_text("25.00")
     shot(page, "04a-update-amount-before-after", full_page=False)
     main(page).get_by_role("button", name=re.compile("Confirm update")).click()
     wait_for_run(page)
     expect(page.locator("[data-testid=stToast]").first).to_contain_text("version 2")
     expect(main(page).locator("[data-testid=stAlertContentSuccess]")).to_contain_text("version 2")
+    expect(main(page).get_by_role("combobox", name=re.compile("^Session"))).to_have_value(
+        re.compile(rf"^{order_id} · 25\.00 GBP · "))  # the picker's label follows the update
     shot(page, "04b-update-amount-done", full_page=False)
     held = requests.get(link_url.replace("/checkout/", "/sandbox/sessions/"), timeout=5).json()
-    assert Decimal(str(held["params"]["transaction"]["amount"])) == Decimal("17.50"), held  # the API has it
+    assert Decimal(str(held["params"]["transaction"]["amount"])) == Decimal("25"), held  # the API has it
     assert len(held["versions"]) == 2, held
     step("4 update")
 
     # 5. The customer's link: the NEW amount, GBP, the order, time ticking.
     page.goto(link_url, wait_until="domcontentloaded")
-    expect(page.locator("#amount")).to_have_text("17.50")
+    expect(page.locator("#amount")).to_have_text("25.00")
     expect(page.locator("#currency")).to_have_text("GBP")
     expect(page.locator("#order-id")).to_have_text(order_id)
     expect(page.locator("#link-state")).to_have_attribute("data-state", "active")
@@ -277,14 +285,117 @@ def test_bad_amount_shows_field_error_and_sends_nothing(app: AppServer, page: An
 
     logged = api_calls()
     goto(page, f"{app.url}/new_session")
-    fill_text(page, "Amount *", "12.345")
+    fill_text(page, "Amount *", "12,50")
     main(page).get_by_role("button", name=re.compile("Create session")).click()
     wait_for_run(page)
-    expect(main(page).get_by_text("transaction.amount must have at most 2 decimal places")).to_be_visible()
+    expect(main(page).get_by_text("Amount: must be a number: use a point for decimals: 12.50")).to_be_visible()
     expect(main(page).get_by_text(re.compile("Nothing was sent"))).to_be_visible()
     expect(main(page).locator("[data-testid=stAlertContentSuccess]")).to_have_count(0)
     shot(page, "07-new-session-bad-amount", full_page=False)
     assert api_calls() == logged
+
+
+def test_a_yen_session_is_created_updated_and_paid_in_whole_yen(app: AppServer, page: Any) -> None:
+    goto(page, f"{app.url}/new_session")
+    main(page).get_by_role("combobox", name="Currency *").click()
+    page.get_by_role("option", name=re.compile("^JPY")).click()
+    wait_for_run(page)
+    expect(main(page).get_by_text("JPY: no decimals, at most 1,000,000 JPY")).to_be_visible()
+    fill_text(page, "Amount *", "1,500")
+    main(page).get_by_role("button", name=re.compile("Create session")).click()
+    wait_for_run(page)
+    expect(main(page).locator("[data-testid=stAlertContentSuccess]")).to_contain_text("1,500 JPY")
+    session_id = main(page).locator("[data-testid=stCode]").filter(
+        has_text=re.compile(rf"^\s*{UUID_RE.pattern}\s*$")).inner_text().strip()
+    expect(main(page).locator("[data-testid=stCode]").filter(has_text="Please pay")).to_contain_text("1,500 JPY")
+    goto(page, f"{app.url}/update_amount?session={session_id}")
+    expect(main(page).get_by_role("textbox", name="Amount *")).to_have_value("1500")
+    fill_text(page, "Amount *", "1500.5")
+    expect(main(page).get_by_text("Amount: must have no decimal places")).to_be_visible()
+    fill_text(page, "Amount *", "2000")
+    expect(grid_cell(page, "transaction.amount", "After")).to_have_text("2000")
+    main(page).get_by_role("button", name=re.compile("Confirm update")).click()
+    wait_for_run(page)
+    expect(main(page).locator("[data-testid=stAlertContentSuccess]")).to_contain_text("2,000 JPY")
+    page.goto(f"{app.sandbox_url}/checkout/{session_id}", wait_until="domcontentloaded")
+    expect(page.locator("#amount")).to_have_text("2,000")
+    expect(page.locator("#currency")).to_have_text("JPY")
+    shot(page, "08-yen-payment-link")
+
+
+EVIL = "[pay here](https://evil.example) ![x](https://evil.example/x.png) https://evil.example"
+
+
+@pytest.mark.parametrize("path", ["session_detail?session=", "update_amount?session=", "audit_log?entry=",
+                                  "audit_log?http_status=", "qa_explorer?run="])
+def test_text_from_the_url_is_shown_as_text(app: AppServer, page: Any, path: str) -> None:
+    goto(page, f"{app.url}/{path}{quote(EVIL)}")
+    expect(main(page)).to_contain_text("evil.example")
+    assert page.locator('[data-testid=stMain] a[href*="evil"], [data-testid=stMain] img[src*="evil"]').count() == 0
+
+
+def test_customer_text_is_shown_as_text_on_session_detail(app: AppServer, page: Any) -> None:
+    from lib.console import Console
+    from lib.validation import SessionRequest
+
+    console = Console(app.sandbox_url, app.work / "ops.db")
+    body = {"transaction": {"order_id": "ord-evil-name", "amount": 30, "currency": "gbp"},
+            "customer": {"first_name": "[Ann](http://evil.io)", "last_name": "**Smith** <b>x</b>"}}
+    created = console.client("sandbox", OPERATOR).create_session(SessionRequest.parse(body))
+    console.update("sandbox", console_identity(), created.session_id,
+                   {"transaction.order_id": "ord-evil-name", "transaction.amount": "30",
+                    "transaction.currency": "gbp", "customer.first_name": "![i](http://evil.io)",
+                    "customer.last_name": "**Smith** <b>x</b>"})
+    goto(page, f"{app.url}/session_detail?session={created.session_id}")
+    page.get_by_role("tab", name=re.compile("Versions")).click()
+    page.get_by_text(re.compile("^Version 2")).click()
+    wait_for_run(page)
+    expect(main(page)).to_contain_text("ord-evil-name")
+    assert page.locator('[data-testid=stMain] a[href*="evil"], [data-testid=stMain] img[src*="evil"]').count() == 0
+    assert page.locator("[data-testid=stMain] strong", has_text="Smith").count() == 0
+    shot(page, "09-detail-customer-text-as-text", full_page=False)
+
+
+def console_identity() -> Any:
+    from lib.access import AccessPolicy
+
+    return AccessPolicy(auth=False).identity(None, operator_fallback=OPERATOR)
+
+
+def test_markdown_and_html_from_outside_render_as_exactly_their_text(tmp_path_factory: pytest.TempPathFactory,
+                                                                     browser: Any) -> None:
+    """ui.text.md in a real browser, for Streamlit's own syntax too (colours, icons, LaTeX, arrows)."""
+    from tests.markdown_corpus_app import CORPUS
+
+    with streamlit_app(tmp_path_factory.mktemp("corpus"), script="tests/markdown_corpus_app.py") as server, \
+            new_page(browser) as page:
+        goto(page, server.url)
+        expect(page.locator("[data-testid=stAlertContainer]")).to_have_count(len(CORPUS))
+        assert page.locator("[data-testid=stMain] a, [data-testid=stMain] img, .katex").count() == 0
+        alerts = [a.inner_text() for a in page.locator("[data-testid=stAlertContainer]").all()]
+        cells = [c.inner_text() for c in page.locator("[data-testid=stTable] td").all()]
+        captions = [c.inner_text() for c in page.locator("[data-testid=stCaptionContainer]").all()]
+        assert alerts == [f"X {text} Y" for text in CORPUS]
+        assert cells == CORPUS
+        assert captions == [f"X {text} Y" for text in CORPUS]
+
+
+def test_an_expiring_session_withdraws_its_message_and_qr_without_a_reload(
+        tmp_path_factory: pytest.TempPathFactory, browser: Any) -> None:
+    """With a 12-second lifetime: the countdown's tick at expiry redraws New session as expired."""
+    with streamlit_app(tmp_path_factory.mktemp("short"), extra_env={"SANDBOX_SESSION_TTL_SECONDS": "12"}) as server, \
+            new_page(browser) as page:
+        goto(page, f"{server.url}/new_session")
+        fill_text(page, "Amount *", "20")
+        main(page).get_by_role("button", name=re.compile("Create session")).click()
+        wait_for_run(page)
+        expect(main(page).locator("[data-testid=stImage]")).to_have_count(1)
+        expect(main(page).locator("[data-testid=stCode]").filter(has_text="Please pay")).to_have_count(1)
+        expect(main(page).locator("[data-testid=stAlertContentWarning]")).to_contain_text(
+            "no longer takes a payment", timeout=25_000)
+        expect(main(page).locator("[data-testid=stImage]")).to_have_count(0)
+        expect(main(page).locator("[data-testid=stCode]").filter(has_text="Please pay")).to_have_count(0)
+        shot(page, "10-new-session-expired", full_page=False)
 
 
 # --- sign-in required ([auth] configured) ----------------------------------------------------------

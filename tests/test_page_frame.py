@@ -30,3 +30,16 @@ def test_live_banner_on_every_page(open_page, signed_in, monkeypatch: pytest.Mon
     at.run()
     assert not at.exception
     assert live_banner_shown(at)
+
+
+def test_streamlit_is_set_up_as_an_internal_tool() -> None:
+    """No Deploy button or developer menu, no tracebacks for users, a primary colour that is not red."""
+    import tomllib
+
+    from tests.conftest import REPO
+
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "viewer"
+    assert config["client"]["showErrorDetails"] == "none"
+    red, green, blue = (int(config["theme"]["primaryColor"][i:i + 2], 16) for i in (1, 3, 5))
+    assert blue > red and blue > green  # not Streamlit's red (#ff4b4b): red means an error here

@@ -59,3 +59,70 @@ def test_bad_input_shows_per_field_errors_and_sends_nothing(open_page, app_env) 
     assert any("Nothing was sent" in e for e in errors(at))
     log = CallLog(app_env / "ops.db")
     assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["session_start"]  # no API call
+
+
+def keys_in_order(at, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Widget keys under ``prefix`` in the order the page draws them (its DOM and tab order)."""
+    found, stack = [], [at.main]
+    while stack:
+        element = stack.pop(0)
+        key = getattr(element, "key", None)
+        if isinstance(key, str) and key.startswith(widget_key(prefix)):
+            found.append(key.removeprefix(widget_key("")))
+        stack[:0] = list(getattr(element, "children", {}).values())
+    return found
+
+
+def test_customer_fields_follow_a_postal_address_and_shipping_is_named_once(open_page) -> None:
+    at = open_page()
+    assert keys_in_order(at, "customer.billing.") == [
+        "customer.billing.address.line_1", "customer.billing.address.line_2", "customer.billing.address.city",
+        "customer.billing.address.state", "customer.billing.address.postcode", "customer.billing.address.country_code",
+        "customer.billing.email", "customer.billing.phone.country_code", "customer.billing.phone.number"]
+    assert keys_in_order(at, "customer.shipping.")[:2] == ["customer.shipping.address_match",
+                                                           "customer.shipping.address.line_1"]
+    assert [m.value for m in at.markdown].count("**Shipping**") == 1
+    assert "Shipping" not in [c.value for c in at.caption]
+
+
+def test_shipping_matches_billing_fills_the_shipping_address(open_page) -> None:
+    at = open_page()
+    billing = {"line_1": "1 High Street", "line_2": "Flat 2", "city": "Leeds", "postcode": "LS1 1AA",
+               "country_code": "GB"}
+    for name, value in billing.items():
+        at.text_input(key=widget_key(f"customer.billing.address.{name}")).input(value)
+    at.run()
+    at.selectbox(key=widget_key("customer.shipping.address_match")).set_value(True).run()
+    for name, value in billing.items():
+        assert at.text_input(key=widget_key(f"customer.shipping.address.{name}")).value == value
+    assert '"address_match": true' in at.code[0].value
+
+
+def test_the_amount_help_states_the_ceiling(open_page) -> None:
+    at = open_page()
+    amount = at.text_input(key=widget_key("transaction.amount"))
+    assert "at most 1,000,000.00 GBP" in amount.help
+    at.selectbox(key=widget_key("transaction.currency")).set_value("jpy").run()
+    assert "JPY: no decimals, at most 1,000,000 JPY" in at.text_input(key=widget_key("transaction.amount")).help
+
+
+def test_a_created_session_that_expires_is_shown_expired_without_message_or_qr(open_page, app_env) -> None:
+    from datetime import timedelta
+
+    from lib.console import Console
+    from lib.sandbox.runtime import ensure_sandbox
+    from lib.validation import SessionRequest
+
+    behind = Console(ensure_sandbox().base_url, app_env / "ops.db",
+                     clock=lambda: datetime.now(timezone.utc) - timedelta(minutes=11))
+    body = {"transaction": {"order_id": "ord-gone", "amount": 20, "currency": "gbp"}}
+    old = behind.client("sandbox", "tester@example.com").create_session(SessionRequest.parse(body))
+    at = open_page()
+    at.session_state["new_session_created"] = old
+    at.run()
+    assert not at.exception
+    assert any("expired at" in w.value and "no longer takes a payment" in w.value for w in at.warning)
+    assert not at.success and len(at.image) == 0  # no QR code
+    codes = [c.value for c in at.code]
+    assert not any("Please pay" in c for c in codes)  # the message inviting payment is withdrawn
+    assert any(c.endswith(f"/checkout/{old.session_id}") for c in codes)  # the link itself, as text

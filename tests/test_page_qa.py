@@ -10,16 +10,13 @@ from __future__ import annotations
 import pytest
 
 from lib.qa import runner
+from tests.page_support import errors
 
 PAGE = "pages/qa_explorer.py"
 
 
 def button(at, label: str):  # type: ignore[no-untyped-def]
     return next(b for b in at.button if b.label.startswith(label))
-
-
-def errors(at) -> list[str]:  # type: ignore[no-untyped-def]
-    return [e.value for e in at.error]
 
 
 def captions(at) -> list[str]:  # type: ignore[no-untyped-def]

@@ -342,3 +342,78 @@ def test_detail_of_an_unknown_id_and_the_picker(open_page, make) -> None:
     picker.set_value(created.session_id).run()
     assert at.query_params["session"] == created.session_id  # the URL can be shared
     assert "ord-pick" in texts(at)
+
+
+# --- what people type and click on the session pages -----------------------------------------------
+@pytest.mark.parametrize(("amount", "currency", "shown", "label"), [
+    ("20", "gbp", "20.00", "20.00 GBP"), ("1500", "jpy", "1500", "1,500 JPY"), ("0", "usd", "0.00", "0.00 USD")])
+def test_whole_amount_sessions_open_for_update_prefilled_with_the_currency_decimals(
+        open_page, console, amount: str, currency: str, shown: str, label: str) -> None:
+    body = {"transaction": {"order_id": f"ord-{currency}", "amount": Decimal(amount), "currency": currency,
+                            "capture": False}}
+    created = console.client("sandbox", ME).create_session(SessionRequest.parse(body))
+    at = open_page(UPDATE, session=created.session_id)
+    assert amount_box(at, created.session_id).value == shown
+    assert at.selectbox(key="upd_session").format_func(created.session_id).startswith(
+        f"ord-{currency} · {label} · ")
+
+
+def test_a_decimal_comma_is_refused_with_a_hint_and_nothing_is_sent(open_page, make, console) -> None:
+    created = make("ord-comma", amount="20")
+    at = open_page(UPDATE, session=created.session_id)
+    amount_box(at, created.session_id).input("30,5").run()
+    assert field_errors(at) == {"transaction.amount": "Amount: must be a number: use a point for decimals: 30.5"}
+    assert not [b for b in at.button if b.label == "Confirm update"]  # nothing to send
+    assert console.session_row(created.session_id)["amount"] == Decimal("20")
+
+
+def test_clearing_the_picker_clears_the_url(open_page, make) -> None:
+    created = make("ord-clear")
+    at = open_page(UPDATE, session=created.session_id)
+    at.selectbox(key="upd_session").set_value(None).run()
+    assert "session" not in at.query_params and not at.exception
+    assert at.selectbox(key="upd_session").value is None
+    at.selectbox(key="upd_session").set_value(created.session_id).run()
+    assert at.query_params["session"] == created.session_id
+
+
+def test_qa_run_sessions_stay_out_of_the_pickers_until_asked(open_page, make) -> None:
+    make("ord-finance")
+    qa = make("ord-qa-run", tags=("qa-run:7",))
+    for page, key, toggle in ((UPDATE, "upd_session", "upd_include_qa"), (DETAIL, "detail_pick", "detail_include_qa")):
+        at = open_page(page)
+        labels = at.selectbox(key=key).options
+        assert any("ord-finance" in label for label in labels) and not any("ord-qa-run" in label for label in labels)
+        at.toggle(key=toggle).set_value(True).run()
+        assert any("ord-qa-run" in label for label in at.selectbox(key=key).options)
+    at = open_page(UPDATE, session=qa.session_id)  # a link to a QA session still opens it
+    assert amount_box(at, qa.session_id).value == "15.02"
+
+
+def test_a_second_recreate_of_the_same_expired_session_warns_and_names_the_live_one(open_page, make, app_env) -> None:
+    old = make("ord-twice", amount="42.00", ago=timedelta(minutes=11))
+    at = open_page(UPDATE, session=old.session_id)
+    click(at, "Recreate with the same parameters")
+    first = Registry(app_env / "ops.db").active("sandbox", datetime.now(UTC))
+    assert [s["order_id"] for s in first] == ["ord-twice"]
+    assert len(at.image) == 1 and any("Please pay 42.00 GBP" in c.value for c in at.code)  # link, QR, message
+
+    at = open_page(ACTIVE)  # the same expired session, recreated again from the other page
+    at.session_state["active_expired_grid"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    click(at, "Recreate with the same parameters")
+    warning = next(w.value for w in at.warning if "already has a live session" in w.value)
+    assert "ord" in warning
+    assert first[0]["session_id"] in texts(at).replace("\\", "")  # the live successor is named
+    assert len(Registry(app_env / "ops.db").active("sandbox", datetime.now(UTC))) == 1  # nothing created
+    click(at, "Recreate anyway (two live links)")
+    assert len(Registry(app_env / "ops.db").active("sandbox", datetime.now(UTC))) == 2
+
+
+def test_text_from_the_url_is_shown_as_text(open_page) -> None:
+    evil = "[pay](https://evil.example) ![x](https://evil.example/x.png)"
+    at = open_page(DETAIL, session=evil)
+    assert evil in [c.value for c in at.code]  # shown in a code box, verbatim
+    assert all("](https" not in e.value for e in at.error)
+    at = open_page(UPDATE, session=evil)
+    assert evil in [c.value for c in at.code] and all("](https" not in e.value for e in at.error)

@@ -438,3 +438,26 @@ def test_ensure_sandbox_moves_off_a_port_held_by_a_stranger(tmp_path: Path, fres
     finally:
         stranger.shutdown()
         stranger.server_close()
+
+
+# What the checkout page cannot show is refused at the field, never a 500 ---------------------------
+
+@pytest.mark.parametrize("amount", ["1e12", "1e20", "1e26", "1000000000000"])
+def test_an_amount_too_large_to_show_is_refused_at_the_field(sandbox: SandboxServer, amount: str) -> None:
+    headers = {**auth(sandbox), "Content-Type": "application/json"}
+    raw = '{"transaction":{"order_id":"ord-big","amount":%s,"currency":"gbp"}}' % amount
+    reply = requests.post(f"{sandbox.base_url}{SESSIONS}", data=raw, headers=headers, timeout=5)
+    assert reply.status_code == 400, reply.text
+    assert [p["parameter"] for p in reply.json()["invalid_parameters"]] == ["transaction.amount"]
+    session_id = create(sandbox, headers)
+    update = requests.put(f"{sandbox.base_url}{SESSIONS}/{session_id}", headers=headers, timeout=5,
+                          data='{"transaction":{"amount":%s}}' % amount)
+    assert update.status_code == 400 and "transaction.amount" in update.text
+    assert requests.get(f"{sandbox.base_url}/checkout/{session_id}", timeout=5).status_code == 200
+
+
+def test_the_largest_amount_taken_is_shown_exactly(sandbox: SandboxServer) -> None:
+    headers = {**auth(sandbox), "Content-Type": "application/json"}
+    session_id = create(sandbox, headers, body(amount=Decimal("999999999999.99")))
+    page = requests.get(f"{sandbox.base_url}/checkout/{session_id}", timeout=5)
+    assert page.status_code == 200 and '<span id="amount">999,999,999,999.99</span>' in page.text

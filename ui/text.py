@@ -8,9 +8,11 @@ such as ``[pay here](https://evil.example)`` or ``![x](…)`` would become a lin
 Two mechanisms, because one is not enough:
 - CommonMark lets every ASCII punctuation character be escaped with a backslash, which makes
   each one literal: escaping all of them leaves no syntax to slip through.
-- GitHub's autolinks (``https://…``, ``www.…``, ``ann@example.com``) and Streamlit's arrows are
-  found after escapes and character references are decoded (checked in a browser), so a word
-  that could become one is put in a code span instead, whose content Markdown never interprets.
+- GitHub's autolinks (``https://…``, ``www.…``, ``ann@example.com``), Streamlit's arrows and its
+  ``:streamlit:`` logo are found after escapes and character references are decoded (checked in
+  a browser), so a word that could become one is put in a code span instead, whose content
+  Markdown never interprets. (Streamlit rewrites ``:material/`` in the raw text, code spans
+  included, so escaping, not a code span, is what keeps that one literal.)
 """
 from __future__ import annotations
 
@@ -18,9 +20,9 @@ import re
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 _WORD = re.compile(r"(\s+)")
-# What Markdown turns into something else even when escaped: autolinks, and the arrows and dashes
-# Streamlit replaces by symbols ("->" → "→").
-_LITERAL_ONLY = re.compile(r"://|www\.|@|mailto:|xmpp:|<-|->|--|>=|<=|~=", re.IGNORECASE)
+# What is turned into something else even when escaped: autolinks, Streamlit's logo shortcode, and
+# the arrows and dashes Streamlit replaces by symbols ("->" → "→").
+_LITERAL_ONLY = re.compile(r"://|www\.|@|mailto:|xmpp:|:streamlit:|<-|->|--|>=|<=|~=", re.IGNORECASE)
 _BACKTICKS = re.compile(r"`+")
 
 
