@@ -12,10 +12,11 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from lib import money
 from lib.fields import AMOUNT_BOUND, CURRENCIES, leaves
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -195,12 +196,22 @@ CEILING_ENV = "OPS_AMOUNT_CEILING"
 CEILING_SOURCE = "an administrator sets it: [limits] amount_ceiling"
 
 
-def _ceiling(value: Any, where: str) -> Decimal:
+def setting_amount(value: Any) -> Decimal | None:
+    """An amount from the secrets file (a TOML number) or an environment variable (text read by the
+    one amount parser); None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return Decimal(repr(value))
     try:
-        if isinstance(value, bool):
-            raise InvalidOperation
-        number = Decimal(str(value))
-    except InvalidOperation:
+        return money.parse_amount(str(value))
+    except money.AmountError:
+        return None
+
+
+def _ceiling(value: Any, where: str) -> Decimal:
+    number = setting_amount(value)
+    if number is None:
         number = Decimal(-1)
     if not number.is_finite() or not 0 < number < AMOUNT_BOUND:
         raise ConfigError(f"{where} must be a positive amount below {AMOUNT_BOUND:,} such as 1000000, got {value!r}")

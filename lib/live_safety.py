@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from lib import money
-from lib.config import ConfigError, load_secrets, secrets_path
+from lib.config import ConfigError, load_secrets, secrets_path, setting_amount
 
 LIMIT_ENV = "OPS_LIVE_AMOUNT_LIMIT"
 LIMIT_KEY = "live_amount_limit"
@@ -76,12 +76,7 @@ def live_amount_limit(secrets: Mapping[str, Any] | None = None) -> Decimal | Non
         where = f"{LIMIT_KEY} under [{LIMIT_SECTION}] in {secrets_path()}"
         if value is None:
             return None
-    try:
-        if isinstance(value, bool):
-            raise InvalidOperation
-        limit = Decimal(str(value).replace(",", "").replace("_", ""))
-    except InvalidOperation:
-        limit = None
+    limit = setting_amount(value)
     if limit is None or not limit.is_finite() or limit <= 0:
         raise ConfigError(f"{where} must be a positive amount such as 5000, got {value!r}")
     return limit
