@@ -101,6 +101,31 @@ def redact(obj: Any) -> Any:
     return obj
 
 
+def detail_text(detail: Mapping[str, Any]) -> str:
+    """``detail`` redacted, as the JSON text stored. Never raises for what a value holds: a
+    top-level value that cannot be written faithfully is replaced by a note of why, so an entry is
+    never lost to its detail (callers keep answers recordable first: ``jsonutil.read_answer``)."""
+    try:
+        return jsonutil.dumps(redact(detail))
+    except (ValueError, TypeError, RecursionError):
+        pass
+    kept: dict[str, Any] = {}
+    for key, value in detail.items():
+        name = _storable(str(key))
+        try:
+            item = redact({name: value})
+            jsonutil.dumps(item)
+        except (ValueError, TypeError, RecursionError) as exc:
+            item = {name: {"unrecordable": _storable(f"{type(exc).__name__}: {exc}")}}
+        kept.update(item)
+    return jsonutil.dumps(kept)
+
+
+def _storable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot carry (lone surrogates) written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def entry_hash(values: Iterable[Any]) -> str:
     """The hash of one entry from its values in ``HASHED_COLUMNS`` order (the recipe in the module doc)."""
     canonical = json.dumps(dict(zip(HASHED_COLUMNS, values)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -200,7 +225,7 @@ class CallLog:
             "amount": decimal_text(amount), "currency": currency,
             "http_status": None if http_status is None else int(http_status), "outcome": outcome,
             "duration_ms": None if duration_ms is None else float(duration_ms),
-            "detail": None if detail is None else jsonutil.dumps(redact(detail)),
+            "detail": None if detail is None else detail_text(detail),
         }
         for name in _TEXT_COLUMNS.intersection(fields):
             if fields[name] is not None and not isinstance(fields[name], str):

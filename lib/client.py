@@ -40,6 +40,8 @@ POOL_SIZE = 16
 
 Clock = Callable[[], datetime]
 Then = Callable[[Database, int], None]
+# Runs in the result entry's transaction with the answer's readable top-level members.
+OnSuccess = Callable[[Database, int, Mapping[str, Any]], None]
 
 
 def utc_now() -> datetime:
@@ -118,13 +120,25 @@ def _concerns(body: Any, session_id: str | None) -> dict[str, Any]:
     }
 
 
-def _decode(response: requests.Response) -> Any:
-    if not response.content:
-        return None
+def _answer(response: requests.Response) -> jsonutil.Answer:
+    """The body as the log can keep it (see ``jsonutil.read_answer``): any answer is recordable."""
+    return jsonutil.read_answer(response.content)
+
+
+def _text_member(members: Mapping[str, Any], name: str) -> str | None:
+    """A top-level member of an answer when it is a non-empty string (a hostile answer may put
+    anything there, and only a string can name a session or be a token)."""
+    value = members.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _seconds(value: Any, default: float = 3600.0) -> float:
+    """``expires_in`` as a sane number of seconds: missing, malformed or absurd values fall back."""
     try:
-        return jsonutil.loads(response.content)
-    except ValueError:
-        return response.text
+        seconds = float(value)
+    except (TypeError, ValueError, ArithmeticError):
+        return default
+    return seconds if 0 < seconds <= 86_400 * 366 else default
 
 
 class Client:
@@ -149,11 +163,11 @@ class Client:
         creds = self.env.credentials
         body = {"app_id": creds.app_id, "app_key": creds.app_key}
         response, _seq, _attempt = self._attempt("POST", LOGIN, LOGIN, body, auth=False, idempotent=True)
-        data = _decode(response)
-        token = data.get("access_token") if isinstance(data, dict) else None
+        answer = _answer(response)
+        token = _text_member(answer.members, "access_token")
         if not token:
-            raise ApiError("login answered without an access_token", status=response.status_code, body=data)
-        expires_in = float(data.get("expires_in") or 3600)
+            raise ApiError("login answered without an access_token", status=response.status_code, body=answer.recorded)
+        expires_in = _seconds(answer.members.get("expires_in"))
         margin = min(60.0, expires_in * 0.1)
         with _pool_lock:
             _tokens[self._token_key] = _Token(token, time.monotonic() + expires_in - margin)
@@ -166,13 +180,13 @@ class Client:
         call_tags = self.tags + tuple(tags)
         created: dict[str, Any] = {}
 
-        def record(db: Database, seq: int, data: Any) -> None:
-            session_id = data.get("session_id") if isinstance(data, dict) else None
+        def record(db: Database, seq: int, members: Mapping[str, Any]) -> None:
+            session_id = _text_member(members, "session_id")
             if not session_id:
                 return
-            created["session_id"] = str(session_id)
+            created["session_id"] = session_id
             registry.record_created(
-                db, session_id=str(session_id), environment=self.env.name,
+                db, session_id=session_id, environment=self.env.name,
                 order_id=_concerns(body, None)["order_id"] or "", operator=self.operator, sent_at=sent_at,
                 ttl_seconds=self.env.session_ttl_seconds, params=body, tags=call_tags, entry_seq=seq,
             )
@@ -180,7 +194,8 @@ class Client:
         response, seq, attempt = self._call("POST", SESSIONS, SESSIONS, body, tags=tags, on_success=record)
         if "session_id" not in created:
             raise ApiError("the API accepted the session but sent no session_id",
-                           status=response.status_code, body=_decode(response), attempt_id=attempt, entry_seq=seq)
+                           status=response.status_code, body=_answer(response).recorded, attempt_id=attempt,
+                           entry_seq=seq)
         return Created(created["session_id"], sent_at,
                        sent_at + timedelta(seconds=self.env.session_ttl_seconds), seq, attempt)
 
@@ -195,7 +210,7 @@ class Client:
         merged = merge(known["params"], body) if known else dict(body)
         path = SESSION.replace("{session_id}", session_id)
 
-        def record(db: Database, seq: int, _data: Any) -> None:
+        def record(db: Database, seq: int, _members: Mapping[str, Any]) -> None:
             if known:
                 registry.record_update(db, session_id=session_id, operator=self.operator, at=self.clock(),
                                        params=merged, entry_seq=seq)
@@ -224,7 +239,7 @@ class Client:
 
     def _call(self, method: str, endpoint: str, path: str, body: Any, *, session_id: str | None = None,
               concerns_body: Any = None, tags: Sequence[str] = (),
-              on_success: Callable[[Database, int, Any], None] | None = None,
+              on_success: OnSuccess | None = None,
               on_unknown: Then | None = None) -> tuple[requests.Response, int, str]:
         """An authenticated call: on a 401, log in again and try once more."""
         for retry_after_login in (False, True):
@@ -250,7 +265,7 @@ class Client:
 
     def _attempt(self, method: str, endpoint: str, path: str, body: Any, *, auth: bool = True,
                  idempotent: bool = False, session_id: str | None = None, concerns_body: Any = None,
-                 tags: Sequence[str] = (), on_success: Callable[[Database, int, Any], None] | None = None,
+                 tags: Sequence[str] = (), on_success: OnSuccess | None = None,
                  on_unknown: Then | None = None) -> tuple[requests.Response, int, str]:
         """One logged HTTP exchange, retrying only connections that were never made."""
         headers = self._headers(auth)
@@ -289,24 +304,24 @@ class Client:
                 raise NetworkError(f"{method} {path}: could not reach {self.env.name} ({type(exc).__name__}: {exc})",
                                    attempt_id=attempt, entry_seq=seq) from exc
             elapsed = (time.perf_counter() - started) * 1000
-            decoded = _decode(response)
+            answer = _answer(response)
             ok = 200 <= response.status_code < 300
 
             def then(db: Database, seq: int) -> None:
                 if ok and on_success is not None:
-                    on_success(db, seq, decoded)
+                    on_success(db, seq, answer.members)
 
-            answered = decoded.get("session_id") if ok and isinstance(decoded, dict) else None
+            answered = _text_member(answer.members, "session_id") if ok else None
             seq = self.log.append(
                 "api_result", attempt_id=attempt, http_status=response.status_code,
                 outcome="ok" if ok else "http_error", duration_ms=elapsed,
-                detail={"headers": dict(response.headers), "body": decoded}, then=then,
-                **{**common, "session_id": common["session_id"] or (str(answered) if answered else None)},
+                detail={"headers": dict(response.headers), "body": answer.recorded}, then=then,
+                **{**common, "session_id": common["session_id"] or answered},
             )
             if ok:
                 return response, seq, attempt
             cls = error_for_status(response.status_code)
-            title = decoded.get("title") if isinstance(decoded, dict) else None
+            title = _text_member(answer.members, "title")
             raise cls(f"{method} {path} → HTTP {response.status_code}: {title or response.reason}",
-                      status=response.status_code, body=decoded, attempt_id=attempt, entry_seq=seq)
+                      status=response.status_code, body=answer.recorded, attempt_id=attempt, entry_seq=seq)
         raise AssertionError("unreachable")

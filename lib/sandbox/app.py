@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from lib.jsonutil import dumps, loads
+from lib.jsonutil import dumps, fits_float, loads
 from lib.sandbox.auth import Authenticator, RequireBearer
 from lib.sandbox.checkout import EXPIRED, NOT_VALID, LinkView, render_gone, render_link
 from lib.sandbox.faults import FaultInjector
@@ -122,14 +122,16 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
 def _parse_object(raw: bytes) -> dict[str, Any]:
     """The JSON object in the body, amounts as Decimals; anything else is a 400, never a 500.
 
-    Numbers ``lib.jsonutil.dumps`` could not write back exactly (more digits than a float holds)
-    are refused here too, since every stored session is answered back as JSON.
+    Numbers a float cannot carry exactly (more digits than a double holds, 1e400) are refused
+    too: the sandbox reads numbers as a double-based API would, and amounts must stay exact end to end.
     """
     try:
         payload = loads(raw)
         dumps(payload)
     except ValueError:
         raise InvalidRequest([BODY_NOT_JSON]) from None
+    if not fits_float(payload):
+        raise InvalidRequest([BODY_NOT_JSON])
     if not isinstance(payload, dict):
         raise InvalidRequest([BODY_NOT_OBJECT])
     return payload
