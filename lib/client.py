@@ -201,19 +201,21 @@ class Client:
 
     def update_session(self, session_id: str, patch: SessionUpdate | Mapping[str, Any], *,
                        tags: Sequence[str] = ()) -> Updated:
-        """PUT changes to a session; our registry gets the merged parameters as a new version.
+        """PUT changes to a session; our registry gets them as a new version, merged into its latest
+        version in the result's transaction (another update may have landed while this one was out).
 
         An unknown outcome marks the session ``amount_uncertain`` in the same transaction.
         """
         body = patch.patch if isinstance(patch, SessionUpdate) else dict(patch)
         known = registry.Registry(self.log.db_path).get(session_id)
-        merged = merge(known["params"], body) if known else dict(body)
+        merged = merge(known["params"], body) if known else dict(body)  # what the request is about, as known now
         path = SESSION.replace("{session_id}", session_id)
 
         def record(db: Database, seq: int, _members: Mapping[str, Any]) -> None:
+            nonlocal merged
             if known:
-                registry.record_update(db, session_id=session_id, operator=self.operator, at=self.clock(),
-                                       params=merged, entry_seq=seq)
+                merged = registry.record_update(db, session_id=session_id, operator=self.operator, at=self.clock(),
+                                                patch=body, entry_seq=seq)
 
         def uncertain(db: Database, _seq: int) -> None:
             if known:

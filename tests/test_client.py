@@ -221,3 +221,38 @@ def test_secrets_never_reach_the_database(tmp_path: Path, log: CallLog) -> None:
         assert b"[REDACTED]" in raw
     finally:
         srv.stop()
+
+
+class _SendsAnotherFirst:
+    """An HTTP session whose next request lets ``first`` run to completion before going out: a
+    slow call overtaken by a fast one, deterministically (no threads, no timing)."""
+
+    def __init__(self, http: requests.Session, first) -> None:  # type: ignore[no-untyped-def]
+        self.http, self.first = http, first
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        first, self.first = self.first, None
+        if first is not None:
+            first()
+        return self.http.request(*args, **kwargs)
+
+
+def test_overlapping_updates_leave_the_registry_as_the_api_holds_it(server, log: CallLog) -> None:
+    created = Client(make_env(server.base_url), operator="ann", log=log).create_session(body("ord-race", "10.00"))
+    session_id = created.session_id
+    slow = Client(make_env(server.base_url), operator="ann", log=log)
+    fast = Client(make_env(server.base_url), operator="bob", log=log)
+    slow.login()  # so that the interleaved request is the PUT itself
+    slow._http = _SendsAnotherFirst(slow._http, lambda: fast.update_session(
+        session_id, {"transaction": {"amount": Decimal("20.00")}}))
+    slow.update_session(session_id, {"transaction": {"custom1": "gift wrap"}})
+
+    at_api = requests.get(f"{server.base_url}/sandbox/sessions/{session_id}", timeout=5).json()["params"]
+    assert at_api["transaction"]["amount"] == 20.0 and at_api["transaction"]["custom1"] == "gift wrap"
+    row = Registry(log.db_path).get(session_id)
+    assert row["amount"] == Decimal("20.00")
+    assert row["params"]["transaction"] == {"order_id": "ord-race", "amount": Decimal("20.00"), "currency": "gbp",
+                                            "custom1": "gift wrap"}
+    versions = Registry(log.db_path).history(session_id)
+    assert [v["operator"] for v in versions] == ["ann", "bob", "ann"]
+    assert [c["path"] for c in versions[-1]["changes"]] == ["transaction.custom1"]
