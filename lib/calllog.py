@@ -176,16 +176,23 @@ class CallLog:
         checkpoint_path: str | Path | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        synchronous: str = "FULL",
+        busy_timeout_s: float | None = None,
     ) -> None:
+        """``synchronous`` is FULL so an entry is on disk before the call it records goes out
+        (``lib.db``; NORMAL exists for the benchmark's comparison). ``busy_timeout_s``: how long an
+        append waits for another writer's lock (default ``lib.db.BUSY_TIMEOUT_S``)."""
         self.db_path = Path(db_path or default_db_path()).resolve()
         self.checkpoint_path = Path(
             checkpoint_path or os.environ.get("OPS_CHECKPOINT_PATH") or f"{self.db_path}.checkpoints.jsonl"
         ).resolve()
         self._clock = clock
+        self._synchronous = synchronous
+        self._busy_timeout_s = busy_timeout_s
         ensure_schema(self.db_path, "calllog", _create_schema)
 
     def _db(self) -> Database:
-        return connect(self.db_path)
+        return connect(self.db_path, synchronous=self._synchronous, busy_timeout_s=self._busy_timeout_s)
 
     def append(
         self,

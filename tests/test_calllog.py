@@ -282,3 +282,24 @@ def test_backup_while_another_thread_appends(log: CallLog, tmp_path: Path) -> No
     assert all(r.ok for r in counts), counts
     assert 100 <= counts[0].count <= counts[-1].count <= log.count()
     assert log.verify().ok
+
+
+def test_entries_are_committed_with_synchronous_full_in_every_thread(log: CallLog) -> None:
+    """A request entry must survive a power cut once the request has left: WAL with NORMAL may roll
+    the last commits back, FULL fsyncs each commit before append returns."""
+    from lib.db import connect
+    from lib.registry import Registry
+
+    seen: list[int] = []
+
+    def in_a_fresh_thread() -> None:
+        Registry(log.db_path).get("nothing")  # another user of the file opens the connection first
+        log.append("api_request", operator="ann", environment="sandbox", attempt_id="t")
+        seen.append(connect(log.db_path).execute("PRAGMA synchronous").fetchone()[0])
+
+    log.append("api_request", operator="ann", environment="sandbox", attempt_id="main")
+    seen.append(connect(log.db_path).execute("PRAGMA synchronous").fetchone()[0])
+    thread = threading.Thread(target=in_a_fresh_thread)
+    thread.start()
+    thread.join()
+    assert seen == [2, 2]  # FULL
