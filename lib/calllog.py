@@ -12,6 +12,9 @@ Why it is built this way:
 - Secrets never reach the disk: ``detail`` is redacted before it is serialised.
 - Appends from many threads and processes are serialised by ``BEGIN IMMEDIATE``: the chain head is
   read and the new entry written in one transaction, so the chain never forks.
+- A log that cannot be opened or written (read-only, disk full, locked, corrupt) raises
+  :class:`lib.logfailure.CallLogUnavailable` naming the file, what happened and what to do, never a bare SQLite
+  error: pages and the CLI show it as it is, and nothing that needed the entry goes ahead.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -31,8 +35,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from lib import db as dbmod
 from lib import jsonutil
 from lib.db import connect, decimal_text, ensure_schema, immediate, utc_text
+from lib.logfailure import CallLogUnavailable, check_writable, unavailable
 
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "ops.db"
 GENESIS_HASH = "0" * 64
@@ -181,7 +187,7 @@ class CallLog:
     ) -> None:
         """``synchronous`` is FULL so an entry is on disk before the call it records goes out
         (``lib.db``; NORMAL exists for the benchmark's comparison). ``busy_timeout_s``: how long an
-        append waits for another writer's lock (default ``lib.db.BUSY_TIMEOUT_S``)."""
+        append waits for another writer's lock (default ``lib.db.busy_timeout_default()``)."""
         self.db_path = Path(db_path or default_db_path()).resolve()
         self.checkpoint_path = Path(
             checkpoint_path or os.environ.get("OPS_CHECKPOINT_PATH") or f"{self.db_path}.checkpoints.jsonl"
@@ -189,10 +195,35 @@ class CallLog:
         self._clock = clock
         self._synchronous = synchronous
         self._busy_timeout_s = busy_timeout_s
-        ensure_schema(self.db_path, "calllog", _create_schema)
+        with self.failures_explained("opened"):
+            ensure_schema(self.db_path, "calllog", _create_schema)
 
     def _db(self) -> Database:
         return connect(self.db_path, synchronous=self._synchronous, busy_timeout_s=self._busy_timeout_s)
+
+    @property
+    def busy_timeout_s(self) -> float:
+        return dbmod.busy_timeout_default() if self._busy_timeout_s is None else self._busy_timeout_s
+
+    @contextmanager
+    def failures_explained(self, doing: str) -> Iterator[None]:
+        """SQLite and OS errors that mean the file cannot be used become ``CallLogUnavailable``
+        (for anything that writes the log's file: the log itself, the QA store at start-up)."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            explained = unavailable(exc, self.db_path, busy_timeout_s=self.busy_timeout_s, doing=doing)
+            if explained is None:
+                raise
+            raise explained from exc
+
+    def preflight(self) -> None:
+        """Raise ``CallLogUnavailable`` now when an append would fail for a reason visible
+        without writing (the file or its folder read-only, the disk full): pages run it first, so
+        nobody fills in a form that cannot be sent."""
+        problem = check_writable(self.db_path)
+        if problem is not None:
+            raise problem
 
     def append(
         self,
@@ -237,17 +268,18 @@ class CallLog:
         for name in _TEXT_COLUMNS.intersection(fields):
             if fields[name] is not None and not isinstance(fields[name], str):
                 raise TypeError(f"{name} must be a string, not {type(fields[name]).__name__}")
-        db = self._db()
-        with immediate(db):
-            head = db.conn.execute(_HEAD).fetchone()
-            fields["seq"], fields["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-            # The time is taken once the write lock is held, so ts never goes backwards along seq.
-            fields["ts"] = utc_text(self._clock())
-            values = [fields[name] for name in HASHED_COLUMNS]
-            values.append(entry_hash(values))
-            db.conn.execute(_INSERT, values)
-            if then is not None:
-                then(db, fields["seq"])
+        with self.failures_explained("written"):
+            db = self._db()
+            with immediate(db):
+                head = db.conn.execute(_HEAD).fetchone()
+                fields["seq"], fields["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+                # The time is taken once the write lock is held, so ts never goes backwards along seq.
+                fields["ts"] = utc_text(self._clock())
+                values = [fields[name] for name in HASHED_COLUMNS]
+                values.append(entry_hash(values))
+                db.conn.execute(_INSERT, values)
+                if then is not None:
+                    then(db, fields["seq"])
         return fields["seq"]
 
     def entry(self, seq: int) -> dict[str, Any] | None:
@@ -286,12 +318,13 @@ class CallLog:
         checkpoints = self._read_checkpoints()
         wanted = {cp["count"] for _, cp in checkpoints if cp}
         heads = {0: GENESIS_HASH}
-        conn = self._db().conn
-        conn.execute("BEGIN")
-        try:
-            count, broken = self._verify_chain(conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads)
-        finally:
-            conn.execute("COMMIT")
+        with self.failures_explained("read"):
+            conn = self._db().conn
+            conn.execute("BEGIN")
+            try:
+                count, broken = self._verify_chain(conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads)
+            finally:
+                conn.execute("COMMIT")
         if broken:
             return VerifyResult(False, count, *broken)
         for line, cp in checkpoints:
@@ -396,6 +429,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not db_path.exists():  # opening it would create an empty, "valid" log
         print(f"no call log at {db_path}", file=sys.stderr)
         return 1
+    try:
+        return _run(args, db_path)
+    except CallLogUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, db_path: Path) -> int:
     log = CallLog(db_path, args.checkpoints)
     if args.command == "checkpoint":
         print(f"checkpoint appended to {log.checkpoint_path}: {json.dumps(log.checkpoint())}")

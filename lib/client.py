@@ -14,7 +14,8 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -29,6 +30,7 @@ from lib import jsonutil, registry
 from lib.calllog import CallLog
 from lib.config import Environment
 from lib.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
+from lib.logfailure import CallLogUnavailable
 from lib.validation import SessionRequest, SessionUpdate, merge
 
 LOGIN = "/v1/login"
@@ -118,6 +120,21 @@ def _concerns(body: Any, session_id: str | None) -> dict[str, Any]:
         "amount": str(amount) if isinstance(amount, (int, float, Decimal)) and not isinstance(amount, bool) else None,
         "currency": currency if isinstance(currency, str) else None,
     }
+
+
+# What an operator must know when a call went out but its result could not be written.
+_UNRECORDED = ("The attempt will show as 'no answer recorded' on its session once the log works again: do not "
+               "send it again before settling it there.")
+
+
+@contextmanager
+def _consequence(text: str) -> Iterator[None]:
+    """Tell a ``CallLogUnavailable`` what it meant for this call (sent or not, answered or not)."""
+    try:
+        yield
+    except CallLogUnavailable as exc:
+        exc.consequence = text
+        raise
 
 
 def _answer(response: requests.Response) -> jsonutil.Answer:
@@ -280,7 +297,9 @@ class Client:
         }
         for attempt_no in range(CONNECT_RETRIES + 1):
             attempt = uuid.uuid4().hex
-            self.log.append("api_request", attempt_id=attempt, detail={"url": url, "headers": headers, "body": body}, **common)
+            with _consequence("Nothing was sent to the API."):
+                self.log.append("api_request", attempt_id=attempt, detail={"url": url, "headers": headers, "body": body},
+                                **common)
             started = time.perf_counter()
             try:
                 response = self._http.request(method, url, data=data, headers=headers,
@@ -290,11 +309,13 @@ class Client:
                 never_connected = _never_connected(exc)
                 unknown = not never_connected and not idempotent
                 outcome = "unknown_outcome" if unknown else "network_error"
-                seq = self.log.append(
-                    "api_result", attempt_id=attempt, outcome=outcome, duration_ms=elapsed,
-                    detail={"error": f"{type(exc).__name__}: {exc}", "sent": not never_connected},
-                    then=on_unknown if unknown else None, **common,
-                )
+                with _consequence(f"{method} {path} {'was not' if never_connected else 'was'} sent and no answer came "
+                                  f"back ({type(exc).__name__}); that could not be recorded either. {_UNRECORDED}"):
+                    seq = self.log.append(
+                        "api_result", attempt_id=attempt, outcome=outcome, duration_ms=elapsed,
+                        detail={"error": f"{type(exc).__name__}: {exc}", "sent": not never_connected},
+                        then=on_unknown if unknown else None, **common,
+                    )
                 if never_connected and attempt_no < CONNECT_RETRIES:
                     time.sleep(CONNECT_BACKOFF_S[attempt_no])
                     continue
@@ -314,12 +335,15 @@ class Client:
                     on_success(db, seq, answer.members)
 
             answered = _text_member(answer.members, "session_id") if ok else None
-            seq = self.log.append(
-                "api_result", attempt_id=attempt, http_status=response.status_code,
-                outcome="ok" if ok else "http_error", duration_ms=elapsed,
-                detail={"headers": dict(response.headers), "body": answer.recorded}, then=then,
-                **{**common, "session_id": common["session_id"] or answered},
-            )
+            about = f" for session {answered}" if answered else ""
+            with _consequence(f"{method} {path} was sent and the API answered HTTP {response.status_code}{about}, but "
+                              f"the answer could not be recorded. {_UNRECORDED}"):
+                seq = self.log.append(
+                    "api_result", attempt_id=attempt, http_status=response.status_code,
+                    outcome="ok" if ok else "http_error", duration_ms=elapsed,
+                    detail={"headers": dict(response.headers), "body": answer.recorded}, then=then,
+                    **{**common, "session_id": common["session_id"] or answered},
+                )
             if ok:
                 return response, seq, attempt
             cls = error_for_status(response.status_code)

@@ -16,6 +16,7 @@ is printed by bench/log_overhead.py (NORMAL and FULL in the same run).
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-BUSY_TIMEOUT_S = 30.0
+BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another's lock; OPS_BUSY_TIMEOUT_S overrides it
 
 # Times are stored as text in this one format: UTC, microseconds, "Z". Fixed width, so text order
 # is time order and range filters can use plain indexes.
@@ -53,12 +54,28 @@ def _key(path: str | Path) -> str:
 SYNCHRONOUS = ("NORMAL", "FULL")
 
 
+def busy_timeout_default() -> float:
+    """``$OPS_BUSY_TIMEOUT_S`` (seconds), else ``BUSY_TIMEOUT_S``; read when a connection opens.
+
+    Past it an append gives up with "database is locked" instead of hanging the page: a click
+    should wait for another writer's commit (milliseconds), not for a stuck transaction.
+    """
+    raw = os.environ.get("OPS_BUSY_TIMEOUT_S")
+    try:
+        value = float(raw) if raw else BUSY_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"OPS_BUSY_TIMEOUT_S must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise ValueError(f"OPS_BUSY_TIMEOUT_S must be between 0 and 3600 seconds, got {raw!r}")
+    return value
+
+
 def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s: float | None = None) -> Database:
     """This thread's connection to ``path`` (created on first use, with WAL and a busy timeout).
 
     ``synchronous`` ("NORMAL" or "FULL") and ``busy_timeout_s`` change that setting of the
     connection when it differs from what the connection has; None leaves it as it is (new
-    connections start with NORMAL and ``BUSY_TIMEOUT_S``). A failed open leaves nothing cached,
+    connections start with NORMAL and ``busy_timeout_default()``). A failed open leaves nothing cached,
     so the next call tries again.
     """
     key = _key(path)
@@ -69,9 +86,10 @@ def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s:
     db = conns.get(key)
     if db is None:
         Path(key).parent.mkdir(parents=True, exist_ok=True)
-        raw = sqlite3.connect(key, check_same_thread=False, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        timeout = busy_timeout_default()
+        raw = sqlite3.connect(key, check_same_thread=False, timeout=timeout, isolation_level=None)
         try:
-            raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            raw.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             raw.execute("PRAGMA journal_mode = WAL")
             raw.execute("PRAGMA synchronous = NORMAL")
             raw.execute("PRAGMA foreign_keys = ON")
@@ -80,7 +98,7 @@ def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s:
             raise
         db = Database(raw)
         conns[key] = db
-        _local.settings[key] = {"synchronous": "NORMAL", "busy_timeout_s": BUSY_TIMEOUT_S}
+        _local.settings[key] = {"synchronous": "NORMAL", "busy_timeout_s": timeout}
     settings = _local.settings[key]
     if synchronous is not None and settings["synchronous"] != synchronous:
         if synchronous not in SYNCHRONOUS:
