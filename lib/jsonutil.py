@@ -36,6 +36,14 @@ UNPARSED_BASE64 = "unparsed_body_base64"
 _WHITESPACE = " \t\n\r"
 
 
+class TooDeep(ValueError):
+    """Nested deeper than allowed (a ValueError, like any other JSON that cannot be used)."""
+
+
+class LoneSurrogate(ValueError):
+    """A string with a lone surrogate: valid JSON escapes, but not Unicode text UTF-8 can carry."""
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -71,9 +79,9 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     try:
         value = json.loads(text, parse_float=_decimal, parse_int=_integer, parse_constant=_no_constant)
     except RecursionError:
-        raise ValueError(f"nested more than {max_depth} levels deep") from None
+        raise TooDeep(f"nested more than {max_depth} levels deep") from None
     if depth(value) > max_depth:
-        raise ValueError(f"nested more than {max_depth} levels deep")
+        raise TooDeep(f"nested more than {max_depth} levels deep")
     return value
 
 
@@ -119,7 +127,7 @@ def _write(value: Any, out: list[str], indent: str | None, level: int) -> None:
         out.append(float.__repr__(value))
     elif isinstance(value, (Mapping, list, tuple)):
         if level >= MAX_DEPTH:
-            raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+            raise TooDeep(f"nested more than {MAX_DEPTH} levels deep")
         mapping = isinstance(value, Mapping)
         items = value.items() if mapping else value
         if not items:
@@ -159,7 +167,8 @@ def dumps(value: Any, *, pretty: bool = False) -> str:
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise ValueError(f"contains a lone surrogate (U+{ord(text[exc.start]):04X}), which UTF-8 cannot carry") from None
+            raise LoneSurrogate(f"contains a lone surrogate (U+{ord(text[exc.start]):04X}), which UTF-8 cannot carry") \
+                from None
     return text
 
 

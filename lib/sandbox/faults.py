@@ -31,6 +31,8 @@ from lib.validation import Problem
 
 HEADER = "X-Sandbox-Fault"
 EXEMPT_PATHS = frozenset({"/v1/login"})
+# A latency beyond a minute tests nothing a minute does not, and an unbounded one ties up the server.
+MAX_LATENCY_MS = 60_000
 # Raw JSON text of one member an answer may carry that a careful client must still record.
 HOSTILE_MEMBERS: dict[str, bytes] = {
     "long-decimal": b'"fee":0.12345678901234567890',  # more digits than a float holds
@@ -40,7 +42,8 @@ HOSTILE_MEMBERS: dict[str, bytes] = {
     "deep": b'"nested":' + b"[" * 10_000 + b"]" * 10_000,
     "not-json": b'"note":undefined',
 }
-_USAGE = f"latency=<ms>, status=<code 400-599>, drop, drop-after, answer=<{'|'.join(HOSTILE_MEMBERS)}>"
+_USAGE = (f"latency=<ms 0-{MAX_LATENCY_MS}>, status=<code 400-599>, drop, drop-after, "
+          f"answer=<{'|'.join(HOSTILE_MEMBERS)}>")
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,11 @@ def parse_faults(header: str) -> Faults:
     latency_ms, status, drop, drop_after, answer = 0, None, False, False, None
     for item in (part.strip() for part in header.split(",")):
         name, sep, value = (s.strip() for s in item.partition("="))
-        if name == "latency" and sep and value.isdigit():
+        if name == "latency" and sep and value.isascii() and value.isdigit() and len(value) <= 6 \
+                and int(value) <= MAX_LATENCY_MS:
             latency_ms = int(value)
-        elif name == "status" and sep and value.isdigit() and _is_error_status(int(value)):
+        elif name == "status" and sep and value.isascii() and value.isdigit() and len(value) == 3 \
+                and _is_error_status(int(value)):
             status = int(value)
         elif item == "drop":
             drop = True
