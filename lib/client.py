@@ -11,6 +11,7 @@ Rules (contract §2, §6 and issue 3):
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -31,7 +33,7 @@ from lib.calllog import CallLog
 from lib.config import Environment
 from lib.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
 from lib.logfailure import CallLogUnavailable
-from lib.validation import SessionRequest, SessionUpdate, merge
+from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 
 LOGIN = "/v1/login"
 SESSIONS = "/v1/payment-sessions"
@@ -39,6 +41,10 @@ SESSION = "/v1/payment-sessions/{session_id}"
 CONNECT_RETRIES = 2
 CONNECT_BACKOFF_S = (0.1, 0.4)
 POOL_SIZE = 16
+# A session id goes into a URL path: the API's ids (UUIDs) fit this, and nothing that could change
+# the path's shape ("/", "..", "%", "?", "#", white space) does.
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+BAD_SESSION_ID = "session_id format is invalid, must be 1-128 letters, digits, _ or -, starting with a letter or digit"
 
 Clock = Callable[[], datetime]
 Then = Callable[[Database, int], None]
@@ -96,6 +102,17 @@ def _http_session(api_base: str) -> requests.Session:
             session.mount("https://", adapter)
             _sessions[api_base] = session
         return session
+
+
+def session_path(session_id: str) -> str:
+    """The PUT path of a session, its id checked and quoted before anything is logged or sent.
+
+    Without the check ``update_session("x/../../../sandbox/info")`` sent an authenticated PUT to
+    another resource; quoting alone would not stop ``..``. Raises :class:`InvalidRequest`.
+    """
+    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+        raise InvalidRequest([Problem(parameter="session_id", reason=BAD_SESSION_ID)])
+    return SESSION.replace("{session_id}", quote(session_id, safe=""))
 
 
 def _never_connected(exc: requests.RequestException) -> bool:
@@ -223,10 +240,10 @@ class Client:
 
         An unknown outcome marks the session ``amount_uncertain`` in the same transaction.
         """
+        path = session_path(session_id)
         body = patch.patch if isinstance(patch, SessionUpdate) else dict(patch)
         known = registry.Registry(self.log.db_path).get(session_id)
         merged = merge(known["params"], body) if known else dict(body)  # what the request is about, as known now
-        path = SESSION.replace("{session_id}", session_id)
 
         def record(db: Database, seq: int, _members: Mapping[str, Any]) -> None:
             nonlocal merged

@@ -256,3 +256,24 @@ def test_overlapping_updates_leave_the_registry_as_the_api_holds_it(server, log:
     versions = Registry(log.db_path).history(session_id)
     assert [v["operator"] for v in versions] == ["ann", "bob", "ann"]
     assert [c["path"] for c in versions[-1]["changes"]] == ["transaction.custom1"]
+
+
+@pytest.mark.parametrize("session_id", ["x/../../../sandbox/info", "..", "a?b=1", "a#b", "a%2Fb", "", " a", "a\n",
+                                        "é", "-a", "a" * 129])
+def test_a_session_id_that_could_change_the_path_is_refused_before_anything(server, log: CallLog,
+                                                                             session_id: str) -> None:
+    from lib.validation import InvalidRequest
+
+    client = Client(make_env(server.base_url), operator="ann", log=log)
+    with pytest.raises(InvalidRequest) as caught:
+        client.update_session(session_id, {"transaction": {"custom1": "x"}})
+    assert caught.value.problems == [{"parameter": "session_id", "reason": client_module.BAD_SESSION_ID}]
+    assert log.count() == 0  # nothing logged, nothing sent (not even a login)
+
+
+def test_a_valid_session_id_is_quoted_into_the_path(server, log: CallLog) -> None:
+    created = Client(make_env(server.base_url), operator="ann", log=log).create_session(body("ord-path"))
+    assert client_module.session_path(created.session_id) == f"/v1/payment-sessions/{created.session_id}"
+    updated = Client(make_env(server.base_url), operator="ann", log=log).update_session(
+        created.session_id, {"transaction": {"custom1": "ok"}})
+    assert log.entry(updated.entry_seq)["path"] == f"/v1/payment-sessions/{created.session_id}"
