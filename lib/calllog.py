@@ -9,7 +9,7 @@ Why it is built this way:
 - A consistent rewrite of the whole chain (or cutting its tail) still verifies on its own, so
   ``checkpoint`` writes the head (count, hash) to a file outside the database; ``verify`` checks
   the database still contains every checkpointed head.
-- Secrets never reach the disk: ``detail`` is redacted before it is serialised.
+- Secrets never reach the disk: ``detail`` is redacted (``lib.redaction``) before it is serialised.
 - Appends from many threads and processes are serialised by ``BEGIN IMMEDIATE``: the chain head is
   read and the new entry written in one transaction, so the chain never forks.
 - A log that cannot be opened or written (read-only, disk full, locked, corrupt) raises
@@ -39,13 +39,11 @@ from lib import db as dbmod
 from lib import jsonutil
 from lib.db import connect, decimal_text, ensure_schema, immediate, utc_text
 from lib.logfailure import CallLogUnavailable, check_writable, unavailable
+from lib.redaction import REDACTED as REDACTED  # re-exported: the log's readers compare with it
+from lib.redaction import redact
 
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "ops.db"
 GENESIS_HASH = "0" * 64
-REDACTED = "[REDACTED]"
-SECRET_KEYS = frozenset(
-    {"app_key", "access_token", "authorization", "refresh_token", "client_secret", "password", "cookie", "set-cookie"}
-)
 
 # Every column in table order; the hash covers all but the last.
 COLUMNS = (
@@ -92,19 +90,6 @@ def _create_schema(db: Database) -> None:
             f"CREATE TRIGGER IF NOT EXISTS entries_no_{event.lower()} BEFORE {event} ON entries "
             "BEGIN SELECT RAISE(ABORT, 'the call log is append-only'); END"
         )
-
-
-def redact(obj: Any) -> Any:
-    """A copy of ``obj`` with the value of every secret-named key (any depth, any case) replaced.
-
-    Any Mapping counts (``requests`` headers are a CaseInsensitiveDict, not a dict); it comes back
-    as a plain dict so it can be serialised.
-    """
-    if isinstance(obj, Mapping):
-        return {k: REDACTED if isinstance(k, str) and k.lower() in SECRET_KEYS else redact(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [redact(v) for v in obj]
-    return obj
 
 
 def detail_text(detail: Mapping[str, Any]) -> str:
