@@ -144,3 +144,42 @@ def test_cli_signs_mirrors_to_stdout_and_verifies(tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout == "OK (6 entries)\n" and "not checked" in done.stderr
     done = run_cli("checkpoint", *paths, OPS_CHECKPOINT_MIRROR=str(tmp_path / "mirror.jsonl"))
     assert done.returncode == 0 and lines(tmp_path / "mirror.jsonl") == lines(log.checkpoint_path)[1:]
+
+
+def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
+    """Hostile answers, a killed call settled by a resolution, a signed and mirrored checkpoint, more
+    calls: the CLI still prints exactly ``OK (N entries)``."""
+    from datetime import datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from lib.access import AccessPolicy
+    from lib.console import Console
+    from lib.sandbox.faults import HEADER, HOSTILE_MEMBERS
+    from lib.sandbox.runtime import serve_in_thread
+    from lib.validation import SessionRequest
+    from tests.test_reconcile import Killed, killed_client
+
+    server = serve_in_thread(tmp_path / "sandbox.db")
+    try:
+        later = datetime.now(timezone.utc) + timedelta(minutes=5)
+        console = Console(sandbox_base_url=server.base_url, db_path=tmp_path / "ops.db", clock=lambda: later)
+        console.log = CallLog(console.db_path, tmp_path / "cp.jsonl", checkpoint_key=KEY)
+        for n, kind in enumerate(HOSTILE_MEMBERS):
+            console.client("sandbox", "ann", headers={HEADER: f"answer={kind}"}).create_session(
+                {"transaction": {"order_id": f"ord-all-{n}", "amount": Decimal("1.00"), "currency": "gbp"}})
+        with pytest.raises(Killed):
+            killed_client(console).create_session(SessionRequest.parse(
+                {"transaction": {"order_id": "ord-all-killed", "amount": Decimal("2.00"), "currency": "gbp"}}))
+        (attempt,) = console.unanswered("sandbox")
+        console.new_session_for_unanswered(AccessPolicy(auth=False).identity(None, operator_fallback="ann"),
+                                           attempt.attempt_id)
+        console.log.checkpoint(str(tmp_path / "mirror.jsonl"))
+        console.client("sandbox", "ann").create_session(
+            {"transaction": {"order_id": "ord-all-after", "amount": Decimal("3.00"), "currency": "gbp"}})
+        count = console.log.count()
+    finally:
+        server.stop()
+    for checkpoints_file in ("cp.jsonl", "mirror.jsonl"):
+        done = run_cli("verify", "--db", str(tmp_path / "ops.db"), "--checkpoints", str(tmp_path / checkpoints_file),
+                       OPS_CHECKPOINT_KEY=KEY.decode())
+        assert (done.returncode, done.stdout, done.stderr) == (0, f"OK ({count} entries)\n", "")
