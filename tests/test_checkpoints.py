@@ -157,7 +157,7 @@ def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
     from lib.sandbox.faults import HEADER, HOSTILE_MEMBERS
     from lib.sandbox.runtime import serve_in_thread
     from lib.validation import SessionRequest
-    from tests.test_reconcile import Killed, killed_client
+    from tests.killing import Killed, killed_client
 
     server = serve_in_thread(tmp_path / "sandbox.db")
     try:

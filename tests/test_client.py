@@ -277,3 +277,36 @@ def test_a_valid_session_id_is_quoted_into_the_path(server, log: CallLog) -> Non
     updated = Client(make_env(server.base_url), operator="ann", log=log).update_session(
         created.session_id, {"transaction": {"custom1": "ok"}})
     assert log.entry(updated.entry_seq)["path"] == f"/v1/payment-sessions/{created.session_id}"
+
+
+class _AnswersWith:
+    """An HTTP session that makes the real call (the API acts) and then puts one member in front of
+    a 2xx JSON answer: the client's side of a hostile answer, whatever the server supports."""
+
+    def __init__(self, http: requests.Session, member: bytes) -> None:
+        self.http, self.member = http, member
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = self.http.request(*args, **kwargs)
+        if response.ok and response.content.startswith(b"{"):
+            response._content = b"{" + self.member + b"," + response.content[1:]
+        return response
+
+
+@pytest.mark.parametrize("member", [
+    b'"fee":0.12345678901234567890',  # more digits than a float holds
+    b'"fee":1e400',  # beyond a float
+    b'"note":"\\ud800"',  # an escaped lone surrogate
+    b'"nested":' + b"[" * 10_000 + b"]" * 10_000,
+], ids=["20-digit decimal", "1e400", "lone surrogate", "10000 levels"])
+def test_an_answer_the_log_could_not_write_is_recorded_and_the_session_registered(server, log: CallLog,
+                                                                                  member: bytes) -> None:
+    client = Client(make_env(server.base_url), operator="ann", log=log)
+    client.login()
+    client._http = _AnswersWith(client._http, member)
+    created = client.create_session(body("ord-hostile"))
+    assert len(sandbox_sessions_for(server, "ord-hostile")) == 1
+    assert Registry(log.db_path).get(created.session_id)["order_id"] == "ord-hostile"
+    assert [r["outcome"] for r in results(log)] == ["ok", "ok"] and log.in_flight() == []
+    assert results(log)[-1]["session_id"] == created.session_id
+    assert log.verify().ok

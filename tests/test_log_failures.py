@@ -1,6 +1,7 @@
 """A call log that cannot be written is explained (file, what happened, what to do), and nothing is sent.
 
-Real failures where the machine allows them: a read-only file or folder (``chattr +i`` as root,
+Pages and the CLI explaining them are tested with them (test_page_frame, test_page_new_session,
+test_calllog). Real failures where the machine allows them: a read-only file or folder (``chattr +i`` as root,
 whom permission bits do not stop; ``chmod`` otherwise), a full disk (a 256 KiB tmpfs when we may
 mount one; SQLite's ``max_page_count`` everywhere), a lock held by another connection past an
 injected busy timeout, a file that is not a database.
@@ -11,7 +12,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -27,9 +27,6 @@ from lib.config import Credentials, Environment
 from lib.db import close_thread_connections, connect
 from lib.logfailure import CallLogUnavailable
 from lib.sandbox.runtime import serve_in_thread
-from ui.form import widget_key
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -206,18 +203,13 @@ def test_a_lock_held_past_the_busy_timeout_is_explained(tmp_path: Path, server) 
     assert client(server, log).create_session(body("ord-after")).session_id  # works again once released
 
 
-def test_a_corrupt_file_is_explained_at_open_and_by_the_cli(tmp_path: Path) -> None:
+def test_a_corrupt_file_is_explained_at_open(tmp_path: Path) -> None:
     path = tmp_path / "ops.db"
     path.write_bytes(b"this is not a database, it is a note someone saved over it\n" * 100)
     with pytest.raises(CallLogUnavailable) as caught:
         CallLog(path)
     assert_explained(caught.value, path, logfailure.CORRUPT, "cannot be opened", "not a SQLite database",
                      "restore the latest backup")
-    done = subprocess.run([sys.executable, "-m", "lib.calllog", "verify", "--db", str(path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.startswith("The call log cannot be opened: the file is not a SQLite database.")
-    assert f"File: {path}." in done.stderr and "What to do:" in done.stderr
 
 
 def test_other_database_errors_are_not_disguised(tmp_path: Path) -> None:
@@ -230,37 +222,3 @@ def test_other_database_errors_are_not_disguised(tmp_path: Path) -> None:
 
     with pytest.raises(sqlite3.IntegrityError):
         log.append("x", operator="ann", environment="sandbox", then=duplicate)
-
-
-# --- pages ----------------------------------------------------------------------------------------
-
-def test_every_page_explains_a_corrupt_log_instead_of_a_traceback(app_env: Path) -> None:
-    from streamlit.testing.v1 import AppTest
-
-    (app_env / "ops.db").write_bytes(b"garbage, not a database\n" * 200)
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30).run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert at.title[0].value == "🛑 The call log cannot be opened"
-    assert "the file is not a SQLite database" in at.markdown[0].value
-    assert str(app_env / "ops.db") in [c.value for c in at.code]
-    assert any("What to do" in m.value for m in at.markdown)
-
-
-def test_a_create_refused_by_a_locked_log_is_explained_at_the_button(app_env: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                    open_page) -> None:
-    monkeypatch.setenv("OPS_BUSY_TIMEOUT_S", "0.1")
-    at = open_page()
-    at.text_input(key=widget_key("transaction.amount")).input("15.02")
-    at.run()
-    holder = sqlite3.connect(app_env / "ops.db", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        next(b for b in at.button if b.label == "Create session").click()
-        at.run()
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
-    assert not at.exception, [e.message for e in at.exception]
-    assert any("The call log cannot be written" in e.value and "write lock for more than 0.1 s" in e.value
-               for e in at.error)
-    assert any("Nothing was sent to the API." in t.value for t in at.text)

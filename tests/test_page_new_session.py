@@ -57,3 +57,24 @@ def test_bad_input_shows_per_field_errors_and_sends_nothing(open_page, app_env) 
     assert any("Nothing was sent" in e for e in errors)
     log = CallLog(app_env / "ops.db")
     assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["session_start"]  # no API call
+
+
+def test_a_create_refused_by_a_locked_log_is_explained_at_the_button(app_env, monkeypatch, open_page) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("OPS_BUSY_TIMEOUT_S", "0.1")  # another writer's lock is given up on quickly
+    at = fill(open_page(), transaction__amount="15.02")
+    holder = sqlite3.connect(app_env / "ops.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a stuck writer elsewhere
+    try:
+        click(at, "Create session")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("The call log cannot be written" in e.value and "write lock for more than 0.1 s" in e.value
+               for e in at.error)
+    assert any("Nothing was sent to the API." in t.value for t in at.text)
+    assert str(app_env / "ops.db") in [c.value for c in at.code]
+    log = CallLog(app_env / "ops.db")
+    assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["session_start"]  # nothing sent

@@ -10,36 +10,21 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from lib import reconcile
 from lib.access import AccessDenied, AccessPolicy, Identity
-from lib.calllog import CallLog
-from lib.client import Client
 from lib.console import Console, UnknownAttempt
 from lib.registry import Registry
 from lib.sandbox.runtime import serve_in_thread
 from lib.validation import SessionRequest
+from tests.killing import OPERATOR, Killed, killed_client
 
-ME = "ann@example.com"
+ME = OPERATOR
 LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback=ME)
 UTC = timezone.utc
-
-
-class Killed(SystemExit):
-    """The process dying after the API acted: nothing below the HTTP call runs."""
-
-
-class _SendThenDie:
-    def __init__(self, http: requests.Session) -> None:
-        self.http = http
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        self.http.request(*args, **kwargs)  # the API receives and acts on it …
-        raise Killed(137)  # … and the console never writes the result
 
 
 class Clock:
@@ -68,13 +53,6 @@ def clock() -> Clock:
 def console(server, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Console:
     monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "no-secrets.toml"))
     return Console(sandbox_base_url=server.base_url, db_path=tmp_path / "ops.db", clock=clock)
-
-
-def killed_client(console: Console) -> Client:
-    client = console.client("sandbox", ME)
-    client.login()  # the token is cached: the next request is the call itself
-    client._http = _SendThenDie(client._http)
-    return client
 
 
 def body(order_id: str, amount: str = "10.00") -> dict:
@@ -205,60 +183,3 @@ def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: Consol
     with pytest.raises(InvalidRequest, match="had secrets removed"):
         console.new_session_for_unanswered(LOCAL, attempt.attempt_id)
     assert len(at_api(server, "ord-secret")) == 1  # nothing sent again
-
-
-# --- the Session detail page ------------------------------------------------------------------------
-
-def backdated_kill(db_path: Path, sandbox_url: str, *, session_id: str | None = None,
-                   order_id: str = "ord-page") -> None:
-    """A killed create (or update of ``session_id``) whose request entry is 10 minutes old."""
-    old = Console(sandbox_base_url=sandbox_url, db_path=db_path)
-    old.log = CallLog(db_path, clock=lambda: datetime.now(UTC) - timedelta(minutes=10))
-    client = killed_client(old)
-    with pytest.raises(Killed):
-        if session_id:
-            client.update_session(session_id, {"transaction": {"amount": Decimal("30.00")}})
-        else:
-            client.create_session(SessionRequest.parse(body(order_id)))
-
-
-def test_session_detail_lists_an_unanswered_create_and_offers_a_new_session(open_page, app_env: Path) -> None:
-    from lib.sandbox.runtime import ensure_sandbox
-
-    backdated_kill(app_env / "ops.db", ensure_sandbox().base_url, order_id="ord-page")
-    at = open_page("pages/session_detail.py")
-    assert any(s.value == "Calls with no answer recorded" for s in at.subheader)
-    assert any("No answer recorded" in w.value and f"Create sent by {ME}" in w.value for w in at.warning)
-    assert any("two sessions are live for this order" in w.value for w in at.warning)
-    assert "ord-page" in [c.value for c in at.code]
-    assert any("cannot look sessions up" in m.value for m in at.markdown)
-    next(b for b in at.button if b.label == "New session for the same order").click()
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert any("New session created for the same order" in s.value for s in at.success)
-    assert not any(s.value == "Calls with no answer recorded" for s in at.subheader)
-    log = CallLog(app_env / "ops.db")
-    assert log.entry(log.count())["kind"] == reconcile.RESOLUTION and log.verify().ok
-
-
-def test_session_detail_shows_an_unanswered_update_and_records_a_resolution(open_page, app_env: Path) -> None:
-    from lib.sandbox.runtime import ensure_sandbox
-
-    url = ensure_sandbox().base_url
-    created = Console(sandbox_base_url=url, db_path=app_env / "ops.db").client("sandbox", ME).create_session(
-        SessionRequest.parse(body("ord-page-upd")))
-    backdated_kill(app_env / "ops.db", url, session_id=created.session_id)
-    at = open_page("pages/session_detail.py", session=created.session_id)
-    assert any(s.value == "Updates with no answer recorded" for s in at.subheader)
-    assert any("Amount uncertain" in e.value for e in at.error)  # the session is marked
-    assert any("the session's amount is uncertain" in m.value for m in at.markdown)
-    at.text_input(key=f"unanswered-note-{CallLog(app_env / 'ops.db').in_flight()[0]['attempt_id']}").input(
-        "payment page shows 30.00")
-    next(b for b in at.button if b.label == "It took effect (the API holds it)").click()
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    assert any("Resolution recorded" in s.value for s in at.success)
-    row = Registry(app_env / "ops.db").get(created.session_id)
-    assert (row["state"], row["amount"]) == ("ok", Decimal("30.00"))
-    log = CallLog(app_env / "ops.db")
-    assert log.entry(log.count())["detail"]["note"] == "payment page shows 30.00"
