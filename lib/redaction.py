@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -43,8 +44,10 @@ _QUERY = re.compile(r"(?P<lead>[?&;])(?P<name>[^=&;#\s]+)=(?P<value>[^&;#\s]*)")
 _MEMBER = re.compile(r'"(?P<name>(?:[^"\\]|\\.)*)"(?P<colon>\s*:\s*)"(?P<value>(?:[^"\\]|\\.)*)"')
 
 
+@lru_cache(maxsize=4096)
 def is_secret_key(name: str) -> bool:
-    """Whether a key of this name holds a secret (see the module docstring for the rule)."""
+    """Whether a key of this name holds a secret (see the module docstring for the rule). Cached:
+    the same few header and field names come by on every log entry."""
     words = [w.lower() for w in _WORDS.findall(name)]
     if not words or words[-1] in _DESCRIBES:
         return False
