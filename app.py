@@ -5,8 +5,9 @@ registered; each page's own ``frame()`` checks again, for a page reached without
 """
 import streamlit as st
 
-from ui.frame import allowed_pages, gate, shared_console
+from ui.frame import allowed_pages, gate, log_guard, shared_console
 
 who = gate(shared_console())
 pages = [st.Page(p.path, title=p.title, icon=p.icon, default=i == 0) for i, p in enumerate(allowed_pages(who))]
-st.navigation(pages, position="hidden").run()
+with log_guard():  # a log that fails in the middle of a page (locked, corrupted) is explained, not a traceback
+    st.navigation(pages, position="hidden").run()

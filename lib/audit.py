@@ -31,6 +31,7 @@ from lib import timefmt
 from lib.access import ACCESS_KINDS
 from lib.calllog import CallLog
 from lib.db import connect, utc_text
+from lib.reconcile import RESOLUTION
 
 OUTCOMES = ("ok", "http_error", "network_error", "unknown_outcome")
 IN_FLIGHT = "in_flight"
@@ -420,7 +421,7 @@ TIME_RANGES: dict[str, tuple[str, timedelta | None]] = {
     ALL_TIME: ("All time", None),
     CUSTOM: ("Custom range", None),
 }
-KINDS = ("api_request", "api_result", "export", *ACCESS_KINDS)
+KINDS = ("api_request", "api_result", RESOLUTION, "export", *ACCESS_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 OUTCOME_LABELS = {"ok": "ok", "http_error": "HTTP error", "network_error": "network error",
                   "unknown_outcome": "outcome unknown", IN_FLIGHT: "in flight"}

@@ -7,11 +7,15 @@ Why it is built this way:
   encoded as UTF-8 and ``prev_hash`` is the previous entry's hash (64 zeros for entry 1). Anyone
   with write access can drop the triggers, so ``verify`` recomputes the chain.
 - A consistent rewrite of the whole chain (or cutting its tail) still verifies on its own, so
-  ``checkpoint`` writes the head (count, hash) to a file outside the database; ``verify`` checks
-  the database still contains every checkpointed head.
-- Secrets never reach the disk: ``detail`` is redacted before it is serialised.
+  ``checkpoint`` writes the head (count, hash) to a file outside the database, signed with a key
+  kept outside both and optionally mirrored to a second place (``lib.checkpoints``); ``verify``
+  checks each checkpoint's signature and that the database still contains every checkpointed head.
+- Secrets never reach the disk: ``detail`` is redacted (``lib.redaction``) before it is serialised.
 - Appends from many threads and processes are serialised by ``BEGIN IMMEDIATE``: the chain head is
   read and the new entry written in one transaction, so the chain never forks.
+- A log that cannot be opened or written (read-only, disk full, locked, corrupt) raises
+  :class:`lib.logfailure.CallLogUnavailable` naming the file, what happened and what to do, never a bare SQLite
+  error: pages and the CLI show it as it is, and nothing that needed the entry goes ahead.
 """
 from __future__ import annotations
 
@@ -22,24 +26,26 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from math import isfinite
 from pathlib import Path
-from typing import Any
+from types import EllipsisType
+from typing import Any, TextIO
 
 from sqlite_utils import Database
 
-from lib import jsonutil
+from lib import checkpoints, config, jsonutil
+from lib import db as dbmod
 from lib.db import connect, decimal_text, ensure_schema, immediate, utc_text
+from lib.logfailure import CallLogUnavailable, check_writable, unavailable
+from lib.redaction import REDACTED as REDACTED  # re-exported: the log's readers compare with it
+from lib.redaction import redact
 
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "ops.db"
 GENESIS_HASH = "0" * 64
-REDACTED = "[REDACTED]"
-SECRET_KEYS = frozenset(
-    {"app_key", "access_token", "authorization", "refresh_token", "client_secret", "password", "cookie", "set-cookie"}
-)
 
 # Every column in table order; the hash covers all but the last.
 COLUMNS = (
@@ -88,17 +94,29 @@ def _create_schema(db: Database) -> None:
         )
 
 
-def redact(obj: Any) -> Any:
-    """A copy of ``obj`` with the value of every secret-named key (any depth, any case) replaced.
+def detail_text(detail: Mapping[str, Any]) -> str:
+    """``detail`` redacted, as the JSON text stored. Never raises for what a value holds: a
+    top-level value that cannot be written faithfully is replaced by a note of why, so an entry is
+    never lost to its detail (callers keep answers recordable first: ``jsonutil.read_answer``)."""
+    try:
+        return jsonutil.dumps(redact(detail))
+    except (ValueError, TypeError, RecursionError):
+        pass
+    kept: dict[str, Any] = {}
+    for key, value in detail.items():
+        name = _storable(str(key))
+        try:
+            item = redact({name: value})
+            jsonutil.dumps(item)
+        except (ValueError, TypeError, RecursionError) as exc:
+            item = {name: {"unrecordable": _storable(f"{type(exc).__name__}: {exc}")}}
+        kept.update(item)
+    return jsonutil.dumps(kept)
 
-    Any Mapping counts (``requests`` headers are a CaseInsensitiveDict, not a dict); it comes back
-    as a plain dict so it can be serialised.
-    """
-    if isinstance(obj, Mapping):
-        return {k: REDACTED if isinstance(k, str) and k.lower() in SECRET_KEYS else redact(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [redact(v) for v in obj]
-    return obj
+
+def _storable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot carry (lone surrogates) written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def entry_hash(values: Iterable[Any]) -> str:
@@ -117,18 +135,6 @@ def _decode(row: Sequence[Any]) -> dict[str, Any]:
     return entry
 
 
-def _parse_checkpoint(line: str) -> dict[str, Any] | None:
-    try:
-        cp = json.loads(line)
-    except ValueError:
-        return None
-    ok = (
-        isinstance(cp, dict) and type(cp.get("count")) is int and cp["count"] >= 0
-        and isinstance(cp.get("head_hash"), str) and isinstance(cp.get("at"), str)
-    )
-    return cp if ok else None
-
-
 def default_db_path() -> Path:
     """``$OPS_DB_PATH``, else data/ops.db in the repository (read on each call: tests set it)."""
     return Path(os.environ.get("OPS_DB_PATH") or DEFAULT_DB_PATH)
@@ -140,6 +146,8 @@ class VerifyResult:
     count: int
     broken_seq: int | None
     message: str
+    # What the verdict rests on that a reader should know (unsigned or unchecked checkpoints, none at all).
+    notes: tuple[str, ...] = ()
 
 
 class CallLog:
@@ -151,16 +159,52 @@ class CallLog:
         checkpoint_path: str | Path | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        synchronous: str = "FULL",
+        busy_timeout_s: float | None = None,
+        checkpoint_key: bytes | None | EllipsisType = ...,
     ) -> None:
+        """``synchronous`` is FULL so an entry is on disk before the call it records goes out
+        (``lib.db``; NORMAL exists for the benchmark's comparison). ``busy_timeout_s``: how long an
+        append waits for another writer's lock (default ``lib.db.busy_timeout_default()``).
+        ``checkpoint_key`` signs and checks checkpoints (``lib.checkpoints``); by default it is read
+        from the configuration each time it is needed, None means no key."""
         self.db_path = Path(db_path or default_db_path()).resolve()
         self.checkpoint_path = Path(
             checkpoint_path or os.environ.get("OPS_CHECKPOINT_PATH") or f"{self.db_path}.checkpoints.jsonl"
         ).resolve()
         self._clock = clock
-        ensure_schema(self.db_path, "calllog", _create_schema)
+        self._synchronous = synchronous
+        self._busy_timeout_s = busy_timeout_s
+        self._checkpoint_key = checkpoint_key
+        with self.failures_explained("opened"):
+            ensure_schema(self.db_path, "calllog", _create_schema)
 
     def _db(self) -> Database:
-        return connect(self.db_path)
+        return connect(self.db_path, synchronous=self._synchronous, busy_timeout_s=self._busy_timeout_s)
+
+    @property
+    def busy_timeout_s(self) -> float:
+        return dbmod.busy_timeout_default() if self._busy_timeout_s is None else self._busy_timeout_s
+
+    @contextmanager
+    def failures_explained(self, doing: str) -> Iterator[None]:
+        """SQLite and OS errors that mean the file cannot be used become ``CallLogUnavailable``
+        (for anything that writes the log's file: the log itself, the QA store at start-up)."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            explained = unavailable(exc, self.db_path, busy_timeout_s=self.busy_timeout_s, doing=doing)
+            if explained is None:
+                raise
+            raise explained from exc
+
+    def preflight(self) -> None:
+        """Raise ``CallLogUnavailable`` now when an append would fail for a reason visible
+        without writing (the file or its folder read-only, the disk full): pages run it first, so
+        nobody fills in a form that cannot be sent."""
+        problem = check_writable(self.db_path)
+        if problem is not None:
+            raise problem
 
     def append(
         self,
@@ -200,22 +244,23 @@ class CallLog:
             "amount": decimal_text(amount), "currency": currency,
             "http_status": None if http_status is None else int(http_status), "outcome": outcome,
             "duration_ms": None if duration_ms is None else float(duration_ms),
-            "detail": None if detail is None else jsonutil.dumps(redact(detail)),
+            "detail": None if detail is None else detail_text(detail),
         }
         for name in _TEXT_COLUMNS.intersection(fields):
             if fields[name] is not None and not isinstance(fields[name], str):
                 raise TypeError(f"{name} must be a string, not {type(fields[name]).__name__}")
-        db = self._db()
-        with immediate(db):
-            head = db.conn.execute(_HEAD).fetchone()
-            fields["seq"], fields["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-            # The time is taken once the write lock is held, so ts never goes backwards along seq.
-            fields["ts"] = utc_text(self._clock())
-            values = [fields[name] for name in HASHED_COLUMNS]
-            values.append(entry_hash(values))
-            db.conn.execute(_INSERT, values)
-            if then is not None:
-                then(db, fields["seq"])
+        with self.failures_explained("written"):
+            db = self._db()
+            with immediate(db):
+                head = db.conn.execute(_HEAD).fetchone()
+                fields["seq"], fields["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+                # The time is taken once the write lock is held, so ts never goes backwards along seq.
+                fields["ts"] = utc_text(self._clock())
+                values = [fields[name] for name in HASHED_COLUMNS]
+                values.append(entry_hash(values))
+                db.conn.execute(_INSERT, values)
+                if then is not None:
+                    then(db, fields["seq"])
         return fields["seq"]
 
     def entry(self, seq: int) -> dict[str, Any] | None:
@@ -241,31 +286,57 @@ class CallLog:
         )
         return [_decode(row) for row in rows]
 
+    def checkpoint_key(self) -> bytes | None:
+        return config.checkpoint_key() if self._checkpoint_key is ... else self._checkpoint_key  # type: ignore[return-value]
+
     def _read_checkpoints(self) -> list[tuple[int, dict[str, Any] | None]]:
         """(line number, checkpoint) pairs; None for a line that is not a well-formed checkpoint."""
         if not self.checkpoint_path.exists():
             return []
         with self.checkpoint_path.open(encoding="utf-8") as f:
-            return [(n, _parse_checkpoint(line)) for n, line in enumerate(f, 1) if line.strip()]
+            return [(n, checkpoints.parse(line)) for n, line in enumerate(f, 1) if line.strip()]
+
+    def _checkpoint_notes(self, found: list[dict[str, Any]], key: bytes | None) -> tuple[str, ...]:
+        """What a reader of an OK verdict should know about the checkpoints it rests on."""
+        if not found:
+            return (f"no checkpoint in {self.checkpoint_path}: the chain is only consistent with itself "
+                    "(python -m lib.calllog checkpoint pins its head)",)
+        if key is not None:
+            return ()
+        signed = sum(1 for cp in found if checkpoints.is_signed(cp))
+        notes = []
+        if signed:
+            notes.append(f"{signed} signed checkpoint(s) not checked: no checkpoint key is configured "
+                         "(OPS_CHECKPOINT_KEY or [calllog] checkpoint_key)")
+        if len(found) - signed:
+            notes.append(f"{len(found) - signed} checkpoint(s) unsigned: they prove the head only to whoever trusts "
+                         f"{self.checkpoint_path} (configure a checkpoint key to sign new ones)")
+        return tuple(notes)
 
     def verify(self) -> VerifyResult:
         """Recompute the chain in one read snapshot, then check every checkpoint against it."""
         # Checkpoints are read before the snapshot starts, so none can be newer than it.
-        checkpoints = self._read_checkpoints()
-        wanted = {cp["count"] for _, cp in checkpoints if cp}
+        found = self._read_checkpoints()
+        wanted = {cp["count"] for _, cp in found if cp}
         heads = {0: GENESIS_HASH}
-        conn = self._db().conn
-        conn.execute("BEGIN")
-        try:
-            count, broken = self._verify_chain(conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads)
-        finally:
-            conn.execute("COMMIT")
+        with self.failures_explained("read"):
+            conn = self._db().conn
+            conn.execute("BEGIN")
+            try:
+                count, broken = self._verify_chain(conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads)
+            finally:
+                conn.execute("COMMIT")
         if broken:
             return VerifyResult(False, count, *broken)
-        for line, cp in checkpoints:
+        key = self.checkpoint_key()
+        for line, cp in found:
             if cp is None:
                 return VerifyResult(False, count, None, f"{self.checkpoint_path} line {line} is not a checkpoint")
             at, cp_count = cp["at"], cp["count"]
+            problem = None if key is None else checkpoints.signature_problem(cp, key)
+            if problem:
+                return VerifyResult(False, count, None,
+                                    f"checkpoint of {at} ({self.checkpoint_path} line {line}) {problem}")
             if cp_count > count:
                 missing = f"entry {count + 1}" if cp_count == count + 1 else f"entries {count + 1}-{cp_count}"
                 return VerifyResult(
@@ -278,7 +349,8 @@ class CallLog:
                     f"checkpoint of {at}: the head hash at entry {cp_count} differs "
                     "(the chain was rewritten up to there)",
                 )
-        return VerifyResult(True, count, None, f"OK ({count} entries)")
+        notes = self._checkpoint_notes([cp for _, cp in found if cp], key)
+        return VerifyResult(True, count, None, f"OK ({count} entries)", notes)
 
     @staticmethod
     def _verify_chain(
@@ -304,19 +376,28 @@ class CallLog:
                 heads[seq] = stored_hash
         return count, None
 
-    def checkpoint(self) -> dict[str, Any]:
-        """Append the current head to the checkpoint file (fsynced) and return it."""
-        head = self._db().conn.execute(_HEAD).fetchone()
+    def checkpoint(self, mirror: str | None = None, *, stdout: TextIO | None = None) -> dict[str, Any]:
+        """Append the current head to the checkpoint file (fsynced), signed when a checkpoint key is
+        configured, and the same line to ``mirror`` (a path, or ``-`` for ``stdout``); return it."""
+        with self.failures_explained("read"):
+            head = self._db().conn.execute(_HEAD).fetchone()
         count, head_hash = head if head else (0, GENESIS_HASH)
-        record = {"count": count, "head_hash": head_hash, "at": utc_text(self._clock())}
-        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.checkpoint_path.exists()
-        with self.checkpoint_path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        if created:  # make the new directory entry durable too
-            _fsync_dir(self.checkpoint_path.parent)
+        record = checkpoints.sign({"count": count, "head_hash": head_hash, "at": utc_text(self._clock())},
+                                  self.checkpoint_key())
+        line = json.dumps(record)
+        for where in (str(self.checkpoint_path), mirror):
+            if where is None:
+                continue
+            try:
+                if where == str(self.checkpoint_path):
+                    checkpoints.append_line(self.checkpoint_path, line)
+                else:
+                    checkpoints.mirror_line(where, line, stdout)
+            except OSError as exc:
+                raise CallLogUnavailable(
+                    where, "checkpoint_unwritable", f"its checkpoint could not be written there ({exc.strerror or exc})",
+                    "make that file and its folder writable (or choose another with --checkpoints / --mirror), then "
+                    "run the checkpoint again.", doing="checkpointed") from exc
         return record
 
     def backup(self, dest: str | Path) -> Path:
@@ -348,14 +429,20 @@ def _fsync_dir(path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lib.calllog {verify,checkpoint,backup DEST} [--db PATH] [--checkpoints PATH]``."""
+    """``python -m lib.calllog {verify,checkpoint [--mirror PATH|-],backup DEST} [--db PATH] [--checkpoints PATH]``.
+
+    Exit status: 0 OK, 1 the log does not verify (or is missing), 2 it cannot be used (explained).
+    """
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="database file (default: $OPS_DB_PATH or data/ops.db)")
     common.add_argument("--checkpoints", help="checkpoint file (default: $OPS_CHECKPOINT_PATH or <db>.checkpoints.jsonl)")
     parser = argparse.ArgumentParser(prog="python -m lib.calllog", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("verify", parents=[common], help="recompute the hash chain and check the checkpoints")
-    commands.add_parser("checkpoint", parents=[common], help="record the current head outside the database")
+    checkpoint = commands.add_parser("checkpoint", parents=[common],
+                                     help="record the current head outside the database (signed when a key is set)")
+    checkpoint.add_argument("--mirror", help="also write it here: a file, or - for stdout "
+                                             "(default: $OPS_CHECKPOINT_MIRROR or [calllog] checkpoint_mirror)")
     backup = commands.add_parser("backup", parents=[common], help="copy the database, then verify the copy")
     backup.add_argument("dest")
     args = parser.parse_args(argv)
@@ -364,9 +451,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not db_path.exists():  # opening it would create an empty, "valid" log
         print(f"no call log at {db_path}", file=sys.stderr)
         return 1
+    try:
+        return _run(args, db_path)
+    except (CallLogUnavailable, config.ConfigError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, db_path: Path) -> int:
     log = CallLog(db_path, args.checkpoints)
     if args.command == "checkpoint":
-        print(f"checkpoint appended to {log.checkpoint_path}: {json.dumps(log.checkpoint())}")
+        mirror = args.mirror or config.checkpoint_mirror()
+        record = log.checkpoint(mirror)
+        # With the mirror on stdout, stdout carries only the checkpoint line (for a log collector).
+        print(f"checkpoint appended to {log.checkpoint_path}{f' and {mirror}' if mirror and mirror != '-' else ''}: "
+              f"{json.dumps(record)}", file=sys.stderr if mirror == checkpoints.STDOUT else sys.stdout)
         return 0
     if args.command == "backup":
         copy = log.backup(args.dest)
@@ -374,6 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log = CallLog(copy, log.checkpoint_path)
     result = log.verify()
     print(result.message if args.command == "verify" else f"backup verifies: {result.message}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0 if result.ok else 1
 
 

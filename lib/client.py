@@ -11,14 +11,17 @@ Rules (contract §2, §6 and issue 3):
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -29,7 +32,8 @@ from lib import jsonutil, registry
 from lib.calllog import CallLog
 from lib.config import Environment
 from lib.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
-from lib.validation import SessionRequest, SessionUpdate, merge
+from lib.logfailure import CallLogUnavailable
+from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 
 LOGIN = "/v1/login"
 SESSIONS = "/v1/payment-sessions"
@@ -37,9 +41,15 @@ SESSION = "/v1/payment-sessions/{session_id}"
 CONNECT_RETRIES = 2
 CONNECT_BACKOFF_S = (0.1, 0.4)
 POOL_SIZE = 16
+# A session id goes into a URL path: the API's ids (UUIDs) fit this, and nothing that could change
+# the path's shape ("/", "..", "%", "?", "#", white space) does.
+SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+BAD_SESSION_ID = "session_id format is invalid, must be 1-128 letters, digits, _ or -, starting with a letter or digit"
 
 Clock = Callable[[], datetime]
 Then = Callable[[Database, int], None]
+# Runs in the result entry's transaction with the answer's readable top-level members.
+OnSuccess = Callable[[Database, int, Mapping[str, Any]], None]
 
 
 def utc_now() -> datetime:
@@ -94,6 +104,17 @@ def _http_session(api_base: str) -> requests.Session:
         return session
 
 
+def session_path(session_id: str) -> str:
+    """The PUT path of a session, its id checked and quoted before anything is logged or sent.
+
+    Without the check ``update_session("x/../../../sandbox/info")`` sent an authenticated PUT to
+    another resource; quoting alone would not stop ``..``. Raises :class:`InvalidRequest`.
+    """
+    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
+        raise InvalidRequest([Problem(parameter="session_id", reason=BAD_SESSION_ID)])
+    return SESSION.replace("{session_id}", quote(session_id, safe=""))
+
+
 def _never_connected(exc: requests.RequestException) -> bool:
     """True when the TCP connection was never made, so nothing reached the API."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -118,13 +139,40 @@ def _concerns(body: Any, session_id: str | None) -> dict[str, Any]:
     }
 
 
-def _decode(response: requests.Response) -> Any:
-    if not response.content:
-        return None
+# What an operator must know when a call went out but its result could not be written.
+_UNRECORDED = ("The attempt will show as 'no answer recorded' on its session once the log works again: do not "
+               "send it again before settling it there.")
+
+
+@contextmanager
+def _consequence(text: str) -> Iterator[None]:
+    """Tell a ``CallLogUnavailable`` what it meant for this call (sent or not, answered or not)."""
     try:
-        return jsonutil.loads(response.content)
-    except ValueError:
-        return response.text
+        yield
+    except CallLogUnavailable as exc:
+        exc.consequence = text
+        raise
+
+
+def _answer(response: requests.Response) -> jsonutil.Answer:
+    """The body as the log can keep it (see ``jsonutil.read_answer``): any answer is recordable."""
+    return jsonutil.read_answer(response.content)
+
+
+def _text_member(members: Mapping[str, Any], name: str) -> str | None:
+    """A top-level member of an answer when it is a non-empty string (a hostile answer may put
+    anything there, and only a string can name a session or be a token)."""
+    value = members.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _seconds(value: Any, default: float = 3600.0) -> float:
+    """``expires_in`` as a sane number of seconds: missing, malformed or absurd values fall back."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError, ArithmeticError):
+        return default
+    return seconds if 0 < seconds <= 86_400 * 366 else default
 
 
 class Client:
@@ -149,11 +197,11 @@ class Client:
         creds = self.env.credentials
         body = {"app_id": creds.app_id, "app_key": creds.app_key}
         response, _seq, _attempt = self._attempt("POST", LOGIN, LOGIN, body, auth=False, idempotent=True)
-        data = _decode(response)
-        token = data.get("access_token") if isinstance(data, dict) else None
+        answer = _answer(response)
+        token = _text_member(answer.members, "access_token")
         if not token:
-            raise ApiError("login answered without an access_token", status=response.status_code, body=data)
-        expires_in = float(data.get("expires_in") or 3600)
+            raise ApiError("login answered without an access_token", status=response.status_code, body=answer.recorded)
+        expires_in = _seconds(answer.members.get("expires_in"))
         margin = min(60.0, expires_in * 0.1)
         with _pool_lock:
             _tokens[self._token_key] = _Token(token, time.monotonic() + expires_in - margin)
@@ -166,13 +214,13 @@ class Client:
         call_tags = self.tags + tuple(tags)
         created: dict[str, Any] = {}
 
-        def record(db: Database, seq: int, data: Any) -> None:
-            session_id = data.get("session_id") if isinstance(data, dict) else None
+        def record(db: Database, seq: int, members: Mapping[str, Any]) -> None:
+            session_id = _text_member(members, "session_id")
             if not session_id:
                 return
-            created["session_id"] = str(session_id)
+            created["session_id"] = session_id
             registry.record_created(
-                db, session_id=str(session_id), environment=self.env.name,
+                db, session_id=session_id, environment=self.env.name,
                 order_id=_concerns(body, None)["order_id"] or "", operator=self.operator, sent_at=sent_at,
                 ttl_seconds=self.env.session_ttl_seconds, params=body, tags=call_tags, entry_seq=seq,
             )
@@ -180,25 +228,28 @@ class Client:
         response, seq, attempt = self._call("POST", SESSIONS, SESSIONS, body, tags=tags, on_success=record)
         if "session_id" not in created:
             raise ApiError("the API accepted the session but sent no session_id",
-                           status=response.status_code, body=_decode(response), attempt_id=attempt, entry_seq=seq)
+                           status=response.status_code, body=_answer(response).recorded, attempt_id=attempt,
+                           entry_seq=seq)
         return Created(created["session_id"], sent_at,
                        sent_at + timedelta(seconds=self.env.session_ttl_seconds), seq, attempt)
 
     def update_session(self, session_id: str, patch: SessionUpdate | Mapping[str, Any], *,
                        tags: Sequence[str] = ()) -> Updated:
-        """PUT changes to a session; our registry gets the merged parameters as a new version.
+        """PUT changes to a session; our registry gets them as a new version, merged into its latest
+        version in the result's transaction (another update may have landed while this one was out).
 
         An unknown outcome marks the session ``amount_uncertain`` in the same transaction.
         """
+        path = session_path(session_id)
         body = patch.patch if isinstance(patch, SessionUpdate) else dict(patch)
         known = registry.Registry(self.log.db_path).get(session_id)
-        merged = merge(known["params"], body) if known else dict(body)
-        path = SESSION.replace("{session_id}", session_id)
+        merged = merge(known["params"], body) if known else dict(body)  # what the request is about, as known now
 
-        def record(db: Database, seq: int, _data: Any) -> None:
+        def record(db: Database, seq: int, _members: Mapping[str, Any]) -> None:
+            nonlocal merged
             if known:
-                registry.record_update(db, session_id=session_id, operator=self.operator, at=self.clock(),
-                                       params=merged, entry_seq=seq)
+                merged = registry.record_update(db, session_id=session_id, operator=self.operator, at=self.clock(),
+                                                patch=body, entry_seq=seq)
 
         def uncertain(db: Database, _seq: int) -> None:
             if known:
@@ -224,7 +275,7 @@ class Client:
 
     def _call(self, method: str, endpoint: str, path: str, body: Any, *, session_id: str | None = None,
               concerns_body: Any = None, tags: Sequence[str] = (),
-              on_success: Callable[[Database, int, Any], None] | None = None,
+              on_success: OnSuccess | None = None,
               on_unknown: Then | None = None) -> tuple[requests.Response, int, str]:
         """An authenticated call: on a 401, log in again and try once more."""
         for retry_after_login in (False, True):
@@ -250,7 +301,7 @@ class Client:
 
     def _attempt(self, method: str, endpoint: str, path: str, body: Any, *, auth: bool = True,
                  idempotent: bool = False, session_id: str | None = None, concerns_body: Any = None,
-                 tags: Sequence[str] = (), on_success: Callable[[Database, int, Any], None] | None = None,
+                 tags: Sequence[str] = (), on_success: OnSuccess | None = None,
                  on_unknown: Then | None = None) -> tuple[requests.Response, int, str]:
         """One logged HTTP exchange, retrying only connections that were never made."""
         headers = self._headers(auth)
@@ -263,7 +314,9 @@ class Client:
         }
         for attempt_no in range(CONNECT_RETRIES + 1):
             attempt = uuid.uuid4().hex
-            self.log.append("api_request", attempt_id=attempt, detail={"url": url, "headers": headers, "body": body}, **common)
+            with _consequence("Nothing was sent to the API."):
+                self.log.append("api_request", attempt_id=attempt, detail={"url": url, "headers": headers, "body": body},
+                                **common)
             started = time.perf_counter()
             try:
                 response = self._http.request(method, url, data=data, headers=headers,
@@ -273,11 +326,13 @@ class Client:
                 never_connected = _never_connected(exc)
                 unknown = not never_connected and not idempotent
                 outcome = "unknown_outcome" if unknown else "network_error"
-                seq = self.log.append(
-                    "api_result", attempt_id=attempt, outcome=outcome, duration_ms=elapsed,
-                    detail={"error": f"{type(exc).__name__}: {exc}", "sent": not never_connected},
-                    then=on_unknown if unknown else None, **common,
-                )
+                with _consequence(f"{method} {path} {'was not' if never_connected else 'was'} sent and no answer came "
+                                  f"back ({type(exc).__name__}); that could not be recorded either. {_UNRECORDED}"):
+                    seq = self.log.append(
+                        "api_result", attempt_id=attempt, outcome=outcome, duration_ms=elapsed,
+                        detail={"error": f"{type(exc).__name__}: {exc}", "sent": not never_connected},
+                        then=on_unknown if unknown else None, **common,
+                    )
                 if never_connected and attempt_no < CONNECT_RETRIES:
                     time.sleep(CONNECT_BACKOFF_S[attempt_no])
                     continue
@@ -289,24 +344,27 @@ class Client:
                 raise NetworkError(f"{method} {path}: could not reach {self.env.name} ({type(exc).__name__}: {exc})",
                                    attempt_id=attempt, entry_seq=seq) from exc
             elapsed = (time.perf_counter() - started) * 1000
-            decoded = _decode(response)
+            answer = _answer(response)
             ok = 200 <= response.status_code < 300
 
             def then(db: Database, seq: int) -> None:
                 if ok and on_success is not None:
-                    on_success(db, seq, decoded)
+                    on_success(db, seq, answer.members)
 
-            answered = decoded.get("session_id") if ok and isinstance(decoded, dict) else None
-            seq = self.log.append(
-                "api_result", attempt_id=attempt, http_status=response.status_code,
-                outcome="ok" if ok else "http_error", duration_ms=elapsed,
-                detail={"headers": dict(response.headers), "body": decoded}, then=then,
-                **{**common, "session_id": common["session_id"] or (str(answered) if answered else None)},
-            )
+            answered = _text_member(answer.members, "session_id") if ok else None
+            about = f" for session {answered}" if answered else ""
+            with _consequence(f"{method} {path} was sent and the API answered HTTP {response.status_code}{about}, but "
+                              f"the answer could not be recorded. {_UNRECORDED}"):
+                seq = self.log.append(
+                    "api_result", attempt_id=attempt, http_status=response.status_code,
+                    outcome="ok" if ok else "http_error", duration_ms=elapsed,
+                    detail={"headers": dict(response.headers), "body": answer.recorded}, then=then,
+                    **{**common, "session_id": common["session_id"] or answered},
+                )
             if ok:
                 return response, seq, attempt
             cls = error_for_status(response.status_code)
-            title = decoded.get("title") if isinstance(decoded, dict) else None
+            title = _text_member(answer.members, "title")
             raise cls(f"{method} {path} → HTTP {response.status_code}: {title or response.reason}",
-                      status=response.status_code, body=decoded, attempt_id=attempt, entry_seq=seq)
+                      status=response.status_code, body=answer.recorded, attempt_id=attempt, entry_seq=seq)
         raise AssertionError("unreachable")

@@ -251,3 +251,34 @@ def check_settings(secrets: Mapping[str, Any] | None = None) -> None:
     for code in CURRENCIES:
         amount_ceiling(code, secrets)
     form_defaults(secrets)
+def _calllog_setting(secrets: Mapping[str, Any] | None, key: str) -> str | None:
+    """A ``[calllog]`` setting: its ``OPS_<KEY>`` environment variable first, then the secrets file."""
+    from_env = os.environ.get("OPS_" + key.upper())
+    if from_env:
+        return from_env
+    secrets = load_secrets() if secrets is None else secrets
+    value = secrets.get("calllog", {}).get(key)
+    return None if value in (None, "") else str(value)
+
+
+def checkpoint_key(secrets: Mapping[str, Any] | None = None) -> bytes | None:
+    """The key that signs the call log's checkpoints (``OPS_CHECKPOINT_KEY`` or ``[calllog]
+    checkpoint_key``), or None when none is configured. It must live outside the database and
+    the checkpoint file, which is why it is a secret like the API keys; a short key is refused."""
+    from lib.checkpoints import KEY_MIN_CHARS
+
+    key = _calllog_setting(secrets, "checkpoint_key")
+    if key is None:
+        return None
+    if len(key) < KEY_MIN_CHARS:
+        raise ConfigError(
+            f"checkpoint_key must be at least {KEY_MIN_CHARS} characters (OPS_CHECKPOINT_KEY or [calllog] "
+            f"checkpoint_key in {secrets_path()}); make one with: python -c \"import secrets; "
+            "print(secrets.token_hex(32))\"")
+    return key.encode("utf-8")
+
+
+def checkpoint_mirror(secrets: Mapping[str, Any] | None = None) -> str | None:
+    """Where checkpoints are written a second time (``OPS_CHECKPOINT_MIRROR`` or ``[calllog]
+    checkpoint_mirror``): a file path, or ``-`` for stdout; None for nowhere."""
+    return _calllog_setting(secrets, "checkpoint_mirror")

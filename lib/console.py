@@ -13,11 +13,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lib import access, audit, config, forms, links, live_safety, session_rows
+from lib import access, audit, config, forms, jsonutil, links, live_safety, reconcile, registry, session_rows
 from lib.access import Identity
 from lib.calllog import CallLog, default_db_path
 from lib.client import Client, Created, Updated, utc_now
 from lib.config import ConfigError, Environment
+from lib.db import connect, immediate
+from lib.redaction import REDACTED
 from lib.registry import Registry
 from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 
@@ -66,6 +68,7 @@ class SessionView:
     calls: list[dict[str, Any]]
     link: str | None
     link_error: str | None
+    unanswered: list[reconcile.Unanswered] = field(default_factory=list)  # its updates with no answer recorded
 
 
 @dataclass(frozen=True)
@@ -150,10 +153,19 @@ class Console:
 
     def resend_update(self, env_name: str, who: Identity, session_id: str, patch: Mapping[str, Any], *,
                       confirm: str | None = None) -> Updated:
-        """Send again an update whose outcome was unknown (the person decided to)."""
+        """Send again an update whose outcome was unknown (the person decided to). When the first
+        one had no answer recorded at all, the log also gets its resolution (``resent``)."""
         row = self._updatable(env_name, who, session_id)
+        pending = self.pending_update(session_id)
         self._live_check(env_name, merge(row["params"], patch), confirm)
-        return self.client(env_name, who.operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
+        updated = self.client(env_name, who.operator).update_session(session_id,
+                                                                     SessionUpdate.parse(row["params"], patch))
+        if pending is not None and pending.call.outcome == "in_flight" and pending.call.attempt_id:
+            attempt = self._unanswered_attempt(pending.call.attempt_id)
+            if attempt is not None:
+                reconcile.resolve(self.log, attempt, operator=who.operator, resolution="resent",
+                                  note=f"sent again as attempt {updated.attempt_id} (entry {updated.entry_seq})")
+        return updated
 
     @staticmethod
     def belongs_to(session: Mapping[str, Any], env_name: str) -> bool:
@@ -201,10 +213,11 @@ class Console:
             return None, str(exc)
 
     def session_view(self, session_id: str) -> SessionView:
+        unanswered = self.unanswered_of_session(session_id)  # first: it may mark the session uncertain
         row = self.session_row(session_id)
         link, link_error = self.link_or_reason(row["environment"], session_id)
         return SessionView(row, self.registry.history(session_id), audit.session_timeline(self.db_path, session_id),
-                           link, link_error)
+                           link, link_error, unanswered)
 
     # --- session pages (Active sessions, Update amount, Session detail) --------------------------
     def active_table(self, env_name: str, tz: tzinfo, *, operator: str | None = None,
@@ -236,10 +249,14 @@ class Console:
 
     def pending_update(self, session_id: str) -> PendingUpdate | None:
         """The update whose outcome is unknown, with the exact patch that was sent; None when the
-        session is not marked ``amount_uncertain`` or a later update succeeded."""
-        if self.session_row(session_id)["state"] != session_rows.UNCERTAIN:
+        session is not marked ``amount_uncertain`` or a later update succeeded. An update with no
+        answer recorded counts once no answer can come (and marks the session uncertain)."""
+        self.unanswered_of_session(session_id)
+        row = self.session_row(session_id)
+        if row["state"] != session_rows.UNCERTAIN:
             return None
-        call = session_rows.unanswered_update(self.session_calls(session_id))
+        stale_before = self.clock() - self.answer_deadline(row["environment"])
+        call = session_rows.unanswered_update(self.session_calls(session_id), stale_before=stale_before)
         if call is None or call.attempt_id is None:
             return None
         for entry in audit.attempt(self.db_path, call.attempt_id):
@@ -247,6 +264,106 @@ class Console:
                 return PendingUpdate(call, entry["detail"]["body"])
         return None
 
+
+    # --- calls with no answer recorded (lib.reconcile) ------------------------------------------
+    def answer_deadline(self, env_name: str) -> timedelta:
+        """How long after sending no answer can come in ``env_name`` (its connect + read timeouts;
+        the defaults for an environment no longer configured)."""
+        try:
+            env = self.environment(env_name)
+            timeouts = (env.connect_timeout, env.read_timeout)
+        except ConfigError:
+            timeouts = (Environment.connect_timeout, Environment.read_timeout)
+        return reconcile.answer_deadline(*timeouts)
+
+    def unanswered(self, env_name: str, *, within: timedelta = timedelta(days=1)) -> list[reconcile.Unanswered]:
+        """Creates and updates of ``env_name`` sent in the last ``within`` with no answer recorded
+        and no resolution, oldest first; their sessions are marked amount uncertain meanwhile."""
+        now = self.clock()
+        found = reconcile.unanswered(self.log, now, self.answer_deadline, environment=env_name, since=now - within)
+        self._mark_uncertain(found)
+        return found
+
+    def unanswered_of_session(self, session_id: str) -> list[reconcile.Unanswered]:
+        """This session's updates with no answer recorded and no resolution (marking it uncertain)."""
+        found = reconcile.unanswered(self.log, self.clock(), self.answer_deadline, session_id=session_id)
+        self._mark_uncertain(found)
+        return found
+
+    def _mark_uncertain(self, found: Sequence[reconcile.Unanswered]) -> None:
+        """An unresolved update with no answer leaves its session's amount uncertain: say so in the
+        registry (where every page reads the state), once."""
+        for session_id in {u.request["session_id"] for u in found if u.call == reconcile.UPDATE}:
+            row = self.registry.get(session_id) if session_id else None
+            if row is not None and row["state"] != session_rows.UNCERTAIN:
+                with self.log.failures_explained("written"), immediate(connect(self.db_path)) as db:
+                    registry.mark_state(db, session_id, session_rows.UNCERTAIN)
+
+    def _unanswered_attempt(self, attempt_id: str) -> reconcile.Unanswered | None:
+        found = reconcile.unanswered(self.log, self.clock(), self.answer_deadline, attempt_id=attempt_id)
+        return found[0] if found else None
+
+    def _settleable(self, who: Identity, attempt_id: str) -> reconcile.Unanswered:
+        """The unanswered attempt ``who`` may settle (create or update rights in its environment)."""
+        attempt = self._unanswered_attempt(attempt_id)
+        if attempt is None:
+            raise UnknownAttempt(f"attempt {attempt_id} has an answer or a resolution already, or is still under way")
+        access.enforce(self.log, who, "create" if attempt.call == reconcile.CREATE else "update",
+                       attempt.request["environment"])
+        return attempt
+
+    def resolve_unanswered(self, who: Identity, attempt_id: str, resolution: str, note: str = "") -> int:
+        """Record how a person settled an attempt with no answer (a new entry pointing at it)
+        and what it implies for the registry: ``took_effect`` applies the update as a new version,
+        ``did_not_take_effect`` clears the uncertainty unless another update is still in doubt."""
+        attempt = self._settleable(who, attempt_id)
+        then = None
+        session_id = attempt.request["session_id"]
+        if resolution == "recreated":
+            raise ValueError("a new session for the same order is made with new_session_for_unanswered")
+        if attempt.call == reconcile.UPDATE and resolution == "took_effect":
+            _refuse_redacted(attempt.body, "recorded as taking effect")
+
+            def then(db: Any, seq: int) -> None:
+                registry.record_update(db, session_id=session_id, operator=who.operator, at=self.clock(),
+                                       patch=attempt.body, entry_seq=seq)
+        elif attempt.call == reconcile.UPDATE and resolution == "did_not_take_effect":
+            row = self.session_row(session_id)
+            stale_before = self.clock() - self.answer_deadline(row["environment"])
+            others = [c for c in self.session_calls(session_id) if c.attempt_id != attempt_id]
+            if session_rows.unanswered_update(others, stale_before=stale_before) is None:
+                def then(db: Any, seq: int) -> None:
+                    registry.mark_state(db, session_id, "ok")
+        return reconcile.resolve(self.log, attempt, operator=who.operator, resolution=resolution, note=note,
+                                 then=then)
+
+    def new_session_for_unanswered(self, who: Identity, attempt_id: str, *, note: str = "",
+                                   confirm: str | None = None) -> Created:
+        """A new session with what the unanswered create sent (same order id), then its resolution
+        ``recreated`` naming the new session. If the first create did reach the API, two sessions
+        are live for the order until the first expires: the page says so before offering this."""
+        attempt = self._settleable(who, attempt_id)
+        if attempt.call != reconcile.CREATE:
+            raise ValueError("only a create attempt is settled with a new session")
+        _refuse_redacted(attempt.body, "sent again")
+        env_name = attempt.request["environment"]
+        self._live_check(env_name, attempt.body, confirm)
+        created = self.client(env_name, who.operator).create_session(SessionRequest.parse(attempt.body))
+        reconcile.resolve(self.log, attempt, operator=who.operator, resolution="recreated", note=note,
+                          new_session_id=created.session_id)
+        return created
+
+
+class UnknownAttempt(LookupError):
+    """No unanswered, unresolved attempt has this id (settled meanwhile, or still under way)."""
+
+
+def _refuse_redacted(body: Mapping[str, Any], doing: str) -> None:
+    """The log keeps requests redacted: one that lost a secret cannot be replayed from it."""
+    if REDACTED in jsonutil.dumps(body):
+        raise InvalidRequest([Problem(parameter="body", reason=(
+            f"the logged request had secrets removed ({REDACTED}), so it cannot be {doing} from the log: "
+            "use the New session or Update page"))])
 
 
 def is_qa(session: Mapping[str, Any]) -> bool:

@@ -1,13 +1,22 @@
 """SQLite connections that are safe from many threads and processes.
 
-Why this shape (see ../shared/streamlit-notes.md): one connection per thread, WAL, a busy
-timeout, autocommit mode (``isolation_level=None``) so no implicit transaction is left open, and
-every read-then-write inside an explicit ``BEGIN IMMEDIATE`` so writers queue instead of failing
-with "database is locked". ``synchronous=NORMAL``: in WAL mode it never corrupts the database;
-a power cut may lose the last commits, which we accept for a 4x faster log (chosen in issue 3).
+Why this shape: one connection per thread, WAL, a busy timeout, autocommit mode
+(``isolation_level=None``) so no implicit transaction is left open, and every read-then-write
+inside an explicit ``BEGIN IMMEDIATE`` so writers queue instead of failing with "database is
+locked".
+
+Durability: connections start with ``synchronous=NORMAL``, which in WAL mode never corrupts the
+database but may lose the last commits to a power cut or an OS crash. That is acceptable for the
+sandbox's emulated API, not for the call log: its ``api_request`` entry is written *before* the
+request leaves, and a rolled-back entry would hide a call the API acted on. So the call log asks
+for ``synchronous=FULL`` (``connect(..., synchronous="FULL")``): each commit is fsynced before
+the request is sent. Every connection to the log's file in that thread then stays FULL, the
+registry's writes included (they commit inside the log's transactions anyway). The measured cost
+is printed by bench/log_overhead.py (NORMAL and FULL in the same run).
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -18,7 +27,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-BUSY_TIMEOUT_S = 30.0
+BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another's lock; OPS_BUSY_TIMEOUT_S overrides it
 
 # Times are stored as text in this one format: UTC, microseconds, "Z". Fixed width, so text order
 # is time order and range filters can use plain indexes.
@@ -42,22 +51,63 @@ def _key(path: str | Path) -> str:
     return key
 
 
-def connect(path: str | Path) -> Database:
-    """This thread's connection to ``path`` (created on first use, with WAL and a busy timeout)."""
+SYNCHRONOUS = ("NORMAL", "FULL")
+
+
+def busy_timeout_default() -> float:
+    """``$OPS_BUSY_TIMEOUT_S`` (seconds), else ``BUSY_TIMEOUT_S``; read when a connection opens.
+
+    Past it an append gives up with "database is locked" instead of hanging the page: a click
+    should wait for another writer's commit (milliseconds), not for a stuck transaction.
+    """
+    raw = os.environ.get("OPS_BUSY_TIMEOUT_S")
+    try:
+        value = float(raw) if raw else BUSY_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"OPS_BUSY_TIMEOUT_S must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise ValueError(f"OPS_BUSY_TIMEOUT_S must be between 0 and 3600 seconds, got {raw!r}")
+    return value
+
+
+def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s: float | None = None) -> Database:
+    """This thread's connection to ``path`` (created on first use, with WAL and a busy timeout).
+
+    ``synchronous`` ("NORMAL" or "FULL") and ``busy_timeout_s`` change that setting of the
+    connection when it differs from what the connection has; None leaves it as it is (new
+    connections start with NORMAL and ``busy_timeout_default()``). A failed open leaves nothing cached,
+    so the next call tries again.
+    """
     key = _key(path)
     conns: dict[str, Database] | None = getattr(_local, "conns", None)
     if conns is None:
         conns = _local.conns = {}
+        _local.settings = {}
     db = conns.get(key)
     if db is None:
         Path(key).parent.mkdir(parents=True, exist_ok=True)
-        raw = sqlite3.connect(key, check_same_thread=False, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        raw.execute("PRAGMA journal_mode = WAL")
-        raw.execute("PRAGMA synchronous = NORMAL")
-        raw.execute("PRAGMA foreign_keys = ON")
+        timeout = busy_timeout_default()
+        raw = sqlite3.connect(key, check_same_thread=False, timeout=timeout, isolation_level=None)
+        try:
+            raw.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            raw.execute("PRAGMA journal_mode = WAL")
+            raw.execute("PRAGMA synchronous = NORMAL")
+            raw.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            raw.close()
+            raise
         db = Database(raw)
         conns[key] = db
+        _local.settings[key] = {"synchronous": "NORMAL", "busy_timeout_s": timeout}
+    settings = _local.settings[key]
+    if synchronous is not None and settings["synchronous"] != synchronous:
+        if synchronous not in SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
+        db.conn.execute(f"PRAGMA synchronous = {synchronous}")
+        settings["synchronous"] = synchronous
+    if busy_timeout_s is not None and settings["busy_timeout_s"] != busy_timeout_s:
+        db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        settings["busy_timeout_s"] = busy_timeout_s
     return db
 
 
@@ -95,6 +145,7 @@ def close_thread_connections() -> None:
     for db in (getattr(_local, "conns", None) or {}).values():
         db.conn.close()
     _local.conns = {}
+    _local.settings = {}
 
 
 def utc_text(moment: datetime) -> str:

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 from lib import jsonutil
 from lib.calllog import default_db_path
 from lib.db import connect, decimal_text, ensure_schema, parse_utc, utc_text
+from lib.validation import merge
 
 STATES = ("ok", "amount_uncertain")
 
@@ -126,15 +127,20 @@ def record_created(
 
 
 def record_update(
-    db: Database, *, session_id: str, operator: str, at: datetime, params: Mapping[str, Any], entry_seq: int
-) -> None:
-    """Record the next version (``params`` = the full merged parameters); a confirmed update also
-    settles an earlier uncertain one. Raises UnknownSession: check ``Registry.get`` before logging,
-    or this rolls back the log entry it is attached to."""
+    db: Database, *, session_id: str, operator: str, at: datetime, patch: Mapping[str, Any], entry_seq: int
+) -> dict[str, Any]:
+    """Record the next version: ``patch`` (what the API accepted) merged into the latest stored
+    parameters, read here inside the caller's transaction, and return them. Merging into a copy
+    read before the call went out would let a slow update overwrite a fast one's amount; here the
+    registry always equals the sequence of accepted updates. A confirmed update also settles an
+    earlier uncertain one. Raises UnknownSession: check ``Registry.get`` before logging, or this
+    rolls back the log entry it is attached to."""
     _ensure_schema_in(db)
     row = db.conn.execute("SELECT version, params FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
     if row is None:
         raise UnknownSession(session_id)
+    before = jsonutil.loads(row[1])
+    params = merge(before, patch)
     version, params_json = row[0] + 1, jsonutil.dumps(params)
     db.conn.execute(
         """UPDATE sessions SET params = ?, amount = ?, currency = ?, version = ?, updates = updates + 1,
@@ -144,8 +150,9 @@ def record_update(
             version, session_id,
         ),
     )
-    changes = diff_params(jsonutil.loads(row[1]), params)
-    _insert_version(db, session_id, version, utc_text(at), operator, params_json, changes, entry_seq)
+    _insert_version(db, session_id, version, utc_text(at), operator, params_json, diff_params(before, params),
+                    entry_seq)
+    return params
 
 
 def _insert_version(

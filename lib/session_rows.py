@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from lib import countdown, money, timefmt
 from lib.db import parse_utc
 from lib.fields import AMOUNT
+from lib.reconcile import RESOLUTION
 
 DETAIL_URL = "/session_detail"
 UPDATE_URL = "/update_amount"
@@ -183,7 +184,7 @@ class Call:
     operator: str
     method: str
     path: str
-    outcome: str  # ok / http_error / network_error / unknown_outcome / in_flight
+    outcome: str  # ok / http_error / network_error / unknown_outcome / in_flight / resolved
     http_status: int | None
     duration_ms: float | None
     attempt_id: str | None
@@ -191,9 +192,14 @@ class Call:
 
 def calls_of(timeline: Iterable[Mapping[str, Any]]) -> list[Call]:
     """Fold ``audit.session_timeline`` entries (request + result per attempt) into one call each,
-    oldest first; a request without a result is still in flight (or its outcome was never written)."""
+    oldest first; a request without a result is still in flight (or its outcome was never written),
+    unless a person recorded a resolution for it (``lib.reconcile``): then it is ``resolved``."""
     calls: dict[str, Call] = {}
+    resolved: list[str] = []
     for e in timeline:
+        if e["kind"] == RESOLUTION:
+            resolved.append(e.get("attempt_id") or "")
+            continue
         key = e.get("attempt_id") or f"seq-{e['seq']}"
         if e["kind"] == "api_request":
             calls.setdefault(key, Call(e["seq"], _at(e["ts"]), e["operator"], e.get("method") or "", e.get("path") or "",
@@ -203,11 +209,15 @@ def calls_of(timeline: Iterable[Mapping[str, Any]]) -> list[Call]:
             calls[key] = Call(e["seq"], first.at if first else _at(e["ts"]), e["operator"], e.get("method") or "",
                               e.get("path") or "", e.get("outcome") or "", e.get("http_status"),
                               e.get("duration_ms"), e.get("attempt_id"))
+    for key in resolved:
+        if key in calls and calls[key].outcome == "in_flight":
+            calls[key] = replace(calls[key], outcome="resolved")
     return list(calls.values())
 
 
 _OUTCOME_LABEL = {"ok": "✅ ok", "http_error": "🚫 refused", "network_error": "🔌 not sent",
-                  "unknown_outcome": "❓ outcome unknown", "in_flight": "⏳ in flight"}
+                  "unknown_outcome": "❓ outcome unknown", "in_flight": "⏳ in flight",
+                  "resolved": "🗒 no answer, resolved"}
 
 
 def call_rows(calls: Iterable[Call], tz: tzinfo) -> list[dict[str, Any]]:
@@ -228,17 +238,19 @@ def _at(ts: datetime | str) -> datetime:
     return ts if isinstance(ts, datetime) else parse_utc(ts)
 
 
-def unanswered_update(calls: Sequence[Call]) -> Call | None:
+def unanswered_update(calls: Sequence[Call], *, stale_before: datetime | None = None) -> Call | None:
     """The last update whose outcome is unknown, unless a later update of this session succeeded.
 
     Why: the registry marks a session ``amount_uncertain`` but nothing clears the mark, so a
-    later successful update (usually the resend) is what settles it.
+    later successful update (usually the resend) is what settles it. An update with no answer
+    recorded at all counts too once it was sent before ``stale_before`` (no answer can come).
     """
     pending: Call | None = None
     for c in calls:
         if c.method != "PUT":
             continue
-        if c.outcome == "unknown_outcome":
+        if c.outcome == "unknown_outcome" or (
+                c.outcome == "in_flight" and stale_before is not None and c.at <= stale_before):
             pending = c
         elif c.outcome == "ok":
             pending = None

@@ -7,6 +7,7 @@ from lib import countdown, forms, masking, session_rows
 from lib.console import UnknownSession
 from ui.frame import frame
 from ui.text import md
+from ui.unanswered import unanswered_section
 from ui.widgets import (UPDATE_PAGE, expired_notice, live_countdown, log_link, page_link, payment_link_block)
 
 PICK = "detail_pick"
@@ -41,6 +42,8 @@ def picker() -> None:
 session_id = (st.query_params.get("session") or "").strip()
 if not session_id:
     picker()
+    unanswered_section(f.console, f.env, f.identity, f.console.unanswered(f.env_name), f.tz,
+                       title="Calls with no answer recorded")
     st.stop()
 try:
     view = f.console.session_view(session_id)
@@ -62,6 +65,7 @@ if s.get("tags"):
 if s["state"] == session_rows.UNCERTAIN:
     st.error("**Amount uncertain**: an update got no answer. Resolve it on the Update page.", icon="❓")
     page_link(UPDATE_PAGE, label="Resolve on the Update page", icon="✏️", query={"session": s["session_id"]})
+unanswered_section(f.console, f.env, f.identity, view.unanswered, f.tz, title="Updates with no answer recorded")
 if expired:
     expired_notice(s["expires_at"], f.tz)
 else:

@@ -282,3 +282,63 @@ def test_backup_while_another_thread_appends(log: CallLog, tmp_path: Path) -> No
     assert all(r.ok for r in counts), counts
     assert 100 <= counts[0].count <= counts[-1].count <= log.count()
     assert log.verify().ok
+
+
+def test_entries_are_committed_with_synchronous_full_in_every_thread(log: CallLog) -> None:
+    """A request entry must survive a power cut once the request has left: WAL with NORMAL may roll
+    the last commits back, FULL fsyncs each commit before append returns."""
+    from lib.db import connect
+    from lib.registry import Registry
+
+    seen: list[int] = []
+
+    def in_a_fresh_thread() -> None:
+        Registry(log.db_path).get("nothing")  # another user of the file opens the connection first
+        log.append("api_request", operator="ann", environment="sandbox", attempt_id="t")
+        seen.append(connect(log.db_path).execute("PRAGMA synchronous").fetchone()[0])
+
+    log.append("api_request", operator="ann", environment="sandbox", attempt_id="main")
+    seen.append(connect(log.db_path).execute("PRAGMA synchronous").fetchone()[0])
+    thread = threading.Thread(target=in_a_fresh_thread)
+    thread.start()
+    thread.join()
+    assert seen == [2, 2]  # FULL
+
+
+def test_cli_explains_a_log_it_cannot_open(tmp_path: Path) -> None:
+    path = tmp_path / "ops.db"
+    path.write_bytes(b"this is not a database, it is a note someone saved over it\n" * 100)
+    done = run_cli("verify", "--db", str(path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("The call log cannot be opened: the file is not a SQLite database.")
+    assert f"File: {path}." in done.stderr and "What to do:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_catches_a_forged_history_once_checkpoints_are_signed(log: CallLog, tmp_path: Path) -> None:
+    """Write access to the database and the checkpoint file is not enough: the key is elsewhere."""
+    import os
+
+    key = {"OPS_CHECKPOINT_KEY": "a-checkpoint-key-of-more-than-32-characters"}
+    env = {**os.environ, **key}
+    fill(log, 5)
+    paths = ("--db", str(log.db_path), "--checkpoints", str(log.checkpoint_path))
+    assert subprocess.run([sys.executable, "-m", "lib.calllog", "checkpoint", *paths], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60).returncode == 0
+    conn = attacker(log.db_path)  # rewrite entry 3 and re-chain everything after it
+    conn.row_factory = sqlite3.Row
+    conn.execute("BEGIN")
+    rows = [dict(r) for r in conn.execute("SELECT * FROM entries ORDER BY seq")]
+    prev = rows[1]["hash"]
+    for row in rows[2:]:
+        row["amount"] = "0.01" if row["seq"] == 3 else row["amount"]
+        row["prev_hash"], row["hash"] = prev, documented_hash({**row, "prev_hash": prev})
+        prev = row["hash"]
+        conn.execute("UPDATE entries SET amount = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                     (row["amount"], row["prev_hash"], row["hash"], row["seq"]))
+    conn.execute("COMMIT")
+    checkpoint = json.loads(log.checkpoint_path.read_text())
+    checkpoint["head_hash"] = prev  # the checkpoint edited to match the forged chain
+    log.checkpoint_path.write_text(json.dumps(checkpoint) + "\n")
+    done = subprocess.run([sys.executable, "-m", "lib.calllog", "verify", *paths], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "has a signature that does not match its content" in done.stdout

@@ -221,3 +221,92 @@ def test_secrets_never_reach_the_database(tmp_path: Path, log: CallLog) -> None:
         assert b"[REDACTED]" in raw
     finally:
         srv.stop()
+
+
+class _SendsAnotherFirst:
+    """An HTTP session whose next request lets ``first`` run to completion before going out: a
+    slow call overtaken by a fast one, deterministically (no threads, no timing)."""
+
+    def __init__(self, http: requests.Session, first) -> None:  # type: ignore[no-untyped-def]
+        self.http, self.first = http, first
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        first, self.first = self.first, None
+        if first is not None:
+            first()
+        return self.http.request(*args, **kwargs)
+
+
+def test_overlapping_updates_leave_the_registry_as_the_api_holds_it(server, log: CallLog) -> None:
+    created = Client(make_env(server.base_url), operator="ann", log=log).create_session(body("ord-race", "10.00"))
+    session_id = created.session_id
+    slow = Client(make_env(server.base_url), operator="ann", log=log)
+    fast = Client(make_env(server.base_url), operator="bob", log=log)
+    slow.login()  # so that the interleaved request is the PUT itself
+    slow._http = _SendsAnotherFirst(slow._http, lambda: fast.update_session(
+        session_id, {"transaction": {"amount": Decimal("20.00")}}))
+    slow.update_session(session_id, {"transaction": {"custom1": "gift wrap"}})
+
+    at_api = requests.get(f"{server.base_url}/sandbox/sessions/{session_id}", timeout=5).json()["params"]
+    assert at_api["transaction"]["amount"] == 20.0 and at_api["transaction"]["custom1"] == "gift wrap"
+    row = Registry(log.db_path).get(session_id)
+    assert row["amount"] == Decimal("20.00")
+    assert row["params"]["transaction"] == {"order_id": "ord-race", "amount": Decimal("20.00"), "currency": "gbp",
+                                            "custom1": "gift wrap"}
+    versions = Registry(log.db_path).history(session_id)
+    assert [v["operator"] for v in versions] == ["ann", "bob", "ann"]
+    assert [c["path"] for c in versions[-1]["changes"]] == ["transaction.custom1"]
+
+
+@pytest.mark.parametrize("session_id", ["x/../../../sandbox/info", "..", "a?b=1", "a#b", "a%2Fb", "", " a", "a\n",
+                                        "é", "-a", "a" * 129])
+def test_a_session_id_that_could_change_the_path_is_refused_before_anything(server, log: CallLog,
+                                                                             session_id: str) -> None:
+    from lib.validation import InvalidRequest
+
+    client = Client(make_env(server.base_url), operator="ann", log=log)
+    with pytest.raises(InvalidRequest) as caught:
+        client.update_session(session_id, {"transaction": {"custom1": "x"}})
+    assert caught.value.problems == [{"parameter": "session_id", "reason": client_module.BAD_SESSION_ID}]
+    assert log.count() == 0  # nothing logged, nothing sent (not even a login)
+
+
+def test_a_valid_session_id_is_quoted_into_the_path(server, log: CallLog) -> None:
+    created = Client(make_env(server.base_url), operator="ann", log=log).create_session(body("ord-path"))
+    assert client_module.session_path(created.session_id) == f"/v1/payment-sessions/{created.session_id}"
+    updated = Client(make_env(server.base_url), operator="ann", log=log).update_session(
+        created.session_id, {"transaction": {"custom1": "ok"}})
+    assert log.entry(updated.entry_seq)["path"] == f"/v1/payment-sessions/{created.session_id}"
+
+
+class _AnswersWith:
+    """An HTTP session that makes the real call (the API acts) and then puts one member in front of
+    a 2xx JSON answer: the client's side of a hostile answer, whatever the server supports."""
+
+    def __init__(self, http: requests.Session, member: bytes) -> None:
+        self.http, self.member = http, member
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = self.http.request(*args, **kwargs)
+        if response.ok and response.content.startswith(b"{"):
+            response._content = b"{" + self.member + b"," + response.content[1:]
+        return response
+
+
+@pytest.mark.parametrize("member", [
+    b'"fee":0.12345678901234567890',  # more digits than a float holds
+    b'"fee":1e400',  # beyond a float
+    b'"note":"\\ud800"',  # an escaped lone surrogate
+    b'"nested":' + b"[" * 10_000 + b"]" * 10_000,
+], ids=["20-digit decimal", "1e400", "lone surrogate", "10000 levels"])
+def test_an_answer_the_log_could_not_write_is_recorded_and_the_session_registered(server, log: CallLog,
+                                                                                  member: bytes) -> None:
+    client = Client(make_env(server.base_url), operator="ann", log=log)
+    client.login()
+    client._http = _AnswersWith(client._http, member)
+    created = client.create_session(body("ord-hostile"))
+    assert len(sandbox_sessions_for(server, "ord-hostile")) == 1
+    assert Registry(log.db_path).get(created.session_id)["order_id"] == "ord-hostile"
+    assert [r["outcome"] for r in results(log)] == ["ok", "ok"] and log.in_flight() == []
+    assert results(log)[-1]["session_id"] == created.session_id
+    assert log.verify().ok

@@ -43,3 +43,19 @@ def test_streamlit_is_set_up_as_an_internal_tool() -> None:
     assert config["client"]["showErrorDetails"] == "none"
     red, green, blue = (int(config["theme"]["primaryColor"][i:i + 2], 16) for i in (1, 3, 5))
     assert blue > red and blue > green  # not Streamlit's red (#ff4b4b): red means an error here
+@pytest.mark.parametrize("page", [None, *(p.path for p in PAGES)])
+def test_a_corrupt_call_log_is_explained_on_every_page_not_a_traceback(app_env, page: str | None) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+
+    (app_env / "ops.db").write_bytes(b"garbage, not a database\n" * 200)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30).run()
+    if page:
+        at.switch_page(page)  # reached directly: the page's own frame explains it
+        at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.title[0].value == "🛑 The call log cannot be opened"
+    assert "the file is not a SQLite database" in at.markdown[0].value
+    assert str(app_env / "ops.db") in [c.value for c in at.code]
+    assert any("**What to do**" in m.value and "restore the latest backup" in m.value for m in at.markdown)

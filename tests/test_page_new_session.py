@@ -126,3 +126,22 @@ def test_a_created_session_that_expires_is_shown_expired_without_message_or_qr(o
     codes = [c.value for c in at.code]
     assert not any("Please pay" in c for c in codes)  # the message inviting payment is withdrawn
     assert any(c.endswith(f"/checkout/{old.session_id}") for c in codes)  # the link itself, as text
+def test_a_create_refused_by_a_locked_log_is_explained_at_the_button(app_env, monkeypatch, open_page) -> None:
+    import sqlite3
+
+    monkeypatch.setenv("OPS_BUSY_TIMEOUT_S", "0.1")  # another writer's lock is given up on quickly
+    at = fill(open_page(), transaction__amount="15.02")
+    holder = sqlite3.connect(app_env / "ops.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a stuck writer elsewhere
+    try:
+        click(at, "Create session")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("The call log cannot be written" in e.value and "write lock for more than 0.1 s" in e.value
+               for e in at.error)
+    assert any("Nothing was sent to the API." in t.value for t in at.text)
+    assert str(app_env / "ops.db") in [c.value for c in at.code]
+    log = CallLog(app_env / "ops.db")
+    assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["session_start"]  # nothing sent

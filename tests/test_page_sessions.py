@@ -27,6 +27,7 @@ from lib.sandbox.faults import HEADER as FAULT
 from lib.sandbox.runtime import ensure_sandbox
 from lib.validation import SessionRequest
 from tests.page_support import field_errors
+from tests.killing import OPERATOR, backdated_kill
 from ui.form import widget_key
 
 ACTIVE = "pages/active_sessions.py"
@@ -417,3 +418,41 @@ def test_text_from_the_url_is_shown_as_text(open_page) -> None:
     assert all("](https" not in e.value for e in at.error)
     at = open_page(UPDATE, session=evil)
     assert evil in [c.value for c in at.code] and all("](https" not in e.value for e in at.error)
+# --- calls with no answer recorded (a console killed mid-call) ------------------------------------
+
+def test_session_detail_lists_an_unanswered_create_and_offers_a_new_session(open_page, app_env: Path) -> None:
+    backdated_kill(app_env / "ops.db", ensure_sandbox().base_url, order_id="ord-page")
+    at = open_page("pages/session_detail.py")
+    assert any(s.value == "Calls with no answer recorded" for s in at.subheader)
+    assert any("No answer recorded" in w.value and f"Create sent by {OPERATOR}" in w.value for w in at.warning)
+    assert any("two sessions are live for this order" in w.value for w in at.warning)
+    assert "ord-page" in [c.value for c in at.code]
+    assert any("cannot look sessions up" in m.value for m in at.markdown)
+    next(b for b in at.button if b.label == "New session for the same order").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("New session created for the same order" in s.value for s in at.success)
+    assert not any(s.value == "Calls with no answer recorded" for s in at.subheader)
+    log = CallLog(app_env / "ops.db")
+    assert log.entry(log.count())["kind"] == "attempt_resolution" and log.verify().ok
+
+
+def test_session_detail_shows_an_unanswered_update_and_records_a_resolution(open_page, app_env: Path) -> None:
+    url = ensure_sandbox().base_url
+    created = Console(sandbox_base_url=url, db_path=app_env / "ops.db").client("sandbox", OPERATOR).create_session(
+        SessionRequest.parse(body("ord-page-upd")))
+    backdated_kill(app_env / "ops.db", url, session_id=created.session_id)
+    at = open_page("pages/session_detail.py", session=created.session_id)
+    assert any(s.value == "Updates with no answer recorded" for s in at.subheader)
+    assert any("Amount uncertain" in e.value for e in at.error)  # the session is marked
+    assert any("the session's amount is uncertain" in m.value for m in at.markdown)
+    at.text_input(key=f"unanswered-note-{CallLog(app_env / 'ops.db').in_flight()[0]['attempt_id']}").input(
+        "payment page shows 30.00")
+    next(b for b in at.button if b.label == "It took effect (the API holds it)").click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("Resolution recorded" in s.value for s in at.success)
+    row = Registry(app_env / "ops.db").get(created.session_id)
+    assert (row["state"], row["amount"]) == ("ok", Decimal("30.00"))
+    log = CallLog(app_env / "ops.db")
+    assert log.entry(log.count())["detail"]["note"] == "payment page shows 30.00"

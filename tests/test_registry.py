@@ -46,7 +46,7 @@ def update(log: CallLog, session_id: str, new_params: dict, at: datetime, operat
         "api_result", operator=operator, environment="sandbox", attempt_id=f"update-{session_id}-{at}",
         session_id=session_id, http_status=200, outcome="ok",
         then=lambda db, seq: record_update(
-            db, session_id=session_id, operator=operator, at=at, params=new_params, entry_seq=seq),
+            db, session_id=session_id, operator=operator, at=at, patch=new_params, entry_seq=seq),
     )
 
 

@@ -165,7 +165,6 @@ def test_invalid_payload_lists_every_problem(sandbox: SandboxServer) -> None:
     (b"{not json", "body is not valid JSON"),
     (b"\xff\xfe", "body is not valid JSON"),
     (b"", "body is not valid JSON"),
-    (b'{"transaction": {"order_id": "ab", "amount": 1e400, "currency": "gbp"}}', "body is not valid JSON"),
     (b"[1, 2]", "body must be a JSON object"),
     (b'"text"', "body must be a JSON object"),
 ])
@@ -442,7 +441,7 @@ def test_ensure_sandbox_moves_off_a_port_held_by_a_stranger(tmp_path: Path, fres
 
 # What the checkout page cannot show is refused at the field, never a 500 ---------------------------
 
-@pytest.mark.parametrize("amount", ["1e12", "1e20", "1e26", "1000000000000"])
+@pytest.mark.parametrize("amount", ["1e12", "1e20", "1e26", "1000000000000", "999999999999999.99", "1e400"])
 def test_an_amount_too_large_to_show_is_refused_at_the_field(sandbox: SandboxServer, amount: str) -> None:
     headers = {**auth(sandbox), "Content-Type": "application/json"}
     raw = '{"transaction":{"order_id":"ord-big","amount":%s,"currency":"gbp"}}' % amount

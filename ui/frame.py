@@ -7,6 +7,8 @@ the page draws anything of its own. The rules themselves are :mod:`lib.access`'s
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -18,6 +20,7 @@ from lib.access import AccessDenied, AccessPolicy, Identity, LoginRequired
 from lib.calllog import default_db_path
 from lib.config import ConfigError, Environment, check_settings, load_secrets
 from lib.console import Console
+from lib.logfailure import CallLogUnavailable
 from lib.qa.store import recover_interrupted
 from lib.sandbox.runtime import ensure_sandbox
 from ui.navigation import PAGES, PageInfo
@@ -40,8 +43,10 @@ def _console(db_path: str) -> Console:
 
     Also the once-per-process moment to mark QA runs whose worker process is gone as interrupted.
     """
-    recover_interrupted(db_path)
-    return Console(sandbox_base_url=ensure_sandbox().base_url, db_path=Path(db_path))
+    console = Console(sandbox_base_url=ensure_sandbox().base_url, db_path=Path(db_path))  # opens the log first
+    with console.log.failures_explained("written"):
+        recover_interrupted(db_path)
+    return console
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,39 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def call_log_unavailable(exc: CallLogUnavailable) -> None:
+    """A whole page saying the call log cannot be used: which file, what happened, what to do.
+
+    Every call, sign-in and export is recorded before it happens, so while the log cannot be
+    written the console does nothing at all rather than act unrecorded.
+    """
+    _stop_with(exc.headline, f"**What happened**: {exc.what}. Every call, sign-in and export is recorded in the "
+               "call log before it happens, so this console does nothing until the log can be written again "
+               "(nothing is sent to the API meanwhile).", "🛑")
+    st.markdown("**File**")
+    st.code(str(exc.path), language=None)
+    if exc.consequence:
+        st.text(exc.consequence)
+    st.markdown(f"**What to do**: {exc.todo}")
+
+
+@contextmanager
+def log_guard() -> Iterator[None]:
+    """Turn a ``CallLogUnavailable`` into :func:`call_log_unavailable`'s page and stop the script."""
+    try:
+        yield
+    except CallLogUnavailable as exc:
+        call_log_unavailable(exc)
+        st.stop()
+
+
 def gate(console: Console) -> Identity:
+    """:func:`checked_gate`, with a call log that cannot be written shown as a page of its own."""
+    with log_guard():
+        return checked_gate(console)
+
+
+def checked_gate(console: Console) -> Identity:
     """Who is here, or stop the script: misconfiguration, a non-loopback bind in local mode, a
     missing sign-in and a person without a role each get a page of their own and nothing else."""
     secrets = load_secrets()
@@ -122,8 +159,12 @@ def gate(console: Console) -> Identity:
 
 
 def shared_console() -> Console:
-    """The process-wide console on the configured database."""
-    return _console(str(default_db_path()))
+    """The process-wide console on the configured database, once its call log can be written
+    (checked on every run: a few system calls); otherwise a page saying why, and the script stops."""
+    with log_guard():
+        console = _console(str(default_db_path()))
+        console.log.preflight()
+    return console
 
 
 def allowed_pages(who: Identity) -> list[PageInfo]:
@@ -155,7 +196,8 @@ def frame(title: str, *, icon: str | None = None) -> Frame:
     st.set_page_config(page_title=f"{title} · Payment sessions", page_icon=icon, layout="wide")
     console = shared_console()
     who = gate(console)
-    _refuse_page(console, who, title)
+    with log_guard():
+        _refuse_page(console, who, title)
     environments = who.allowed_environments(console.environments())
     with st.sidebar:
         st.markdown("### 💳 Payment sessions")

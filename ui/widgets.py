@@ -20,12 +20,14 @@ from lib.config import ConfigError, Environment
 from lib.console import Console, OrderHasLiveSession
 from lib.errors import ApiError, NetworkError, UnknownOutcome, ValidationFailed
 from lib.live_safety import LiveSafetyError
+from lib.logfailure import CallLogUnavailable
 from lib.validation import InvalidRequest, Problem
 from ui.text import md
 
 # What a create/update callback may be refused with before anything is sent (shown, not raised):
-# the role or environment (lib.access), the live confirmation or ceiling (lib.live_safety), a bad limit.
-REFUSALS = (AccessDenied, LiveSafetyError, ConfigError)
+# the role or environment (lib.access), the live confirmation or ceiling (lib.live_safety), a bad limit,
+# a call log that cannot be written (then the error says whether the call went out).
+REFUSALS = (AccessDenied, LiveSafetyError, ConfigError, CallLogUnavailable)
 AUDIT_PAGE = "pages/audit_log.py"
 DETAIL_PAGE = "pages/session_detail.py"
 
@@ -67,6 +69,9 @@ def show_failure(exc: Exception) -> None:
     if isinstance(exc, InvalidRequest):
         st.error(f"Nothing was sent: {len(exc.problems)} problem(s) to fix, shown at each field.", icon="✋")
         return
+    if isinstance(exc, CallLogUnavailable):
+        log_unavailable_notice(exc)
+        return
     if isinstance(exc, ValidationFailed):
         st.error(f"The API refused the request: {md(exc.title)} See each field.", icon="🚫")
     elif isinstance(exc, UnknownOutcome):
@@ -80,6 +85,16 @@ def show_failure(exc: Exception) -> None:
         st.error(md(exc), icon="🚫")
     if isinstance(exc, ApiError):
         log_link(exc.entry_seq)
+
+
+def log_unavailable_notice(exc: CallLogUnavailable) -> None:
+    """A call stopped because the call log cannot be written: what happened to the call, which
+    file, what to do (the consequence may quote the API's answer, so it is shown as plain text)."""
+    st.error(f"**{exc.headline}**: {exc.what}.", icon="🛑")
+    if exc.consequence:
+        st.text(exc.consequence)
+    st.code(str(exc.path), language=None)
+    st.markdown(f"**What to do**: {exc.todo}")
 
 
 def page_link(page: str, *, label: str, icon: str | None = None, query: dict[str, str] | None = None) -> None:

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from lib.jsonutil import dumps, loads
+from lib.jsonutil import BODY_MAX_DEPTH, LoneSurrogate, TooDeep, dumps, inexact_numbers, loads
 from lib.sandbox.auth import Authenticator, RequireBearer
 from lib.sandbox.checkout import EXPIRED, NOT_VALID, LinkView, render_gone, render_link
 from lib.sandbox.faults import FaultInjector
@@ -29,6 +29,34 @@ from lib.validation import BODY_NOT_OBJECT, InvalidRequest, Problem, validate_cr
 VERSION = "1.0"
 SERVICE = "acquired-sandbox"
 BODY_NOT_JSON = Problem(parameter="body", reason="body is not valid JSON")
+BODY_TOO_DEEP = Problem(parameter="body", reason=f"body is nested more than {BODY_MAX_DEPTH} levels deep")
+BODY_NOT_UNICODE = Problem(parameter="body", reason="body has a lone surrogate escape, which is not valid Unicode text")
+# The largest request body read (1 MiB: a session is a few kilobytes); a larger one is a 413 before
+# it is parsed, which also bounds every string no schema rule limits (custom_data).
+MAX_BODY_BYTES = 1 << 20
+
+
+class BodyTooLarge(Exception):
+    """A request body over ``MAX_BODY_BYTES`` (answered 413 with the standard error body, naming the limit)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body over {limit} bytes")
+        self.limit = limit
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refused as soon as it is known to exceed ``limit`` (a declared
+    Content-Length first, then the bytes as they stream in), so a huge body is never held."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class SandboxApp(Starlette):
@@ -41,7 +69,7 @@ class SandboxApp(Starlette):
 
 def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "sandbox",
                token_ttl_seconds: int = 3600, session_ttl_seconds: int = 600,
-               update_extends: bool = False) -> Starlette:
+               update_extends: bool = False, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
     """The sandbox on the SQLite file ``db_path``.
 
     ``update_extends`` (env ``SANDBOX_UPDATE_EXTENDS=1``) makes a PUT restart the session's
@@ -52,10 +80,10 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
     session_ttl = timedelta(seconds=session_ttl_seconds)
 
     async def login(request: Request) -> Response:
-        return auth.login(request.url.path, _parse_object(await request.body()))
+        return auth.login(request.url.path, _parse_object(await read_body(request, max_body_bytes)))
 
     async def create_session(request: Request) -> Response:
-        payload = _parse_object(await request.body())
+        payload = _parse_object(await read_body(request, max_body_bytes))
         problems = validate_create(payload)
         if problems:
             raise InvalidRequest(problems)
@@ -63,7 +91,7 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
         return JSONBody({"session_id": session_id}, status_code=201)
 
     async def update_session(request: Request) -> Response:
-        raw = await request.body()
+        raw = await read_body(request, max_body_bytes)
         # No await from here on: the read, merge and write of this PUT cannot interleave with another's.
         now = utcnow()
         record = store.get_session(request.path_params["session_id"])
@@ -115,21 +143,31 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
             Route("/sandbox/sessions/{session_id}", show_session),
             Route("/checkout/{session_id}", checkout),
         ],
-        exception_handlers={HTTPException: _http_error, InvalidRequest: _invalid},
+        exception_handlers={HTTPException: _http_error, InvalidRequest: _invalid, BodyTooLarge: _too_large},
     )
 
 
 def _parse_object(raw: bytes) -> dict[str, Any]:
     """The JSON object in the body, amounts as Decimals; anything else is a 400, never a 500.
 
-    Numbers ``lib.jsonutil.dumps`` could not write back exactly (more digits than a float holds)
-    are refused here too, since every stored session is answered back as JSON.
+    Numbers a float cannot carry exactly (more digits than a double holds, 1e400) are refused at
+    their field: the sandbox reads numbers as a double-based API would, and amounts must stay
+    exact end to end.
     """
     try:
-        payload = loads(raw)
+        payload = loads(raw, max_depth=BODY_MAX_DEPTH)
         dumps(payload)
+    except TooDeep:
+        raise InvalidRequest([BODY_TOO_DEEP]) from None
+    except LoneSurrogate:
+        raise InvalidRequest([BODY_NOT_UNICODE]) from None
     except ValueError:
         raise InvalidRequest([BODY_NOT_JSON]) from None
+    inexact = inexact_numbers(payload)
+    if inexact:
+        raise InvalidRequest([Problem(parameter=path, reason=f"{path} must be a number of at most 15 significant "
+                                                             "digits (what a double carries exactly)")
+                              for path in inexact])
     if not isinstance(payload, dict):
         raise InvalidRequest([BODY_NOT_OBJECT])
     return payload
@@ -138,6 +176,12 @@ def _parse_object(raw: bytes) -> dict[str, Any]:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return error_response(exc.status_code, request.url.path, exc.headers)
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyTooLarge)
+    return error_response(413, request.url.path, title=f"The request body is larger than {exc.limit} bytes, "
+                          "the most this API accepts.")
 
 
 async def _invalid(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,8 @@ ERRORS: dict[int, tuple[str, str]] = {
     403: ("forbidden", "You do not have access to the requested resource, please check your details and try again."),
     404: ("not_found", "Unable to find the requested resource, please check your request and try again."),
     409: ("conflict", "There was a conflict when trying to complete your request."),
+    # Ours: the documented error types include bad_request; the title names the limit (see the app).
+    413: ("bad_request", "The request body is too large."),
     500: ("internal_server_error", "An error occurred, we are investigating the reason."),
 }
 
@@ -30,9 +32,12 @@ class JSONBody(Response):
         return dumps(content).encode("utf-8")
 
 
-def error_response(status: int, instance: str, headers: dict[str, str] | None = None) -> JSONBody:
-    """The §6 body for ``status``; ``instance`` is the request path, as the API reports it."""
-    error_type, title = ERRORS.get(status) or _fallback(status)
+def error_response(status: int, instance: str, headers: dict[str, str] | None = None, *,
+                   title: str | None = None) -> JSONBody:
+    """The §6 body for ``status``; ``instance`` is the request path, as the API reports it.
+    ``title`` replaces the standard one where the answer must say more (a size limit)."""
+    error_type, standard = ERRORS.get(status) or _fallback(status)
+    title = title or standard
     body = {"status": "error", "error_type": error_type, "title": title, "instance": instance}
     return JSONBody(body, status_code=status, headers=headers)
 

@@ -1,0 +1,224 @@
+"""A call log that cannot be written is explained (file, what happened, what to do), and nothing is sent.
+
+Pages and the CLI explaining them are tested with them (test_page_frame, test_page_new_session,
+test_calllog). Real failures where the machine allows them: a read-only file or folder (``chattr +i`` as root,
+whom permission bits do not stop; ``chmod`` otherwise), a full disk (a 256 KiB tmpfs when we may
+mount one; SQLite's ``max_page_count`` everywhere), a lock held by another connection past an
+injected busy timeout, a file that is not a database.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+
+from lib import logfailure
+from lib.calllog import CallLog
+from lib.client import Client
+from lib.config import Credentials, Environment
+from lib.db import close_thread_connections, connect
+from lib.logfailure import CallLogUnavailable
+from lib.sandbox.runtime import serve_in_thread
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator:
+    srv = serve_in_thread(tmp_path / "sandbox.db")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(autouse=True)
+def closed_connections() -> Iterator[None]:
+    """Each case starts and ends with no cached connection (a restarted console opens afresh)."""
+    close_thread_connections()
+    yield
+    close_thread_connections()
+
+
+def body(order_id: str) -> dict:
+    return {"transaction": {"order_id": order_id, "amount": Decimal("15.02"), "currency": "gbp"}}
+
+
+def client(server, log: CallLog) -> Client:  # type: ignore[no-untyped-def]
+    env = Environment("sandbox", f"{server.base_url}/v1", Credentials("sandbox", "sandbox"), connect_timeout=2.0,
+                      read_timeout=10.0)
+    return Client(env, operator="ann", log=log)
+
+
+def sandbox_has(server, order_id: str) -> bool:  # type: ignore[no-untyped-def]
+    found = requests.get(f"{server.base_url}/sandbox/sessions", params={"order_id": order_id}, timeout=5)
+    return bool(found.json()["sessions"])
+
+
+def new_log(path: Path, **kwargs: object) -> CallLog:
+    """A log with one entry, its connection closed (as after a restart)."""
+    log = CallLog(path, **kwargs)  # type: ignore[arg-type]
+    log.append("session_start", operator="ann", environment="sandbox")
+    close_thread_connections()
+    return log
+
+
+@contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` (a file or a folder) made read-only for this process, restored afterwards."""
+    if os.geteuid() == 0:
+        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+            pytest.skip("running as root without chattr +i on this file system: nothing can make a file read-only")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+    else:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~0o222)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+
+
+@contextmanager
+def small_disk(folder: Path, size: str = "256k") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``folder`` (skips where mounting is not allowed)."""
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                           capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs needs root (CAP_SYS_ADMIN)")
+    try:
+        yield folder
+    finally:
+        close_thread_connections()
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def fill_disk(folder: Path) -> None:
+    """Write until the file system refuses (bounded by its size)."""
+    with (folder / "filler").open("wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def assert_explained(exc: CallLogUnavailable, path: Path, cause: str, *words: str) -> None:
+    text = str(exc)
+    assert exc.cause == cause and exc.path == path
+    assert text.startswith("The call log cannot be") and f"File: {path}." in text and "What to do:" in text
+    for word in words:
+        assert word in text, text
+
+
+# --- each failure, explained -----------------------------------------------------------------------
+
+def test_a_read_only_file_is_explained_and_nothing_is_sent(tmp_path: Path, server) -> None:
+    log = new_log(tmp_path / "ops.db")
+    with read_only(log.db_path):
+        with pytest.raises(CallLogUnavailable) as caught:
+            log.preflight()
+        assert_explained(caught.value, log.db_path, logfailure.READ_ONLY, "the file is read-only")
+        with pytest.raises(CallLogUnavailable) as caught:
+            client(server, log).create_session(body("ord-ro"))
+        assert_explained(caught.value, log.db_path, logfailure.READ_ONLY, "Nothing was sent to the API.")
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    assert not sandbox_has(server, "ord-ro")
+    assert log.count() == 1 and log.verify().ok
+
+
+def test_a_read_only_folder_is_explained_when_the_log_opens(tmp_path: Path) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    path = new_log(folder / "ops.db").db_path
+    assert sorted(p.name for p in folder.iterdir()) == ["ops.db"]  # no -wal / -shm left to write into
+    with read_only(folder):
+        with pytest.raises(CallLogUnavailable) as caught:
+            CallLog(path)
+        assert_explained(caught.value, path, logfailure.FOLDER_READ_ONLY, "cannot be opened", "its folder is read-only")
+        seen = logfailure.check_writable(path)  # what CallLog.preflight reports on every page run
+        assert seen is not None and seen.cause == logfailure.FOLDER_READ_ONLY
+
+
+def test_a_full_database_is_explained(tmp_path: Path, server) -> None:
+    """SQLITE_FULL provoked through max_page_count: the same code path as a full disk, anywhere."""
+    log = new_log(tmp_path / "ops.db")
+    conn = connect(log.db_path, synchronous="FULL")
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(CallLogUnavailable) as caught:
+        for _ in range(1000):  # until the last pages are full: the next entry needs a page there is no room for
+            log.append("api_request", operator="ann", environment="sandbox", detail={"pad": "x" * 200})
+    assert_explained(caught.value, log.db_path, logfailure.DISK_FULL, "is full", "free space")
+    with pytest.raises(CallLogUnavailable) as caught:
+        client(server, log).create_session(body("ord-full"))
+    assert caught.value.consequence == "Nothing was sent to the API."
+    assert not sandbox_has(server, "ord-full")
+
+
+def test_a_full_disk_is_explained(tmp_path: Path, server) -> None:
+    with small_disk(tmp_path / "disk") as disk:
+        log = CallLog(disk / "ops.db")
+        log.append("session_start", operator="ann", environment="sandbox")
+        fill_disk(disk)
+        with pytest.raises(CallLogUnavailable) as caught:
+            log.preflight()
+        assert_explained(caught.value, log.db_path, logfailure.DISK_FULL, "is full (0 bytes free)")
+        with pytest.raises(CallLogUnavailable) as caught:
+            client(server, log).create_session(body("ord-disk"))
+        assert_explained(caught.value, log.db_path, logfailure.DISK_FULL, "Nothing was sent to the API.")
+        assert not sandbox_has(server, "ord-disk")
+
+
+def test_a_full_disk_at_start_is_explained_not_a_disk_io_error(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk") as disk:
+        path = new_log(disk / "ops.db").db_path
+        fill_disk(disk)
+        with pytest.raises(CallLogUnavailable) as caught:
+            CallLog(path)
+        assert "disk I/O error" in str(caught.value.__cause__)  # what SQLite says …
+        assert_explained(caught.value, path, logfailure.DISK_FULL, "cannot be opened", "is full")  # … and what we say
+
+
+def test_a_lock_held_past_the_busy_timeout_is_explained(tmp_path: Path, server) -> None:
+    log = new_log(tmp_path / "ops.db", busy_timeout_s=0.05)
+    holder = sqlite3.connect(log.db_path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's stuck write transaction
+    try:
+        with pytest.raises(CallLogUnavailable) as caught:
+            client(server, log).create_session(body("ord-locked"))
+        assert_explained(caught.value, log.db_path, logfailure.LOCKED, "for more than 0.05 s",
+                         "Nothing was sent to the API.")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not sandbox_has(server, "ord-locked")
+    assert client(server, log).create_session(body("ord-after")).session_id  # works again once released
+
+
+def test_a_corrupt_file_is_explained_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "ops.db"
+    path.write_bytes(b"this is not a database, it is a note someone saved over it\n" * 100)
+    with pytest.raises(CallLogUnavailable) as caught:
+        CallLog(path)
+    assert_explained(caught.value, path, logfailure.CORRUPT, "cannot be opened", "not a SQLite database",
+                     "restore the latest backup")
+
+
+def test_other_database_errors_are_not_disguised(tmp_path: Path) -> None:
+    log = CallLog(tmp_path / "ops.db")
+
+    def duplicate(db, seq: int) -> None:  # type: ignore[no-untyped-def]
+        db.conn.execute("INSERT INTO entries (seq, ts, kind, operator, environment, tags, prev_hash, hash) "
+                        "SELECT seq, ts, kind, operator, environment, tags, prev_hash, hash FROM entries WHERE seq = ?",
+                        (seq,))
+
+    with pytest.raises(sqlite3.IntegrityError):
+        log.append("x", operator="ann", environment="sandbox", then=duplicate)

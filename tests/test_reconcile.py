@@ -1,0 +1,185 @@
+"""A killed attempt is "no answer recorded" once no answer can come, and a person settles it with a new entry.
+
+A kill is simulated where it hurts: the request really reaches the sandbox (the session exists
+or the update is applied) and then the process "dies" (SystemExit) before the result entry. Time
+is the console's injected clock, moved past the environment's answer deadline; nothing sleeps.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import requests
+
+from lib import reconcile
+from lib.access import AccessDenied, AccessPolicy, Identity
+from lib.console import Console, UnknownAttempt
+from lib.registry import Registry
+from lib.sandbox.runtime import serve_in_thread
+from lib.validation import SessionRequest
+from tests.killing import OPERATOR, Killed, killed_client
+
+ME = OPERATOR
+LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback=ME)
+UTC = timezone.utc
+
+
+class Clock:
+    """The console's clock: real time plus an offset the test moves."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator:
+    srv = serve_in_thread(tmp_path / "sandbox.db")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def console(server, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Console:
+    monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "no-secrets.toml"))
+    return Console(sandbox_base_url=server.base_url, db_path=tmp_path / "ops.db", clock=clock)
+
+
+def body(order_id: str, amount: str = "10.00") -> dict:
+    return {"transaction": {"order_id": order_id, "amount": Decimal(amount), "currency": "gbp"}}
+
+
+def at_api(server, order_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    return requests.get(f"{server.base_url}/sandbox/sessions", params={"order_id": order_id}, timeout=5).json()["sessions"]
+
+
+def past_deadline(console: Console, clock: Clock) -> None:
+    clock.offset = console.answer_deadline("sandbox") + timedelta(seconds=1)
+
+
+def test_a_killed_create_is_in_flight_then_no_answer_recorded(console: Console, clock: Clock, server) -> None:
+    with pytest.raises(Killed):
+        killed_client(console).create_session(SessionRequest.parse(body("ord-killed")))
+    assert len(console.log.in_flight()) == 1 and len(at_api(server, "ord-killed")) == 1  # it exists at the API
+    assert console.unanswered("sandbox") == []  # the client could still be waiting: in flight, not "no answer"
+    past_deadline(console, clock)
+    (attempt,) = console.unanswered("sandbox")
+    assert attempt.call == reconcile.CREATE and attempt.request["order_id"] == "ord-killed"
+    assert "a session may exist for this order" in attempt.meaning and "cannot look sessions up" in attempt.meaning
+    assert "two sessions are live for this order" in attempt.todo
+    assert console.answer_deadline("sandbox") == timedelta(seconds=3.05 + 30)
+
+
+def test_a_new_session_for_the_same_order_settles_a_killed_create(console: Console, clock: Clock, server) -> None:
+    with pytest.raises(Killed):
+        killed_client(console).create_session(SessionRequest.parse(body("ord-again")))
+    past_deadline(console, clock)
+    (attempt,) = console.unanswered("sandbox")
+    request_hash = console.log.entry(attempt.request["seq"])["hash"]
+    created = console.new_session_for_unanswered(LOCAL, attempt.attempt_id, note="customer still on the phone")
+    assert len(at_api(server, "ord-again")) == 2  # the warning's premise: both may be live
+    assert Registry(console.db_path).get(created.session_id)["order_id"] == "ord-again"
+    assert console.unanswered("sandbox") == []
+    resolution = console.log.entry(console.log.count())
+    assert resolution["kind"] == reconcile.RESOLUTION and resolution["attempt_id"] == attempt.attempt_id
+    assert resolution["session_id"] == created.session_id and resolution["operator"] == ME
+    assert resolution["detail"] == {"resolution": "recreated", "means": reconcile.CHOICES["create"]["recreated"],
+                                    "note": "customer still on the phone", "request_seq": attempt.request["seq"],
+                                    "new_session_id": created.session_id}
+    assert console.log.entry(attempt.request["seq"])["hash"] == request_hash  # nothing edited
+    # The new session's history shows the attempt it stands in for.
+    assert attempt.attempt_id in {c.attempt_id for c in console.session_calls(created.session_id)}
+    assert console.log.verify().message == f"OK ({console.log.count()} entries)"
+    with pytest.raises(UnknownAttempt):
+        console.new_session_for_unanswered(LOCAL, attempt.attempt_id)  # settled once only
+
+
+def test_a_create_can_be_left_with_a_note(console: Console, clock: Clock) -> None:
+    with pytest.raises(Killed):
+        killed_client(console).create_session(SessionRequest.parse(body("ord-left")))
+    past_deadline(console, clock)
+    (attempt,) = console.unanswered("sandbox")
+    seq = console.resolve_unanswered(LOCAL, attempt.attempt_id, "left", "order cancelled by phone")
+    assert console.log.entry(seq)["detail"]["resolution"] == "left"
+    assert console.unanswered("sandbox") == [] and console.log.verify().ok
+    with pytest.raises(ValueError, match="resolved as one of"):
+        reconcile.resolve(console.log, attempt, operator=ME, resolution="took_effect")
+
+
+def killed_update(console: Console, session_id: str, amount: str = "20.00") -> None:
+    with pytest.raises(Killed):
+        killed_client(console).update_session(session_id, {"transaction": {"amount": Decimal(amount)}})
+
+
+def test_a_killed_update_marks_the_session_uncertain_and_a_resend_settles_it(console: Console, clock: Clock) -> None:
+    created = console.client("sandbox", ME).create_session(SessionRequest.parse(body("ord-upd")))
+    killed_update(console, created.session_id)
+    assert console.pending_update(created.session_id) is None  # still possibly under way
+    assert console.session_row(created.session_id)["state"] == "ok"
+    past_deadline(console, clock)
+    (attempt,) = console.session_view(created.session_id).unanswered
+    assert attempt.call == reconcile.UPDATE and "amount is uncertain" in attempt.meaning
+    assert console.session_row(created.session_id)["state"] == "amount_uncertain"
+    pending = console.pending_update(created.session_id)
+    assert pending is not None and pending.call.attempt_id == attempt.attempt_id
+    assert pending.patch == {"transaction": {"amount": Decimal("20.00")}}
+    updated = console.resend_update("sandbox", LOCAL, created.session_id, pending.patch)
+    row = console.session_row(created.session_id)
+    assert (row["state"], row["amount"]) == ("ok", Decimal("20.00"))
+    assert console.unanswered_of_session(created.session_id) == []
+    resolution = console.log.entry(console.log.count())
+    assert (resolution["kind"], resolution["attempt_id"], resolution["detail"]["resolution"]) == \
+        (reconcile.RESOLUTION, attempt.attempt_id, "resent")
+    assert updated.attempt_id in resolution["detail"]["note"]
+    calls = {c.attempt_id: c.outcome for c in console.session_calls(created.session_id)}
+    assert calls[attempt.attempt_id] == "resolved"
+
+
+@pytest.mark.parametrize("resolution, amount", [("took_effect", Decimal("20.00")),
+                                                ("did_not_take_effect", Decimal("10.00"))])
+def test_a_person_records_whether_a_killed_update_took_effect(console: Console, clock: Clock, resolution: str,
+                                                              amount: Decimal) -> None:
+    created = console.client("sandbox", ME).create_session(SessionRequest.parse(body("ord-fact")))
+    killed_update(console, created.session_id)
+    past_deadline(console, clock)
+    (attempt,) = console.unanswered_of_session(created.session_id)
+    seq = console.resolve_unanswered(LOCAL, attempt.attempt_id, resolution, "checked the payment page")
+    row = console.session_row(created.session_id)
+    assert (row["state"], row["amount"]) == ("ok", amount)
+    if resolution == "took_effect":
+        assert Registry(console.db_path).history(created.session_id)[-1]["entry_seq"] == seq
+    assert console.unanswered("sandbox") == [] and console.log.verify().ok
+
+
+def test_settling_needs_the_right_to_make_that_call(console: Console, clock: Clock) -> None:
+    with pytest.raises(Killed):
+        killed_client(console).create_session(SessionRequest.parse(body("ord-rights")))
+    past_deadline(console, clock)
+    (attempt,) = console.unanswered("sandbox")
+    auditor = Identity("carol@example.com", frozenset({"auditor"}), local_mode=False)
+    with pytest.raises(AccessDenied):
+        console.resolve_unanswered(auditor, attempt.attempt_id, "left")
+    assert console.log.entry(console.log.count())["kind"] == "access_denied"
+    assert len(console.unanswered("sandbox")) == 1
+
+
+def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: Console, clock: Clock, server) -> None:
+    payload = {**body("ord-secret"), "webhook_url": "https://shop:pw@shop.example/hook"}
+    with pytest.raises(Killed):
+        killed_client(console).create_session(SessionRequest.parse(payload))
+    past_deadline(console, clock)
+    (attempt,) = console.unanswered("sandbox")
+    from lib.validation import InvalidRequest
+    with pytest.raises(InvalidRequest, match="had secrets removed"):
+        console.new_session_for_unanswered(LOCAL, attempt.attempt_id)
+    assert len(at_api(server, "ord-secret")) == 1  # nothing sent again
