@@ -28,9 +28,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lib import registry, session_rows  # noqa: E402
-from lib.calllog import CallLog  # noqa: E402
-from lib.console import Console  # noqa: E402
+from lib.sessions import registry  # noqa: E402
+from lib.sessions import rows as session_rows
+from lib.calllog.log import CallLog  # noqa: E402
+from lib.sessions.console import Console  # noqa: E402
 
 TARGET_MS = 100.0
 OPERATORS = ("ann@example.com", "bob@example.com", "cat@example.com", "dan@example.com")

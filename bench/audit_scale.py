@@ -31,9 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib import audit, jsonutil  # noqa: E402
-from lib.calllog import COLUMNS, GENESIS_HASH, HASHED_COLUMNS, CallLog, entry_hash  # noqa: E402
-from lib.db import connect, immediate, utc_text  # noqa: E402
+from lib.audit import queries as audit  # noqa: E402
+from lib.common import jsonutil
+from lib.calllog.log import COLUMNS, GENESIS_HASH, HASHED_COLUMNS, CallLog, entry_hash  # noqa: E402
+from lib.storage.db import connect, immediate, utc_text  # noqa: E402
 
 DAYS = 30
 BATCH = 20_000
@@ -47,7 +48,7 @@ OUTCOME_MIX = [
     ("http_error", 500, 0.004), ("network_error", None, 0.005), ("unknown_outcome", None, 0.002),
 ]
 IN_FLIGHT_SHARE = 0.0005  # requests whose result never came (crashes) or is still coming
-# Indexes proposed for lib.calllog (not there yet): ``--proposed-indexes`` adds them to measure.
+# Indexes proposed for lib.calllog.log (not there yet): ``--proposed-indexes`` adds them to measure.
 PROPOSED_INDEXES = {
     "entries_operator_outcome_ts": "(operator, outcome, ts)",  # operator + outcome, count included
     "entries_outcome_ts_latency": "(outcome, ts, endpoint, duration_ms)",  # covers both charts

@@ -25,13 +25,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib import jsonutil  # noqa: E402
-from lib.calllog import CallLog  # noqa: E402
-from lib.client import Client  # noqa: E402
-from lib.config import Credentials, Environment  # noqa: E402
-from lib.db import connect  # noqa: E402
+from lib.common import jsonutil  # noqa: E402
+from lib.calllog.log import CallLog  # noqa: E402
+from lib.api.client import Client  # noqa: E402
+from lib.settings import Credentials, Environment  # noqa: E402
+from lib.storage.db import connect  # noqa: E402
 from lib.sandbox.runtime import serve_in_thread  # noqa: E402
-from lib.validation import SessionRequest  # noqa: E402
+from lib.fields.validation import SessionRequest  # noqa: E402
 
 
 def body(i: int) -> dict:

@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.access import AccessPolicy  # noqa: E402
-from lib.console import Console  # noqa: E402
+from lib.access.policy import AccessPolicy  # noqa: E402
+from lib.sessions.console import Console  # noqa: E402
 from lib.qa import runner  # noqa: E402
 from lib.qa.generate import (Suite, allpairspy_count, allpairspy_suite, coverage_of, generate,  # noqa: E402
                              positives_only)

@@ -5,8 +5,8 @@ from datetime import tzinfo
 
 import streamlit as st
 
-from lib.console import Console
-from lib.session_rows import EXPIRED_NOTE, active_columns
+from lib.sessions.console import Console
+from lib.sessions.rows import EXPIRED_NOTE, active_columns
 from ui.frame import frame
 from ui.widgets import live_confirmation, recreate_session, show_recreated
 

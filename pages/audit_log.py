@@ -1,13 +1,13 @@
 """Audit log: filter the call log, page through it, open an entry, export, chart, verify the chain.
 
 Opening the log is itself evidence: each new view (its filters) is recorded as an ``audit_view``
-entry for a signed-in person (``lib.access``), as is every export. Request and answer bodies are
-masked for roles that must not see customer personal data (``lib.masking``).
+entry for a signed-in person (``lib.access.policy``), as is every export. Request and answer bodies are
+masked for roles that must not see customer personal data (``lib.access.masking``).
 
 The whole view lives in the URL (filters, time range, opened entry, page), so an auditor shares
 what they see as a link. Widgets own the state while the person works; the URL is rewritten from
 them on every run and read back into them only when it changes from outside (first visit, a
-link from another page, a reload with an edited URL). Every query runs in SQLite (``lib.audit``).
+link from another page, a reload with an edited URL). Every query runs in SQLite (``lib.audit.queries``).
 """
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from lib import access, audit, jsonutil, masking
-from lib.audit import AuditFilters, AuditView
+from lib.access import policy as access
+from lib.audit import queries as audit
+from lib.common import jsonutil
+from lib.access import masking
+from lib.audit.queries import AuditFilters, AuditView
 from ui.frame import frame
 from ui.text import md
 from ui.widgets import DETAIL_PAGE, page_link

@@ -5,11 +5,11 @@ import uuid
 
 import streamlit as st
 
-from lib import forms
-from lib.config import ConfigError, form_defaults
-from lib.errors import ApiError
-from lib.fields import ORDER_ID
-from lib.validation import InvalidRequest
+from lib.sessions import form_values as forms
+from lib.settings import ConfigError, form_defaults
+from lib.api.errors import ApiError
+from lib.fields.schema import ORDER_ID
+from lib.fields.validation import InvalidRequest
 from ui.form import current_values, session_form, visible_problems, widget_key
 from ui.frame import frame
 from ui.text import md

@@ -12,7 +12,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from lib.access import AccessDenied
+from lib.access.policy import AccessDenied
 from lib.qa import runner, view
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
 from lib.qa.model import Model, default_model

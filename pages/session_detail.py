@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib import countdown, forms, masking, session_rows
-from lib.console import UnknownSession
+from lib.sessions import countdown
+from lib.sessions import form_values as forms
+from lib.access import masking
+from lib.sessions import rows as session_rows
+from lib.sessions.console import UnknownSession
 from ui.frame import frame
 from ui.text import md
 from ui.unanswered import unanswered_section

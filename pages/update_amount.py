@@ -5,12 +5,16 @@ from typing import Any
 
 import streamlit as st
 
-from lib import forms, masking, money, session_rows, update_form
-from lib.console import SessionExpired, UnknownSession
-from lib.errors import ApiError
-from lib.fields import AMOUNT, leaf
-from lib.registry import diff_params
-from lib.validation import InvalidRequest, merge
+from lib.sessions import form_values as forms
+from lib.access import masking
+from lib.fields import money
+from lib.sessions import rows as session_rows
+from lib.sessions import update_values as update_form
+from lib.sessions.console import SessionExpired, UnknownSession
+from lib.api.errors import ApiError
+from lib.fields.schema import AMOUNT, leaf
+from lib.sessions.registry import diff_params
+from lib.fields.validation import InvalidRequest, merge
 from ui.form import current_values, field, session_form, visible_problems
 from ui.frame import frame
 from ui.text import md

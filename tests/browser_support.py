@@ -230,7 +230,7 @@ def save_log(server: AppServer, name: str = "streamlit") -> None:
 
 
 def mmss_seconds(text: str) -> int:
-    """``09:58`` → 598, ``1:02:03`` → 3723 (the countdown formats of lib.countdown)."""
+    """``09:58`` → 598, ``1:02:03`` → 3723 (the countdown formats of lib.sessions.countdown)."""
     parts = [int(p) for p in text.strip().split(":")]
     total = 0
     for part in parts:

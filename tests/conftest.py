@@ -11,9 +11,8 @@ from lib.sandbox import SandboxServer, serve_in_thread
 
 @pytest.fixture(autouse=True)
 def fresh_token_cache() -> Iterator[None]:
-    """API tokens are cached per process (lib.client); every test starts and ends without one."""
-    from lib import client
-
+    """API tokens are cached per process (lib.api.client); every test starts and ends without one."""
+    from lib.api import client
     client._tokens.clear()
     yield
     client._tokens.clear()
@@ -74,7 +73,7 @@ contact = "ops-admins@example.com"
 
 @pytest.fixture
 def signed_in(app_env: Path) -> dict[str | None, str]:
-    """[auth] and [access] configured (OPS_SECRETS_PATH, which lib.access reads); returns role → e-mail.
+    """[auth] and [access] configured (OPS_SECRETS_PATH, which lib.access.policy reads); returns role → e-mail.
 
     ``st.login`` itself is never reached: under AppTest ``at.user`` is the signed-in person."""
     (app_env / "secrets.toml").write_text(AUTH_SECRETS)

@@ -12,10 +12,10 @@ from typing import Any
 
 import requests
 
-from lib.calllog import CallLog
-from lib.client import Client
-from lib.console import Console
-from lib.validation import SessionRequest
+from lib.calllog.log import CallLog
+from lib.api.client import Client
+from lib.sessions.console import Console
+from lib.fields.validation import SessionRequest
 
 OPERATOR = "ann@example.com"
 

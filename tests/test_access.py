@@ -1,4 +1,4 @@
-"""Roles, local mode, bind address and the require matrix (lib.access)."""
+"""Roles, local mode, bind address and the require matrix (lib.access.policy)."""
 from __future__ import annotations
 
 import re
@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib import access
-from lib.access import (ADMIN, AUDITOR, FINANCE, QA, AccessDenied, AccessPolicy, Identity, LoginRequired,
+from lib.access import policy as access
+from lib.access.policy import (ADMIN, AUDITOR, FINANCE, QA, AccessDenied, AccessPolicy, Identity, LoginRequired,
                         check_bind_address, require)
-from lib.calllog import CallLog
-from lib.config import ACQUIRED_LIVE, ACQUIRED_TEST, ENVIRONMENTS, SANDBOX, ConfigError, configured_environments, \
+from lib.calllog.log import CallLog
+from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, ENVIRONMENTS, SANDBOX, ConfigError, configured_environments, \
     form_defaults
-from lib.live_safety import live_amount_limit
+from lib.sessions.live_safety import live_amount_limit
 
 AUTH = {"redirect_uri": "https://ops.example.com/oauth2callback", "cookie_secret": "x" * 32,
         "client_id": "id", "client_secret": "secret", "server_metadata_url": "https://idp.example/.well-known"}
@@ -162,7 +162,7 @@ def test_check_bind_address(address: str | None, ok_local: bool) -> None:
 # --- the require matrix ----------------------------------------------------------------------------
 TEST_ENVS = {SANDBOX, ACQUIRED_TEST}
 EVERY = set(ENVIRONMENTS)
-# The issue's rules, written out independently of lib.access.GRANTS: role → action → environments.
+# The issue's rules, written out independently of lib.access.policy.GRANTS: role → action → environments.
 SPEC: dict[str, dict[str, set[str]]] = {
     FINANCE: {"create": EVERY, "update": EVERY, "view_session": EVERY, "view_active": EVERY, "export": EVERY},
     QA: {"create": TEST_ENVS, "view_active": TEST_ENVS, "qa_run": TEST_ENVS, "view_session": EVERY, "export": EVERY},

@@ -20,10 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib import audit, registry
-from lib.audit import AuditFilters
-from lib.calllog import CallLog
-from lib.db import connect
+from lib.audit import queries as audit
+from lib.sessions import registry
+from lib.audit.queries import AuditFilters
+from lib.calllog.log import CallLog
+from lib.storage.db import connect
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
 LOGIN, SESSIONS, SESSION = "/v1/login", "/v1/payment-sessions", "/v1/payment-sessions/{session_id}"

@@ -277,7 +277,7 @@ def test_finance_path_create_tick_update_pay_link_audit(app: AppServer, page: An
 def test_bad_amount_shows_field_error_and_sends_nothing(app: AppServer, page: Any) -> None:
     """The pre-check's reason shows right under the field; no API call is logged (this new browser
     session's start is)."""
-    from lib.calllog import CallLog
+    from lib.calllog.log import CallLog
 
     def api_calls() -> int:
         log = CallLog(app.work / "ops.db")
@@ -335,8 +335,8 @@ def test_text_from_the_url_is_shown_as_text(app: AppServer, page: Any, path: str
 
 
 def test_customer_text_is_shown_as_text_on_session_detail(app: AppServer, page: Any) -> None:
-    from lib.console import Console
-    from lib.validation import SessionRequest
+    from lib.sessions.console import Console
+    from lib.fields.validation import SessionRequest
 
     console = Console(app.sandbox_url, app.work / "ops.db")
     body = {"transaction": {"order_id": "ord-evil-name", "amount": 30, "currency": "gbp"},
@@ -357,7 +357,7 @@ def test_customer_text_is_shown_as_text_on_session_detail(app: AppServer, page: 
 
 
 def console_identity() -> Any:
-    from lib.access import AccessPolicy
+    from lib.access.policy import AccessPolicy
 
     return AccessPolicy(auth=False).identity(None, operator_fallback=OPERATOR)
 
@@ -401,7 +401,7 @@ def test_an_expiring_session_withdraws_its_message_and_qr_without_a_reload(
 # --- sign-in required ([auth] configured) ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def auth_app(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[AppServer]:
-    """A second fresh server with [auth] and [access] set: both where lib.access reads them
+    """A second fresh server with [auth] and [access] set: both where lib.access.policy reads them
     (OPS_SECRETS_PATH) and where Streamlit's own st.secrets / st.login does (config ``secrets.files``)."""
     from tests.conftest import AUTH_SECRETS
 

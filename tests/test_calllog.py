@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from requests.structures import CaseInsensitiveDict
 
-from lib.calllog import GENESIS_HASH, REDACTED, CallLog, redact
+from lib.calllog.log import GENESIS_HASH, REDACTED, CallLog, redact
 
 REPO = Path(__file__).resolve().parent.parent
 CREATE = "/v1/payment-sessions"
@@ -50,7 +50,7 @@ def attacker(db_path: Path) -> sqlite3.Connection:
 
 
 def documented_hash(row: dict) -> str:
-    """The recipe of the module docstring, written independently of lib.calllog."""
+    """The recipe of the module docstring, written independently of lib.calllog.log."""
     body = {k: v for k, v in row.items() if k != "hash"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
 
@@ -207,7 +207,7 @@ def test_secrets_never_reach_the_disk(log: CallLog) -> None:
 
 
 def test_then_runs_in_the_same_transaction(log: CallLog) -> None:
-    from lib.db import connect
+    from lib.storage.db import connect
 
     connect(log.db_path)["side"].create({"seq": int, "note": str}, if_not_exists=True)
     seen: list[int] = []
@@ -287,8 +287,8 @@ def test_backup_while_another_thread_appends(log: CallLog, tmp_path: Path) -> No
 def test_entries_are_committed_with_synchronous_full_in_every_thread(log: CallLog) -> None:
     """A request entry must survive a power cut once the request has left: WAL with NORMAL may roll
     the last commits back, FULL fsyncs each commit before append returns."""
-    from lib.db import connect
-    from lib.registry import Registry
+    from lib.storage.db import connect
+    from lib.sessions.registry import Registry
 
     seen: list[int] = []
 

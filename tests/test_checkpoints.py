@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import checkpoints, config
-from lib.calllog import CallLog
+from lib.calllog import checkpoints
+from lib import settings
+from lib.calllog.log import CallLog
 from tests.test_calllog import attacker, documented_hash, fill
 
 REPO = Path(__file__).resolve().parent.parent
@@ -111,14 +112,14 @@ def test_the_key_comes_from_the_environment_or_the_secrets_file(tmp_path: Path, 
     monkeypatch.setenv("OPS_SECRETS_PATH", str(secrets_file))
     monkeypatch.delenv("OPS_CHECKPOINT_KEY", raising=False)
     monkeypatch.delenv("OPS_CHECKPOINT_MIRROR", raising=False)
-    assert config.checkpoint_key() is None and config.checkpoint_mirror() is None
+    assert settings.checkpoint_key() is None and settings.checkpoint_mirror() is None
     secrets_file.write_text(f'[calllog]\ncheckpoint_key = "{KEY.decode()}"\ncheckpoint_mirror = "-"\n')
-    assert config.checkpoint_key() == KEY and config.checkpoint_mirror() == "-"
+    assert settings.checkpoint_key() == KEY and settings.checkpoint_mirror() == "-"
     monkeypatch.setenv("OPS_CHECKPOINT_KEY", OTHER.decode())
-    assert config.checkpoint_key() == OTHER  # the environment wins, as for every setting
+    assert settings.checkpoint_key() == OTHER  # the environment wins, as for every setting
     monkeypatch.setenv("OPS_CHECKPOINT_KEY", "short")
-    with pytest.raises(config.ConfigError, match="at least 32 characters"):
-        config.checkpoint_key()
+    with pytest.raises(settings.ConfigError, match="at least 32 characters"):
+        settings.checkpoint_key()
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -152,11 +153,11 @@ def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
     from datetime import datetime, timedelta, timezone
     from decimal import Decimal
 
-    from lib.access import AccessPolicy
-    from lib.console import Console
+    from lib.access.policy import AccessPolicy
+    from lib.sessions.console import Console
     from lib.sandbox.faults import HEADER, HOSTILE_MEMBERS
     from lib.sandbox.runtime import serve_in_thread
-    from lib.validation import SessionRequest
+    from lib.fields.validation import SessionRequest
     from tests.killing import Killed, killed_client
 
     server = serve_in_thread(tmp_path / "sandbox.db")

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from lib import client as client_module
-from lib.calllog import CallLog
-from lib.client import Client
-from lib.config import Credentials, Environment
-from lib.errors import ApiError, NetworkError, NotFound, ServerError, UnknownOutcome, ValidationFailed
-from lib.registry import Registry
+from lib.api import client as client_module
+from lib.calllog.log import CallLog
+from lib.api.client import Client
+from lib.settings import Credentials, Environment
+from lib.api.errors import ApiError, NetworkError, NotFound, ServerError, UnknownOutcome, ValidationFailed
+from lib.sessions.registry import Registry
 from lib.sandbox.runtime import serve_in_thread
-from lib.validation import SessionRequest
+from lib.fields.validation import SessionRequest
 
 
 def body(order_id: str = "ord-1", amount: str = "15.02") -> dict:
@@ -262,7 +262,7 @@ def test_overlapping_updates_leave_the_registry_as_the_api_holds_it(server, log:
                                         "é", "-a", "a" * 129])
 def test_a_session_id_that_could_change_the_path_is_refused_before_anything(server, log: CallLog,
                                                                              session_id: str) -> None:
-    from lib.validation import InvalidRequest
+    from lib.fields.validation import InvalidRequest
 
     client = Client(make_env(server.base_url), operator="ann", log=log)
     with pytest.raises(InvalidRequest) as caught:

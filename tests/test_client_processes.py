@@ -12,9 +12,9 @@ from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lib.calllog import CallLog
-from lib.client import Client
-from lib.registry import Registry
+from lib.calllog.log import CallLog
+from lib.api.client import Client
+from lib.sessions.registry import Registry
 from lib.sandbox.runtime import serve_in_thread
 from tests.test_client import body, make_env
 
@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 CHILD = textwrap.dedent("""
     import sys
     from decimal import Decimal
-    from lib.calllog import CallLog
-    from lib.client import Client
-    from lib.config import Credentials, Environment
+    from lib.calllog.log import CallLog
+    from lib.api.client import Client
+    from lib.settings import Credentials, Environment
     base, db, count, fault = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     env = Environment("sandbox", base + "/v1", Credentials("sandbox", "sandbox"), session_ttl_seconds=600)
     Client(env, operator="proc", log=CallLog(db)).login()  # the fault is for the create, not the login

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from lib.access import ADMIN, AUDITOR, FINANCE, QA, AccessDenied, AccessPolicy, Identity
-from lib.calllog import CallLog
-from lib.config import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
-from lib.console import Console, OrderHasLiveSession
-from lib.live_safety import LiveConfirmationRequired, LiveLimitExceeded
+from lib.access.policy import ADMIN, AUDITOR, FINANCE, QA, AccessDenied, AccessPolicy, Identity
+from lib.calllog.log import CallLog
+from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
+from lib.sessions.console import Console, OrderHasLiveSession
+from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.qa import runner
 from lib.qa.generate import generate
 from lib.qa.model import default_model

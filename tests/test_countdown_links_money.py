@@ -11,11 +11,11 @@ import segno
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.config import ConfigError
-from lib.countdown import format_mmss, fraction_left, is_expired, time_left
-from lib.fields import CURRENCIES
-from lib.links import customer_message, payment_link, qr_png
-from lib.money import AmountError, format_amount, parse_amount, plain
+from lib.settings import ConfigError
+from lib.sessions.countdown import format_mmss, fraction_left, is_expired, time_left
+from lib.fields.schema import CURRENCIES
+from lib.sessions.links import customer_message, payment_link, qr_png
+from lib.fields.money import AmountError, format_amount, parse_amount, plain
 
 CREATED = datetime(2024, 7, 1, 12, 0, tzinfo=timezone.utc)
 EXPIRES = CREATED + timedelta(minutes=10)

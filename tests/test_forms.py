@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from lib import config, dotted, forms
-
-
+from lib import settings
+from lib.fields import dotted
+from lib.sessions import form_values as forms
 def test_lookup_tells_missing_from_a_sent_none() -> None:
     body = {"customer": {"billing": {"email": None}}, "transaction": {"amount": Decimal("1.50")}}
     assert dotted.lookup(body, "customer.billing.email") is None
@@ -76,8 +76,8 @@ def test_a_broken_ceiling_is_a_config_error(setting: str, monkeypatch: pytest.Mo
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f"[limits]\namount_ceiling = {setting if setting in ('true', '0', '-5') else repr(setting)}\n")
     monkeypatch.setenv("OPS_SECRETS_PATH", str(secrets))
-    with pytest.raises(config.ConfigError, match="amount_ceiling"):
-        config.check_settings()
+    with pytest.raises(settings.ConfigError, match="amount_ceiling"):
+        settings.check_settings()
 
 
 def test_an_update_is_checked_against_the_merged_session() -> None:

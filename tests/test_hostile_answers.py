@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib import jsonutil
-from lib.calllog import CallLog
-from lib.client import Client
-from lib.config import Credentials, Environment
-from lib.registry import Registry
+from lib.common import jsonutil
+from lib.calllog.log import CallLog
+from lib.api.client import Client
+from lib.settings import Credentials, Environment
+from lib.sessions.registry import Registry
 from lib.sandbox.faults import HEADER as FAULT
 from lib.sandbox.faults import HOSTILE_MEMBERS
 from lib.sandbox.runtime import serve_in_thread

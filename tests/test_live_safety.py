@@ -1,4 +1,4 @@
-"""Live-money safety (lib.live_safety): typed confirmation and the per-call ceiling."""
+"""Live-money safety (lib.sessions.live_safety): typed confirmation and the per-call ceiling."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib import money
-from lib.config import ConfigError
-from lib.fields import CURRENCIES
-from lib.live_safety import (LiveConfirmationRequired, LiveLimitExceeded, check_live, confirmation_text, guard,
+from lib.fields import money
+from lib.settings import ConfigError
+from lib.fields.schema import CURRENCIES
+from lib.sessions.live_safety import (LiveConfirmationRequired, LiveLimitExceeded, check_live, confirmation_text, guard,
                              live_amount_limit, matches)
 
 

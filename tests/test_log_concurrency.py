@@ -7,8 +7,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from lib.calllog import CallLog
-from lib.db import connect
+from lib.calllog.log import CallLog
+from lib.storage.db import connect
 
 REPO = Path(__file__).resolve().parent.parent
 THREADS, PROCESSES, PAIRS = 8, 2, 50
@@ -16,7 +16,7 @@ THREADS, PROCESSES, PAIRS = 8, 2, 50
 # A writer process: it opens the log, says "ready", waits for "go" on stdin, then writes its pairs.
 CHILD = """
 import sys
-from lib.calllog import CallLog
+from lib.calllog.log import CallLog
 log, name, pairs = CallLog(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)
 sys.stdin.readline()

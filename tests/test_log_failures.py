@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from lib import logfailure
-from lib.calllog import CallLog
-from lib.client import Client
-from lib.config import Credentials, Environment
-from lib.db import close_thread_connections, connect
-from lib.logfailure import CallLogUnavailable
+from lib.calllog import failures as logfailure
+from lib.calllog.log import CallLog
+from lib.api.client import Client
+from lib.settings import Credentials, Environment
+from lib.storage.db import close_thread_connections, connect
+from lib.calllog.failures import CallLogUnavailable
 from lib.sandbox.runtime import serve_in_thread
 
 

@@ -1,4 +1,4 @@
-"""Personal-data masking (lib.masking): per path, whole parameter sets, rows, changes and log entries."""
+"""Personal-data masking (lib.access.masking): per path, whole parameter sets, rows, changes and log entries."""
 from __future__ import annotations
 
 import copy
@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib import masking
-from lib.fields import leaves
-from lib.masking import MASK, PARAMS, PERSONAL_PATHS, mask_params, mask_rows, mask_value
+from lib.access import masking
+from lib.fields.schema import leaves
+from lib.access.masking import MASK, PARAMS, PERSONAL_PATHS, mask_params, mask_rows, mask_value
 
 LEAVES = list(leaves())
 

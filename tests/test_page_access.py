@@ -1,7 +1,7 @@
 """AppTest of sign-in, roles, refusals, masking and the access audit as the pages wire them.
 
 ``[auth]``/``[access]`` come from the ``signed_in`` fixture through ``OPS_SECRETS_PATH`` (what
-``lib.access`` reads); ``at.user`` stands for a completed ``st.login``, which Streamlit's own
+``lib.access.policy`` reads); ``at.user`` stands for a completed ``st.login``, which Streamlit's own
 ``st.secrets`` is not needed for until the Log in button is clicked (never, here).
 """
 from __future__ import annotations
@@ -15,11 +15,11 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from lib import audit
-from lib.calllog import CallLog
-from lib.console import Console
+from lib.audit import queries as audit
+from lib.calllog.log import CallLog
+from lib.sessions.console import Console
 from lib.sandbox.runtime import ensure_sandbox
-from lib.validation import SessionRequest
+from lib.fields.validation import SessionRequest
 from tests.conftest import REPO, signed_in_as
 from tests.page_support import errors, seen
 from ui.form import widget_key
@@ -187,7 +187,7 @@ def test_audit_entry_view_masks_bodies_for_a_masked_role(open_page, app_env, sig
     # is checked by flipping the one switch the page reads: a future masked reader is covered.
     at = open_page(AUDIT, user=signed_in["auditor"], entry=str(request["seq"]))
     assert "jane.doe@example.com" in page_text(at)
-    monkeypatch.setattr("lib.access.Identity.masks_personal_data", property(lambda self: True))
+    monkeypatch.setattr("lib.access.policy.Identity.masks_personal_data", property(lambda self: True))
     at.run()
     assert "jane.doe@example.com" not in page_text(at) and "j***@example.com" in page_text(at)
 

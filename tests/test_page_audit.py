@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lib import audit
-from lib.calllog import CallLog
+from lib.audit import queries as audit
+from lib.calllog.log import CallLog
 from tests.page_support import seen
 
 PAGE = "pages/audit_log.py"

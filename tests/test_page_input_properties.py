@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from lib.calllog import CallLog
-from lib.client import Created
-from lib.console import Console
-from lib.fields import CURRENCIES, Leaf, leaves
-from lib.money import plain
-from lib.registry import Registry
+from lib.calllog.log import CallLog
+from lib.api.client import Created
+from lib.sessions.console import Console
+from lib.fields.schema import CURRENCIES, Leaf, leaves
+from lib.fields.money import plain
+from lib.sessions.registry import Registry
 from lib.sandbox.runtime import ensure_sandbox
-from lib.validation import SessionRequest
+from lib.fields.validation import SessionRequest
 from tests.conftest import REPO
 from tests.page_support import field_errors
 from ui.form import widget_key

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from lib.calllog import CallLog
-from lib.fields import leaves
-from lib.registry import Registry
+from lib.calllog.log import CallLog
+from lib.fields.schema import leaves
+from lib.sessions.registry import Registry
 from tests.page_support import errors, field_errors
 from ui.form import widget_key
 
@@ -109,9 +109,9 @@ def test_the_amount_help_states_the_ceiling(open_page) -> None:
 def test_a_created_session_that_expires_is_shown_expired_without_message_or_qr(open_page, app_env) -> None:
     from datetime import timedelta
 
-    from lib.console import Console
+    from lib.sessions.console import Console
     from lib.sandbox.runtime import ensure_sandbox
-    from lib.validation import SessionRequest
+    from lib.fields.validation import SessionRequest
 
     behind = Console(ensure_sandbox().base_url, app_env / "ops.db",
                      clock=lambda: datetime.now(timezone.utc) - timedelta(minutes=11))

@@ -16,16 +16,18 @@ from typing import Any
 
 import pytest
 
-from lib import forms, session_rows, update_form
-from lib.access import AccessPolicy
-from lib.client import Created
-from lib.console import Console
-from lib.errors import UnknownOutcome
-from lib.calllog import CallLog
-from lib.registry import Registry, record_created
+from lib.sessions import form_values as forms
+from lib.sessions import rows as session_rows
+from lib.sessions import update_values as update_form
+from lib.access.policy import AccessPolicy
+from lib.api.client import Created
+from lib.sessions.console import Console
+from lib.api.errors import UnknownOutcome
+from lib.calllog.log import CallLog
+from lib.sessions.registry import Registry, record_created
 from lib.sandbox.faults import HEADER as FAULT
 from lib.sandbox.runtime import ensure_sandbox
-from lib.validation import SessionRequest
+from lib.fields.validation import SessionRequest
 from tests.page_support import field_errors
 from tests.killing import OPERATOR, backdated_kill
 from ui.form import widget_key

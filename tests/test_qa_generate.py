@@ -22,7 +22,7 @@ from lib.qa.generate import (
     generate,
 )
 from lib.qa.model import Dimension, Model, Value, default_model
-from lib.validation import validate_create
+from lib.fields.validation import validate_create
 from tests.test_qa_model import models
 
 PROPERTIES = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

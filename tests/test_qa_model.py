@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.fields import leaves
+from lib.fields.schema import leaves
 from lib.qa.model import (
     BASE,
     NOT_SENT,
@@ -21,7 +21,7 @@ from lib.qa.model import (
     token,
 )
 from lib.qa.pict import from_pict, to_pict
-from lib.validation import validate_create
+from lib.fields.validation import validate_create
 
 # ---- random models (shared with test_qa_generate) -------------------------------------------------
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from lib.access import QA as QA_ROLE, Identity
-from lib.client import Client
-from lib.console import QA_TAG_PREFIX, Console
-from lib.db import connect
+from lib.access.policy import QA as QA_ROLE, Identity
+from lib.api.client import Client
+from lib.sessions.console import QA_TAG_PREFIX, Console
+from lib.storage.db import connect
 from lib.qa import runner
 from lib.qa.generate import Case, Suite, generate
 from lib.qa.model import Model, Value, default_model

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from lib import reconcile
-from lib.access import AccessDenied, AccessPolicy, Identity
-from lib.console import Console, UnknownAttempt
-from lib.registry import Registry
+from lib.sessions import reconcile
+from lib.access.policy import AccessDenied, AccessPolicy, Identity
+from lib.sessions.console import Console, UnknownAttempt
+from lib.sessions.registry import Registry
 from lib.sandbox.runtime import serve_in_thread
-from lib.validation import SessionRequest
+from lib.fields.validation import SessionRequest
 from tests.killing import OPERATOR, Killed, killed_client
 
 ME = OPERATOR
@@ -179,7 +179,7 @@ def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: Consol
         killed_client(console).create_session(SessionRequest.parse(payload))
     past_deadline(console, clock)
     (attempt,) = console.unanswered("sandbox")
-    from lib.validation import InvalidRequest
+    from lib.fields.validation import InvalidRequest
     with pytest.raises(InvalidRequest, match="had secrets removed"):
         console.new_session_for_unanswered(LOCAL, attempt.attempt_id)
     assert len(at_api(server, "ord-secret")) == 1  # nothing sent again

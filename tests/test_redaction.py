@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from lib import jsonutil
-from lib.calllog import REDACTED, CallLog, redact
-from lib.client import Client
-from lib.config import Credentials, Environment
+from lib.common import jsonutil
+from lib.calllog.log import REDACTED, CallLog, redact
+from lib.api.client import Client
+from lib.settings import Credentials, Environment
 from lib.sandbox.runtime import serve_in_thread
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.calllog import CallLog
-from lib.registry import Registry, UnknownSession, diff_params, mark_state, record_created, record_update
+from lib.calllog.log import CallLog
+from lib.sessions.registry import Registry, UnknownSession, diff_params, mark_state, record_created, record_update
 
 SENT = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 TTL = 600

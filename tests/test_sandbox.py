@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from lib.jsonutil import dumps
+from lib.common.jsonutil import dumps
 from lib.sandbox import SandboxServer, ensure_sandbox, runtime, serve_in_thread
 from lib.sandbox.checkout import LinkView, render_gone, render_link
 

@@ -65,7 +65,7 @@ def test_deep_nesting_is_a_400_naming_the_limit(sandbox, http, session_id, level
     for method, url in targets(sandbox, session_id):
         reply = http.request(method, url, data=nested(levels), timeout=10)
         assert reply.status_code == 400, (method, url, reply.text)
-        from lib.jsonutil import BODY_MAX_DEPTH
+        from lib.common.jsonutil import BODY_MAX_DEPTH
         assert problems(reply) == [{"parameter": "body",
                                     "reason": f"body is nested more than {BODY_MAX_DEPTH} levels deep"}]
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.fields import CURRENCIES, SESSION_SCHEMA, Leaf, currency_label, leaves
-from lib.validation import (InvalidRequest, SessionRequest, SessionUpdate, decimal_places, merge,
+from lib.fields.schema import CURRENCIES, SESSION_SCHEMA, Leaf, currency_label, leaves
+from lib.fields.validation import (InvalidRequest, SessionRequest, SessionUpdate, decimal_places, merge,
                             validate_create, validate_update)
 
 VALID = {"transaction": {"order_id": "ord-1", "amount": Decimal("15.02"), "currency": "gbp"}}
@@ -275,7 +275,7 @@ def test_non_finite_amounts_are_not_numbers(value: Any) -> None:
 
 
 def test_json_refuses_nan_and_infinity() -> None:
-    from lib import jsonutil
+    from lib.common import jsonutil
     with pytest.raises(ValueError):
         jsonutil.loads('{"amount": NaN}')
     assert jsonutil.loads('{"amount": 15.02}') == {"amount": Decimal("15.02")}

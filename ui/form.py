@@ -15,9 +15,9 @@ from typing import Any
 
 import streamlit as st
 
-from lib import forms
-from lib.fields import AMOUNT, CURRENCY, Leaf, currency_label, leaves, title_of
-from lib.validation import InvalidRequest, Problem
+from lib.sessions import form_values as forms
+from lib.fields.schema import AMOUNT, CURRENCY, Leaf, currency_label, leaves, title_of
+from lib.fields.validation import InvalidRequest, Problem
 from ui.text import md
 
 NOT_SENT = "— not sent —"

@@ -3,7 +3,7 @@
 Every page calls :func:`frame` at its top, so a page reached directly by URL on a fresh server
 (Streamlit's legacy ``pages/`` mode runs it without ``app.py``) behaves exactly like one reached
 through ``st.navigation``: the sign-in, the role check and the refusal all happen here, before
-the page draws anything of its own. The rules themselves are :mod:`lib.access`'s.
+the page draws anything of its own. The rules themselves are :mod:`lib.access.policy`'s.
 """
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib import access, identity, timefmt
-from lib.access import AccessDenied, AccessPolicy, Identity, LoginRequired
-from lib.calllog import default_db_path
-from lib.config import ConfigError, Environment, check_settings, load_secrets
-from lib.console import Console
-from lib.logfailure import CallLogUnavailable
+from lib.access import policy as access
+from lib.access import operator_name as identity
+from lib.common import timefmt
+from lib.access.policy import AccessDenied, AccessPolicy, Identity, LoginRequired
+from lib.calllog.log import default_db_path
+from lib.settings import ConfigError, Environment, check_settings, load_secrets
+from lib.sessions.console import Console
+from lib.calllog.failures import CallLogUnavailable
 from lib.qa.store import recover_interrupted
 from lib.sandbox.runtime import ensure_sandbox
 from ui.navigation import PAGES, PageInfo
@@ -63,7 +65,7 @@ class Frame:
 
     @property
     def mask(self) -> bool:
-        """Whether customer personal data is masked for this person (``lib.masking``'s ``enabled``)."""
+        """Whether customer personal data is masked for this person (``lib.access.masking``'s ``enabled``)."""
         return self.identity.masks_personal_data
 
     def time(self, moment: datetime | None, *, seconds: bool = True) -> str:
@@ -176,7 +178,7 @@ def _refuse_page(console: Console, who: Identity, title: str) -> None:
     """Stop before the page draws anything when ``who`` may not open it (a URL typed, a stale link)."""
     page = next((p for p in PAGES if p.title == title), None)
     if page is None:  # fail closed: a page the access rules do not know is never drawn
-        raise ValueError(f"no page titled {title!r} in ui/navigation.PAGES: add it there and to lib.access")
+        raise ValueError(f"no page titled {title!r} in ui/navigation.PAGES: add it there and to lib.access.policy")
     try:
         access.require_page(who, access.page_key(page.path))
     except AccessDenied as denied:

@@ -1,4 +1,4 @@
-"""Calls with no answer recorded (``lib.reconcile``), as the Session detail page shows them.
+"""Calls with no answer recorded (``lib.sessions.reconcile``), as the Session detail page shows them.
 
 Each attempt says when it was sent and by whom, what having no answer means, what to do, and
 offers the ways to settle it; each way appends a resolution entry pointing at the attempt.
@@ -10,14 +10,16 @@ from datetime import tzinfo
 
 import streamlit as st
 
-from lib import access, money, timefmt
-from lib.access import Identity
-from lib.client import Created
-from lib.config import Environment
-from lib.console import Console, UnknownAttempt
-from lib.errors import ApiError
-from lib.reconcile import CHOICES, CREATE, Unanswered
-from lib.validation import InvalidRequest
+from lib.access import policy as access
+from lib.fields import money
+from lib.common import timefmt
+from lib.access.policy import Identity
+from lib.api.client import Created
+from lib.settings import Environment
+from lib.sessions.console import Console, UnknownAttempt
+from lib.api.errors import ApiError
+from lib.sessions.reconcile import CHOICES, CREATE, Unanswered
+from lib.fields.validation import InvalidRequest
 from ui.widgets import REFUSALS, UPDATE_PAGE, live_confirmation, log_link, page_link, session_links, show_failure
 
 OUTCOME = "unanswered_outcome"  # (attempt id, Created | resolution seq | exception)

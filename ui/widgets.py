@@ -13,19 +13,23 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from lib import countdown, links, live_safety, money, timefmt
-from lib.access import AccessDenied, Identity
-from lib.client import Created
-from lib.config import ConfigError, Environment
-from lib.console import Console, OrderHasLiveSession
-from lib.errors import ApiError, NetworkError, UnknownOutcome, ValidationFailed
-from lib.live_safety import LiveSafetyError
-from lib.logfailure import CallLogUnavailable
-from lib.validation import InvalidRequest, Problem
+from lib.sessions import countdown
+from lib.sessions import links
+from lib.sessions import live_safety
+from lib.fields import money
+from lib.common import timefmt
+from lib.access.policy import AccessDenied, Identity
+from lib.api.client import Created
+from lib.settings import ConfigError, Environment
+from lib.sessions.console import Console, OrderHasLiveSession
+from lib.api.errors import ApiError, NetworkError, UnknownOutcome, ValidationFailed
+from lib.sessions.live_safety import LiveSafetyError
+from lib.calllog.failures import CallLogUnavailable
+from lib.fields.validation import InvalidRequest, Problem
 from ui.text import md
 
 # What a create/update callback may be refused with before anything is sent (shown, not raised):
-# the role or environment (lib.access), the live confirmation or ceiling (lib.live_safety), a bad limit,
+# the role or environment (lib.access.policy), the live confirmation or ceiling (lib.sessions.live_safety), a bad limit,
 # a call log that cannot be written (then the error says whether the call went out).
 REFUSALS = (AccessDenied, LiveSafetyError, ConfigError, CallLogUnavailable)
 AUDIT_PAGE = "pages/audit_log.py"
@@ -176,7 +180,7 @@ def created_session(console: Console, created: Created, tz: tzinfo, *, key: str)
 
 def live_confirmation(env: Environment, amount: object, currency: object, *, key: str) -> None:
     """In a live environment, the box where the operator types the amount and currency to confirm
-    (``lib.live_safety``); callbacks read it from ``st.session_state[key]``. Nothing elsewhere."""
+    (``lib.sessions.live_safety``); callbacks read it from ``st.session_state[key]``. Nothing elsewhere."""
     if not env.live or amount in (None, "") or not currency:
         return
     try:

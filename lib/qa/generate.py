@@ -21,7 +21,7 @@ time:
    (A case with a negative still covers the positive tuples of its other values.)
 
 Everything random draws from ``random.Random(seed)``: same model and seed, same cases. Each case's
-expected outcome is :func:`lib.validation.validate_create` of its payload, so context rules (https
+expected outcome is :func:`lib.fields.validation.validate_create` of its payload, so context rules (https
 only while 3-D Secure is on, no decimals for JPY) come out right without hand-marking.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Literal
 from allpairspy import AllPairs
 
 from lib.qa.model import Model, Value, build_payload, duplicate
-from lib.validation import validate_create
+from lib.fields.validation import validate_create
 
 ORDER_ID = "transaction.order_id"
 CONFIRM_ABOVE = 5_000  # a full product larger than this needs confirm=True

@@ -1,6 +1,6 @@
 """The QA explorer's model: which request fields vary, over which values, under which constraints.
 
-Every leaf of :func:`lib.fields.leaves` is a *dimension*; its default values are derived from the
+Every leaf of :func:`lib.fields.schema.leaves` is a *dimension*; its default values are derived from the
 field's JSON Schema (each enum value, both booleans, boundaries, and *negative* values the API
 must refuse), so a new field in the schema is a new dimension here without further code.
 
@@ -22,8 +22,9 @@ from fnmatch import fnmatch
 from functools import cached_property
 from typing import Any
 
-from lib import dotted, jsonutil
-from lib.fields import SESSION_SCHEMA, Leaf, leaves
+from lib.fields import dotted
+from lib.common import jsonutil
+from lib.fields.schema import SESSION_SCHEMA, Leaf, leaves
 
 
 class Marker(Enum):

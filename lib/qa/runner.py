@@ -8,7 +8,7 @@ Why it is built this way:
   with the tag ``qa-run:<run_id>``: every call in the log, and every session the registry
   records, carries the run's id, and QA sessions stay out of finance's lists.
 - Only ``sandbox`` and ``acquired-test`` may be targets; a live environment is refused here,
-  whatever the UI offers. The caller's :class:`~lib.access.Identity` must hold ``qa_run`` there
+  whatever the UI offers. The caller's :class:`~lib.access.policy.Identity` must hold ``qa_run`` there
   (``access.enforce``: a refusal is logged), so a role without it cannot start a run by any path.
 - Cancel reaches the workers at once in this process (an event they check before each case) and
   from any other process through the database (the coordinator polls it every ``POLL_S``).
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from lib import access
-from lib.access import Identity
-from lib.client import Client
-from lib.config import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
-from lib.console import QA_TAG_PREFIX, Console
-from lib.db import close_thread_connections
-from lib.errors import ApiError, NetworkError, ServerError, UnknownOutcome, ValidationFailed
+from lib.access import policy as access
+from lib.access.policy import Identity
+from lib.api.client import Client
+from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
+from lib.sessions.console import QA_TAG_PREFIX, Console
+from lib.storage.db import close_thread_connections
+from lib.api.errors import ApiError, NetworkError, ServerError, UnknownOutcome, ValidationFailed
 from lib.qa import store as qa_store
 from lib.qa.generate import Case, Suite
 from lib.qa.store import CaseResult, RunStore
@@ -91,7 +91,7 @@ def start_run(source: Console | ClientFactory, *, env_name: str, who: Identity, 
     """Record a run and start its workers; returns the run id at once (the work goes on in daemon
     threads). ``source`` is the :class:`Console` or any ``Console.client``-shaped factory; the run
     is saved in the same database as that client's call log. ``headers`` go on every request.
-    ``who`` must be allowed ``qa_run`` in ``env_name`` (:class:`~lib.access.AccessDenied` otherwise)."""
+    ``who`` must be allowed ``qa_run`` in ``env_name`` (:class:`~lib.access.policy.AccessDenied` otherwise)."""
     if env_name == ACQUIRED_LIVE:
         raise LiveRunRefused(f"QA runs are never sent to {ACQUIRED_LIVE}: choose {' or '.join(TARGETS)}")
     if env_name not in TARGETS:

@@ -29,10 +29,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lib import jsonutil, masking
-from lib.audit import csv_escape
-from lib.calllog import CallLog, default_db_path, redact
-from lib.db import connect, ensure_schema, immediate, parse_utc, utc_text
+from lib.common import jsonutil
+from lib.access import masking
+from lib.audit.queries import csv_escape
+from lib.calllog.log import CallLog, default_db_path, redact
+from lib.storage.db import connect, ensure_schema, immediate, parse_utc, utc_text
 from lib.qa.model import Marker, Value, parse_label
 
 RUNNING, COMPLETED, CANCELLED, INTERRUPTED, FAILED = "running", "completed", "cancelled", "interrupted", "failed"

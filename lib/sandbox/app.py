@@ -18,13 +18,13 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from lib.jsonutil import BODY_MAX_DEPTH, LoneSurrogate, TooDeep, dumps, inexact_numbers, loads
+from lib.common.jsonutil import BODY_MAX_DEPTH, LoneSurrogate, TooDeep, dumps, inexact_numbers, loads
 from lib.sandbox.auth import Authenticator, RequireBearer
 from lib.sandbox.checkout import EXPIRED, NOT_VALID, LinkView, render_gone, render_link
 from lib.sandbox.faults import FaultInjector
 from lib.sandbox.responses import JSONBody, error_response, validation_response
 from lib.sandbox.store import SandboxStore, utcnow
-from lib.validation import BODY_NOT_OBJECT, InvalidRequest, Problem, validate_create, validate_update
+from lib.fields.validation import BODY_NOT_OBJECT, InvalidRequest, Problem, validate_create, validate_update
 
 VERSION = "1.0"
 SERVICE = "acquired-sandbox"

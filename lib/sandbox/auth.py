@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lib.sandbox.responses import JSONBody, error_response
 from lib.sandbox.store import SandboxStore, utcnow
-from lib.validation import InvalidRequest, Problem
+from lib.fields.validation import InvalidRequest, Problem
 
 
 def digest(token: str) -> str:

@@ -4,7 +4,7 @@ No external assets (it must work offline and in browser tests). Everything taken
 goes through :func:`html.escape`; the inline script only ever receives numbers. The countdown
 starts from the seconds left as the server computed them, not from the browser's clock, so a
 skewed client clock cannot show time the session does not have. Amounts and the countdown use
-the console's own rules (``lib.money``, ``lib.countdown``: time left rounds down, never up).
+the console's own rules (``lib.fields.money``, ``lib.sessions.countdown``: time left rounds down, never up).
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
 
-from lib.countdown import format_mmss, time_left
-from lib.money import grouped
+from lib.sessions.countdown import format_mmss, time_left
+from lib.fields.money import grouped
 
 MERCHANT = "Sandbox checkout"
 EXPIRED = "This payment link has expired"
@@ -34,7 +34,7 @@ dt{color:#6b7280}dd{margin:0;text-align:right;font-variant-numeric:tabular-nums}
 small{display:block;margin-top:1rem;color:#9ca3af;text-align:center}
 """
 
-# Counts down from the server's figure, formatted as lib.countdown.format_mmss does; at zero the
+# Counts down from the server's figure, formatted as lib.sessions.countdown.format_mmss does; at zero the
 # link state turns into the expired message.
 _SCRIPT = """
 (function(){

@@ -27,7 +27,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lib.sandbox.responses import error_response, validation_response
-from lib.validation import Problem
+from lib.fields.validation import Problem
 
 HEADER = "X-Sandbox-Fault"
 EXEMPT_PATHS = frozenset({"/v1/login"})

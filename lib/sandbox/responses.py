@@ -6,8 +6,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lib.jsonutil import dumps
-from lib.validation import Problem
+from lib.common.jsonutil import dumps
+from lib.fields.validation import Problem
 
 VALIDATION_TITLE = "Your request parameters did not pass our validation."
 
@@ -24,7 +24,7 @@ ERRORS: dict[int, tuple[str, str]] = {
 
 
 class JSONBody(Response):
-    """JSON written by ``lib.jsonutil.dumps``, so Decimal amounts go out as exact JSON numbers."""
+    """JSON written by ``lib.common.jsonutil.dumps``, so Decimal amounts go out as exact JSON numbers."""
 
     media_type = "application/json"
 

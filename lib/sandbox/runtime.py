@@ -20,8 +20,8 @@ import requests
 import uvicorn
 from starlette.types import ASGIApp
 
-from lib.config import sandbox_credentials
-from lib.db import close_thread_connections
+from lib.settings import sandbox_credentials
+from lib.storage.db import close_thread_connections
 from lib.sandbox.app import SERVICE, create_app
 
 DEFAULT_PORT = 8765

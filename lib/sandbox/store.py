@@ -1,6 +1,6 @@
 """The sandbox's own SQLite file: sessions, every version of their parameters, and login tokens.
 
-Kept on disk (``lib.db``: WAL, BEGIN IMMEDIATE) so payment links survive a restart. Tokens are
+Kept on disk (``lib.storage.db``: WAL, BEGIN IMMEDIATE) so payment links survive a restart. Tokens are
 stored as their SHA-256 only: a copy of the file must not hand out working tokens. Times are
 UTC ISO-8601 strings of fixed width with a ``Z`` (``2025-01-31T09:05:00.123Z``), so SQL can
 compare them as text. Callers pass ``now``: the store never reads the clock itself.
@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lib import db as dbmod
-from lib.jsonutil import dumps, loads
+from lib.storage import db as dbmod
+from lib.common.jsonutil import dumps, loads
 
 SCHEMA = "sandbox-v1"
 

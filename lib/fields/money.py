@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from lib.fields import currency_decimals
-from lib.validation import decimal_places
+from lib.fields.schema import currency_decimals
+from lib.fields.validation import decimal_places
 
 # Digits with an optional fractional part: "20", "20.5", ".5".
 _PLAIN = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)$")

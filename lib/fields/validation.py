@@ -1,7 +1,7 @@
 """Validation of payment-session requests, giving the API's error list exactly (contract §3b).
 
 One implementation, used by the sandbox (what it answers) and by the client's pre-check (what
-the form refuses before sending): ``jsonschema`` checks :data:`lib.fields.SESSION_SCHEMA`, and
+the form refuses before sending): ``jsonschema`` checks :data:`lib.fields.schema.SESSION_SCHEMA`, and
 this module only turns its errors into the contract's dotted paths and reasons, one per path,
 all at once.
 """
@@ -23,7 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from jsonschema.validators import extend
 
-from lib.fields import NOT_UPDATABLE_FIELDS, SESSION_SCHEMA, UPDATABLE_FIELDS, leaves
+from lib.fields.schema import NOT_UPDATABLE_FIELDS, SESSION_SCHEMA, UPDATABLE_FIELDS, leaves
 
 
 class Problem(TypedDict):

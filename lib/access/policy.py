@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Literal, get_args
 
-from lib.calllog import CallLog
-from lib.config import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX, ConfigError, load_secrets
+from lib.calllog.log import CallLog
+from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX, ConfigError, load_secrets
 
 FINANCE, QA, AUDITOR, ADMIN = "finance", "qa", "auditor", "admin"
 ROLES: tuple[str, ...] = (FINANCE, QA, AUDITOR, ADMIN)
@@ -332,8 +332,8 @@ class AccessPolicy:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lib.access {check-bind ADDRESS, whois EMAIL}``: the same checks as the app, from a shell."""
-    parser = argparse.ArgumentParser(prog="python -m lib.access", description=__doc__.splitlines()[0])
+    """``python -m lib.access.policy {check-bind ADDRESS, whois EMAIL}``: the same checks as the app, from a shell."""
+    parser = argparse.ArgumentParser(prog="python -m lib.access.policy", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check-bind", help="exit 1 if the app may not bind ADDRESS").add_argument("address")
     commands.add_parser("whois", help="the roles an e-mail gets").add_argument("email")
@@ -353,6 +353,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,13 +8,13 @@ Why it is built this way:
   with write access can drop the triggers, so ``verify`` recomputes the chain.
 - A consistent rewrite of the whole chain (or cutting its tail) still verifies on its own, so
   ``checkpoint`` writes the head (count, hash) to a file outside the database, signed with a key
-  kept outside both and optionally mirrored to a second place (``lib.checkpoints``); ``verify``
+  kept outside both and optionally mirrored to a second place (``lib.calllog.checkpoints``); ``verify``
   checks each checkpoint's signature and that the database still contains every checkpointed head.
-- Secrets never reach the disk: ``detail`` is redacted (``lib.redaction``) before it is serialised.
+- Secrets never reach the disk: ``detail`` is redacted (``lib.calllog.redaction``) before it is serialised.
 - Appends from many threads and processes are serialised by ``BEGIN IMMEDIATE``: the chain head is
   read and the new entry written in one transaction, so the chain never forks.
 - A log that cannot be opened or written (read-only, disk full, locked, corrupt) raises
-  :class:`lib.logfailure.CallLogUnavailable` naming the file, what happened and what to do, never a bare SQLite
+  :class:`lib.calllog.failures.CallLogUnavailable` naming the file, what happened and what to do, never a bare SQLite
   error: pages and the CLI show it as it is, and nothing that needed the entry goes ahead.
 """
 from __future__ import annotations
@@ -37,12 +37,14 @@ from typing import Any, TextIO
 
 from sqlite_utils import Database
 
-from lib import checkpoints, config, jsonutil
-from lib import db as dbmod
-from lib.db import connect, decimal_text, ensure_schema, immediate, utc_text
-from lib.logfailure import CallLogUnavailable, check_writable, unavailable
-from lib.redaction import REDACTED as REDACTED  # re-exported: the log's readers compare with it
-from lib.redaction import redact
+from lib.calllog import checkpoints
+from lib import settings
+from lib.common import jsonutil
+from lib.storage import db as dbmod
+from lib.storage.db import connect, decimal_text, ensure_schema, immediate, utc_text
+from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
+from lib.calllog.redaction import REDACTED as REDACTED  # re-exported: the log's readers compare with it
+from lib.calllog.redaction import redact
 
 DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "ops.db"
 GENESIS_HASH = "0" * 64
@@ -164,9 +166,9 @@ class CallLog:
         checkpoint_key: bytes | None | EllipsisType = ...,
     ) -> None:
         """``synchronous`` is FULL so an entry is on disk before the call it records goes out
-        (``lib.db``; NORMAL exists for the benchmark's comparison). ``busy_timeout_s``: how long an
-        append waits for another writer's lock (default ``lib.db.busy_timeout_default()``).
-        ``checkpoint_key`` signs and checks checkpoints (``lib.checkpoints``); by default it is read
+        (``lib.storage.db``; NORMAL exists for the benchmark's comparison). ``busy_timeout_s``: how long an
+        append waits for another writer's lock (default ``lib.storage.db.busy_timeout_default()``).
+        ``checkpoint_key`` signs and checks checkpoints (``lib.calllog.checkpoints``); by default it is read
         from the configuration each time it is needed, None means no key."""
         self.db_path = Path(db_path or default_db_path()).resolve()
         self.checkpoint_path = Path(
@@ -287,7 +289,7 @@ class CallLog:
         return [_decode(row) for row in rows]
 
     def checkpoint_key(self) -> bytes | None:
-        return config.checkpoint_key() if self._checkpoint_key is ... else self._checkpoint_key  # type: ignore[return-value]
+        return settings.checkpoint_key() if self._checkpoint_key is ... else self._checkpoint_key  # type: ignore[return-value]
 
     def _read_checkpoints(self) -> list[tuple[int, dict[str, Any] | None]]:
         """(line number, checkpoint) pairs; None for a line that is not a well-formed checkpoint."""
@@ -453,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return _run(args, db_path)
-    except (CallLogUnavailable, config.ConfigError) as exc:
+    except (CallLogUnavailable, settings.ConfigError) as exc:
         print(exc, file=sys.stderr)
         return 2
 
@@ -461,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, db_path: Path) -> int:
     log = CallLog(db_path, args.checkpoints)
     if args.command == "checkpoint":
-        mirror = args.mirror or config.checkpoint_mirror()
+        mirror = args.mirror or settings.checkpoint_mirror()
         record = log.checkpoint(mirror)
         # With the mirror on stdout, stdout carries only the checkpoint line (for a log collector).
         print(f"checkpoint appended to {log.checkpoint_path}{f' and {mirror}' if mirror and mirror != '-' else ''}: "
@@ -477,6 +479,3 @@ def _run(args: argparse.Namespace, db_path: Path) -> int:
         print(f"note: {note}", file=sys.stderr)
     return 0 if result.ok else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

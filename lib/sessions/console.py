@@ -13,15 +13,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lib import access, audit, config, forms, jsonutil, links, live_safety, reconcile, registry, session_rows
-from lib.access import Identity
-from lib.calllog import CallLog, default_db_path
-from lib.client import Client, Created, Updated, utc_now
-from lib.config import ConfigError, Environment
-from lib.db import connect, immediate
-from lib.redaction import REDACTED
-from lib.registry import Registry
-from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
+from lib.access import policy as access
+from lib.audit import queries as audit
+from lib import settings
+from lib.sessions import form_values as forms
+from lib.common import jsonutil
+from lib.sessions import links
+from lib.sessions import live_safety
+from lib.sessions import reconcile
+from lib.sessions import registry
+from lib.sessions import rows as session_rows
+from lib.access.policy import Identity
+from lib.calllog.log import CallLog, default_db_path
+from lib.api.client import Client, Created, Updated, utc_now
+from lib.settings import ConfigError, Environment
+from lib.storage.db import connect, immediate
+from lib.calllog.redaction import REDACTED
+from lib.sessions.registry import Registry
+from lib.fields.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 
 QA_TAG_PREFIX = "qa-run:"
 RECREATES_TAG_PREFIX = "recreates:"  # on a session recreated from an expired one: ``recreates:<old id>``
@@ -93,10 +102,10 @@ class Console:
     # --- environments ------------------------------------------------------------------------
     def environments(self) -> list[str]:
         """The sandbox, plus each real environment whose credentials are configured."""
-        return config.configured_environments()
+        return settings.configured_environments()
 
     def environment(self, name: str) -> Environment:
-        return config.environment(name, sandbox_base_url=self.sandbox_base_url)
+        return settings.environment(name, sandbox_base_url=self.sandbox_base_url)
 
     def client(self, env_name: str, operator: str, *, tags: Sequence[str] = (),
                headers: Mapping[str, str] | None = None) -> Client:
@@ -265,7 +274,7 @@ class Console:
         return None
 
 
-    # --- calls with no answer recorded (lib.reconcile) ------------------------------------------
+    # --- calls with no answer recorded (lib.sessions.reconcile) ------------------------------------------
     def answer_deadline(self, env_name: str) -> timedelta:
         """How long after sending no answer can come in ``env_name`` (its connect + read timeouts;
         the defaults for an environment no longer configured)."""

@@ -8,7 +8,7 @@ Why it is built this way:
 - The ceiling (``live_amount_limit``) caps one call whatever the form allowed: a slipped digit
   cannot charge a customer 100 times too much. It is checked before the confirmation, since
   confirming an amount that will be refused helps nobody.
-- The checks are plain functions raising exceptions, so :mod:`lib.console` enforces them
+- The checks are plain functions raising exceptions, so :mod:`lib.sessions.console` enforces them
   whatever the page shows.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from lib import money
-from lib.config import ConfigError, load_secrets, secrets_path, setting_amount
+from lib.fields import money
+from lib.settings import ConfigError, load_secrets, secrets_path, setting_amount
 
 LIMIT_ENV = "OPS_LIVE_AMOUNT_LIMIT"
 LIMIT_KEY = "live_amount_limit"

@@ -16,8 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lib import money
-from lib.fields import AMOUNT_BOUND, CURRENCIES, leaves
+from lib.fields import money
+from lib.fields.schema import AMOUNT_BOUND, CURRENCIES, leaves
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -265,7 +265,7 @@ def checkpoint_key(secrets: Mapping[str, Any] | None = None) -> bytes | None:
     """The key that signs the call log's checkpoints (``OPS_CHECKPOINT_KEY`` or ``[calllog]
     checkpoint_key``), or None when none is configured. It must live outside the database and
     the checkpoint file, which is why it is a secret like the API keys; a short key is refused."""
-    from lib.checkpoints import KEY_MIN_CHARS
+    from lib.calllog.checkpoints import KEY_MIN_CHARS
 
     key = _calllog_setting(secrets, "checkpoint_key")
     if key is None:

@@ -4,7 +4,7 @@ Every query is one filter (``AuditFilters``) turned into one WHERE clause (``whe
 its count, the CSV export and the charts always agree on what "the current view" is. Filters go
 into the page URL (``to_query_params`` / ``from_query_params``) so a view can be shared as a link.
 
-Speed comes from the call log's indexes (see ``lib.calllog``): equality filters hit
+Speed comes from the call log's indexes (see ``lib.calllog.log``): equality filters hit
 ``(column, ts)`` indexes, id prefixes are index ranges (never LIKE), and the distinct-value helpers
 skip through an index. Rows come newest first as ``ORDER BY ts DESC, seq DESC`` rather than by
 ``seq`` alone: the order is the same (``ts`` is taken under the log's write lock), but every
@@ -27,11 +27,11 @@ from typing import Any
 
 import pandas as pd
 
-from lib import timefmt
-from lib.access import ACCESS_KINDS
-from lib.calllog import CallLog
-from lib.db import connect, utc_text
-from lib.reconcile import RESOLUTION
+from lib.common import timefmt
+from lib.access.policy import ACCESS_KINDS
+from lib.calllog.log import CallLog
+from lib.storage.db import connect, utc_text
+from lib.sessions.reconcile import RESOLUTION
 
 OUTCOMES = ("ok", "http_error", "network_error", "unknown_outcome")
 IN_FLIGHT = "in_flight"

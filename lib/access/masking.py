@@ -1,7 +1,7 @@
 """Customer personal data masked for roles that need the shape of a session, not the person (qa).
 
 Why it is built this way:
-- Which fields are personal is read from the schema (``x-personal`` in :mod:`lib.fields`), never
+- Which fields are personal is read from the schema (``x-personal`` in :mod:`lib.fields.schema`), never
   listed here: a personal field added there is masked everywhere at once.
 - How a value is masked follows its schema (``format``) and leaf name, keeping just enough to tell
   values apart (``e***@example.com``, ``*** 6580``); a personal field of a kind not known here
@@ -17,8 +17,8 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from lib import jsonutil
-from lib.fields import leaves
+from lib.common import jsonutil
+from lib.fields.schema import leaves
 
 PERSONAL_LEAVES: dict[str, dict[str, Any]] = {leaf.path: leaf.schema for leaf in leaves() if leaf.personal}
 PERSONAL_PATHS: frozenset[str] = frozenset(PERSONAL_LEAVES)

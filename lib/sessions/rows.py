@@ -15,10 +15,12 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-from lib import countdown, money, timefmt
-from lib.db import parse_utc
-from lib.fields import AMOUNT
-from lib.reconcile import RESOLUTION
+from lib.sessions import countdown
+from lib.fields import money
+from lib.common import timefmt
+from lib.storage.db import parse_utc
+from lib.fields.schema import AMOUNT
+from lib.sessions.reconcile import RESOLUTION
 
 DETAIL_URL = "/session_detail"
 UPDATE_URL = "/update_amount"
@@ -193,7 +195,7 @@ class Call:
 def calls_of(timeline: Iterable[Mapping[str, Any]]) -> list[Call]:
     """Fold ``audit.session_timeline`` entries (request + result per attempt) into one call each,
     oldest first; a request without a result is still in flight (or its outcome was never written),
-    unless a person recorded a resolution for it (``lib.reconcile``): then it is ``resolved``."""
+    unless a person recorded a resolution for it (``lib.sessions.reconcile``): then it is ``resolved``."""
     calls: dict[str, Call] = {}
     resolved: list[str] = []
     for e in timeline:

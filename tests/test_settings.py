@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import config, identity
-from lib.config import ConfigError
+from lib import settings
+from lib.access import operator_name as identity
+from lib.settings import ConfigError
 
 
 @pytest.fixture(autouse=True)
@@ -20,8 +21,8 @@ def no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path
 
 
 def test_only_the_sandbox_without_configuration() -> None:
-    assert config.configured_environments() == ["sandbox"]
-    env = config.environment("sandbox", sandbox_base_url="http://127.0.0.1:9999/")
+    assert settings.configured_environments() == ["sandbox"]
+    env = settings.environment("sandbox", sandbox_base_url="http://127.0.0.1:9999/")
     assert env.api_base == "http://127.0.0.1:9999/v1"
     assert env.checkout_url_template == "http://127.0.0.1:9999/checkout/{session_id}"
     assert env.session_ttl_seconds == 600 and not env.live
@@ -29,7 +30,7 @@ def test_only_the_sandbox_without_configuration() -> None:
 
 def test_missing_credentials_name_what_to_set_and_where(no_ambient_settings: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        config.environment("acquired-test")
+        settings.environment("acquired-test")
     message = str(caught.value)
     assert "ACQUIRED_TEST_APP_ID and ACQUIRED_TEST_APP_KEY" in message
     assert "[environments.acquired-test]" in message and str(no_ambient_settings) in message
@@ -39,8 +40,8 @@ def test_credentials_from_the_secrets_file(no_ambient_settings: Path) -> None:
     no_ambient_settings.write_text(
         '[environments.acquired-live]\napp_id = "id-1"\napp_key = "k"\nmid = "m-1"\n'
         'checkout_url_template = "https://shop.example.com/pay/{session_id}"\nread_timeout = 12\n')
-    assert config.configured_environments() == ["sandbox", "acquired-live"]
-    env = config.environment("acquired-live")
+    assert settings.configured_environments() == ["sandbox", "acquired-live"]
+    env = settings.environment("acquired-live")
     assert env.api_base == "https://api.acquired.com/v1" and env.live
     assert (env.credentials.app_id, env.credentials.mid, env.read_timeout) == ("id-1", "m-1", 12.0)
     assert "k" not in repr(env.credentials)
@@ -49,20 +50,20 @@ def test_credentials_from_the_secrets_file(no_ambient_settings: Path) -> None:
 def test_environment_variables_win(monkeypatch: pytest.MonkeyPatch, no_ambient_settings: Path) -> None:
     no_ambient_settings.write_text('[environments.acquired-test]\napp_id = "file"\napp_key = "file"\n')
     monkeypatch.setenv("ACQUIRED_TEST_APP_ID", "env")
-    assert config.environment("acquired-test").credentials.app_id == "env"
-    assert config.environment("acquired-test").api_base == "https://test-api.acquired.com/v1"
+    assert settings.environment("acquired-test").credentials.app_id == "env"
+    assert settings.environment("acquired-test").api_base == "https://test-api.acquired.com/v1"
 
 
 def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, no_ambient_settings: Path) -> None:
     monkeypatch.setenv("OPS_READ_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="read_timeout of sandbox must be a number"):
-        config.environment("sandbox", sandbox_base_url="http://x")
+        settings.environment("sandbox", sandbox_base_url="http://x")
     no_ambient_settings.write_text("[broken")
     monkeypatch.delenv("OPS_READ_TIMEOUT")
     with pytest.raises(ConfigError, match="not valid TOML"):
-        config.load_secrets()
+        settings.load_secrets()
     with pytest.raises(ConfigError, match="unknown environment"):
-        config.environment("prod", secrets={})
+        settings.environment("prod", secrets={})
 
 
 def test_operator_is_never_typed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,10 +76,10 @@ def test_operator_is_never_typed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_secrets_file_is_parsed_again_only_when_it_changes(no_ambient_settings: Path) -> None:
     no_ambient_settings.write_text('[environments.acquired-test]\napp_id = "a"\napp_key = "k"\n')
-    first = config.load_secrets()
+    first = settings.load_secrets()
     first["environments"]["acquired-test"]["app_id"] = "changed by a caller"  # callers get a copy
-    assert config.load_secrets()["environments"]["acquired-test"]["app_id"] == "a"
+    assert settings.load_secrets()["environments"]["acquired-test"]["app_id"] == "a"
     no_ambient_settings.write_text('[environments.acquired-test]\napp_id = "bb"\napp_key = "k"\n')
-    assert config.load_secrets()["environments"]["acquired-test"]["app_id"] == "bb"
+    assert settings.load_secrets()["environments"]["acquired-test"]["app_id"] == "bb"
     no_ambient_settings.unlink()
-    assert config.load_secrets() == {}
+    assert settings.load_secrets() == {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lib.validation import Problem
+from lib.fields.validation import Problem
 
 
 class ApiError(Exception):

@@ -22,8 +22,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
-from lib import jsonutil
-
+from lib.common import jsonutil
 REDACTED = "[REDACTED]"
 
 _SECRET_WORDS = frozenset({

@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lib.calllog import CallLog
-from lib.db import connect, parse_utc, utc_text
+from lib.calllog.log import CallLog
+from lib.storage.db import connect, parse_utc, utc_text
 
 RESOLUTION = "attempt_resolution"
 CREATE_ENDPOINT = "/v1/payment-sessions"

@@ -28,12 +28,13 @@ from requests.adapters import HTTPAdapter
 from sqlite_utils import Database
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from lib import jsonutil, registry
-from lib.calllog import CallLog
-from lib.config import Environment
-from lib.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
-from lib.logfailure import CallLogUnavailable
-from lib.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
+from lib.common import jsonutil
+from lib.sessions import registry
+from lib.calllog.log import CallLog
+from lib.settings import Environment
+from lib.api.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
+from lib.calllog.failures import CallLogUnavailable
+from lib.fields.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 
 LOGIN = "/v1/login"
 SESSIONS = "/v1/payment-sessions"

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lib import dotted, forms
-from lib.fields import Leaf, leaves
+from lib.fields import dotted
+from lib.sessions import form_values as forms
+from lib.fields.schema import Leaf, leaves
 
 
 def _present(params: Mapping[str, Any], path: str) -> bool:

@@ -1,6 +1,6 @@
 """From form values (one per field path) to the exact request body, and back.
 
-The New session and Update pages draw one widget per :func:`lib.fields.leaves` path and hand
+The New session and Update pages draw one widget per :func:`lib.fields.schema.leaves` path and hand
 the values here; what is empty is left out (the API's defaults apply), nested objects are built
 from dotted paths, and text that cannot become the field's type is reported with the contract's
 reason at that path, so the page shows every problem at its field before anything is sent.
@@ -12,9 +12,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from lib import config, dotted, jsonutil, money
-from lib.fields import AMOUNT, CURRENCY, Leaf, currency_decimals, leaf, leaves
-from lib.validation import Problem, validate_create, validate_update
+from lib import settings
+from lib.fields import dotted
+from lib.common import jsonutil
+from lib.fields import money
+from lib.fields.schema import AMOUNT, CURRENCY, Leaf, currency_decimals, leaf, leaves
+from lib.fields.validation import Problem, validate_create, validate_update
 
 EMPTY = (None, "", [], ())
 CAPTURE = "transaction.capture"
@@ -26,8 +29,8 @@ def amount_rules(currency: Any) -> str:
     places = currency_decimals(code)
     decimals = f"up to {places} decimal places" if places else "no decimals"
     try:
-        ceiling = f", at most {money.format_amount(config.amount_ceiling(code), code)}"
-    except config.ConfigError:
+        ceiling = f", at most {money.format_amount(settings.amount_ceiling(code), code)}"
+    except settings.ConfigError:
         ceiling = ""  # the frame reports the broken setting on its own
     return f"{code.upper()}: {decimals}{ceiling}"
 
@@ -40,10 +43,10 @@ def _amount(raw: str, currency: Any) -> tuple[Decimal | None, str | None]:
         return None, exc.reason
     code = str(currency or "").lower()
     if code in leaf(CURRENCY).schema["enum"]:
-        ceiling = config.amount_ceiling(code)
+        ceiling = settings.amount_ceiling(code)
         if value > ceiling:
             return None, (f"must be at most {money.format_amount(ceiling, code)} (the console's ceiling for one "
-                          f"session; {config.CEILING_SOURCE})")
+                          f"session; {settings.CEILING_SOURCE})")
     return value, None
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lib import jsonutil
-from lib.calllog import default_db_path
-from lib.db import connect, decimal_text, ensure_schema, parse_utc, utc_text
-from lib.validation import merge
+from lib.common import jsonutil
+from lib.calllog.log import default_db_path
+from lib.storage.db import connect, decimal_text, ensure_schema, parse_utc, utc_text
+from lib.fields.validation import merge
 
 STATES = ("ok", "amount_uncertain")
 
@@ -51,7 +51,7 @@ def _create_schema(db: Database) -> None:
 def _ensure_schema_in(db: Database) -> None:
     """Create the tables inside the caller's transaction if they are missing.
 
-    A writer may run before any ``Registry`` was built in this process; ``lib.db.ensure_schema``
+    A writer may run before any ``Registry`` was built in this process; ``lib.storage.db.ensure_schema``
     cannot help there (it opens its own transaction). One sqlite_master lookup per session write.
     """
     if db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_versions'").fetchone() is None:

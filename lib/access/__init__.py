@@ -1,0 +1,1 @@
+"""Who may do what: roles, sign-in, local mode, masking of personal data."""

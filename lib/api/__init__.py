@@ -1,0 +1,1 @@
+"""The Acquired API client: every call logged before it is sent."""

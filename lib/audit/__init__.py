@@ -1,0 +1,1 @@
+"""What auditors ask of the call log: filters, queries, exports."""

@@ -1,0 +1,1 @@
+"""The tamper-evident log of every API call, webhook and access event."""

@@ -1,0 +1,6 @@
+"""``python -m lib.calllog``: verify, checkpoint and back up the call log from a shell."""
+import sys
+
+from lib.calllog.log import main
+
+sys.exit(main())

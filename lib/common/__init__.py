@@ -1,0 +1,1 @@
+"""Small helpers every area uses: exact JSON and time formats."""

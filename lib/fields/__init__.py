@@ -1,0 +1,1 @@
+"""The one description of the request fields, its validation and the amounts it carries."""

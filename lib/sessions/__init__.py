@@ -1,0 +1,1 @@
+"""Payment sessions: create, update, recreate, and what the pages show of them."""

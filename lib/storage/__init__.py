@@ -1,0 +1,1 @@
+"""SQLite connections shared by every area, and the schema's migrations."""
