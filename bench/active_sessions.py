@@ -6,7 +6,7 @@
 Fills a temporary database through the registry's own writers (each session a ``record_created``
 inside ``CallLog.append(..., then=...)``, as the client does), then prints the median of several
 runs of: the registry query, the row formatting, the fragment's whole lib call
-(``Console.active_table``), the grid's Arrow serialisation (what ``st.dataframe`` sends), and an
+(``SessionsService.active_table``), the grid's Arrow serialisation (what ``st.dataframe`` sends), and an
 AppTest run of the whole page (frame + grid + expired table). Target: one fragment run < 100 ms.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from lib.sessions import registry  # noqa: E402
 from lib.sessions import rows as session_rows
 from lib.calllog.log import CallLog  # noqa: E402
-from lib.sessions.console import Console  # noqa: E402
+from lib.sessions.service import SessionsService  # noqa: E402
 
 TARGET_MS = 100.0
 OPERATORS = ("ann@example.com", "bob@example.com", "cat@example.com", "dan@example.com")
@@ -92,19 +92,19 @@ def main() -> int:
     print(f"filled {args.active} active + {args.expired} expired sessions in {time.perf_counter() - started:.1f} s "
           f"({db_path})")
 
-    console = Console(sandbox_base_url="http://127.0.0.1:9", db_path=db_path)
+    console = SessionsService(sandbox_base_url="http://127.0.0.1:9", db_path=db_path)
     tz = timezone(timedelta(hours=1), "CET")
     now = console.clock()
-    sessions = console.active_sessions("sandbox", include_qa=True)
+    sessions = console.active("sandbox", include_qa=True)
     import pandas as pd
     import pyarrow as pa
     rows = session_rows.active_rows(sessions, now, tz)
     results: list[tuple[str, float, float]] = [
         ("registry query (Registry.active, decoded rows)", *median_ms(lambda: console.registry.active("sandbox", now), args.runs)),
         ("row formatting (session_rows.active_rows)", *median_ms(lambda: session_rows.active_rows(sessions, now, tz), args.runs)),
-        ("fragment lib call (Console.active_table, everyone + QA)",
+        ("fragment lib call (SessionsService.active_table, everyone + QA)",
          *median_ms(lambda: console.active_table("sandbox", tz, include_qa=True), args.runs)),
-        ("fragment lib call (Console.active_table, mine, no QA)",
+        ("fragment lib call (SessionsService.active_table, mine, no QA)",
          *median_ms(lambda: console.active_table("sandbox", tz, operator=OPERATORS[0]), args.runs)),
         ("grid → Arrow (what st.dataframe serialises)",
          *median_ms(lambda: pa.Table.from_pandas(pd.DataFrame(rows)), args.runs)),

@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lib.audit import queries as audit  # noqa: E402
 from lib.common import jsonutil
 from lib.calllog.log import COLUMNS, GENESIS_HASH, HASHED_COLUMNS, CallLog, entry_hash  # noqa: E402
-from lib.storage.db import connect, immediate, utc_text  # noqa: E402
+from lib.storage.db import connect, immediate  # noqa: E402
+from lib.common.timefmt import utc_text
 
 DAYS = 30
 BATCH = 20_000

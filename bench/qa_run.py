@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lib.access.policy import AccessPolicy  # noqa: E402
-from lib.sessions.console import Console  # noqa: E402
+from lib.sessions.service import SessionsService  # noqa: E402
 from lib.qa import runner  # noqa: E402
 from lib.qa.generate import (Suite, allpairspy_count, allpairspy_suite, coverage_of, generate,  # noqa: E402
                              positives_only)
@@ -87,7 +87,7 @@ def serve_sandbox(db_path: str) -> None:
     server.stop()
 
 
-def timed_run(console: Console, suite: Suite, concurrency: int, model_json: str,
+def timed_run(console: SessionsService, suite: Suite, concurrency: int, model_json: str,
               sandbox_pid: int) -> tuple[float, float, float, str]:
     """Cases per second from start to the run's end (as a person waiting on it sees it), and the CPU
     ms per case of this process and of the sandbox's: steadier than the rate on a shared machine,
@@ -128,7 +128,7 @@ def main() -> None:
           f"(generated in {generated_s:.1f} s)")
     with tempfile.TemporaryDirectory() as tmp, sandbox(Path(tmp), args.in_process) as (base_url, pid):
         print(f"sandbox                 : {'in this process' if args.in_process else 'separate process'} at {base_url}")
-        console = Console(base_url, db_path=Path(tmp) / "ops.db")
+        console = SessionsService(base_url, db_path=Path(tmp) / "ops.db")
         warm = Suite(suite.cases[:40], None, 2, 1)
         timed_run(console, warm, 8, model.to_json(), pid)  # token, connections, schema
         store = RunStore(console.db_path)

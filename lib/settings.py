@@ -282,3 +282,8 @@ def checkpoint_mirror(secrets: Mapping[str, Any] | None = None) -> str | None:
     """Where checkpoints are written a second time (``OPS_CHECKPOINT_MIRROR`` or ``[calllog]
     checkpoint_mirror``): a file path, or ``-`` for stdout; None for nowhere."""
     return _calllog_setting(secrets, "checkpoint_mirror")
+
+
+def operator_override() -> str | None:
+    """``OPS_OPERATOR``: who the log names as operator in local mode (else the OS user)."""
+    return os.environ.get("OPS_OPERATOR", "").strip() or None

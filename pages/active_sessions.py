@@ -1,14 +1,13 @@
 """Active sessions: what is live now, ticking every second, and what expired in the last hour."""
 from __future__ import annotations
 
-from datetime import tzinfo
-
 import streamlit as st
 
-from lib.sessions.console import Console
-from lib.sessions.rows import EXPIRED_NOTE, active_columns
+from lib.sessions.service import EXPIRED_NOTE, SessionsService, active_columns, expired_rows
 from ui.frame import frame
-from ui.widgets import live_confirmation, recreate_session, show_recreated
+from ui.once import once
+from ui.pages import ACTIVE
+from ui.widgets import TO_DETAIL, TO_UPDATE, linked, live_confirmation, recreate_session, show_recreated
 
 WHOSE = "active_whose"
 INCLUDE_QA = "active_include_qa"
@@ -19,7 +18,7 @@ RECREATE_CONFIRM = "active_recreate_confirm"
 MINE, EVERYONE = "Mine", "Everyone"
 LINK = r"session=([^&]+)$"
 
-f = frame("Active sessions", icon="⏱")
+f = frame(ACTIVE)
 
 # Sized so the whole row fits a 1400 px screen: the countdown and what the session is first, the
 # links right after them, who made it last. The bar has no title: "Left" beside it says the same.
@@ -52,10 +51,10 @@ EXPIRED_COLUMNS = {
 
 
 @st.fragment(run_every=1)
-def active_grid(console: Console, env_name: str, tz: tzinfo, operator: str | None, include_qa: bool) -> None:
+def active_grid(sessions: SessionsService, env_name: str, operator: str | None, include_qa: bool) -> None:
     """Re-queries the registry every second (sessions others create appear within 2 s) and redraws
     only this grid."""
-    rows = console.active_table(env_name, tz, operator=operator, include_qa=include_qa)
+    rows = linked(sessions.active_table(env_name, operator=operator, include_qa=include_qa), TO_DETAIL, TO_UPDATE)
     if not rows:
         st.info(f"No active sessions in **{env_name}**{' of yours' if operator else ''}.", icon="💤")
         return
@@ -69,7 +68,7 @@ def recreate_selected() -> None:
     selected = st.session_state.get(EXPIRED_GRID, {}).get("selection", {}).get("rows", [])
     shown = st.session_state.get(EXPIRED_SHOWN, [])
     if selected and selected[0] < len(shown):
-        recreate_session(f.console, f.env_name, f.identity, shown[selected[0]], key=RECREATED,
+        recreate_session(f.sessions, f.env_name, f.identity, shown[selected[0]], key=RECREATED,
                          confirm_key=RECREATE_CONFIRM)
 
 
@@ -79,11 +78,13 @@ include_qa = right.toggle("Include QA-run sessions", key=INCLUDE_QA,
                           help="Sessions made by automated QA runs (tagged qa-run:…) are hidden by default.")
 operator = f.operator if whose == MINE else None
 
-active_grid(f.console, f.env_name, f.tz, operator, include_qa)
+active_grid(f.sessions, f.env_name, operator, include_qa)
 
 st.subheader("Expired in the last hour")
-ids, expired = f.console.expired_table(f.env_name, f.tz, operator=operator, include_qa=include_qa)
-st.session_state[EXPIRED_SHOWN] = ids
+gone = f.sessions.recently_expired(f.env_name, operator=operator, include_qa=include_qa)
+ids = [s.session_id for s in gone]
+expired = linked(expired_rows(gone, f.sessions.clock(), f.tz), TO_DETAIL)
+st.session_state[EXPIRED_SHOWN] = ids  # the ids of the grid as drawn: a selection acts on what was seen
 if not expired:
     st.caption("None.")
 else:
@@ -95,9 +96,10 @@ else:
                          column_config=EXPIRED_COLUMNS)
     chosen = event.selection.rows if event else []
     if chosen and chosen[0] < len(ids):
-        picked = f.console.session_row(ids[chosen[0]])
-        live_confirmation(f.env, picked["amount"], picked["currency"], key=RECREATE_CONFIRM)
-    st.button("Recreate with the same parameters", icon="♻️", disabled=not chosen, on_click=recreate_selected,
-              help="A new session (new id, new 10 minutes) with the expired one's latest parameters.")
+        picked = gone[chosen[0]]
+        live_confirmation(f.env, picked.amount, picked.currency, key=RECREATE_CONFIRM)
+    st.button("Recreate with the same parameters", icon="♻️", disabled=not chosen,
+              help="A new session (new id, new 10 minutes) with the expired one's latest parameters.",
+              **once(RECREATED, recreate_selected))
     st.caption("Refreshes when the page reruns (any click); the active list above ticks on its own.")
-show_recreated(f.console, f.env_name, f.identity, key=RECREATED, tz=f.tz, confirm_key=RECREATE_CONFIRM)
+show_recreated(f.sessions, f.env_name, f.identity, key=RECREATED, tz=f.tz, confirm_key=RECREATE_CONFIRM)

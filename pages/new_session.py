@@ -5,13 +5,12 @@ import uuid
 
 import streamlit as st
 
-from lib.sessions import form_values as forms
-from lib.settings import ConfigError, form_defaults
-from lib.api.errors import ApiError
-from lib.fields.schema import ORDER_ID
-from lib.fields.validation import InvalidRequest
-from ui.form import current_values, session_form, visible_problems, widget_key
+from lib.sessions.service import (ORDER_ID, ApiError, ConfigError, InvalidRequest, TransactionFacts, check_create,
+                                  curl_command, form_defaults, preview_json)
+from ui.field_widgets import current_values, session_form, visible_problems, widget_key
 from ui.frame import frame
+from ui.once import once
+from ui.pages import NEW_SESSION
 from ui.text import md
 from ui.widgets import REFUSALS, created_session, live_confirmation, problems_of, session_links, show_failure
 
@@ -20,7 +19,7 @@ CREATED = "new_session_created"
 CONFIRM = "new_session_live_confirm"
 FAILURE = "new_session_failure"
 
-f = frame("New session")
+f = frame(NEW_SESSION)
 
 
 def new_order_id() -> None:
@@ -32,8 +31,8 @@ def create() -> None:
     st.session_state.pop(CREATED, None)
     st.session_state.pop(FAILURE, None)
     try:
-        st.session_state[CREATED] = f.console.create(f.env_name, f.identity, current_values(),
-                                                     confirm=st.session_state.get(CONFIRM))
+        st.session_state[CREATED] = f.sessions.create(f.env_name, f.identity, current_values(),
+                                                      confirm=st.session_state.get(CONFIRM))
     except (InvalidRequest, ApiError, *REFUSALS) as exc:
         st.session_state[FAILURE] = exc
 
@@ -57,36 +56,35 @@ except ConfigError as exc:
 
 created = st.session_state.get(CREATED)
 if created is not None:
-    created_session(f.console, created, f.tz, key="created")
+    created_session(f.sessions, created, f.tz, key="created")
     st.button("Create another like it", icon="➕", help="Same parameters, a fresh order id.", on_click=create_another)
     session_links(created.session_id)
     st.divider()
 
 failure = st.session_state.get(FAILURE)
 typed = current_values()
-body, live_problems = forms.check_create(typed)
-shown = visible_problems(live_problems, typed, failure, problems_of(failure) if failure else ())
+shown = visible_problems(check_create(typed)[1], typed, failure, problems_of(failure))
 
 form_col, preview_col = st.columns([3, 2], gap="large")
 with form_col:
     values = session_form(problems=shown, defaults=defaults, extra_transaction=order_id_button)
-body, _ = forms.check_create(values)
+body, _ = check_create(values)
 
 with preview_col:
     st.subheader("Request preview")
-    st.code(forms.preview_json(body), language="json", wrap_lines=True)
+    st.code(preview_json(body), language="json", wrap_lines=True)
     with st.expander("As curl"):
-        st.code(forms.curl_command("POST", f"{f.env.api_base}/payment-sessions", body), language="bash")
+        st.code(curl_command("POST", f"{f.env.api_base}/payment-sessions", body), language="bash")
     order_id = str(values.get(ORDER_ID) or "")
-    others = f.console.other_active_for_order(f.env_name, order_id)
-    if others and created is not None and [o["session_id"] for o in others] == [created.session_id]:
+    others = f.sessions.other_active_for_order(f.env_name, order_id)
+    if others and created is not None and [o.session_id for o in others] == [created.session_id]:
         st.info("This order id is the session just created: creating again would open a second session "
                 "for the same order. *Create another like it* starts with a fresh order id.", icon="ℹ️")
     elif others:
         st.warning(f"Order {md(order_id)} already has {len(others)} active session(s) in "
                    f"{f.env_name}. Creating another is allowed.", icon="⚠️")
-    transaction = body.get("transaction") or {}
-    live_confirmation(f.env, transaction.get("amount"), transaction.get("currency"), key=CONFIRM)
-    st.button("Create session", type="primary", icon="➕", use_container_width=True, on_click=create)
+    facts = TransactionFacts.of(body)
+    live_confirmation(f.env, facts.amount, facts.currency, key=CONFIRM)
+    st.button("Create session", type="primary", icon="➕", use_container_width=True, **once("create", create))
     if failure:
         show_failure(failure)

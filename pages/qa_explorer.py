@@ -12,17 +12,18 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from lib.access.policy import AccessDenied
+from lib.access.service import AccessDenied
 from lib.qa import runner, view
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
 from lib.qa.model import Model, default_model
 from lib.qa.pict import to_pict
 from lib.qa.store import Progress, RunStore, masked_cases
 from ui.frame import frame
+from ui.pages import QA
 from ui.text import md
 
-f = frame("QA explorer")
-store = RunStore(f.console.db_path)
+f = frame(QA)
+store = RunStore(f.sessions.db_path)
 ss = st.session_state
 
 MODEL = "qa_model"  # the last applied model: what the table and the constraint text start from
@@ -83,7 +84,7 @@ def start() -> None:
     ss.pop(RUN_ERROR, None)
     generated: view.Generated = ss[GENERATED]
     try:
-        open_run(runner.start_run(f.console, env_name=ss["qa_target"], who=f.identity, suite=generated.suite,
+        open_run(runner.start_run(f.sessions, env_name=ss["qa_target"], who=f.identity, suite=generated.suite,
                                   model_json=generated.model_json, model_pict=generated.model_pict,
                                   concurrency=int(ss["qa_concurrency"])))
     except (ValueError, AccessDenied) as exc:  # LiveRunRefused, a bad setting, a target the role may not use
@@ -126,7 +127,7 @@ def run_view(run_id: str, progress: Progress) -> None:
                f"concurrency {run.get('concurrency')} · by {md(run.get('operator'))}")
     st.progress(view.progress_fraction(progress), text=view.progress_text(progress))
     if not progress.finished:
-        st.button("Cancel run", icon="⏹", key="qa_cancel", on_click=runner.cancel, args=(run_id, f.console.db_path),
+        st.button("Cancel run", icon="⏹", key="qa_cancel", on_click=runner.cancel, args=(run_id, f.sessions.db_path),
                   help="No new case starts; cases under way finish and are kept.")
     if progress.error:
         st.error(md(progress.error))
@@ -242,7 +243,7 @@ with generate_tab:
 
 # --- Run ------------------------------------------------------------------------------------------
 with run_tab:
-    targets = [t for t in runner.TARGETS if t in f.identity.allowed_environments(f.console.environments(), "qa_run")]
+    targets = [t for t in runner.TARGETS if t in f.identity.allowed_environments(f.sessions.environments(), "qa_run")]
     target_col, conc_col = st.columns(2)
     target_col.selectbox("Target", targets, index=targets.index(f.env_name) if f.env_name in targets else 0,
                                   key="qa_target", help="QA runs go to the sandbox or acquired-test, never to live.")

@@ -1,12 +1,21 @@
 """Shared fixtures."""
 from __future__ import annotations
 
+
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lib.sandbox import SandboxServer, serve_in_thread
+
+
+@pytest.fixture(autouse=True, scope="session")
+def error_details_shown() -> None:
+    """People never see a traceback (.streamlit/config.toml); tests must, to say what broke."""
+    from streamlit import config
+
+    config.set_option("client.showErrorDetails", "full")
 
 
 @pytest.fixture(autouse=True)

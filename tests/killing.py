@@ -14,7 +14,7 @@ import requests
 
 from lib.calllog.log import CallLog
 from lib.api.client import Client
-from lib.sessions.console import Console
+from lib.sessions.service import SessionsService
 from lib.fields.validation import SessionRequest
 
 OPERATOR = "ann@example.com"
@@ -33,7 +33,7 @@ class _SendThenDie:
         raise Killed(137)  # … and the console never writes the result
 
 
-def killed_client(console: Console, operator: str = OPERATOR) -> Client:
+def killed_client(console: SessionsService, operator: str = OPERATOR) -> Client:
     """A sandbox client of ``console`` whose next call is sent and then killed."""
     client = console.client("sandbox", operator)
     client.login()  # the token is cached: the next request is the call itself
@@ -45,7 +45,7 @@ def backdated_kill(db_path: Path, sandbox_url: str, *, session_id: str | None = 
                    order_id: str = "ord-page") -> None:
     """A killed create for ``order_id`` (or update of ``session_id`` to 30.00) whose request entry
     is 10 minutes old: long past any answer deadline."""
-    old = Console(sandbox_base_url=sandbox_url, db_path=db_path)
+    old = SessionsService(sandbox_base_url=sandbox_url, db_path=db_path)
     old.log = CallLog(db_path, clock=lambda: datetime.now(timezone.utc) - timedelta(minutes=10))
     client = killed_client(old)
     try:

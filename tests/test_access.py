@@ -9,9 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lib.access import bind, events, signin
 from lib.access import policy as access
-from lib.access.policy import (ADMIN, AUDITOR, FINANCE, QA, AccessDenied, AccessPolicy, Identity, LoginRequired,
-                        check_bind_address, require)
+from lib.access.bind import check_bind_address
+from lib.access.policy import ADMIN, AUDITOR, FINANCE, QA, AccessDenied, Identity, LoginRequired, require
+from lib.access.signin import AccessPolicy
+from ui.pages import PAGES
 from lib.calllog.log import CallLog
 from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, ENVIRONMENTS, SANDBOX, ConfigError, configured_environments, \
     form_defaults
@@ -67,7 +70,7 @@ def test_several_roles_union_their_pages_and_unmask() -> None:
     both = policy({"finance": ["dual@example.com"], "qa": ["*@example.com"]}).identity(
         "dual@example.com", operator_fallback="x")
     assert both.roles == {FINANCE, QA}
-    assert set(both.pages()) == {"new_session", "active_sessions", "update_amount", "session_detail", "qa_explorer"}
+    assert set(pages_of(both)) == {"new_session", "active_sessions", "update_amount", "session_detail", "qa_explorer"}
     assert not both.masks_personal_data  # finance sees customers in full
     assert both.allowed_environments(ENVIRONMENTS) == list(ENVIRONMENTS)
     require(both, "create", ACQUIRED_LIVE)  # finance allows it
@@ -77,11 +80,11 @@ def test_several_roles_union_their_pages_and_unmask() -> None:
 def test_no_role_sees_no_page_and_is_told_whom_to_ask() -> None:
     pol = policy()
     nobody = pol.identity("stranger@example.org", operator_fallback="x")
-    assert not nobody.has_role and nobody.pages() == [] and nobody.allowed_environments(ENVIRONMENTS) == []
+    assert not nobody.has_role and pages_of(nobody) == [] and nobody.allowed_environments(ENVIRONMENTS) == []
     assert nobody.masks_personal_data
     message = pol.no_role_message(nobody)
     assert "stranger@example.org" in message and "no role" in message and "ops-admins@example.com" in message
-    assert access.DEFAULT_CONTACT in policy({}).no_role_message(nobody)
+    assert signin.DEFAULT_CONTACT in policy({}).no_role_message(nobody)
     with pytest.raises(AccessDenied, match="no role"):
         require(nobody, "view_session", SANDBOX)
 
@@ -113,7 +116,7 @@ def test_a_single_string_is_one_entry() -> None:
     assert policy({"admin": "root@example.com"}).identity("root@example.com", operator_fallback="x").roles == {ADMIN}
 
 
-@pytest.mark.parametrize("missing", access.AUTH_KEYS)
+@pytest.mark.parametrize("missing", signin.AUTH_KEYS)
 def test_incomplete_auth_is_named(missing: str) -> None:
     auth = {k: v for k, v in AUTH.items() if k != missing}
     with pytest.raises(ConfigError, match=missing):
@@ -128,10 +131,10 @@ def test_redirect_uri_must_be_the_callback() -> None:
 # --- local mode ------------------------------------------------------------------------------------
 def test_local_mode_is_admin_without_live() -> None:
     pol = policy(auth=False)
-    assert access.is_local_mode({}) and access.is_local_mode({"auth": {}}) and not pol.auth
+    assert signin.is_local_mode({}) and signin.is_local_mode({"auth": {}}) and not pol.auth
     me = pol.identity("ignored@example.com", operator_fallback="os-user")
     assert me == Identity("os-user", frozenset({ADMIN}), True)
-    assert me.pages() == list(access.PAGES)
+    assert pages_of(me) == [p.key for p in PAGES]
     assert me.allowed_environments(ENVIRONMENTS) == [SANDBOX, ACQUIRED_TEST]
     assert me.allowed_environments(ENVIRONMENTS, "create") == [SANDBOX, ACQUIRED_TEST]
     for action in ("create", "update"):
@@ -218,7 +221,7 @@ def test_unknown_action_or_page_is_a_bug() -> None:
     with pytest.raises(ValueError):
         require(person(ADMIN), "delete", SANDBOX)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        person(ADMIN).can_open("settings")
+        person(ADMIN).may("settings")
 
 
 # --- pages and environments -------------------------------------------------------------------------
@@ -226,28 +229,33 @@ PAGE_SPEC = {
     FINANCE: {"new_session", "active_sessions", "update_amount", "session_detail"},
     QA: {"qa_explorer", "new_session", "active_sessions", "session_detail"},
     AUDITOR: {"audit_log", "session_detail"},
-    ADMIN: set(access.PAGES),
+    ADMIN: {p.key for p in PAGES},
 }
+
+
+def pages_of(who: Identity) -> list[str]:
+    """The pages the menu offers ``who`` (each page's action, through the one table of grants)."""
+    return [page.key for page in PAGES if who.may(page.action)]
 
 
 @pytest.mark.parametrize("role", ALL)
 def test_pages_per_role(role: str) -> None:
     who = person(role)
-    assert set(who.pages()) == PAGE_SPEC[role]
-    for page in access.PAGES:
-        assert (role in access.PAGE_ROLES[page]) == (page in PAGE_SPEC[role])
-        if page in PAGE_SPEC[role]:
-            access.require_page(who, page)
+    assert set(pages_of(who)) == PAGE_SPEC[role]
+    for page in PAGES:
+        assert (role in access.roles_granting(page.action)) == (page.key in PAGE_SPEC[role])
+        if page.key in PAGE_SPEC[role]:
+            access.require_page(who, page.key, page.action)
         else:
-            with pytest.raises(AccessDenied, match=f"open the {page.replace('_', ' ')} page") as caught:
-                access.require_page(who, page)
-            assert caught.value.action == f"open:{page}"
+            with pytest.raises(AccessDenied, match=f"open the {page.key.replace('_', ' ')} page") as caught:
+                access.require_page(who, page.key, page.action)
+            assert caught.value.action == f"open:{page.key}"
 
 
-def test_page_keys_are_the_page_files() -> None:
-    assert access.page_key("pages/new_session.py") == "new_session"
+def test_the_page_registry_is_the_page_files() -> None:
     pages_dir = Path(__file__).resolve().parent.parent / "pages"
-    assert {p.stem for p in pages_dir.glob("*.py")} <= set(access.PAGES)
+    assert {p.stem for p in pages_dir.glob("*.py")} == {p.key for p in PAGES}
+    assert all((pages_dir.parent / p.path).is_file() for p in PAGES)
 
 
 @pytest.mark.parametrize(("roles", "local", "offered"), [
@@ -277,17 +285,17 @@ def test_masks_personal_data(roles: set[str], masks: bool) -> None:
 def test_enforce_logs_refusals_only(tmp_path: Path) -> None:
     log = CallLog(tmp_path / "ops.db")
     tester = Identity("t@qa.example.com", frozenset({QA}), False)
-    access.enforce(log, tester, "create", SANDBOX)
+    events.enforce(log, tester, "create", SANDBOX)
     assert log.count() == 0
     with pytest.raises(AccessDenied):
-        access.enforce(log, tester, "update", SANDBOX)
+        events.enforce(log, tester, "update", SANDBOX)
     entry = log.entry(1)
     assert entry is not None and entry["kind"] == "access_denied"
     assert (entry["operator"], entry["environment"]) == ("t@qa.example.com", SANDBOX)
     assert entry["detail"]["action"] == "update" and entry["detail"]["roles"] == [QA]
     assert "finance" in entry["detail"]["reason"]
-    access.record_access(log, tester, "login")
-    assert log.entry(2)["environment"] == access.NO_ENVIRONMENT
+    events.record_access(log, tester, "login")
+    assert log.entry(2)["environment"] == events.NO_ENVIRONMENT
     assert log.verify().ok
 
 
@@ -316,7 +324,7 @@ def test_example_secrets_file_is_valid_and_complete(monkeypatch: pytest.MonkeyPa
         assert documented in text
 
     auth = tomllib.loads(_uncommented_auth(text))["auth"]
-    assert set(auth) == set(access.AUTH_KEYS)
+    assert set(auth) == set(signin.AUTH_KEYS)
     with_auth = AccessPolicy.from_secrets({**secrets, "auth": auth})
     assert with_auth.auth
     assert with_auth.identity("alice@example.com", operator_fallback="x").roles == {FINANCE}
@@ -324,8 +332,8 @@ def test_example_secrets_file_is_valid_and_complete(monkeypatch: pytest.MonkeyPa
 
 def test_cli_check_bind(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "none.toml"))
-    assert access.main(["check-bind", "127.0.0.1"]) == 0
-    assert access.main(["check-bind", "0.0.0.0"]) == 1
+    assert bind.main(["check-bind", "127.0.0.1"]) == 0
+    assert bind.main(["check-bind", "0.0.0.0"]) == 1
     assert "configure [auth]" in capsys.readouterr().err
-    assert access.main(["whois", "x@example.com"]) == 0
+    assert bind.main(["whois", "x@example.com"]) == 0
     assert "admin" in capsys.readouterr().out

@@ -20,9 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.audit import queries as audit
+from lib.calllog.outcome import Outcome
+from lib.audit import export as audit_export
+from lib.audit import filters as audit_filters
+from lib.audit import queries as audit_queries
+from lib.audit import view as audit_view
 from lib.sessions import registry
-from lib.audit.queries import AuditFilters
+from lib.audit.filters import AuditFilters
 from lib.calllog.log import CallLog
 from lib.storage.db import connect
 
@@ -123,7 +127,7 @@ def _matches(model: list[dict[str, Any]], entry: dict[str, Any], f: AuditFilters
     for name in ("environment", "operator", "endpoint", "method", "kind", "http_status"):
         if getattr(f, name) is not None and entry.get(name) != getattr(f, name):
             return False
-    if f.outcome == audit.IN_FLIGHT:
+    if f.outcome == audit_filters.IN_FLIGHT:
         if not _in_flight(model, entry):
             return False
     elif f.outcome is not None and entry.get("outcome") != f.outcome:
@@ -145,7 +149,7 @@ def _expected(log: Log, f: AuditFilters) -> list[int]:
 
 def _all_pages(log: Log, f: AuditFilters, size: int) -> Iterator[dict[str, Any]]:
     for page_no in range(1, 1000):
-        rows = audit.page(log.path, f, page_no, size)
+        rows = audit_queries.page(log.path, f, page_no, size)
         yield from rows
         if len(rows) < size:
             return
@@ -155,13 +159,13 @@ def _all_pages(log: Log, f: AuditFilters, size: int) -> Iterator[dict[str, Any]]
 
 
 def test_where_without_filters_matches_everything() -> None:
-    assert audit.where(AuditFilters()) == ("1", [])
+    assert audit_filters.where(AuditFilters()) == ("1", [])
 
 
 def test_where_builds_one_clause_per_filter() -> None:
     f = AuditFilters(since=T0, until=T0 + timedelta(hours=1), operator="ann", outcome="ok", http_status=201,
                      session_id="s-1", kind="api_result")
-    sql, params = audit.where(f)
+    sql, params = audit_filters.where(f)
     assert sql == ("e.ts >= ? AND e.ts < ? AND e.operator = ? AND e.kind = ? AND e.outcome = ? "
                    "AND e.http_status = ? AND e.session_id = ?")
     assert params == ["2024-05-01T09:00:00.000000Z", "2024-05-01T10:00:00.000000Z", "ann", "api_result", "ok",
@@ -169,7 +173,7 @@ def test_where_builds_one_clause_per_filter() -> None:
 
 
 def test_prefix_search_is_an_index_range_not_like(log: Log) -> None:
-    sql, params = audit.where(AuditFilters(order_id="ORD-1*"))
+    sql, params = audit_filters.where(AuditFilters(order_id="ORD-1*"))
     assert (sql, params) == ("e.order_id >= ? AND e.order_id < ?", ["ORD-1", "ORD-2"])
     assert "LIKE" not in sql
     plan = connect(log.path).conn.execute(
@@ -181,15 +185,15 @@ def test_prefix_search_is_an_index_range_not_like(log: Log) -> None:
     ("ab", "ac"), ("a\U0010ffff", "b"), ("\U0010ffff", None), ("\ud7ff", "\ue000"), ("", None),
 ])
 def test_prefix_end_bounds_every_string_with_the_prefix(prefix: str, end: str | None) -> None:
-    assert audit._prefix_end(prefix) == end
+    assert audit_filters._prefix_end(prefix) == end
 
 
 def test_bare_star_means_any_value() -> None:
-    assert audit.where(AuditFilters(session_id="*")) == ("e.session_id IS NOT NULL", [])
+    assert audit_filters.where(AuditFilters(session_id="*")) == ("e.session_id IS NOT NULL", [])
 
 
 def test_in_flight_filter_needs_no_parameter() -> None:
-    sql, params = audit.where(AuditFilters(outcome="in_flight"))
+    sql, params = audit_filters.where(AuditFilters(outcome="in_flight"))
     assert "NOT EXISTS" in sql and params == []
 
 
@@ -222,7 +226,7 @@ _filters = st.builds(
     AuditFilters,
     since=st.none() | _moment, until=st.none() | _moment,
     environment=st.none() | _text, operator=st.none() | _text, endpoint=st.none() | _text,
-    method=st.none() | _text, outcome=st.none() | st.sampled_from([*audit.OUTCOMES, audit.IN_FLIGHT]),
+    method=st.none() | _text, outcome=st.none() | st.sampled_from([*audit_filters.OUTCOMES, audit_filters.IN_FLIGHT]),
     http_status=st.none() | st.integers(100, 599), session_id=st.none() | _text, order_id=st.none() | _text,
     kind=st.none() | _text,
 )
@@ -230,18 +234,18 @@ _filters = st.builds(
 
 @given(_filters)
 def test_filters_round_trip_through_query_params(f: AuditFilters) -> None:
-    params = audit.to_query_params(f)
+    params = audit_filters.to_query_params(f)
     assert all(isinstance(v, str) for v in params.values())
-    assert audit.from_query_params(params) == f
+    assert audit_filters.from_query_params(params) == f
 
 
 def test_an_all_time_view_still_has_a_since_parameter() -> None:
-    assert audit.to_query_params(AuditFilters()) == {"since": "all"}
-    assert audit.from_query_params({"since": "all"}) == AuditFilters()
+    assert audit_filters.to_query_params(AuditFilters()) == {"since": "all"}
+    assert audit_filters.from_query_params({"since": "all"}) == AuditFilters()
 
 
 def test_query_params_ignore_unknown_keys_and_accept_offsets() -> None:
-    f = audit.from_query_params({"since": "2024-05-01T11:00:00+02:00", "seq": "12", "order_id": "ORD-1*"})
+    f = audit_filters.from_query_params({"since": "2024-05-01T11:00:00+02:00", "seq": "12", "order_id": "ORD-1*"})
     assert f == AuditFilters(since=T0, order_id="ORD-1*")
 
 
@@ -254,7 +258,7 @@ def test_query_params_ignore_unknown_keys_and_accept_offsets() -> None:
 ])
 def test_bad_query_params_name_the_parameter(params: dict[str, str], named: str) -> None:
     with pytest.raises(ValueError, match=f"query parameter {named}"):
-        audit.from_query_params(params)
+        audit_filters.from_query_params(params)
 
 
 # --- count, page, entry, attempt, timeline -------------------------------------------------
@@ -289,7 +293,7 @@ def _field_filters(log: Log) -> list[AuditFilters]:
 def test_each_filter_narrows_to_exactly_the_matching_entries(log: Log) -> None:
     for f in _field_filters(log):
         wanted = _expected(log, f)
-        assert audit.count(log.path, f) == len(wanted), f
+        assert audit_queries.count(log.path, f) == len(wanted), f
         assert [r["seq"] for r in _all_pages(log, f, 50)] == wanted, f
         assert 0 < len(wanted) < len(log.model) or f in (AuditFilters(), AuditFilters(order_id="ORD-10-010")), f
 
@@ -299,7 +303,7 @@ def test_each_filter_narrows_to_exactly_the_matching_entries(log: Log) -> None:
 def test_random_filter_combinations_agree_with_the_model(log: Log, data: st.DataObject) -> None:
     pool = {
         "environment": ENVIRONMENTS, "operator": OPERATORS + [FORMULA], "endpoint": [LOGIN, SESSIONS, SESSION],
-        "method": ["POST", "PUT"], "outcome": [*audit.OUTCOMES, audit.IN_FLIGHT], "http_status": [200, 201, 400],
+        "method": ["POST", "PUT"], "outcome": [*audit_filters.OUTCOMES, audit_filters.IN_FLIGHT], "http_status": [200, 201, 400],
         "kind": ["api_request", "api_result", "access"], "session_id": ["sess-0*", "sess-01*", "sess-created"],
         "order_id": ["ORD-0*", "ORD-1*", "ORD-05*"],
     }
@@ -309,24 +313,24 @@ def test_random_filter_combinations_agree_with_the_model(log: Log, data: st.Data
         chosen["since"] = T0 + timedelta(hours=hours)
     f = AuditFilters(**chosen)
     wanted = _expected(log, f)
-    assert audit.count(log.path, f) == len(wanted)
-    assert [r["seq"] for r in audit.page(log.path, f, 1, 500)] == wanted
+    assert audit_queries.count(log.path, f) == len(wanted)
+    assert [r["seq"] for r in audit_queries.page(log.path, f, 1, 500)] == wanted
 
 
 def test_pages_are_newest_first_and_split_cleanly(log: Log) -> None:
-    everything = [r["seq"] for r in audit.page(log.path, AuditFilters(), 1, 1000)]
+    everything = [r["seq"] for r in audit_queries.page(log.path, AuditFilters(), 1, 1000)]
     assert everything == sorted(everything, reverse=True) and len(everything) == len(log.model)
-    first, second = audit.page(log.path, AuditFilters(), 1, 50), audit.page(log.path, AuditFilters(), 2, 50)
+    first, second = audit_queries.page(log.path, AuditFilters(), 1, 50), audit_queries.page(log.path, AuditFilters(), 2, 50)
     assert [r["seq"] for r in first + second] == everything[:100]
     last_page = math.ceil(len(everything) / 50)
-    assert len(audit.page(log.path, AuditFilters(), last_page)) == len(everything) - 50 * (last_page - 1)
-    assert audit.page(log.path, AuditFilters(), last_page + 1) == []
+    assert len(audit_queries.page(log.path, AuditFilters(), last_page)) == len(everything) - 50 * (last_page - 1)
+    assert audit_queries.page(log.path, AuditFilters(), last_page + 1) == []
     with pytest.raises(ValueError, match="page_no"):
-        audit.page(log.path, AuditFilters(), 0)
+        audit_queries.page(log.path, AuditFilters(), 0)
 
 
 def test_rows_are_decoded_and_flag_calls_in_flight(log: Log) -> None:
-    rows = audit.page(log.path, AuditFilters(), 1, 1000)
+    rows = audit_queries.page(log.path, AuditFilters(), 1, 1000)
     flagged = {r["seq"] for r in rows if r["in_flight"]}
     assert flagged == {e["seq"] for e in log.model if _in_flight(log.model, e)} and len(flagged) == 6
     row = next(r for r in rows if r["order_id"] == "ORD-00-0004" and r["kind"] == "api_request")
@@ -335,32 +339,32 @@ def test_rows_are_decoded_and_flag_calls_in_flight(log: Log) -> None:
 
 def test_entry_decodes_detail(log: Log) -> None:
     seq = next(e["seq"] for e in log.model if e.get("attempt_id") == "att-0005")
-    got = audit.entry(log.path, seq)
+    got = audit_queries.entry(log.path, seq)
     assert got is not None and got["detail"] == {"body": {"n": 5}} and got["attempt_id"] == "att-0005"
-    assert audit.entry(log.path, 10**9) is None
+    assert audit_queries.entry(log.path, 10**9) is None
 
 
 def test_attempt_gives_request_then_result(log: Log) -> None:
-    pair = audit.attempt(log.path, "att-0003")
+    pair = audit_queries.attempt(log.path, "att-0003")
     assert [e["kind"] for e in pair] == ["api_request", "api_result"]
     assert pair[1]["detail"] == {"body": {"status": "http_error"}}
-    assert [e["kind"] for e in audit.attempt(log.path, "att-0022")] == ["api_request"]  # in flight
-    assert audit.attempt(log.path, "nope") == []
+    assert [e["kind"] for e in audit_queries.attempt(log.path, "att-0022")] == ["api_request"]  # in flight
+    assert audit_queries.attempt(log.path, "nope") == []
 
 
 def test_session_timeline_includes_the_create_through_its_attempt(log: Log) -> None:
-    timeline = audit.session_timeline(log.path, log.created_session)
+    timeline = audit_queries.session_timeline(log.path, log.created_session)
     assert [(r["kind"], r["method"]) for r in timeline] == [
         ("api_request", "POST"), ("api_result", "POST"), ("api_request", "PUT"), ("api_result", "PUT")]
-    other = audit.session_timeline(log.path, "sess-03-0017")
+    other = audit_queries.session_timeline(log.path, "sess-03-0017")
     assert [r["seq"] for r in other] == sorted(e["seq"] for e in log.model if e.get("session_id") == "sess-03-0017")
-    assert audit.session_timeline(log.path, "unknown") == []
+    assert audit_queries.session_timeline(log.path, "unknown") == []
 
 
 def test_session_timeline_works_without_a_registry(tmp_path: Path) -> None:
     path = tmp_path / "ops.db"
     CallLog(path).append("api_request", operator="ann", environment="sandbox", session_id="s1", attempt_id="a")
-    assert [r["session_id"] for r in audit.session_timeline(path, "s1")] == ["s1"]
+    assert [r["session_id"] for r in audit_queries.session_timeline(path, "s1")] == ["s1"]
 
 
 # --- export --------------------------------------------------------------------------------
@@ -368,24 +372,24 @@ def test_session_timeline_works_without_a_registry(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", FORMULA])
 def test_csv_escape_defuses_formulas(cell: str) -> None:
-    assert audit.csv_escape(cell) == "'" + cell
+    assert audit_export.csv_escape(cell) == "'" + cell
 
 
 @pytest.mark.parametrize("cell", ["", "ann", "15.02", "'=already", " =space", "a=b"])
 def test_csv_escape_leaves_plain_cells(cell: str) -> None:
-    assert audit.csv_escape(cell) == cell
+    assert audit_export.csv_escape(cell) == cell
 
 
 @given(st.text())
 def test_csv_escape_never_lets_a_formula_lead(cell: str) -> None:
-    escaped = audit.csv_escape(cell)
+    escaped = audit_export.csv_escape(cell)
     assert not escaped.startswith(("=", "+", "-", "@", "\t", "\r"))
     assert escaped in (cell, "'" + cell)
 
 
 def test_export_rows_are_escaped_capped_and_newest_first(log: Log) -> None:
-    rows = list(audit.export_rows(log.path, AuditFilters(kind="access"), limit=2))
-    assert rows[0] == list(audit.EXPORT_COLUMNS)
+    rows = list(audit_export.export_rows(log.path, AuditFilters(kind="access"), limit=2))
+    assert rows[0] == list(audit_filters.EXPORT_COLUMNS)
     assert len(rows) == 3
     record = dict(zip(rows[0], rows[1]))
     assert record["operator"] == "'" + FORMULA
@@ -394,18 +398,25 @@ def test_export_rows_are_escaped_capped_and_newest_first(log: Log) -> None:
     assert all(isinstance(c, str) for row in rows for c in row)
 
 
-def test_export_csv_parses_back(log: Log) -> None:
-    data = audit.export_csv(log.path, AuditFilters(operator="bob"), limit=10)
+def exported(path: Path, filters: AuditFilters, limit: int = audit_filters.EXPORT_LIMIT) -> bytes:
+    """An export as the page takes it (recorded as taken by an auditor, which bob's view does not count)."""
+    return audit_export.export_and_record(path, filters, operator="aud@example.com", environment="-", limit=limit)
+
+
+def test_export_csv_parses_back(tmp_path: Path) -> None:
+    path = tmp_path / "ops.db"
+    _build(path)  # its own log: an export adds an entry, which the shared one must not get
+    data = exported(path, AuditFilters(operator="bob"), limit=10)
     assert data.startswith(b"\xef\xbb\xbf")
     parsed = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert parsed == list(audit.export_rows(log.path, AuditFilters(operator="bob"), limit=10))
+    assert parsed == list(audit_export.export_rows(path, AuditFilters(operator="bob"), limit=10))
     assert len(parsed) == 11 and {r[3] for r in parsed[1:]} == {"bob"}
-    full = audit.export_csv(log.path, AuditFilters(operator="bob"))
-    assert len(list(csv.reader(io.StringIO(full.decode("utf-8-sig"))))) == 1 + audit.count(log.path, AuditFilters(operator="bob"))
+    full = exported(path, AuditFilters(operator="bob"))
+    assert len(list(csv.reader(io.StringIO(full.decode("utf-8-sig"))))) == 1 + audit_queries.count(path, AuditFilters(operator="bob"))
 
 
 def test_export_of_in_flight_request_says_so(log: Log) -> None:
-    rows = list(audit.export_rows(log.path, AuditFilters(outcome="in_flight")))
+    rows = list(audit_export.export_rows(log.path, AuditFilters(outcome="in_flight")))
     assert {dict(zip(rows[0], r))["in_flight"] for r in rows[1:]} == {"true"}
 
 
@@ -414,7 +425,7 @@ def test_export_of_in_flight_request_says_so(log: Log) -> None:
 
 def test_calls_per_hour_counts_results_by_hour_and_outcome(log: Log) -> None:
     f = AuditFilters(operator="ann")
-    frame = audit.calls_per_hour(log.path, f)
+    frame = audit_queries.calls_per_hour(log.path, f)
     assert list(frame.columns) == ["hour", "outcome", "calls"]
     assert str(frame["hour"].dt.tz) == "UTC"
     got = {(h.to_pydatetime(), o): c for h, o, c in frame.itertuples(index=False)}
@@ -424,7 +435,7 @@ def test_calls_per_hour_counts_results_by_hour_and_outcome(log: Log) -> None:
 
 
 def test_chart_bucket_follows_the_span_of_the_calls() -> None:
-    pick = audit.chart_bucket
+    pick = audit_queries.chart_bucket
     assert [pick(timedelta(0)), pick(timedelta(minutes=59)), pick(timedelta(hours=2))] == ["minute"] * 3
     assert [pick(timedelta(hours=2, seconds=1)), pick(timedelta(hours=12))] == ["5 minutes"] * 2
     assert [pick(timedelta(hours=13)), pick(timedelta(days=7))] == ["hour"] * 2
@@ -436,7 +447,7 @@ def _floor(moment: datetime, minutes: int) -> datetime:
 
 
 def _over_time(log: Log, f: AuditFilters, bucket: str | None = None) -> tuple[dict[Any, int], str, set[timedelta]]:
-    frame, name = audit.calls_over_time(log.path, f, bucket)
+    frame, name = audit_queries.calls_over_time(log.path, f, bucket)
     assert list(frame.columns) == ["start", "end", "outcome", "calls"] and str(frame["start"].dt.tz) == "UTC"
     got = {(s.to_pydatetime(), o): c for s, _, o, c in frame.itertuples(index=False)}
     return got, name, set(frame["end"] - frame["start"])
@@ -456,14 +467,14 @@ def test_calls_over_time_uses_short_buckets_for_short_spans(log: Log) -> None:
     assert len(got) > 20
     # A bucket asked for by name; hourly agrees with calls_per_hour.
     got, name, _ = _over_time(log, AuditFilters(operator="ann"), "hour")
-    per_hour = audit.calls_per_hour(log.path, AuditFilters(operator="ann"))
+    per_hour = audit_queries.calls_per_hour(log.path, AuditFilters(operator="ann"))
     assert name == "hour" and got == {(h.to_pydatetime(), o): c for h, o, c in per_hour.itertuples(index=False)}
     got, name, _ = _over_time(log, AuditFilters(), "day")
     assert name == "day" and sum(got.values()) == len(results)
 
 
 def test_calls_over_time_of_an_empty_view(log: Log) -> None:
-    frame, name = audit.calls_over_time(log.path, AuditFilters(operator="nobody"))
+    frame, name = audit_queries.calls_over_time(log.path, AuditFilters(operator="nobody"))
     assert frame.empty and name == "minute" and list(frame.columns) == ["start", "end", "outcome", "calls"]
 
 
@@ -474,7 +485,7 @@ def _nearest_rank(values: list[float], p: float) -> float:
 
 def test_latency_by_endpoint_gives_nearest_rank_percentiles(log: Log) -> None:
     f = AuditFilters(environment="sandbox")
-    frame = audit.latency_by_endpoint(log.path, f)
+    frame = audit_queries.latency_by_endpoint(log.path, f)
     assert list(frame.columns) == ["endpoint", "calls", "p50_ms", "p95_ms"]
     for endpoint, calls, p50, p95 in frame.itertuples(index=False):
         durations = [e["duration_ms"] for e in log.model if e["kind"] == "api_result"
@@ -485,26 +496,26 @@ def test_latency_by_endpoint_gives_nearest_rank_percentiles(log: Log) -> None:
 
 def test_charts_of_an_empty_view_are_empty_frames(log: Log) -> None:
     nothing = AuditFilters(operator="nobody")
-    assert audit.calls_per_hour(log.path, nothing).empty
-    assert audit.latency_by_endpoint(log.path, nothing).empty
+    assert audit_queries.calls_per_hour(log.path, nothing).empty
+    assert audit_queries.latency_by_endpoint(log.path, nothing).empty
 
 
 def test_distinct_values_for_the_filter_widgets(log: Log) -> None:
-    assert audit.operators(log.path) == sorted({*OPERATORS, FORMULA})
-    assert audit.environments(log.path) == sorted(ENVIRONMENTS)
-    assert audit.endpoints(log.path) == sorted([LOGIN, SESSIONS, SESSION])
+    assert audit_queries.operators(log.path) == sorted({*OPERATORS, FORMULA})
+    assert audit_queries.environments(log.path) == sorted(ENVIRONMENTS)
+    assert audit_queries.endpoints(log.path) == sorted([LOGIN, SESSIONS, SESSION])
 
 
 def test_an_empty_log_reads_as_empty(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
-    assert audit.count(path, AuditFilters()) == 0 and audit.page(path, AuditFilters(), 1) == []
-    assert audit.operators(path) == [] and list(audit.export_rows(path, AuditFilters())) == [list(audit.EXPORT_COLUMNS)]
+    assert audit_queries.count(path, AuditFilters()) == 0 and audit_queries.page(path, AuditFilters(), 1) == []
+    assert audit_queries.operators(path) == [] and list(audit_export.export_rows(path, AuditFilters())) == [list(audit_filters.EXPORT_COLUMNS)]
 
 
 def test_filter_fields_are_all_in_the_url() -> None:
     every = AuditFilters(since=T0, until=T0, environment="e", operator="o", endpoint="p", method="m", outcome="ok",
                          http_status=200, session_id="s", order_id="x*", kind="k")
-    assert set(audit.to_query_params(every)) == {f.name for f in fields(AuditFilters)}
+    assert set(audit_filters.to_query_params(every)) == {f.name for f in fields(AuditFilters)}
 
 
 # --- the page's view: URL ⇄ view, grid rows, opened entry, recorded export, checkpoints ----------
@@ -513,24 +524,24 @@ NOW = datetime(2024, 5, 2, 12, 0, tzinfo=timezone.utc)
 
 def test_a_url_without_filters_opens_the_sliding_last_24_hours() -> None:
     for url in ({}, {"entry": "7"}, {"unrelated": "x"}, {"http_status": "abc"}):
-        view, problems = audit.view_from_query_params(url, NOW)
-        assert len(problems) == ("http_status" in url) and view.time_range == audit.DEFAULT_RANGE
+        view, problems = audit_view.view_from_query_params(url, NOW)
+        assert len(problems) == ("http_status" in url) and view.time_range == audit_view.DEFAULT_RANGE
         assert view.filters == AuditFilters.default(NOW)
-    assert audit.view_from_query_params({"entry": "7"}, NOW)[0].entry == 7
+    assert audit_view.view_from_query_params({"entry": "7"}, NOW)[0].entry == 7
 
 
 def test_a_preset_slides_and_a_link_without_one_keeps_its_bounds() -> None:
     later = NOW + timedelta(hours=5)
-    shared = audit.view_to_query_params(audit.AuditView(AuditFilters(since=T0, until=NOW, operator="ann"),
-                                                        audit.CUSTOM, entry=3, page=2))
+    shared = audit_view.view_to_query_params(audit_view.AuditView(AuditFilters(since=T0, until=NOW, operator="ann"),
+                                                        audit_view.CUSTOM, entry=3, page=2))
     assert "range" not in shared and shared["entry"] == "3" and shared["page_no"] == "2"
-    view, _ = audit.view_from_query_params(shared, later)
-    assert view == audit.AuditView(AuditFilters(since=T0, until=NOW, operator="ann"), audit.CUSTOM, 3, 2)
-    preset = audit.view_to_query_params(audit.AuditView(AuditFilters(since=NOW - timedelta(hours=1)), "1h"))
-    view, _ = audit.view_from_query_params(preset, later)
+    view, _ = audit_view.view_from_query_params(shared, later)
+    assert view == audit_view.AuditView(AuditFilters(since=T0, until=NOW, operator="ann"), audit_view.CUSTOM, 3, 2)
+    preset = audit_view.view_to_query_params(audit_view.AuditView(AuditFilters(since=NOW - timedelta(hours=1)), "1h"))
+    view, _ = audit_view.view_from_query_params(preset, later)
     assert view.time_range == "1h" and view.filters.since == later - timedelta(hours=1)
-    view, _ = audit.view_from_query_params({"since": "all", "operator": "bob"}, later)
-    assert view.time_range == audit.ALL_TIME and view.filters == AuditFilters(operator="bob")
+    view, _ = audit_view.view_from_query_params({"since": "all", "operator": "bob"}, later)
+    assert view.time_range == audit_filters.ALL_TIME and view.filters == AuditFilters(operator="bob")
 
 
 @pytest.mark.parametrize(("params", "named"), [
@@ -539,28 +550,28 @@ def test_a_preset_slides_and_a_link_without_one_keeps_its_bounds() -> None:
     ({"range": "1y"}, "range"),
 ])
 def test_bad_url_values_are_ignored_one_by_one_with_a_message(params: dict[str, str], named: str) -> None:
-    view, problems = audit.view_from_query_params({**params, "operator": "ann"}, NOW)
+    view, problems = audit_view.view_from_query_params({**params, "operator": "ann"}, NOW)
     assert len(problems) == 1 and f"query parameter {named}" in problems[0]
     assert view.filters.operator == "ann" and view.page >= 1
 
 
 def test_a_bad_since_falls_back_to_the_default_window_not_all_time() -> None:
-    view, problems = audit.view_from_query_params({"since": "last week", "operator": "ann"}, NOW)
+    view, problems = audit_view.view_from_query_params({"since": "last week", "operator": "ann"}, NOW)
     assert "query parameter since" in problems[0]
-    assert view.time_range == audit.DEFAULT_RANGE and view.filters.since == NOW - audit.DEFAULT_WINDOW
+    assert view.time_range == audit_view.DEFAULT_RANGE and view.filters.since == NOW - audit_filters.DEFAULT_WINDOW
 
 
 def test_minute_of_and_page_count() -> None:
-    assert audit.minute_of(NOW.replace(second=59, microsecond=9)) == NOW
-    assert [audit.page_count(n, 50) for n in (0, 1, 50, 51)] == [1, 1, 1, 2]
+    assert audit_view.minute_of(NOW.replace(second=59, microsecond=9)) == NOW
+    assert [audit_view.page_count(n, 50) for n in (0, 1, 50, 51)] == [1, 1, 1, 2]
 
 
 def test_grid_frame_reads_like_the_page(log: Log) -> None:
-    rows = audit.page(log.path, AuditFilters(), 1, size=500)
-    frame = audit.grid_frame(rows, timezone.utc)
-    assert list(frame.columns) == list(audit.GRID_COLUMNS) and len(frame) == len(rows)
+    rows = audit_queries.page(log.path, AuditFilters(), 1, size=500)
+    frame = audit_view.grid_frame(rows, timezone.utc)
+    assert list(frame.columns) == list(audit_view.GRID_COLUMNS) and len(frame) == len(rows)
     by_seq = dict(zip(frame["seq"], frame["outcome"]))
-    assert {by_seq[r["seq"]] for r in rows if r["in_flight"]} == {"in flight"}
+    assert {by_seq[r["seq"]] for r in rows if r["in_flight"]} == {Outcome.IN_FLIGHT.label}
     first = frame.iloc[-1]
     assert first["time"] == (T0 + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
     # A request has no status or duration: missing values (the page shows them blank), never text.
@@ -573,24 +584,25 @@ def test_grid_frame_reads_like_the_page(log: Log) -> None:
 
 def test_entry_view_pairs_the_call_and_finds_its_session(log: Log) -> None:
     create_request = next(e for e in log.model if e.get("attempt_id") == "att-create")
-    view = audit.entry_view(log.path, create_request["seq"])
+    view = audit_queries.entry_view(log.path, create_request["seq"])
     assert view is not None
-    assert [e["kind"] for e in view.pair] == ["api_request", "api_result"]
+    assert [e.kind for e in view.pair] == ["api_request", "api_result"]
     assert view.session_id == log.created_session
     assert [r["seq"] for r in view.timeline] == [e["seq"] for e in log.model if e.get("attempt_id") in
                                                  ("att-create", "att-update")]
     access = next(e for e in log.model if e["kind"] == "access")
-    lone = audit.entry_view(log.path, access["seq"])
+    lone = audit_queries.entry_view(log.path, access["seq"])
     assert lone is not None and len(lone.pair) == 1 and lone.session_id is None and lone.timeline == []
-    assert audit.entry_view(log.path, 10**9) is None
+    assert audit_queries.entry_view(log.path, 10**9) is None
 
 
 def test_export_and_record_logs_the_export_and_keeps_the_chain(tmp_path: Path) -> None:
     path = tmp_path / "ops.db"
     log = _build(path)
     filters = AuditFilters(operator="bob")
-    data = audit.export_and_record(path, filters, operator="aud", environment="sandbox", tags=("audit_log",), limit=5)
-    assert data == audit.export_csv(path, filters, 5)  # the same file as a plain export
+    data = audit_export.export_and_record(path, filters, operator="aud", environment="sandbox", tags=("audit_log",), limit=5)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows == list(audit_export.export_rows(path, filters, 5))  # the view's rows, as exported
     calllog = CallLog(path)
     recorded = calllog.entry(calllog.count())
     assert recorded["kind"] == "export" and recorded["seq"] == len(log.model) + 1
@@ -600,9 +612,9 @@ def test_export_and_record_logs_the_export_and_keeps_the_chain(tmp_path: Path) -
 
 def test_last_checkpoint_is_the_newest_well_formed_line(tmp_path: Path) -> None:
     calllog = CallLog(tmp_path / "ops.db")
-    assert audit.last_checkpoint(calllog) is None
+    assert calllog.latest_checkpoint() is None
     calllog.append("access", operator="ann", environment="sandbox")
     first = calllog.checkpoint()
     with calllog.checkpoint_path.open("a") as f:
         f.write("not json\n")
-    assert audit.last_checkpoint(calllog) == first
+    assert calllog.latest_checkpoint() == first

@@ -263,9 +263,9 @@ def test_finance_path_create_tick_update_pay_link_audit(app: AppServer, page: An
     calls = {(r["kind"], r["method"], r["endpoint"]): r for r in records}
     created = calls[("api_result", "POST", "/v1/payment-sessions")]
     assert (created["session id"], created["order id"], created["HTTP status"], created["outcome"]) == (
-        session_id, order_id, "201", "ok"), created
+        session_id, order_id, "201", "✅ ok"), created
     updated = calls[("api_result", "PUT", "/v1/payment-sessions/{session_id}")]
-    assert (updated["session id"], updated["HTTP status"], updated["outcome"]) == (session_id, "200", "ok"), updated
+    assert (updated["session id"], updated["HTTP status"], updated["outcome"]) == (session_id, "200", "✅ ok"), updated
     assert ("api_request", "PUT", "/v1/payment-sessions/{session_id}") in calls, records
     assert all(r["operator"] == OPERATOR and r["environment"] == "sandbox" for r in records), records
     shot(page, "06-audit-log", full_page=False)
@@ -335,10 +335,10 @@ def test_text_from_the_url_is_shown_as_text(app: AppServer, page: Any, path: str
 
 
 def test_customer_text_is_shown_as_text_on_session_detail(app: AppServer, page: Any) -> None:
-    from lib.sessions.console import Console
+    from lib.sessions.service import SessionsService
     from lib.fields.validation import SessionRequest
 
-    console = Console(app.sandbox_url, app.work / "ops.db")
+    console = SessionsService(app.sandbox_url, app.work / "ops.db")
     body = {"transaction": {"order_id": "ord-evil-name", "amount": 30, "currency": "gbp"},
             "customer": {"first_name": "[Ann](http://evil.io)", "last_name": "**Smith** <b>x</b>"}}
     created = console.client("sandbox", OPERATOR).create_session(SessionRequest.parse(body))
@@ -357,7 +357,7 @@ def test_customer_text_is_shown_as_text_on_session_detail(app: AppServer, page: 
 
 
 def console_identity() -> Any:
-    from lib.access.policy import AccessPolicy
+    from lib.access.signin import AccessPolicy
 
     return AccessPolicy(auth=False).identity(None, operator_fallback=OPERATOR)
 

@@ -153,8 +153,8 @@ def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
     from datetime import datetime, timedelta, timezone
     from decimal import Decimal
 
-    from lib.access.policy import AccessPolicy
-    from lib.sessions.console import Console
+    from lib.access.signin import AccessPolicy
+    from lib.sessions.service import SessionsService
     from lib.sandbox.faults import HEADER, HOSTILE_MEMBERS
     from lib.sandbox.runtime import serve_in_thread
     from lib.fields.validation import SessionRequest
@@ -163,7 +163,7 @@ def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
     server = serve_in_thread(tmp_path / "sandbox.db")
     try:
         later = datetime.now(timezone.utc) + timedelta(minutes=5)
-        console = Console(sandbox_base_url=server.base_url, db_path=tmp_path / "ops.db", clock=lambda: later)
+        console = SessionsService(sandbox_base_url=server.base_url, db_path=tmp_path / "ops.db", clock=lambda: later)
         console.log = CallLog(console.db_path, tmp_path / "cp.jsonl", checkpoint_key=KEY)
         for n, kind in enumerate(HOSTILE_MEMBERS):
             console.client("sandbox", "ann", headers={HEADER: f"answer={kind}"}).create_session(

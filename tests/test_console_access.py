@@ -1,4 +1,4 @@
-"""Console-level checks: roles and environments refused (and logged) whatever the UI shows, local
+"""SessionsService-level checks: roles and environments refused (and logged) whatever the UI shows, local
 mode never live, and live creates/updates under a typed confirmation and a ceiling.
 
 A test configuration points ``acquired-live`` at the local sandbox (``ACQUIRED_LIVE_APP_ID/APP_KEY/
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from lib.access.policy import ADMIN, AUDITOR, FINANCE, QA, AccessDenied, AccessPolicy, Identity
+from lib.access.policy import ADMIN, AUDITOR, FINANCE, QA, AccessDenied, Identity
+from lib.access.signin import AccessPolicy
 from lib.calllog.log import CallLog
 from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
-from lib.sessions.console import Console, OrderHasLiveSession
+from lib.sessions.service import SessionsService, OrderHasLiveSession
 from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.qa import runner
 from lib.qa.generate import generate
@@ -33,11 +34,11 @@ LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback="local-op")
 
 
 @pytest.fixture
-def console(sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Console]:
+def console(sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SessionsService]:
     """Every environment configured; test and live both answered by the local sandbox."""
     monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "no-secrets.toml"))
     monkeypatch.delenv("OPS_LIVE_AMOUNT_LIMIT", raising=False)
-    console = Console(sandbox_base_url=sandbox.base_url, db_path=tmp_path / "ops.db")
+    console = SessionsService(sandbox_base_url=sandbox.base_url, db_path=tmp_path / "ops.db")
     api_base = console.environment(SANDBOX).api_base
     for name in ("ACQUIRED_TEST", "ACQUIRED_LIVE"):
         monkeypatch.setenv(f"{name}_APP_ID", "sandbox")
@@ -47,7 +48,7 @@ def console(sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     yield console
 
 
-def kinds(console: Console) -> list[str]:
+def kinds(console: SessionsService) -> list[str]:
     return [console.log.entry(seq)["kind"] for seq in range(1, console.log.count() + 1)]
 
 
@@ -57,7 +58,7 @@ def kinds(console: Console) -> list[str]:
     (person("nobody@example.com"), SANDBOX),
     (LOCAL, ACQUIRED_LIVE),
 ])
-def test_a_create_the_role_or_mode_does_not_allow_is_refused_logged_and_never_sent(console: Console, who: Identity,
+def test_a_create_the_role_or_mode_does_not_allow_is_refused_logged_and_never_sent(console: SessionsService, who: Identity,
                                                                                    env: str) -> None:
     with pytest.raises(AccessDenied):
         console.create(env, who, VALUES, confirm="15.02 GBP")
@@ -66,7 +67,7 @@ def test_a_create_the_role_or_mode_does_not_allow_is_refused_logged_and_never_se
     assert denied["operator"] == who.operator and denied["detail"]["action"] == "create"
 
 
-def test_qa_creates_in_sandbox_and_test_but_updates_nowhere(console: Console) -> None:
+def test_qa_creates_in_sandbox_and_test_but_updates_nowhere(console: SessionsService) -> None:
     qa = person("qa@qa.example.com", QA)
     created = console.create(SANDBOX, qa, VALUES)
     console.create(ACQUIRED_TEST, qa, VALUES | {"transaction.order_id": "ord-2"})
@@ -76,23 +77,23 @@ def test_qa_creates_in_sandbox_and_test_but_updates_nowhere(console: Console) ->
         console.resend_update(SANDBOX, qa, created.session_id, {"transaction": {"amount": Decimal("16.00")}})
     with pytest.raises(AccessDenied):
         console.recreate(ACQUIRED_LIVE, qa, created.session_id, confirm="15.02 GBP")
-    assert console.session_row(created.session_id)["amount"] == Decimal("15.02")
+    assert console.session(created.session_id).amount == Decimal("15.02")
 
 
-def test_finance_updates_and_recreates(console: Console) -> None:
+def test_finance_updates_and_recreates(console: SessionsService) -> None:
     fin = person("fin@example.com", FINANCE)
     created = console.create(SANDBOX, fin, VALUES)
     console.update(SANDBOX, fin, created.session_id, VALUES | {"transaction.amount": "16.00"})
-    assert console.session_row(created.session_id)["amount"] == Decimal("16.00")
+    assert console.session(created.session_id).amount == Decimal("16.00")
     with pytest.raises(OrderHasLiveSession) as live:  # the session itself is still live
         console.recreate(SANDBOX, fin, created.session_id)
-    assert [s["session_id"] for s in live.value.live] == [created.session_id]
+    assert [s.session_id for s in live.value.live] == [created.session_id]
     again = console.recreate(SANDBOX, fin, created.session_id, second_live=True)
     assert again.session_id != created.session_id
-    assert console.session_row(again.session_id)["tags"] == [f"recreates:{created.session_id}"]
+    assert console.session(again.session_id).tags == (f"recreates:{created.session_id}",)
 
 
-def test_qa_run_needs_the_qa_role_in_a_qa_environment(console: Console) -> None:
+def test_qa_run_needs_the_qa_role_in_a_qa_environment(console: SessionsService) -> None:
     suite = generate(default_model(), strength=2, seed=1)
     for who in (person("fin@example.com", FINANCE), person("aud@example.com", AUDITOR), person("x@example.com")):
         with pytest.raises(AccessDenied, match="run QA suites"):
@@ -103,17 +104,17 @@ def test_qa_run_needs_the_qa_role_in_a_qa_environment(console: Console) -> None:
 
 
 # --- live-money safety --------------------------------------------------------------------------
-def test_live_create_needs_the_typed_amount_and_currency(console: Console) -> None:
+def test_live_create_needs_the_typed_amount_and_currency(console: SessionsService) -> None:
     fin = person("fin@example.com", FINANCE)
     for typed in (None, "", "15.20 GBP", "15.02 EUR", "yes"):
         with pytest.raises(LiveConfirmationRequired, match="type 15.02 GBP to confirm"):
             console.create(ACQUIRED_LIVE, fin, VALUES, confirm=typed)
     assert kinds(console) == []  # nothing was sent
     created = console.create(ACQUIRED_LIVE, fin, VALUES, confirm="15.02 gbp")
-    assert console.session_row(created.session_id)["environment"] == ACQUIRED_LIVE
+    assert console.session(created.session_id).environment == ACQUIRED_LIVE
 
 
-def test_live_update_resend_and_recreate_need_the_new_amount_typed(console: Console) -> None:
+def test_live_update_resend_and_recreate_need_the_new_amount_typed(console: SessionsService) -> None:
     fin = person("fin@example.com", FINANCE)
     created = console.create(ACQUIRED_LIVE, fin, VALUES, confirm="15.02 GBP")
     changed = VALUES | {"transaction.amount": "20.00"}
@@ -127,7 +128,7 @@ def test_live_update_resend_and_recreate_need_the_new_amount_typed(console: Cons
     assert console.recreate(ACQUIRED_LIVE, fin, created.session_id, confirm="20.00 GBP", second_live=True).session_id
 
 
-def test_live_ceiling_is_refused_naming_the_limit(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_live_ceiling_is_refused_naming_the_limit(console: SessionsService, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPS_LIVE_AMOUNT_LIMIT", "10")
     fin = person("fin@example.com", FINANCE)
     with pytest.raises(LiveLimitExceeded, match="above the live limit of 10 per call") as refused:
@@ -137,7 +138,7 @@ def test_live_ceiling_is_refused_naming_the_limit(console: Console, monkeypatch:
     assert created.session_id and kinds(console)[-1] == "api_result"
 
 
-def test_refusals_keep_the_chain_verifiable(console: Console) -> None:
+def test_refusals_keep_the_chain_verifiable(console: SessionsService) -> None:
     with pytest.raises(AccessDenied):
         console.create(SANDBOX, person("aud@example.com", AUDITOR), VALUES)
     console.create(SANDBOX, person("fin@example.com", FINANCE), VALUES)

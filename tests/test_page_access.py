@@ -15,15 +15,15 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from lib.audit import queries as audit
+from lib.audit.service import AuditFilters, AuditService
 from lib.calllog.log import CallLog
-from lib.sessions.console import Console
+from lib.sessions.service import SessionsService
 from lib.sandbox.runtime import ensure_sandbox
 from lib.fields.validation import SessionRequest
 from tests.conftest import REPO, signed_in_as
 from tests.page_support import errors, seen
-from ui.form import widget_key
-from ui.navigation import PAGES
+from ui.field_widgets import widget_key
+from ui.pages import PAGES
 
 AUDIT = "pages/audit_log.py"
 DETAIL = "pages/session_detail.py"
@@ -159,7 +159,7 @@ PERSONAL = {"first_name": "Jane", "last_name": "Doe", "billing": {"email": "jane
 
 @pytest.fixture
 def personal_session(app_env: Path) -> str:
-    console = Console(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
+    console = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
     created = console.client("sandbox", "fin@example.com").create_session(SessionRequest.parse({
         "transaction": {"order_id": "ord-private", "amount": Decimal("15.02"), "currency": "gbp"},
         "customer": dict(PERSONAL)}))
@@ -205,8 +205,8 @@ def test_opening_the_audit_log_and_exporting_are_recorded_and_the_chain_verifies
     views = entries(db, "audit_view")
     assert len(views) == 2 and views[1]["detail"]["filters"]["operator"] == signed_in["auditor"]
     # The export button's callable (AppTest never runs it) is the page's partial: call it as the page would.
-    audit.export_and_record(db, audit.AuditFilters(operator=signed_in["auditor"]), operator=signed_in["auditor"],
-                            environment="sandbox", tags=("audit_log",))
+    AuditService(CallLog(db)).export(AuditFilters(operator=signed_in["auditor"]), operator=signed_in["auditor"],
+                                     environment="sandbox")
     exported = entries(db, "export")[-1]
     assert exported["operator"] == signed_in["auditor"] and exported["detail"]["rows"] >= 2
     assert CallLog(db).verify().ok
@@ -216,7 +216,7 @@ def test_opening_the_audit_log_and_exporting_are_recorded_and_the_chain_verifies
 @pytest.fixture
 def live_at_sandbox(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """acquired-live configured, but answered by the local sandbox: no real money anywhere."""
-    api_base = Console(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db").environment(
+    api_base = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db").environment(
         "sandbox").api_base
     monkeypatch.setenv("ACQUIRED_LIVE_APP_ID", "sandbox")
     monkeypatch.setenv("ACQUIRED_LIVE_APP_KEY", "sandbox")

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from lib.audit import queries as audit
+from lib.calllog.outcome import Outcome
+from lib.audit.filters import EXPORT_COLUMNS
+from lib.audit.service import ALL_TIME, CUSTOM, AuditFilters, AuditService
 from lib.calllog.log import CallLog
 from tests.page_support import seen
 
@@ -86,7 +88,7 @@ def test_in_flight_requests_are_shown_and_filtered(open_page, app_env, seeded) -
                                        method="POST", endpoint=SESSIONS, path=SESSIONS, detail={})
     at = open_page(PAGE, outcome="in_flight")
     assert summary(at).startswith("**1 entries match**")
-    assert list(at.dataframe[0].value["outcome"]) == ["in flight"]
+    assert list(at.dataframe[0].value["outcome"]) == [Outcome.IN_FLIGHT.label]
 
 
 def test_paging_fifty_rows_a_page(open_page, app_env) -> None:
@@ -168,18 +170,17 @@ def test_export_says_how_many_rows_and_caps_them(open_page, seeded, monkeypatch)
     at = open_page(PAGE)
     assert any(m.value == f"{6 + OPENED} entries match: all are exported." for m in at.markdown)
     assert at.download_button[0].label == "Export CSV"
-    monkeypatch.setattr(audit, "EXPORT_LIMIT", 4)
+    monkeypatch.setattr("ui.audit_tools.EXPORT_LIMIT", 4)
     at.run()
     assert any("only the first (newest) 4 are exported" in w.value for w in at.warning)
 
 
 def test_export_callable_records_an_export_entry_and_the_chain_verifies(app_env, seeded) -> None:
     db = app_env / "ops.db"
-    filters = audit.AuditFilters(operator="ann")
-    data = audit.export_and_record(db, filters, operator="auditor@example.com", environment="sandbox",
-                                   tags=("audit_log",))
+    filters = AuditFilters(operator="ann")
+    data = AuditService(CallLog(db)).export(filters, operator="auditor@example.com", environment="sandbox")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert rows[0] == list(audit.EXPORT_COLUMNS)
+    assert rows[0] == list(EXPORT_COLUMNS)
     assert len(rows) == 1 + 4
     log = CallLog(db)
     exported = log.entry(log.count())
@@ -197,10 +198,10 @@ def test_charts_render_for_the_view(open_page, seeded) -> None:
 
 def test_a_link_with_fixed_bounds_opens_a_custom_range(open_page, seeded) -> None:
     at = open_page(PAGE, since="2020-01-01T00:00:00Z", until="2020-01-02T00:00:00Z")
-    assert at.selectbox(key="audit_range").value == audit.CUSTOM
+    assert at.selectbox(key="audit_range").value == CUSTOM
     assert summary(at).startswith("**0 entries match**")
     assert at.query_params["until"] == "2020-01-02T00:00:00.000000Z" and "range" not in at.query_params
-    at.selectbox(key="audit_range").select(audit.ALL_TIME).run()
+    at.selectbox(key="audit_range").select(ALL_TIME).run()
     # one more opening: the view changed to all time
     assert summary(at).startswith(f"**{6 + OPENED + 1} entries match**") and at.query_params["since"] == "all"
 

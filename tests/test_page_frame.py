@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ui.navigation import PAGES
+from ui.pages import PAGES
 
 
 def live_banner_shown(at) -> bool:  # type: ignore[no-untyped-def]
@@ -59,3 +59,16 @@ def test_a_corrupt_call_log_is_explained_on_every_page_not_a_traceback(app_env, 
     assert "the file is not a SQLite database" in at.markdown[0].value
     assert str(app_env / "ops.db") in [c.value for c in at.code]
     assert any("**What to do**" in m.value and "restore the latest backup" in m.value for m in at.markdown)
+
+
+def test_a_click_reported_twice_runs_its_action_once() -> None:
+    """Streamlit may report one click twice (a ticking fragment, a double-click): the second does nothing."""
+    from ui.once import run_once
+
+    state: dict[str, object] = {}
+    done: list[str] = []
+    run_once(state, "create", 0, done.append, ("first",), {})
+    run_once(state, "create", 0, done.append, ("again",), {})  # the same drawing of the button
+    assert done == ["first"]
+    run_once(state, "create", 1, done.append, ("next click",), {})  # the button as drawn after the first
+    assert done == ["first", "next click"]

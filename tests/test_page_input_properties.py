@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.calllog.log import CallLog
 from lib.api.client import Created
-from lib.sessions.console import Console
+from lib.sessions.service import SessionsService
 from lib.fields.schema import CURRENCIES, Leaf, leaves
 from lib.fields.money import plain
 from lib.sessions.registry import Registry
@@ -29,7 +29,7 @@ from lib.sandbox.runtime import ensure_sandbox
 from lib.fields.validation import SessionRequest
 from tests.conftest import REPO
 from tests.page_support import field_errors
-from ui.form import widget_key
+from ui.field_widgets import widget_key
 
 CEILING = Decimal(1_000_000)  # the default ceiling of the forms, in major units of any currency
 PROPERTY = settings(max_examples=25, deadline=None, derandomize=True,
@@ -134,7 +134,7 @@ def test_new_session_stores_exactly_the_amount_meant_or_refuses_it_at_the_field(
 
 # --- Update amount ----------------------------------------------------------------------------------
 def create(app_env: Path, currency: str, amount: str) -> Created:
-    console = Console(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
+    console = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
     body = {"transaction": {"order_id": f"upd-{uuid.uuid4().hex[:12]}", "amount": Decimal(amount), "currency": currency}}
     return console.client("sandbox", "tester@example.com").create_session(SessionRequest.parse(body))
 

@@ -7,7 +7,7 @@ from lib.calllog.log import CallLog
 from lib.fields.schema import leaves
 from lib.sessions.registry import Registry
 from tests.page_support import errors, field_errors
-from ui.form import widget_key
+from ui.field_widgets import widget_key
 
 
 def fill(at, **values: str):  # type: ignore[no-untyped-def]
@@ -109,11 +109,11 @@ def test_the_amount_help_states_the_ceiling(open_page) -> None:
 def test_a_created_session_that_expires_is_shown_expired_without_message_or_qr(open_page, app_env) -> None:
     from datetime import timedelta
 
-    from lib.sessions.console import Console
+    from lib.sessions.service import SessionsService
     from lib.sandbox.runtime import ensure_sandbox
     from lib.fields.validation import SessionRequest
 
-    behind = Console(ensure_sandbox().base_url, app_env / "ops.db",
+    behind = SessionsService(ensure_sandbox().base_url, app_env / "ops.db",
                      clock=lambda: datetime.now(timezone.utc) - timedelta(minutes=11))
     body = {"transaction": {"order_id": "ord-gone", "amount": 20, "currency": "gbp"}}
     old = behind.client("sandbox", "tester@example.com").create_session(SessionRequest.parse(body))

@@ -1,6 +1,6 @@
 """Active sessions, Update amount and Session detail: the lib rows as plain Python, the pages by AppTest.
 
-Sessions are created through a ``Console`` on the app's own database and sandbox; an expired one
+Sessions are created through a ``SessionsService`` on the app's own database and sandbox; an expired one
 is made by a console whose clock runs 11 minutes behind (the registry counts from when the create
 was sent), an unknown outcome by the sandbox's ``X-Sandbox-Fault: drop-after``.
 """
@@ -18,19 +18,21 @@ import pytest
 
 from lib.sessions import form_values as forms
 from lib.sessions import rows as session_rows
-from lib.sessions import update_values as update_form
-from lib.access.policy import AccessPolicy
+from lib.access.signin import AccessPolicy
 from lib.api.client import Created
-from lib.sessions.console import Console
+from lib.sessions.models import Change, Session, Version, amount_text, calls_of, unanswered_update
+from lib.sessions.reconcile import RESOLUTION
+from lib.sessions.service import SessionsService
 from lib.api.errors import UnknownOutcome
 from lib.calllog.log import CallLog
 from lib.sessions.registry import Registry, record_created
 from lib.sandbox.faults import HEADER as FAULT
 from lib.sandbox.runtime import ensure_sandbox
 from lib.fields.validation import SessionRequest
-from tests.page_support import field_errors
+from tests.page_support import field_errors, seen
 from tests.killing import OPERATOR, backdated_kill
-from ui.form import widget_key
+from ui.field_widgets import widget_key
+from ui.widgets import TO_DETAIL, TO_ENTRY, TO_UPDATE, linked
 
 ACTIVE = "pages/active_sessions.py"
 UPDATE = "pages/update_amount.py"
@@ -48,17 +50,17 @@ def body(order_id: str, amount: str = "15.02") -> dict[str, Any]:
 
 
 @pytest.fixture
-def console(app_env: Path) -> Console:
+def console(app_env: Path) -> SessionsService:
     """A console on the app's database and sandbox (the one the pages use)."""
-    return Console(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
+    return SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
 
 
 @pytest.fixture
-def make(console: Console) -> Callable[..., Created]:
+def make(console: SessionsService) -> Callable[..., Created]:
     """Create a session; ``ago`` backdates it through the console's clock (expired after 10 min)."""
     def _make(order_id: str | None = None, *, operator: str = ME, amount: str = "15.02",
               tags: tuple[str, ...] = (), ago: timedelta = timedelta(0)) -> Created:
-        maker = Console(console.sandbox_base_url, console.db_path, clock=lambda: datetime.now(UTC) - ago)
+        maker = SessionsService(console.sandbox_base_url, console.db_path, clock=lambda: datetime.now(UTC) - ago)
         order = order_id or f"ord-{uuid.uuid4().hex[:10]}"
         return maker.client("sandbox", operator, tags=tags).create_session(SessionRequest.parse(body(order, amount)))
     return _make
@@ -82,35 +84,34 @@ def texts(at) -> str:  # type: ignore[no-untyped-def]
     return "\n".join(str(p) for p in parts)
 
 
-# --- lib/session_rows: plain Python, fixed clock ---------------------------------------------------
-def session(sid: str = "s-1", *, created: datetime = T0, ttl: int = 600, **extra: Any) -> dict[str, Any]:
-    return {"session_id": sid, "order_id": "ord-1", "amount": Decimal("15.02"), "currency": "gbp",
-            "created_by": "ann", "created_at": created, "expires_at": created + timedelta(seconds=ttl),
-            "updates": 0, "state": "ok", "tags": [], **extra}
+# --- lib/sessions rows: plain Python, fixed clock ---------------------------------------------------
+def session(sid: str = "s-1", *, created: datetime = T0, ttl: int = 600, state: str = "ok", **extra: Any) -> Session:
+    return Session(sid, "sandbox", "ord-1", Decimal("15.02"), "gbp", "ann", created,
+                   created + timedelta(seconds=ttl), (), 1, 0, state, 1, **extra)
 
 
 def test_active_rows_count_down_from_the_clock_given() -> None:
-    rows = session_rows.active_rows([session(updates=2)], T0 + timedelta(seconds=61.7), UTC)
+    rows = session_rows.active_rows([session()], T0 + timedelta(seconds=61.7))
     assert rows == [{
         "Left": "08:58", "Remaining": pytest.approx((600 - 61.7) / 600), "Order id": "ord-1",
-        "Amount": "15.02 GBP", "State": "", "Created by": "ann",
-        "Session": "/session_detail?session=s-1", "Update": "/update_amount?session=s-1",
+        "Amount": "15.02 GBP", "State": "", "Created by": "ann", "Session": "s-1", "Update": "s-1",
     }]
-    later = session_rows.active_rows([session()], T0 + timedelta(seconds=700), UTC)[0]
+    later = session_rows.active_rows([session()], T0 + timedelta(seconds=700))[0]
     assert (later["Left"], later["Remaining"]) == ("00:00", 0.0)
 
 
-def test_rows_quote_ids_and_flag_uncertain_amounts() -> None:
-    row = session_rows.active_rows([session("a&b=c d", state="amount_uncertain")], T0, UTC)[0]
+def test_links_quote_ids_and_rows_flag_uncertain_amounts() -> None:
+    row = linked(session_rows.active_rows([session("a&b=c d", state="amount_uncertain")], T0), TO_DETAIL, TO_UPDATE)[0]
     assert row["Session"] == "/session_detail?session=a%26b%3Dc+d"
+    assert row["Update"] == "/update_amount?session=a%26b%3Dc+d"
     assert row["State"] == "⚠️ uncertain"
 
 
 def test_active_columns_put_links_early_and_state_only_when_needed() -> None:
-    calm = session_rows.active_rows([session("s-1"), session("s-2")], T0, UTC)
+    calm = session_rows.active_rows([session("s-1"), session("s-2")], T0)
     assert session_rows.active_columns(calm) == ["Left", "Remaining", "Order id", "Amount", "Session", "Update",
                                                  "Created by"]
-    doubt = session_rows.active_rows([session("s-1"), session("s-2", state="amount_uncertain")], T0, UTC)
+    doubt = session_rows.active_rows([session("s-1"), session("s-2", state="amount_uncertain")], T0)
     assert session_rows.active_columns(doubt) == ["Left", "Remaining", "Order id", "Amount", "State", "Session",
                                                   "Update", "Created by"]
     assert set(session_rows.active_columns(doubt)) <= set(doubt[0])  # every shown column is in the rows
@@ -124,30 +125,27 @@ def test_expired_rows_say_the_outcome_is_not_known_here() -> None:
 
 def test_session_label_is_stable_while_time_passes() -> None:
     assert session_rows.session_label(session(), UTC) == "ord-1 · 15.02 GBP · expires 12:10:00 UTC"
-    assert session_rows.amount_text({"amount": None, "currency": None}) == "—"
+    assert amount_text(None, None) == "—"
 
 
 def test_change_and_version_rows() -> None:
-    changes = [{"path": "transaction.amount", "before": Decimal("15.02"), "after": Decimal("17.50")},
-               {"path": "payment_methods", "before": None, "after": ["card"]},
-               {"path": "transaction.capture", "before": True, "after": False}]
+    changes = (Change("transaction.amount", Decimal("15.02"), Decimal("17.50")),
+               Change("payment_methods", None, ["card"]), Change("transaction.capture", True, False))
     assert session_rows.change_rows(changes) == [
         {"Field": "transaction.amount", "Before": "15.02", "After": "17.50"},
         {"Field": "payment_methods", "Before": "—", "After": '["card"]'},
         {"Field": "transaction.capture", "Before": "true", "After": "false"},
     ]
-    history = [
-        {"version": 1, "at": T0, "operator": "ann", "params": body("o", "15.02"), "changes": [], "entry_seq": 3},
-        {"version": 2, "at": T0 + timedelta(minutes=1), "operator": "bob", "params": body("o", "17.50"),
-         "changes": changes[:1], "entry_seq": 9},
-    ]
+    history = [Version(1, T0, "ann", body("o", "15.02"), (), 3),
+               Version(2, T0 + timedelta(minutes=1), "bob", body("o", "17.50"), changes[:1], 9)]
     rows = session_rows.version_rows(history, UTC)
     assert [r["Version"] for r in rows] == [2, 1]  # newest first
     assert rows[0]["Changes"] == "transaction.amount: 15.02 → 17.50"
-    assert rows[0]["Amount"] == "17.50 GBP" and rows[0]["Log entry"] == "/audit_log?entry=9"
+    assert rows[0]["Amount"] == "17.50 GBP" and rows[0]["Log entry"] == 9
+    assert linked(rows, TO_ENTRY)[0]["Log entry"] == "/audit_log?entry=9"
     assert rows[1]["Changes"] == "created"
     assert session_rows.changes_text(changes * 2, limit=2).endswith("… 4 more")
-    stored = [{"path": "transaction.amount", "before": Decimal("15"), "after": Decimal("18.0")}]  # as JSON keeps it
+    stored = (Change("transaction.amount", Decimal("15"), Decimal("18.0")),)  # as JSON keeps it
     assert session_rows.changes_text(stored, "gbp") == "transaction.amount: 15.00 → 18.00"
     assert session_rows.changes_text(stored, "jpy") == "transaction.amount: 15 → 18"
 
@@ -162,30 +160,30 @@ def test_calls_fold_request_and_result_and_find_the_unanswered_update() -> None:
     timeline = [entry(1, "api_request", "a", "POST"), entry(2, "api_result", "a", "POST", "ok"),
                 entry(3, "api_request", "b"), entry(4, "api_result", "b", outcome="unknown_outcome"),
                 entry(5, "api_request", "c")]
-    calls = session_rows.calls_of(timeline)
+    calls = calls_of(timeline, RESOLUTION)
     assert [(c.seq, c.method, c.outcome) for c in calls] == [(2, "POST", "ok"), (4, "PUT", "unknown_outcome"),
                                                              (5, "PUT", "in_flight")]
     assert calls[1].at == datetime(2026, 3, 1, 12, 0, 3, tzinfo=UTC)  # when it was sent
-    assert session_rows.unanswered_update(calls).seq == 4  # type: ignore[union-attr]
-    settled = calls + session_rows.calls_of([entry(6, "api_request", "d"), entry(7, "api_result", "d", outcome="ok")])
-    assert session_rows.unanswered_update(settled) is None
+    assert unanswered_update(calls).seq == 4  # type: ignore[union-attr]
+    settled = calls + calls_of([entry(6, "api_request", "d"), entry(7, "api_result", "d", outcome="ok")], RESOLUTION)
+    assert unanswered_update(settled) is None
     rows = session_rows.call_rows(calls, UTC)
     assert rows[1] == {"When": "2026-03-01 12:00:03 UTC", "Who": "ann", "Call": "PUT /v1/payment-sessions/s-1",
-                       "Outcome": "❓ outcome unknown", "HTTP": None, "ms": 12, "Log entry": "/audit_log?entry=4"}
+                       "Outcome": "❓ outcome unknown", "HTTP": None, "ms": 12, "Log entry": 4}
 
 
 def test_update_form_starts_from_what_the_api_has_and_sends_nothing_untouched() -> None:
     params = body("ord-1")
-    start = update_form.defaults(params)
+    start = forms.update_defaults(params)
     assert start["transaction.capture"] is True and start["transaction.moto"] is False  # API defaults
     assert start["tds.is_active"] is False  # no tds sent: 3-D Secure is off, not the form's "on"
     assert start["transaction.amount"] == "15.02" and start["transaction.currency"] == "gbp"
-    patch, _merged, problems = forms.check_update(params, update_form.values_to_send(params, start))
+    patch, _merged, problems = forms.check_update(params, forms.update_values(params, start))
     assert (patch, problems) == ({}, [])
-    ticked = update_form.values_to_send(params, {**start, "tds.is_active": True, "transaction.capture": False})
+    ticked = forms.update_values(params, {**start, "tds.is_active": True, "transaction.capture": False})
     assert forms.check_update(params, ticked)[0] == {"transaction": {"capture": False}, "tds": {"is_active": True}}
     with_tds = {**params, "tds": {"is_active": False}}
-    assert update_form.defaults(with_tds)["tds.is_active"] is False
+    assert forms.update_defaults(with_tds)["tds.is_active"] is False
 
 
 def test_active_table_is_the_active_sessions_formatted(tmp_path: Path) -> None:
@@ -197,12 +195,12 @@ def test_active_table_is_the_active_sessions_formatted(tmp_path: Path) -> None:
                            sent_at=T0 - timedelta(seconds=ago), ttl_seconds=600, params=body(f"ord-{i}"),
                            tags=tags, entry_seq=seq)
         log.append("api_result", operator=who, environment="sandbox", then=record)
-    console = Console("http://127.0.0.1:9", tmp_path / "ops.db", clock=lambda: T0)
+    console = SessionsService("http://127.0.0.1:9", tmp_path / "ops.db", clock=lambda: T0)
     for kwargs in ({}, {"operator": ME}, {"include_qa": True}, {"operator": "bob", "include_qa": True}):
-        expected = session_rows.active_rows(console.active_sessions("sandbox", **kwargs), T0, UTC)
-        assert console.active_table("sandbox", UTC, **kwargs) == expected, kwargs
-    assert [r["Order id"] for r in console.active_table("sandbox", UTC, include_qa=True)] == ["ord-1", "ord-2", "ord-0"]
-    assert console.active_table("sandbox", UTC, include_qa=True)[0]["Left"] == "01:40"
+        expected = session_rows.active_rows(console.active("sandbox", **kwargs), T0)
+        assert console.active_table("sandbox", **kwargs) == expected, kwargs
+    assert [r["Order id"] for r in console.active_table("sandbox", include_qa=True)] == ["ord-1", "ord-2", "ord-0"]
+    assert console.active_table("sandbox", include_qa=True)[0]["Left"] == "01:40"
 
 
 # --- Active sessions page ---------------------------------------------------------------------------
@@ -306,7 +304,7 @@ def test_unknown_outcome_shows_amount_uncertain_and_resend_settles_it(open_page,
     assert "certain" in at.toast[0].value
     assert console.pending_update(created.session_id) is None
     assert not [e for e in at.error if "AMOUNT UNCERTAIN" in e.value]
-    assert console.session_row(created.session_id)["amount"] == Decimal("20.00")
+    assert console.session(created.session_id).amount == Decimal("20.00")
 
 
 def test_unknown_session_on_update(open_page) -> None:
@@ -367,7 +365,7 @@ def test_a_decimal_comma_is_refused_with_a_hint_and_nothing_is_sent(open_page, m
     amount_box(at, created.session_id).input("30,5").run()
     assert field_errors(at) == {"transaction.amount": "Amount: must be a number: use a point for decimals: 30.5"}
     assert not [b for b in at.button if b.label == "Confirm update"]  # nothing to send
-    assert console.session_row(created.session_id)["amount"] == Decimal("20")
+    assert console.session(created.session_id).amount == Decimal("20")
 
 
 def test_clearing_the_picker_clears_the_url(open_page, make) -> None:
@@ -426,7 +424,7 @@ def test_session_detail_lists_an_unanswered_create_and_offers_a_new_session(open
     backdated_kill(app_env / "ops.db", ensure_sandbox().base_url, order_id="ord-page")
     at = open_page("pages/session_detail.py")
     assert any(s.value == "Calls with no answer recorded" for s in at.subheader)
-    assert any("No answer recorded" in w.value and f"Create sent by {OPERATOR}" in w.value for w in at.warning)
+    assert any("No answer recorded" in seen(w.value) and f"Create sent by {OPERATOR}" in seen(w.value) for w in at.warning)
     assert any("two sessions are live for this order" in w.value for w in at.warning)
     assert "ord-page" in [c.value for c in at.code]
     assert any("cannot look sessions up" in m.value for m in at.markdown)
@@ -441,7 +439,7 @@ def test_session_detail_lists_an_unanswered_create_and_offers_a_new_session(open
 
 def test_session_detail_shows_an_unanswered_update_and_records_a_resolution(open_page, app_env: Path) -> None:
     url = ensure_sandbox().base_url
-    created = Console(sandbox_base_url=url, db_path=app_env / "ops.db").client("sandbox", OPERATOR).create_session(
+    created = SessionsService(sandbox_base_url=url, db_path=app_env / "ops.db").client("sandbox", OPERATOR).create_session(
         SessionRequest.parse(body("ord-page-upd")))
     backdated_kill(app_env / "ops.db", url, session_id=created.session_id)
     at = open_page("pages/session_detail.py", session=created.session_id)

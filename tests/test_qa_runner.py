@@ -19,7 +19,7 @@ import pytest
 
 from lib.access.policy import QA as QA_ROLE, Identity
 from lib.api.client import Client
-from lib.sessions.console import QA_TAG_PREFIX, Console
+from lib.sessions.service import QA_TAG_PREFIX, SessionsService
 from lib.storage.db import connect
 from lib.qa import runner
 from lib.qa.generate import Case, Suite, generate
@@ -81,11 +81,11 @@ def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def console(sandbox: SandboxServer, db_path: Path) -> Console:
-    return Console(sandbox.base_url, db_path=db_path)
+def console(sandbox: SandboxServer, db_path: Path) -> SessionsService:
+    return SessionsService(sandbox.base_url, db_path=db_path)
 
 
-def run_to_end(console: Console | runner.ClientFactory, the_suite: Suite, *, env_name: str = "sandbox",
+def run_to_end(console: SessionsService | runner.ClientFactory, the_suite: Suite, *, env_name: str = "sandbox",
                concurrency: int = 4, headers: Mapping[str, str] | None = None) -> str:
     run_id = runner.start_run(console, env_name=env_name, who=qa_person("qa@example.com"), suite=the_suite,
                               model_json='{"model": "test"}', model_pict="currency: gbp, eur",
@@ -94,7 +94,7 @@ def run_to_end(console: Console | runner.ClientFactory, the_suite: Suite, *, env
     return run_id
 
 
-def test_a_known_suite_gets_exactly_the_expected_answers(console: Console, db_path: Path) -> None:
+def test_a_known_suite_gets_exactly_the_expected_answers(console: SessionsService, db_path: Path) -> None:
     run_id = run_to_end(console, suite(KNOWN), concurrency=3)
     store = RunStore(db_path)
     progress = store.progress(run_id)
@@ -114,19 +114,19 @@ def test_a_known_suite_gets_exactly_the_expected_answers(console: Console, db_pa
     assert run["model_pict"] == "currency: gbp, eur" and json.loads(run["model_json"]) == {"model": "test"}
 
 
-def test_every_call_and_every_session_carries_the_run_tag(console: Console, db_path: Path) -> None:
+def test_every_call_and_every_session_carries_the_run_tag(console: SessionsService, db_path: Path) -> None:
     run_id = run_to_end(console, suite(KNOWN))
     tag = QA_TAG_PREFIX + run_id
     entries = connect(db_path).execute("SELECT tags, endpoint, kind FROM entries").fetchall()
     assert entries and all(json.loads(tags) == [tag] for tags, _, _ in entries)
     creates = [e for e in entries if e[1] == "/v1/payment-sessions" and e[2] == "api_result"]
     assert len(creates) == len(KNOWN)
-    qa_sessions = console.active_sessions("sandbox", include_qa=True)
-    assert len(qa_sessions) == 3 and all(s["tags"] == [tag] for s in qa_sessions)
-    assert console.active_sessions("sandbox") == []  # hidden from finance by default
+    qa_sessions = console.active("sandbox", include_qa=True)
+    assert len(qa_sessions) == 3 and all(s.tags == (tag,) for s in qa_sessions)
+    assert console.active("sandbox") == []  # hidden from finance by default
 
 
-def test_acquired_live_is_refused_and_bad_settings_rejected(console: Console, db_path: Path) -> None:
+def test_acquired_live_is_refused_and_bad_settings_rejected(console: SessionsService, db_path: Path) -> None:
     with pytest.raises(runner.LiveRunRefused, match="acquired-live"):
         runner.start_run(console, env_name="acquired-live", who=QA, suite=suite(KNOWN))
     with pytest.raises(ValueError, match="only sandbox or acquired-test"):
@@ -137,7 +137,7 @@ def test_acquired_live_is_refused_and_bad_settings_rejected(console: Console, db
     assert RunStore(db_path).list_runs() == []
 
 
-def test_a_factory_resolving_to_a_live_environment_is_refused(console: Console, db_path: Path) -> None:
+def test_a_factory_resolving_to_a_live_environment_is_refused(console: SessionsService, db_path: Path) -> None:
     def disguised(env_name: str, operator: str, **kwargs: Any) -> Client:
         client = console.client("sandbox", operator, **kwargs)
         client.env = dataclasses.replace(client.env, live=True)
@@ -148,7 +148,7 @@ def test_a_factory_resolving_to_a_live_environment_is_refused(console: Console, 
     assert RunStore(db_path).list_runs() == []
 
 
-def test_cancel_stops_a_slow_run_within_two_seconds_and_keeps_finished_cases(console: Console, db_path: Path) -> None:
+def test_cancel_stops_a_slow_run_within_two_seconds_and_keeps_finished_cases(console: SessionsService, db_path: Path) -> None:
     slow = suite(grid(["gbp", "eur"], ["1", "2", "3", "4", "5"], ["no_preference", "challenge_mandated"]) * 2)
     run_id = runner.start_run(console, env_name="sandbox", who=QA, suite=slow, concurrency=2,
                               headers={FAULT: "latency=500"})
@@ -170,7 +170,7 @@ def test_cancel_stops_a_slow_run_within_two_seconds_and_keeps_finished_cases(con
     assert store.get_run(run_id)["headers"] == {FAULT: "latency=500"}
 
 
-def test_a_cancel_from_another_process_is_seen_through_the_database(console: Console, db_path: Path) -> None:
+def test_a_cancel_from_another_process_is_seen_through_the_database(console: SessionsService, db_path: Path) -> None:
     slow = suite(grid(["gbp"], ["1", "2", "3", "4", "5", "6"], ["no_preference"]))
     run_id = runner.start_run(console, env_name="sandbox", who=QA, suite=slow, concurrency=1,
                               headers={FAULT: "latency=300"})
@@ -181,7 +181,7 @@ def test_a_cancel_from_another_process_is_seen_through_the_database(console: Con
 
 def _start_and_forget(sandbox_url: str, db_path: Path) -> str:
     """What a Streamlit script does: start, keep only the id, end (its objects are dropped)."""
-    page_console = Console(sandbox_url, db_path=db_path)
+    page_console = SessionsService(sandbox_url, db_path=db_path)
     return runner.start_run(page_console, env_name="sandbox", who=QA, concurrency=2,
                             suite=suite(grid(["gbp", "eur", "usd"], ["1", "2"], ["no_preference", "bogus"])),
                             headers={FAULT: "latency=60"})
@@ -221,7 +221,7 @@ def _spawn_owner(db_path: Path, run_id: str, *, stay: bool) -> subprocess.Popen[
     return proc
 
 
-def test_recover_interrupted_marks_only_runs_whose_process_is_gone(console: Console, db_path: Path) -> None:
+def test_recover_interrupted_marks_only_runs_whose_process_is_gone(console: SessionsService, db_path: Path) -> None:
     dead = _spawn_owner(db_path, "dead-run", stay=False)
     dead.wait(10)
     alive = _spawn_owner(db_path, "alive-run", stay=True)
@@ -243,7 +243,7 @@ def test_recover_interrupted_marks_only_runs_whose_process_is_gone(console: Cons
         alive.wait(10)
 
 
-def test_compare_lists_the_cases_whose_outcome_differs(console: Console, db_path: Path,
+def test_compare_lists_the_cases_whose_outcome_differs(console: SessionsService, db_path: Path,
                                                        sandbox: SandboxServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Sandbox vs acquired-test (pointed at a sandbox whose answers fail for two orders)."""
@@ -267,7 +267,7 @@ def test_compare_lists_the_cases_whose_outcome_differs(console: Console, db_path
     assert RunStore(db_path).summary(run_b)["counts"]["server_error"] == 2
 
 
-def test_compare_matches_cases_by_their_values_not_their_index(console: Console, db_path: Path) -> None:
+def test_compare_matches_cases_by_their_values_not_their_index(console: SessionsService, db_path: Path) -> None:
     rows = grid(["gbp", "eur"], ["1", "2"], ["no_preference"])
     run_a = run_to_end(console, suite(rows))
     reordered = [rows[3], rows[1], rows[0], ("usd", "1", "no_preference", ())]  # rows[2] dropped, one added
@@ -278,7 +278,7 @@ def test_compare_matches_cases_by_their_values_not_their_index(console: Console,
     assert RunStore(db_path).compare(run_a, run_a) == []
 
 
-def test_failure_rate_by_value_puts_the_culprit_first(console: Console, db_path: Path) -> None:
+def test_failure_rate_by_value_puts_the_culprit_first(console: SessionsService, db_path: Path) -> None:
     """The model forgot that jpy has no decimals: every jpy case is refused, nothing else is."""
     rows = grid(["gbp", "eur", "jpy"], ["15.02", "0.50"], ["no_preference", "challenge_mandated"])
     run_id = run_to_end(console, suite(rows))
@@ -291,7 +291,7 @@ def test_failure_rate_by_value_puts_the_culprit_first(console: Console, db_path:
     assert {c["result"] for c in RunStore(db_path).cases(run_id, only_surprises=True)} == {"unexpected_refusal"}
 
 
-def test_export_csv_escapes_formulas_and_json_has_everything(console: Console, db_path: Path) -> None:
+def test_export_csv_escapes_formulas_and_json_has_everything(console: SessionsService, db_path: Path) -> None:
     """A model that thinks -5 is a fine amount: its label starts a spreadsheet formula."""
     run_id = run_to_end(console, suite([*KNOWN, ("gbp", "-5", "no_preference", ())]))
     store = RunStore(db_path)
@@ -310,7 +310,7 @@ def test_export_csv_escapes_formulas_and_json_has_everything(console: Console, d
     assert document["run"]["model_pict"] == "currency: gbp, eur"
 
 
-def test_a_generated_pairwise_suite_meets_no_surprise(console: Console, db_path: Path) -> None:
+def test_a_generated_pairwise_suite_meets_no_surprise(console: SessionsService, db_path: Path) -> None:
     """The generator's expectations and the sandbox come from the same rules: all as expected."""
     model = default_model()
     generated = generate(model, strength=2, seed=7)
@@ -328,7 +328,7 @@ def test_a_generated_pairwise_suite_meets_no_surprise(console: Console, db_path:
     ({FAULT: "drop-after"}, "unknown_outcome", None),
     ({FAULT: "status=409"}, "http_error", 409),
 ])
-def test_faults_are_surprises_of_their_own_class(console: Console, db_path: Path, headers: dict[str, str],
+def test_faults_are_surprises_of_their_own_class(console: SessionsService, db_path: Path, headers: dict[str, str],
                                                  result: str, status: int | None) -> None:
     run_id = run_to_end(console, suite(KNOWN[:2]), headers=headers)
     cases = RunStore(db_path).cases(run_id, only_surprises=True)
@@ -342,7 +342,7 @@ def test_an_unreachable_api_is_a_network_error(db_path: Path, monkeypatch: pytes
         port = sock.getsockname()[1]  # closed again: nothing listens there
     for key, value in {"API_BASE": f"http://127.0.0.1:{port}/v1", "APP_ID": "x", "APP_KEY": "y"}.items():
         monkeypatch.setenv(f"ACQUIRED_TEST_{key}", value)
-    run_id = run_to_end(Console("http://127.0.0.1:1", db_path=db_path), suite(KNOWN[:2]), env_name="acquired-test",
+    run_id = run_to_end(SessionsService("http://127.0.0.1:1", db_path=db_path), suite(KNOWN[:2]), env_name="acquired-test",
                         concurrency=2)
     assert {c["result"] for c in RunStore(db_path).cases(run_id)} == {"network_error"}
 
@@ -359,7 +359,7 @@ def test_classify(expected: tuple[str, ...], accepted: bool, paths: set[str] | N
     assert runner.classify(expected, accepted=accepted, paths=paths) == result
 
 
-def test_list_runs_newest_first(console: Console, db_path: Path) -> None:
+def test_list_runs_newest_first(console: SessionsService, db_path: Path) -> None:
     first = run_to_end(console, suite(KNOWN[:1]))
     second = run_to_end(console, suite(KNOWN[:2]))
     listed = RunStore(db_path).list_runs()
@@ -382,7 +382,7 @@ class _FailSome(Client):
         return target.create_session(payload, tags=tags)
 
 
-def test_exports_mask_personal_values_for_those_who_see_them_masked(console: Console, db_path: Path) -> None:
+def test_exports_mask_personal_values_for_those_who_see_them_masked(console: SessionsService, db_path: Path) -> None:
     """A run that sent a customer e-mail: masked exports (qa) hide it, full ones (finance, admin) keep it."""
     email = "ann.smith@example.com"
     sent = case(0, "gbp", "15.02", "no_preference")

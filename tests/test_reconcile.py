@@ -15,8 +15,9 @@ import pytest
 import requests
 
 from lib.sessions import reconcile
-from lib.access.policy import AccessDenied, AccessPolicy, Identity
-from lib.sessions.console import Console, UnknownAttempt
+from lib.access.policy import AccessDenied, Identity
+from lib.access.signin import AccessPolicy
+from lib.sessions.service import SessionsService, UnknownAttempt
 from lib.sessions.registry import Registry
 from lib.sandbox.runtime import serve_in_thread
 from lib.fields.validation import SessionRequest
@@ -50,9 +51,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def console(server, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> Console:
+def console(server, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> SessionsService:
     monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "no-secrets.toml"))
-    return Console(sandbox_base_url=server.base_url, db_path=tmp_path / "ops.db", clock=clock)
+    return SessionsService(sandbox_base_url=server.base_url, db_path=tmp_path / "ops.db", clock=clock)
 
 
 def body(order_id: str, amount: str = "10.00") -> dict:
@@ -63,11 +64,11 @@ def at_api(server, order_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
     return requests.get(f"{server.base_url}/sandbox/sessions", params={"order_id": order_id}, timeout=5).json()["sessions"]
 
 
-def past_deadline(console: Console, clock: Clock) -> None:
+def past_deadline(console: SessionsService, clock: Clock) -> None:
     clock.offset = console.answer_deadline("sandbox") + timedelta(seconds=1)
 
 
-def test_a_killed_create_is_in_flight_then_no_answer_recorded(console: Console, clock: Clock, server) -> None:
+def test_a_killed_create_is_in_flight_then_no_answer_recorded(console: SessionsService, clock: Clock, server) -> None:
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(body("ord-killed")))
     assert len(console.log.in_flight()) == 1 and len(at_api(server, "ord-killed")) == 1  # it exists at the API
@@ -80,7 +81,7 @@ def test_a_killed_create_is_in_flight_then_no_answer_recorded(console: Console, 
     assert console.answer_deadline("sandbox") == timedelta(seconds=3.05 + 30)
 
 
-def test_a_new_session_for_the_same_order_settles_a_killed_create(console: Console, clock: Clock, server) -> None:
+def test_a_new_session_for_the_same_order_settles_a_killed_create(console: SessionsService, clock: Clock, server) -> None:
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(body("ord-again")))
     past_deadline(console, clock)
@@ -98,13 +99,13 @@ def test_a_new_session_for_the_same_order_settles_a_killed_create(console: Conso
                                     "new_session_id": created.session_id}
     assert console.log.entry(attempt.request["seq"])["hash"] == request_hash  # nothing edited
     # The new session's history shows the attempt it stands in for.
-    assert attempt.attempt_id in {c.attempt_id for c in console.session_calls(created.session_id)}
+    assert attempt.attempt_id in {c.attempt_id for c in console.calls(created.session_id)}
     assert console.log.verify().message == f"OK ({console.log.count()} entries)"
     with pytest.raises(UnknownAttempt):
         console.new_session_for_unanswered(LOCAL, attempt.attempt_id)  # settled once only
 
 
-def test_a_create_can_be_left_with_a_note(console: Console, clock: Clock) -> None:
+def test_a_create_can_be_left_with_a_note(console: SessionsService, clock: Clock) -> None:
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(body("ord-left")))
     past_deadline(console, clock)
@@ -116,52 +117,52 @@ def test_a_create_can_be_left_with_a_note(console: Console, clock: Clock) -> Non
         reconcile.resolve(console.log, attempt, operator=ME, resolution="took_effect")
 
 
-def killed_update(console: Console, session_id: str, amount: str = "20.00") -> None:
+def killed_update(console: SessionsService, session_id: str, amount: str = "20.00") -> None:
     with pytest.raises(Killed):
         killed_client(console).update_session(session_id, {"transaction": {"amount": Decimal(amount)}})
 
 
-def test_a_killed_update_marks_the_session_uncertain_and_a_resend_settles_it(console: Console, clock: Clock) -> None:
+def test_a_killed_update_marks_the_session_uncertain_and_a_resend_settles_it(console: SessionsService, clock: Clock) -> None:
     created = console.client("sandbox", ME).create_session(SessionRequest.parse(body("ord-upd")))
     killed_update(console, created.session_id)
     assert console.pending_update(created.session_id) is None  # still possibly under way
-    assert console.session_row(created.session_id)["state"] == "ok"
+    assert console.session(created.session_id).state == "ok"
     past_deadline(console, clock)
-    (attempt,) = console.session_view(created.session_id).unanswered
+    (attempt,) = console.view(created.session_id).unanswered
     assert attempt.call == reconcile.UPDATE and "amount is uncertain" in attempt.meaning
-    assert console.session_row(created.session_id)["state"] == "amount_uncertain"
+    assert console.session(created.session_id).state == "amount_uncertain"
     pending = console.pending_update(created.session_id)
     assert pending is not None and pending.call.attempt_id == attempt.attempt_id
     assert pending.patch == {"transaction": {"amount": Decimal("20.00")}}
     updated = console.resend_update("sandbox", LOCAL, created.session_id, pending.patch)
-    row = console.session_row(created.session_id)
-    assert (row["state"], row["amount"]) == ("ok", Decimal("20.00"))
+    row = console.session(created.session_id)
+    assert (row.state, row.amount) == ("ok", Decimal("20.00"))
     assert console.unanswered_of_session(created.session_id) == []
     resolution = console.log.entry(console.log.count())
     assert (resolution["kind"], resolution["attempt_id"], resolution["detail"]["resolution"]) == \
         (reconcile.RESOLUTION, attempt.attempt_id, "resent")
     assert updated.attempt_id in resolution["detail"]["note"]
-    calls = {c.attempt_id: c.outcome for c in console.session_calls(created.session_id)}
+    calls = {c.attempt_id: c.outcome for c in console.calls(created.session_id)}
     assert calls[attempt.attempt_id] == "resolved"
 
 
 @pytest.mark.parametrize("resolution, amount", [("took_effect", Decimal("20.00")),
                                                 ("did_not_take_effect", Decimal("10.00"))])
-def test_a_person_records_whether_a_killed_update_took_effect(console: Console, clock: Clock, resolution: str,
+def test_a_person_records_whether_a_killed_update_took_effect(console: SessionsService, clock: Clock, resolution: str,
                                                               amount: Decimal) -> None:
     created = console.client("sandbox", ME).create_session(SessionRequest.parse(body("ord-fact")))
     killed_update(console, created.session_id)
     past_deadline(console, clock)
     (attempt,) = console.unanswered_of_session(created.session_id)
     seq = console.resolve_unanswered(LOCAL, attempt.attempt_id, resolution, "checked the payment page")
-    row = console.session_row(created.session_id)
-    assert (row["state"], row["amount"]) == ("ok", amount)
+    row = console.session(created.session_id)
+    assert (row.state, row.amount) == ("ok", amount)
     if resolution == "took_effect":
         assert Registry(console.db_path).history(created.session_id)[-1]["entry_seq"] == seq
     assert console.unanswered("sandbox") == [] and console.log.verify().ok
 
 
-def test_settling_needs_the_right_to_make_that_call(console: Console, clock: Clock) -> None:
+def test_settling_needs_the_right_to_make_that_call(console: SessionsService, clock: Clock) -> None:
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(body("ord-rights")))
     past_deadline(console, clock)
@@ -173,7 +174,7 @@ def test_settling_needs_the_right_to_make_that_call(console: Console, clock: Clo
     assert len(console.unanswered("sandbox")) == 1
 
 
-def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: Console, clock: Clock, server) -> None:
+def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: SessionsService, clock: Clock, server) -> None:
     payload = {**body("ord-secret"), "webhook_url": "https://shop:pw@shop.example/hook"}
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(payload))

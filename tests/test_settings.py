@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lib import settings
-from lib.access import operator_name as identity
+from lib.access.operator_name import local_operator
 from lib.settings import ConfigError
 
 
@@ -66,12 +66,11 @@ def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, no_ambient_sett
         settings.environment("prod", secrets={})
 
 
-def test_operator_is_never_typed(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert identity.operator("Ann@Example.com ") == "ann@example.com"
+def test_the_local_operator_is_never_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPS_OPERATOR", "finance-desk")
-    assert identity.operator() == "finance-desk"
+    assert local_operator() == "finance-desk"
     monkeypatch.delenv("OPS_OPERATOR")
-    assert identity.operator()
+    assert local_operator()  # the OS user
 
 
 def test_the_secrets_file_is_parsed_again_only_when_it_changes(no_ambient_settings: Path) -> None:

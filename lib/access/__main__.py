@@ -1,6 +1,6 @@
 """``python -m lib.access``: the app's bind and role checks from a shell."""
 import sys
 
-from lib.access.policy import main
+from lib.access.bind import main
 
 sys.exit(main())

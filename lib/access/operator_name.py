@@ -1,18 +1,18 @@
-"""Who is operating the console: never typed in, so the log's `operator` can be trusted.
+"""Who operates a console nobody signs in to (local mode): never typed in, so the log can trust it.
 
-The logged-in e-mail when single sign-on is configured; else `OPS_OPERATOR` (set by whoever
-starts a shared local instance); else the operating-system user running the app.
+``OPS_OPERATOR`` (set by whoever starts a shared local instance), else the operating-system user
+running the app. With sign-in configured the operator is the signed-in e-mail instead.
 """
 from __future__ import annotations
 
 import getpass
 import os
 
+from lib import settings
 
-def operator(logged_in_email: str | None = None) -> str:
-    if logged_in_email:
-        return logged_in_email.strip().lower()
-    configured = os.environ.get("OPS_OPERATOR", "").strip()
+
+def local_operator() -> str:
+    configured = settings.operator_override()
     if configured:
         return configured
     try:

@@ -41,7 +41,8 @@ from lib.calllog import checkpoints
 from lib import settings
 from lib.common import jsonutil
 from lib.storage import db as dbmod
-from lib.storage.db import connect, decimal_text, ensure_schema, immediate, utc_text
+from lib.storage.db import connect, decimal_text, ensure_schema, immediate
+from lib.common.timefmt import utc_text
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
 from lib.calllog.redaction import REDACTED as REDACTED  # re-exported: the log's readers compare with it
 from lib.calllog.redaction import redact
@@ -297,6 +298,11 @@ class CallLog:
             return []
         with self.checkpoint_path.open(encoding="utf-8") as f:
             return [(n, checkpoints.parse(line)) for n, line in enumerate(f, 1) if line.strip()]
+
+    def latest_checkpoint(self) -> dict[str, Any] | None:
+        """The newest well-formed checkpoint (count, head_hash, at, …), or None."""
+        found = [cp for _, cp in self._read_checkpoints() if cp]
+        return found[-1] if found else None
 
     def _checkpoint_notes(self, found: list[dict[str, Any]], key: bytes | None) -> tuple[str, ...]:
         """What a reader of an OK verdict should know about the checkpoints it rests on."""

@@ -1,8 +1,25 @@
-"""Times are stored in UTC and shown in the viewer's local time, with the zone named."""
+"""Times are stored in UTC in one text format and shown in the viewer's local time, zone named."""
 from __future__ import annotations
 
 from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# Every stored time is text in this one format: UTC, microseconds, "Z". Fixed width, so text order
+# is time order and range filters can use plain indexes.
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def utc_text(moment: datetime) -> str:
+    """``moment`` as stored text (see ``UTC_FORMAT``); naive datetimes are refused, being ambiguous."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"a timezone-aware datetime is required, got {moment!r}")
+    return moment.astimezone(timezone.utc).strftime(UTC_FORMAT)
+
+
+def parse_utc(text: str) -> datetime:
+    """Stored time text back to an aware UTC datetime (fromisoformat reads UTC_FORMAT, ~10x faster
+    than strptime: the Active sessions grid parses every row every second)."""
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
 def zone(name: str | None) -> tzinfo:

@@ -15,7 +15,9 @@ tools) carry what the standard has no word for:
 - ``x-group`` / ``title`` / ``description``: how the form groups and labels the field;
 - ``x-personal``: customer personal data (masked for some roles);
 - ``x-form-default``: what a new form starts with where the API itself has no default;
-- ``x-not-future`` (on a date): the date may not lie after today.
+- ``x-not-future`` (on a date): the date may not lie after today;
+- ``x-fills`` (on a yes/no field): when set to yes, the form copies the object at ``from`` into
+  the one at ``to`` (the shipping address matching billing).
 
 Objects list their properties in the order a person reads them (an address in postal order),
 because that order is the form's order and its tab order.
@@ -24,7 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+
+from lib.fields import dotted
 
 # ISO 4217 code → (name, minor-unit decimals). The 14 codes the API takes (§3), sent lowercase.
 CURRENCIES: dict[str, tuple[str, int]] = {
@@ -51,6 +56,7 @@ CHALLENGE_WINDOW_SIZES = ["full_screen", "windowed_250x400", "windowed_390x400",
 URL_MAX = 256
 # The three fields every session is known by (the registry, the log and the pages read them).
 ORDER_ID, AMOUNT, CURRENCY = "transaction.order_id", "transaction.amount", "transaction.currency"
+CAPTURE = "transaction.capture"
 AMOUNT_BOUND = 10**12  # amounts are below this (exclusive), see ``transaction.amount``
 HTTPS_URL_REASON = "must be a valid https URL"
 
@@ -88,7 +94,9 @@ def _address() -> dict[str, Any]:
 def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     if shipping:  # first: ticking it fills the shipping address below from billing
-        properties["address_match"] = _boolean("Shipping address matches billing")
+        properties["address_match"] = _boolean(
+            "Shipping address matches billing",
+            **{"x-fills": {"from": "customer.billing.address", "to": "customer.shipping.address"}})
     properties |= {
         "address": _address(),
         "email": _string(
@@ -324,3 +332,25 @@ def title_of(path: str) -> str:
     for name in path.split("."):
         node = node.get("properties", {}).get(name, {})
     return str(node.get("title", path.rsplit(".", 1)[-1]))
+
+
+@dataclass(frozen=True)
+class TransactionFacts:
+    """The order id, amount and currency a body carries: the one place that knows where they live.
+
+    Read tolerantly, because bodies come from anywhere (a refused request, an odd API answer, a
+    logged entry): a field that is absent or not of its type is None, never an exception.
+    """
+
+    order_id: str | None
+    amount: Decimal | None
+    currency: str | None
+
+    @classmethod
+    def of(cls, body: Any) -> TransactionFacts:
+        order_id, amount, currency = (dotted.lookup(body, path) for path in (ORDER_ID, AMOUNT, CURRENCY))
+        if isinstance(amount, (int, float)) and not isinstance(amount, bool):
+            amount = Decimal(repr(amount))
+        return cls(order_id if isinstance(order_id, str) else None,
+                   amount if isinstance(amount, Decimal) and amount.is_finite() else None,
+                   currency if isinstance(currency, str) else None)

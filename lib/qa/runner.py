@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from lib.access import policy as access
+from lib.access import events
 from lib.access.policy import Identity
 from lib.api.client import Client
 from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
-from lib.sessions.console import QA_TAG_PREFIX, Console
+from lib.sessions.service import QA_TAG_PREFIX, SessionsService
 from lib.storage.db import close_thread_connections
 from lib.api.errors import ApiError, NetworkError, ServerError, UnknownOutcome, ValidationFailed
 from lib.qa import store as qa_store
@@ -45,7 +45,7 @@ class LiveRunRefused(ValueError):
 
 
 class ClientFactory(Protocol):
-    """``Console.client``'s shape: a client for one environment and operator with these tags/headers."""
+    """``SessionsService.client``'s shape: a client for one environment and operator with these tags/headers."""
 
     def __call__(self, env_name: str, operator: str, *, tags: Sequence[str] = (),
                  headers: Mapping[str, str] | None = None) -> Client: ...
@@ -85,11 +85,11 @@ _runs: dict[str, _Run] = {}
 _runs_lock = threading.Lock()
 
 
-def start_run(source: Console | ClientFactory, *, env_name: str, who: Identity, suite: Suite,
+def start_run(source: SessionsService | ClientFactory, *, env_name: str, who: Identity, suite: Suite,
               model_json: str | None = None, model_pict: str | None = None,
               concurrency: int = DEFAULT_CONCURRENCY, headers: Mapping[str, str] | None = None) -> str:
     """Record a run and start its workers; returns the run id at once (the work goes on in daemon
-    threads). ``source`` is the :class:`Console` or any ``Console.client``-shaped factory; the run
+    threads). ``source`` is the :class:`SessionsService` or any ``SessionsService.client``-shaped factory; the run
     is saved in the same database as that client's call log. ``headers`` go on every request.
     ``who`` must be allowed ``qa_run`` in ``env_name`` (:class:`~lib.access.policy.AccessDenied` otherwise)."""
     if env_name == ACQUIRED_LIVE:
@@ -101,10 +101,10 @@ def start_run(source: Console | ClientFactory, *, env_name: str, who: Identity, 
     if not suite.cases:
         raise ValueError("the suite has no cases")
     run_id = uuid.uuid4().hex[:12]
-    factory = source.client if isinstance(source, Console) else source
+    factory = source.client if isinstance(source, SessionsService) else source
     operator = who.operator
     client = factory(env_name, operator, tags=(QA_TAG_PREFIX + run_id,), headers=headers)
-    access.enforce(client.log, who, "qa_run", env_name)
+    events.enforce(client.log, who, "qa_run", env_name)
     if client.env.live:
         raise LiveRunRefused(f"{env_name} resolves to a live environment ({client.env.api_base}): QA runs are refused there")
     store = RunStore(client.log.db_path)

@@ -31,9 +31,10 @@ from sqlite_utils import Database
 
 from lib.common import jsonutil
 from lib.access import masking
-from lib.audit.queries import csv_escape
+from lib.audit.export import csv_escape
 from lib.calllog.log import CallLog, default_db_path, redact
-from lib.storage.db import connect, ensure_schema, immediate, parse_utc, utc_text
+from lib.storage.db import connect, ensure_schema, immediate
+from lib.common.timefmt import parse_utc, utc_text
 from lib.qa.model import Marker, Value, parse_label
 
 RUNNING, COMPLETED, CANCELLED, INTERRUPTED, FAILED = "running", "completed", "cancelled", "interrupted", "failed"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from lib.storage.db import parse_utc
+from lib.common.timefmt import parse_utc
 from lib.qa.generate import Case, Coverage, Suite, allpairspy_suite, coverage_of
 from lib.qa.model import Dimension, Model, Value, duplicate, read_values, token
 from lib.qa.pict import from_pict, to_pict

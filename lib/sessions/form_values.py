@@ -1,5 +1,11 @@
 """From form values (one per field path) to the exact request body, and back.
 
+The Update form starts from a session: its checkboxes cannot say "not sent", so a field the
+session never set would show a value anyway. Shown naively (the schema's default), an untouched
+form would send ``transaction.capture: true`` and, worse, ``tds: {is_active: true}`` (turning
+3-D Secure on) with a mere amount change. So such a field starts from what the API effectively
+has, and a value still equal to that is left out of what is sent.
+
 The New session and Update pages draw one widget per :func:`lib.fields.schema.leaves` path and hand
 the values here; what is empty is left out (the API's defaults apply), nested objects are built
 from dotted paths, and text that cannot become the field's type is reported with the contract's
@@ -16,11 +22,10 @@ from lib import settings
 from lib.fields import dotted
 from lib.common import jsonutil
 from lib.fields import money
-from lib.fields.schema import AMOUNT, CURRENCY, Leaf, currency_decimals, leaf, leaves
+from lib.fields.schema import AMOUNT, CAPTURE, CURRENCY, Leaf, currency_decimals, leaf, leaves
 from lib.fields.validation import Problem, validate_create, validate_update
 
 EMPTY = (None, "", [], ())
-CAPTURE = "transaction.capture"
 
 
 def amount_rules(currency: Any) -> str:
@@ -63,13 +68,18 @@ def _convert(field: Leaf, raw: Any, currency: Any) -> tuple[Any, str | None]:
     return raw, None
 
 
+def is_empty(raw: Any) -> bool:
+    """A widget value that sends nothing: none, an empty list, or text of only white space."""
+    return raw in EMPTY or (isinstance(raw, str) and not raw.strip())
+
+
 def build_body(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[Problem]]:
     """The body the form describes and the problems of turning text into typed values."""
     body: dict[str, Any] = {}
     problems: list[Problem] = []
     for field in leaves():
         raw = values.get(field.path)
-        if raw in EMPTY or (isinstance(raw, str) and not raw.strip()):
+        if is_empty(raw):
             continue
         value, reason = _convert(field, raw, values.get(CURRENCY))
         if reason:
@@ -183,3 +193,32 @@ def curl_command(method: str, url: str, body: Mapping[str, Any]) -> str:
         "-H 'Accept: application/json'",
         f"--data {shlex.quote(jsonutil.dumps(body))}",
     ])
+
+
+def _present(params: Mapping[str, Any], path: str) -> bool:
+    return dotted.lookup(params, path) is not dotted.MISSING
+
+
+def _effective(params: Mapping[str, Any], leaf: Leaf) -> Any:
+    """What the API has for a checkbox field the session never set: the schema's default when its
+    object was sent (``transaction.capture`` → true), off when the whole object was not (no ``tds``
+    → 3-D Secure is not active)."""
+    parent = leaf.path.rsplit(".", 1)[0] if "." in leaf.path else ""
+    return leaf.schema["default"] if not parent or _present(params, parent) else False
+
+
+def _implicit(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Checkbox fields (those with a schema default) absent from ``params``, with their effective value."""
+    return {leaf.path: _effective(params, leaf) for leaf in leaves()
+            if leaf.kind == "boolean" and "default" in leaf.schema and not _present(params, leaf.path)}
+
+
+def update_defaults(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Widget values an Update form starts from for this session."""
+    return {**_implicit(params), **values_of(params)}
+
+
+def update_values(params: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's values with untouched implicit checkboxes left out (for :func:`check_update`)."""
+    implicit = _implicit(params)
+    return {path: (None if path in implicit and value is implicit[path] else value) for path, value in values.items()}

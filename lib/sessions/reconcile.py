@@ -20,7 +20,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from lib.calllog.log import CallLog
-from lib.storage.db import connect, parse_utc, utc_text
+from lib.storage.db import connect
+from lib.common.timefmt import parse_utc, utc_text
 
 RESOLUTION = "attempt_resolution"
 CREATE_ENDPOINT = "/v1/payment-sessions"
@@ -55,6 +56,15 @@ class Unanswered:
     @property
     def attempt_id(self) -> str:
         return str(self.request["attempt_id"])
+
+    @property
+    def is_create(self) -> bool:
+        return self.call == CREATE
+
+    @property
+    def choices(self) -> dict[str, str]:
+        """How a person may settle this attempt, each with what it means."""
+        return CHOICES[self.call]
 
     @property
     def sent_at(self) -> datetime:

@@ -18,7 +18,8 @@ from sqlite_utils import Database
 
 from lib.common import jsonutil
 from lib.calllog.log import default_db_path
-from lib.storage.db import connect, decimal_text, ensure_schema, parse_utc, utc_text
+from lib.storage.db import connect, decimal_text, ensure_schema
+from lib.common.timefmt import parse_utc, utc_text
 from lib.fields.validation import merge
 
 STATES = ("ok", "amount_uncertain")

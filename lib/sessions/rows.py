@@ -1,68 +1,39 @@
-"""What the session pages show, computed from registry rows and log entries with the clock passed in.
+"""What the session pages show, computed from typed sessions and calls with the clock passed in.
 
 Pages only draw: the Active sessions fragment reruns every second, so the time left, the bar's
 fraction and every label are computed here from an explicit ``now`` (tests pass fixed ones; the
-fragment never ticks under AppTest). Rows are plain dicts whose keys are the column headers.
+fragment never ticks under AppTest). Rows are plain dicts whose keys are the column headers; a
+column that links to another page holds the id it links with (a session id, a log entry's seq):
+which page and URL that is, only the UI knows.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlencode
 
-from lib.sessions import countdown
-from lib.fields import money
 from lib.common import timefmt
-from lib.storage.db import parse_utc
-from lib.fields.schema import AMOUNT
-from lib.sessions.reconcile import RESOLUTION
+from lib.fields import money
+from lib.fields.schema import AMOUNT, TransactionFacts
+from lib.sessions import countdown
+from lib.sessions.models import Call, Change, Session, Version, amount_text
 
-DETAIL_URL = "/session_detail"
-UPDATE_URL = "/update_amount"
-AUDIT_URL = "/audit_log"
 EXPIRED_NOTE = "expired — payment outcome not known here"
-UNCERTAIN = "amount_uncertain"
-UPDATE_ENDPOINT = "/v1/payment-sessions/{session_id}"
 
 
-def url(page: str, **query: str | int) -> str:
-    """A relative page URL with its query (ids are quoted, so no id can change the URL's shape)."""
-    return f"{page}?{urlencode({k: str(v) for k, v in query.items()})}"
-
-
-def amount_text(session: Mapping[str, Any]) -> str:
-    """``15.02 GBP``; tolerant of a row without amount or with an unknown currency."""
-    return _amount_text(session.get("amount"), session.get("currency"))
-
-
-# The grid redraws every second: what never changes for a session (its amount, its creation time,
-# its URLs) is formatted once and remembered, which is most of the cost of a row.
+# The grid redraws every second: what never changes for a session (its amount) is formatted once
+# and remembered, which is most of the cost of a row.
 @lru_cache(maxsize=16384)
 def _amount_text(amount: Decimal | None, currency: str | None) -> str:
-    if amount is None or not currency:
-        return "—"
-    return money.format_amount(amount, str(currency))
+    return amount_text(amount, currency)
 
 
-@lru_cache(maxsize=16384)
-def _local(moment: datetime, tz: tzinfo) -> str:
-    return timefmt.local(moment, tz)
-
-
-@lru_cache(maxsize=16384)
-def _urls(session_id: str) -> tuple[str, str]:
-    """(detail URL, update URL) of a session."""
-    return url(DETAIL_URL, session=session_id), url(UPDATE_URL, session=session_id)
-
-
-def state_label(session: Mapping[str, Any]) -> str:
+def state_label(session: Session) -> str:
     """What a session's flag says: empty when all is well, a warning when an update is in doubt."""
-    return "⚠️ uncertain" if session.get("state") == UNCERTAIN else ""
+    return "⚠️ uncertain" if session.uncertain else ""
 
 
 def active_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -76,43 +47,38 @@ def active_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return columns
 
 
-def active_rows(sessions: Iterable[Mapping[str, Any]], now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
+def active_rows(sessions: Iterable[Session], now: datetime) -> list[dict[str, Any]]:
     """One row per active session (the registry's order: soonest expiry first) with its countdown.
 
     Kept lean because it runs every second for up to ~1,000 sessions inside the fragment.
     """
-    rows = []
-    for s in sessions:
-        detail, update = _urls(s["session_id"])
-        created, expires = s["created_at"], s["expires_at"]
-        rows.append({
-            "Left": countdown.format_mmss(countdown.time_left(expires, now)),
-            "Remaining": countdown.fraction_left(created, expires, now),
-            "Order id": s["order_id"],
-            "Amount": _amount_text(s["amount"], s["currency"]),
-            "State": state_label(s),
-            "Created by": s["created_by"],
-            "Session": detail,
-            "Update": update,
-        })
-    return rows
+    return [{
+        "Left": countdown.format_mmss(countdown.time_left(s.expires_at, now)),
+        "Remaining": countdown.fraction_left(s.created_at, s.expires_at, now),
+        "Order id": s.order_id,
+        "Amount": _amount_text(s.amount, s.currency),
+        "State": state_label(s),
+        "Created by": s.created_by,
+        "Session": s.session_id,
+        "Update": s.session_id,
+    } for s in sessions]
 
 
-def expired_rows(sessions: Iterable[Mapping[str, Any]], now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
+def expired_rows(sessions: Iterable[Session], now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
     """One row per recently expired session, saying plainly that we do not know if it was paid
     (the API reports payment outcomes only by webhook)."""
     return [{
-        "Session": url(DETAIL_URL, session=s["session_id"]),
-        "Order id": s["order_id"],
-        "Amount": amount_text(s),
-        "Created by": s["created_by"],
-        "Expired": timefmt.local(s["expires_at"], tz),
-        "Ago": countdown.format_mmss(now - s["expires_at"]),
+        "Session": s.session_id,
+        "Order id": s.order_id,
+        "Amount": s.amount_text,
+        "Created by": s.created_by,
+        "Expired": timefmt.local(s.expires_at, tz),
+        "Ago": countdown.format_mmss(now - s.expires_at),
         "Status": EXPIRED_NOTE,
     } for s in sessions]
 
 
-def session_label(session: Mapping[str, Any], tz: tzinfo) -> str:
+def session_label(session: Session, tz: tzinfo) -> str:
     """``order-1 · 15.02 GBP · expires 12:10:00 UTC`` for pickers.
 
     Why not the time left: Streamlit 1.67's selectbox sends back the *label* and maps it to the
@@ -120,8 +86,8 @@ def session_label(session: Mapping[str, Any], tz: tzinfo) -> str:
     widget's value becomes the stale label text (seen in the browser). Labels must be stable, so
     the page shows the live countdown beside the picker instead.
     """
-    local = session["expires_at"].astimezone(tz)
-    return f"{session['order_id']} · {amount_text(session)} · expires {local:%H:%M:%S %Z}"
+    local = session.expires_at.astimezone(tz)
+    return f"{session.order_id} · {session.amount_text} · expires {local:%H:%M:%S %Z}"
 
 
 def value_text(value: Any) -> str:
@@ -145,13 +111,13 @@ def _cell(path: str, value: Any, currency: str | None) -> str:
     return value_text(value)
 
 
-def change_rows(changes: Iterable[Mapping[str, Any]], currency: str | None = None) -> list[dict[str, str]]:
-    """Before → after rows of ``registry.diff_params`` output."""
-    return [{"Field": c["path"], "Before": _cell(c["path"], c["before"], currency),
-             "After": _cell(c["path"], c["after"], currency)} for c in changes]
+def change_rows(changes: Iterable[Change], currency: str | None = None) -> list[dict[str, str]]:
+    """Before → after rows of a version's changes."""
+    return [{"Field": c.path, "Before": _cell(c.path, c.before, currency),
+             "After": _cell(c.path, c.after, currency)} for c in changes]
 
 
-def changes_text(changes: Sequence[Mapping[str, Any]], currency: str | None = None, limit: int = 4) -> str:
+def changes_text(changes: Sequence[Change], currency: str | None = None, limit: int = 4) -> str:
     """One line for a version: ``transaction.amount: 15.02 → 20.00; …`` (``created`` for version 1
     is left to the caller, which knows the version number)."""
     parts = [f"{r['Field']}: {r['Before']} → {r['After']}" for r in change_rows(changes[:limit], currency)]
@@ -160,66 +126,20 @@ def changes_text(changes: Sequence[Mapping[str, Any]], currency: str | None = No
     return "; ".join(parts)
 
 
-def version_rows(history: Iterable[Mapping[str, Any]], tz: tzinfo) -> list[dict[str, Any]]:
+def version_rows(history: Iterable[Version], tz: tzinfo) -> list[dict[str, Any]]:
     """Every version of a session, newest first: who, when (local), what changed, the log entry."""
     rows = []
     for v in history:
-        amount = (v["params"].get("transaction") or {}).get("amount")
-        currency = (v["params"].get("transaction") or {}).get("currency")
+        facts = TransactionFacts.of(v.params)
         rows.append({
-            "Version": v["version"],
-            "When": timefmt.local(v["at"], tz),
-            "Who": v["operator"],
-            "Amount": amount_text({"amount": amount, "currency": currency}),
-            "Changes": "created" if v["version"] == 1 else (changes_text(v["changes"], currency) or "no change"),
-            "Log entry": url(AUDIT_URL, entry=v["entry_seq"]),
+            "Version": v.version,
+            "When": timefmt.local(v.at, tz),
+            "Who": v.operator,
+            "Amount": amount_text(facts.amount, facts.currency),
+            "Changes": "created" if v.version == 1 else (changes_text(v.changes, facts.currency) or "no change"),
+            "Log entry": v.entry_seq,
         })
     return rows[::-1]
-
-
-@dataclass(frozen=True)
-class Call:
-    """One API call about a session: its request and (when it finished) its result."""
-
-    seq: int  # the entry to open: the result when there is one, else the request
-    at: datetime
-    operator: str
-    method: str
-    path: str
-    outcome: str  # ok / http_error / network_error / unknown_outcome / in_flight / resolved
-    http_status: int | None
-    duration_ms: float | None
-    attempt_id: str | None
-
-
-def calls_of(timeline: Iterable[Mapping[str, Any]]) -> list[Call]:
-    """Fold ``audit.session_timeline`` entries (request + result per attempt) into one call each,
-    oldest first; a request without a result is still in flight (or its outcome was never written),
-    unless a person recorded a resolution for it (``lib.sessions.reconcile``): then it is ``resolved``."""
-    calls: dict[str, Call] = {}
-    resolved: list[str] = []
-    for e in timeline:
-        if e["kind"] == RESOLUTION:
-            resolved.append(e.get("attempt_id") or "")
-            continue
-        key = e.get("attempt_id") or f"seq-{e['seq']}"
-        if e["kind"] == "api_request":
-            calls.setdefault(key, Call(e["seq"], _at(e["ts"]), e["operator"], e.get("method") or "", e.get("path") or "",
-                                       "in_flight", None, None, e.get("attempt_id")))
-        elif e["kind"] == "api_result":
-            first = calls.get(key)
-            calls[key] = Call(e["seq"], first.at if first else _at(e["ts"]), e["operator"], e.get("method") or "",
-                              e.get("path") or "", e.get("outcome") or "", e.get("http_status"),
-                              e.get("duration_ms"), e.get("attempt_id"))
-    for key in resolved:
-        if key in calls and calls[key].outcome == "in_flight":
-            calls[key] = replace(calls[key], outcome="resolved")
-    return list(calls.values())
-
-
-_OUTCOME_LABEL = {"ok": "✅ ok", "http_error": "🚫 refused", "network_error": "🔌 not sent",
-                  "unknown_outcome": "❓ outcome unknown", "in_flight": "⏳ in flight",
-                  "resolved": "🗒 no answer, resolved"}
 
 
 def call_rows(calls: Iterable[Call], tz: tzinfo) -> list[dict[str, Any]]:
@@ -228,32 +148,8 @@ def call_rows(calls: Iterable[Call], tz: tzinfo) -> list[dict[str, Any]]:
         "When": timefmt.local(c.at, tz),
         "Who": c.operator,
         "Call": f"{c.method} {c.path}",
-        "Outcome": _OUTCOME_LABEL.get(c.outcome, c.outcome),
+        "Outcome": c.label,
         "HTTP": c.http_status,
         "ms": None if c.duration_ms is None else round(c.duration_ms),
-        "Log entry": url(AUDIT_URL, entry=c.seq),
+        "Log entry": c.seq,
     } for c in calls]
-
-
-def _at(ts: datetime | str) -> datetime:
-    """Log rows carry their time as the stored UTC text."""
-    return ts if isinstance(ts, datetime) else parse_utc(ts)
-
-
-def unanswered_update(calls: Sequence[Call], *, stale_before: datetime | None = None) -> Call | None:
-    """The last update whose outcome is unknown, unless a later update of this session succeeded.
-
-    Why: the registry marks a session ``amount_uncertain`` but nothing clears the mark, so a
-    later successful update (usually the resend) is what settles it. An update with no answer
-    recorded at all counts too once it was sent before ``stale_before`` (no answer can come).
-    """
-    pending: Call | None = None
-    for c in calls:
-        if c.method != "PUT":
-            continue
-        if c.outcome == "unknown_outcome" or (
-                c.outcome == "in_flight" and stale_before is not None and c.at <= stale_before):
-            pending = c
-        elif c.outcome == "ok":
-            pending = None
-    return pending

@@ -21,7 +21,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,9 +28,6 @@ from sqlite_utils import Database
 
 BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another's lock; OPS_BUSY_TIMEOUT_S overrides it
 
-# Times are stored as text in this one format: UTC, microseconds, "Z". Fixed width, so text order
-# is time order and range filters can use plain indexes.
-UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 _local = threading.local()
 _schema_lock = threading.Lock()
@@ -148,17 +144,6 @@ def close_thread_connections() -> None:
     _local.settings = {}
 
 
-def utc_text(moment: datetime) -> str:
-    """``moment`` as stored text (see ``UTC_FORMAT``); naive datetimes are refused, being ambiguous."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"a timezone-aware datetime is required, got {moment!r}")
-    return moment.astimezone(timezone.utc).strftime(UTC_FORMAT)
-
-
-def parse_utc(text: str) -> datetime:
-    """Stored time text back to an aware UTC datetime (fromisoformat reads UTC_FORMAT, ~10x faster
-    than strptime: the Active sessions grid parses every row every second)."""
-    return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
 def decimal_text(value: Decimal | str | int | None) -> str | None:

@@ -15,15 +15,12 @@ from typing import Any
 
 import streamlit as st
 
-from lib.sessions import form_values as forms
-from lib.fields.schema import AMOUNT, CURRENCY, Leaf, currency_label, leaves, title_of
-from lib.fields.validation import InvalidRequest, Problem
+from lib.sessions.service import (AMOUNT, CURRENCY, InvalidRequest, Leaf, Problem, amount_rules, currency_label,
+                                  describe, is_empty, leaves, title_of)
 from ui.text import md
 
 NOT_SENT = "— not sent —"
 _YES_NO: dict[Any, str] = {None: NOT_SENT, True: "Yes", False: "No"}
-ADDRESS_MATCH = "customer.shipping.address_match"
-BILLING_ADDRESS, SHIPPING_ADDRESS = "customer.billing.address.", "customer.shipping.address."
 
 
 def widget_key(path: str, prefix: str = "field") -> str:
@@ -39,20 +36,22 @@ def _label(leaf: Leaf) -> str:
     return leaf.title + (" *" if leaf.required else "")
 
 
-def _copy_billing_address(prefix: str) -> None:
-    """"Shipping address matches billing" set to Yes: the shipping address becomes the billing one."""
-    if st.session_state.get(widget_key(ADDRESS_MATCH, prefix)) is not True:
+def _fill(field: Leaf, prefix: str) -> None:
+    """A yes/no field that fills others (``x-fills``: shipping address matches billing) set to Yes:
+    the target fields take the source fields' values, which the person can still edit."""
+    if st.session_state.get(widget_key(field.path, prefix)) is not True:
         return
+    source, target = field.schema["x-fills"]["from"] + ".", field.schema["x-fills"]["to"] + "."
     for leaf in leaves():
-        if leaf.path.startswith(BILLING_ADDRESS):
-            target = SHIPPING_ADDRESS + leaf.path.removeprefix(BILLING_ADDRESS)
-            st.session_state[widget_key(target, prefix)] = st.session_state.get(widget_key(leaf.path, prefix))
+        if leaf.path.startswith(source):
+            copy = target + leaf.path.removeprefix(source)
+            st.session_state[widget_key(copy, prefix)] = st.session_state.get(widget_key(leaf.path, prefix))
 
 
 def _help(leaf: Leaf, prefix: str) -> str | None:
     text = leaf.schema.get("description") or ""
     if leaf.path == AMOUNT:
-        text += f" {forms.amount_rules(st.session_state.get(widget_key(CURRENCY, prefix)))}."
+        text += f" {amount_rules(st.session_state.get(widget_key(CURRENCY, prefix)))}."
     return text.strip() or None
 
 
@@ -72,9 +71,10 @@ def _widget(leaf: Leaf, key: str, default: Any, disabled: bool, prefix: str) -> 
             if key not in st.session_state:
                 st.session_state[key] = schema["default"]
             return st.checkbox(_label(leaf), key=key, disabled=disabled, help=help_text)
-        on_change = (_copy_billing_address, (prefix,)) if leaf.path == ADDRESS_MATCH else (None, ())
+        fills = "x-fills" in schema
         return st.selectbox(_label(leaf), list(_YES_NO), key=key, format_func=_YES_NO.__getitem__,
-                            disabled=disabled, help=help_text, on_change=on_change[0], args=on_change[1])
+                            disabled=disabled, help=help_text, on_change=_fill if fills else None,
+                            args=(leaf, prefix) if fills else ())
     if leaf.kind == "list" and "enum" in schema["items"]:
         return st.multiselect(_label(leaf), schema["items"]["enum"], key=key, disabled=disabled, help=help_text)
     if leaf.kind == "list":
@@ -90,7 +90,7 @@ def show_problem(problem: Problem) -> None:
     """One problem as a person reads it: the field's label, the reason, the API's path small beside.
 
     Reasons may come from the API: they are shown as text, never as Markdown."""
-    label, reason = forms.describe(problem)
+    label, reason = describe(problem)
     st.error(f"**{md(label)}**: {md(reason)} · :small[{md(problem['parameter'])}]", icon="⚠️")
 
 
@@ -101,12 +101,10 @@ def field(leaf: Leaf, *, problems: Mapping[str, Problem], prefix: str = "field",
     if leaf.path in problems:
         show_problem(problems[leaf.path])
     if leaf.path == AMOUNT:
-        st.caption(forms.amount_rules(st.session_state.get(widget_key(CURRENCY, prefix))))
+        st.caption(amount_rules(st.session_state.get(widget_key(CURRENCY, prefix))))
     return value
 
 
-def _filled(value: Any) -> bool:
-    return value not in forms.EMPTY and not (isinstance(value, str) and not value.strip())
 
 
 def visible_problems(live: Iterable[Problem], values: Mapping[str, Any], failure: Exception | None,
@@ -118,7 +116,7 @@ def visible_problems(live: Iterable[Problem], values: Mapping[str, Any], failure
         return live
     shown = list(refused)
     paths = {p["parameter"] for p in shown}
-    return shown + [p for p in live if p["parameter"] not in paths and _filled(values.get(p["parameter"]))]
+    return shown + [p for p in live if p["parameter"] not in paths and not is_empty(values.get(p["parameter"]))]
 
 
 def _chunks(group_leaves: list[Leaf]) -> Iterator[tuple[tuple[str, str], list[Leaf]]]:
@@ -151,8 +149,6 @@ def session_form(*, problems: Iterable[Problem] = (), prefix: str = "field",
         with st.expander(group, expanded=group in expanded):
             if group == "Transaction" and extra_transaction:
                 extra_transaction()
-            if group == "Options" and any(leaf.path == "payment_methods" for leaf in group_leaves):
-                st.caption("Payment methods apply to the Payment component only, not Form or Fields.")
             section = ""
             for (heading, subheading), chunk in _chunks(group_leaves):
                 if heading and heading != section:

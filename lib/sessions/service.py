@@ -1,96 +1,85 @@
-"""What the dashboard's pages do, one call each: the pages only draw widgets and render results.
+"""The sessions service: everything the session pages do and show, one call each, typed.
 
-A :class:`Console` holds the process-wide pieces (the call log and session registry on one
-SQLite file, the running sandbox's address, the clock) and exposes the operations of finance,
-QA and audit staff with the checks that must hold whatever the UI shows.
+Pages and ``ui/`` reach the sessions area only through this module. A :class:`SessionsService`
+holds the process-wide pieces (the call log and session registry on one SQLite file, the
+running sandbox's address, the clock) and carries the rules that must hold whatever a page shows:
+who may act where (``lib.access``), the environment a session belongs to, expiry, the live-money
+checks, masking personal data for the roles that must not see it. The HTTP client sends and
+logs; what it returns is recorded in the registry here, in the same transaction as the log entry.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lib.access import policy as access
-from lib.audit import queries as audit
 from lib import settings
-from lib.sessions import form_values as forms
-from lib.common import jsonutil
-from lib.sessions import links
-from lib.sessions import live_safety
-from lib.sessions import reconcile
-from lib.sessions import registry
-from lib.sessions import rows as session_rows
+from lib.access import masking
+from lib.access import events
 from lib.access.policy import Identity
-from lib.calllog.log import CallLog, default_db_path
 from lib.api.client import Client, Created, Updated, utc_now
+from lib.audit import queries as audit
+from lib.calllog.log import CallLog, default_db_path
+from lib.calllog.redaction import REDACTED
+from lib.common import jsonutil
+from lib.fields.schema import (AMOUNT, CURRENCY, ORDER_ID, Leaf, TransactionFacts, currency_label, leaf, leaves,
+                               title_of)
+from lib.fields.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
+from lib.sessions import form_values, links, live_safety, reconcile, registry
+from lib.sessions.form_values import (amount_rules, check_create, curl_command, describe, is_empty, preview_json,
+                                      update_defaults, update_values)
+from lib.sessions.reconcile import Unanswered
+from lib.sessions.models import (QA_TAG_PREFIX, RECREATES_TAG_PREFIX, UNCERTAIN, Call, Change, OrderHasLiveSession,
+                                 PendingUpdate, Session, SessionElsewhere, SessionExpired, SessionNotFound,
+                                 SessionView, UnknownAttempt, UpdatePreview, Version, amount_text, calls_of,
+                                 unanswered_update)
+from lib.api.errors import ApiError, NetworkError, UnknownOutcome, ValidationFailed
+from lib.common.timefmt import local as local_time
+from lib.common.timefmt import zone
+from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded, LiveSafetyError
+from lib.sessions.sharing import Countdown, Share, countdown_at, live_confirmation_text, share
+from lib.sandbox.runtime import ensure_sandbox
+from lib.sessions.registry import Registry
+from lib.sessions.rows import (EXPIRED_NOTE, active_columns, active_rows, call_rows, change_rows, expired_rows,
+                               session_label, version_rows)
 from lib.settings import ConfigError, Environment
 from lib.storage.db import connect, immediate
-from lib.calllog.redaction import REDACTED
-from lib.sessions.registry import Registry
-from lib.fields.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 
-QA_TAG_PREFIX = "qa-run:"
-RECREATES_TAG_PREFIX = "recreates:"  # on a session recreated from an expired one: ``recreates:<old id>``
-
-
-class SessionExpired(Exception):
-    """The session's 10 minutes are over: it cannot be updated, only recreated."""
-
-    def __init__(self, session_id: str, expired_at: datetime) -> None:
-        super().__init__(f"session {session_id} expired at {expired_at:%Y-%m-%d %H:%M:%S} UTC")
-        self.session_id = session_id
-        self.expired_at = expired_at
+__all__ = [  # what pages and ui/ use of the sessions area, besides the service itself
+    "AMOUNT", "CURRENCY", "EXPIRED_NOTE", "ORDER_ID", "QA_TAG_PREFIX", "ApiError", "Call", "ConfigError", "Countdown", "Created",
+    "Environment", "InvalidRequest", "Leaf", "TransactionFacts", "LiveConfirmationRequired", "LiveLimitExceeded", "LiveSafetyError",
+    "NetworkError", "Problem", "Session", "Share", "UnknownOutcome", "Updated", "ValidationFailed", "countdown_at",
+    "live_confirmation_text", "local_time", "zone", "OrderHasLiveSession", "PendingUpdate", "SessionElsewhere",
+    "SessionExpired", "SessionNotFound", "SessionView", "UnknownAttempt", "UpdatePreview", "Unanswered", "amount_text", "Version", "active_columns", "amount_rules", "call_rows", "change_rows",
+    "check_create", "curl_command", "currency_label", "describe", "is_empty", "expired_rows", "form_defaults", "leaf",
+    "leaves", "preview_json", "session_label", "title_of", "update_defaults", "update_values", "version_rows",
+]
 
 
-class UnknownSession(LookupError):
-    """Not a session this console created (the API offers no way to look one up)."""
+def form_defaults() -> dict[str, Any]:
+    """Prefilled values of the New session form, by field path (``[form_defaults]``)."""
+    return settings.form_defaults()
 
 
-class SessionElsewhere(LookupError):
-    """The session was created in another environment than the one the person is working in."""
-
-    def __init__(self, session_id: str, environment: str, chosen: str) -> None:
-        super().__init__(f"session {session_id} belongs to {environment}, not {chosen}: switch the environment")
-        self.environment = environment
+def changes_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[Change, ...]:
+    return tuple(Change(c["path"], c["before"], c["after"]) for c in registry.diff_params(before, after))
 
 
-class OrderHasLiveSession(Exception):
-    """Recreating would open a second live link for an order that already has one (``live``)."""
-
-    def __init__(self, order_id: str, live: list[dict[str, Any]]) -> None:
-        ids = ", ".join(s["session_id"] for s in live)
-        super().__init__(f"order {order_id} already has a live session ({ids}): recreating would make a second "
-                         "live link for the same order")
-        self.order_id = order_id
-        self.live = live
+def _masked_session(session: Session) -> Session:
+    return replace(session, params=dict(masking.mask_params(session.params)))
 
 
-@dataclass(frozen=True)
-class SessionView:
-    """Everything the detail page shows about one session."""
-
-    session: dict[str, Any]
-    history: list[dict[str, Any]]
-    calls: list[dict[str, Any]]
-    link: str | None
-    link_error: str | None
-    unanswered: list[reconcile.Unanswered] = field(default_factory=list)  # its updates with no answer recorded
-
-
-@dataclass(frozen=True)
-class PendingUpdate:
-    """An update that was sent and got no answer: the API holds either the registry's parameters
-    or those plus ``patch``. ``patch`` is read back from the log, so a resend survives a reload."""
-
-    call: session_rows.Call
-    patch: dict[str, Any]
+def _masked_version(version: Version) -> Version:
+    changes = tuple(Change(c.path, masking.mask_value(c.path, c.before), masking.mask_value(c.path, c.after))
+                    for c in version.changes)
+    return replace(version, params=dict(masking.mask_params(version.params)), changes=changes)
 
 
 @dataclass
-class Console:
+class SessionsService:
     sandbox_base_url: str
     db_path: Path = field(default_factory=default_db_path)
     clock: Callable[[], datetime] = utc_now
@@ -98,6 +87,11 @@ class Console:
     def __post_init__(self) -> None:
         self.log = CallLog(self.db_path)
         self.registry = Registry(self.db_path)
+
+    @classmethod
+    def with_local_sandbox(cls, db_path: Path) -> SessionsService:
+        """The service of a console process: the local sandbox started (or found running) once."""
+        return cls(sandbox_base_url=ensure_sandbox().base_url, db_path=db_path)
 
     # --- environments ------------------------------------------------------------------------
     def environments(self) -> list[str]:
@@ -115,16 +109,15 @@ class Console:
     # --- finance -----------------------------------------------------------------------------
     def _live_check(self, env_name: str, params: Mapping[str, Any], confirm: str | None) -> None:
         """In a live environment: the amount that would be sent is under the ceiling and was typed."""
-        transaction = params.get("transaction") or {}
-        live_safety.guard(self.environment(env_name).live, Decimal(str(transaction.get("amount", 0))),
-                          str(transaction.get("currency") or ""), confirm)
+        facts = TransactionFacts.of(params)
+        live_safety.guard(self.environment(env_name).live, facts.amount or Decimal(0), facts.currency or "", confirm)
 
     def create(self, env_name: str, who: Identity, values: Mapping[str, Any], *, confirm: str | None = None) -> Created:
         """Pre-check the form values (raising :class:`InvalidRequest` with every problem), then create.
 
         ``confirm`` is what the operator typed to confirm a live amount (``15.02 GBP``)."""
-        access.enforce(self.log, who, "create", env_name)
-        body, problems = forms.check_create(values)
+        events.enforce(self.log, who, "create", env_name)
+        body, problems = check_create(values)
         if problems:
             raise InvalidRequest(problems)
         self._live_check(env_name, body, confirm)
@@ -137,38 +130,43 @@ class Console:
         Refused with :class:`OrderHasLiveSession` while the order already has a live session (a
         successor recreated from another page or tab, say) unless ``second_live`` says the person
         saw that warning and wants a second live link anyway."""
-        access.enforce(self.log, who, "create", env_name)
-        row = self.session_row(session_id)
-        if not self.belongs_to(row, env_name):
-            raise SessionElsewhere(session_id, row["environment"], env_name)
-        live = self.other_active_for_order(env_name, row["order_id"])
+        events.enforce(self.log, who, "create", env_name)
+        session = self.session(session_id)
+        self._check_environment(session, env_name)
+        live = self.other_active_for_order(env_name, session.order_id)
         if live and not second_live:
-            raise OrderHasLiveSession(row["order_id"], live)
-        self._live_check(env_name, row["params"], confirm)
+            raise OrderHasLiveSession(session.order_id, live)
+        self._live_check(env_name, session.params, confirm)
         return self.client(env_name, who.operator).create_session(
-            SessionRequest.parse(row["params"]), tags=(f"{RECREATES_TAG_PREFIX}{session_id}",))
+            SessionRequest.parse(session.params), tags=(f"{RECREATES_TAG_PREFIX}{session_id}",))
+
+    def preview_update(self, session: Session, values: Mapping[str, Any]) -> UpdatePreview:
+        """What the Update form's ``values`` would send for ``session``, checked, nothing sent."""
+        patch, merged, problems = form_values.check_update(session.params, update_values(session.params, values))
+        return UpdatePreview(patch, merged, problems, changes_between(session.params, merged))
 
     def update(self, env_name: str, who: Identity, session_id: str, values: Mapping[str, Any], *,
                confirm: str | None = None) -> Updated:
         """Send only what changed; refuse an expired session before anything goes out."""
-        row = self._updatable(env_name, who, session_id)
-        patch, merged, problems = forms.check_update(row["params"], values)
-        if problems:
-            raise InvalidRequest(problems)
-        if not patch:
+        session = self._updatable(env_name, who, session_id)
+        preview = self.preview_update(session, values)
+        if preview.problems:
+            raise InvalidRequest(preview.problems)
+        if not preview.patch:
             raise InvalidRequest([Problem(parameter="body", reason="nothing changed: there is no update to send")])
-        self._live_check(env_name, merged, confirm)
-        return self.client(env_name, who.operator).update_session(session_id, SessionUpdate.parse(row["params"], patch))
+        self._live_check(env_name, preview.merged, confirm)
+        return self.client(env_name, who.operator).update_session(
+            session_id, SessionUpdate.parse(session.params, preview.patch))
 
     def resend_update(self, env_name: str, who: Identity, session_id: str, patch: Mapping[str, Any], *,
                       confirm: str | None = None) -> Updated:
         """Send again an update whose outcome was unknown (the person decided to). When the first
         one had no answer recorded at all, the log also gets its resolution (``resent``)."""
-        row = self._updatable(env_name, who, session_id)
+        session = self._updatable(env_name, who, session_id)
         pending = self.pending_update(session_id)
-        self._live_check(env_name, merge(row["params"], patch), confirm)
+        self._live_check(env_name, merge(session.params, patch), confirm)
         updated = self.client(env_name, who.operator).update_session(session_id,
-                                                                     SessionUpdate.parse(row["params"], patch))
+                                                                     SessionUpdate.parse(session.params, patch))
         if pending is not None and pending.call.outcome == "in_flight" and pending.call.attempt_id:
             attempt = self._unanswered_attempt(pending.call.attempt_id)
             if attempt is not None:
@@ -177,39 +175,63 @@ class Console:
         return updated
 
     @staticmethod
-    def belongs_to(session: Mapping[str, Any], env_name: str) -> bool:
+    def belongs_to(session: Session, env_name: str) -> bool:
         """A session is acted on only in the environment it was created in (its id means nothing elsewhere)."""
-        return bool(session["environment"] == env_name)
+        return session.environment == env_name
 
-    def _updatable(self, env_name: str, who: Identity, session_id: str) -> dict[str, Any]:
-        """The session's row once ``who`` may update in ``env_name``, it belongs there and has not expired."""
-        access.enforce(self.log, who, "update", env_name)
-        row = self.session_row(session_id)
-        if not self.belongs_to(row, env_name):
-            raise SessionElsewhere(session_id, row["environment"], env_name)
-        if row["expires_at"] <= self.clock():
-            raise SessionExpired(session_id, row["expires_at"])
-        return row
+    def _check_environment(self, session: Session, env_name: str) -> None:
+        if not self.belongs_to(session, env_name):
+            raise SessionElsewhere(session.session_id, session.environment, env_name)
 
-    def other_active_for_order(self, env_name: str, order_id: str) -> list[dict[str, Any]]:
+    def _updatable(self, env_name: str, who: Identity, session_id: str) -> Session:
+        """The session once ``who`` may update in ``env_name``, it belongs there and has not expired."""
+        events.enforce(self.log, who, "update", env_name)
+        session = self.session(session_id)
+        self._check_environment(session, env_name)
+        if session.expired(self.clock()):
+            raise SessionExpired(session_id, session.expires_at)
+        return session
+
+    def other_active_for_order(self, env_name: str, order_id: str) -> list[Session]:
         """Active sessions already open for an order id (a warning, not a block)."""
-        return self.registry.active_for_order(env_name, order_id, self.clock()) if order_id else []
+        if not order_id:
+            return []
+        return [Session.from_row(r) for r in self.registry.active_for_order(env_name, order_id, self.clock())]
 
     # --- reading -----------------------------------------------------------------------------
-    def session_row(self, session_id: str) -> dict[str, Any]:
+    def session(self, session_id: str, *, mask: bool = False) -> Session:
         row = self.registry.get(session_id)
         if row is None:
-            raise UnknownSession(f"session {session_id} was not created through this console")
-        return row
+            raise SessionNotFound(f"session {session_id} was not created through this console")
+        session = Session.from_row(row)
+        return _masked_session(session) if mask else session
 
-    def active_sessions(self, env_name: str, *, operator: str | None = None, include_qa: bool = False) -> list[dict[str, Any]]:
-        rows = self.registry.active(env_name, self.clock(), created_by=operator)
-        return rows if include_qa else [r for r in rows if not is_qa(r)]
+    @staticmethod
+    def masked(params: Mapping[str, Any]) -> dict[str, Any]:
+        """Parameters (or a patch) with customer personal data masked, for the roles that see shapes only."""
+        return dict(masking.mask_params(params))
+
+    def history(self, session_id: str, *, mask: bool = False) -> list[Version]:
+        versions = [Version.from_row(v) for v in self.registry.history(session_id)]
+        return [_masked_version(v) for v in versions] if mask else versions
+
+    def active(self, env_name: str, *, operator: str | None = None, include_qa: bool = False,
+               with_params: bool = True) -> list[Session]:
+        """Sessions not yet expired, soonest to expire first; QA runs' sessions only when asked."""
+        rows = self.registry.active(env_name, self.clock(), created_by=operator, with_params=with_params)
+        sessions = [Session.from_row(r) for r in rows]
+        return sessions if include_qa else [s for s in sessions if not s.is_qa]
 
     def recently_expired(self, env_name: str, *, operator: str | None = None, include_qa: bool = False,
-                         within: timedelta = timedelta(hours=1)) -> list[dict[str, Any]]:
-        rows = self.registry.recently_expired(env_name, self.clock(), within=within)
-        return [r for r in rows if (include_qa or not is_qa(r)) and (operator is None or r["created_by"] == operator)]
+                         within: timedelta = timedelta(hours=1)) -> list[Session]:
+        sessions = [Session.from_row(r) for r in self.registry.recently_expired(env_name, self.clock(), within=within)]
+        return [s for s in sessions if (include_qa or not s.is_qa) and (operator is None or s.created_by == operator)]
+
+    def recent(self, env_name: str, *, within: timedelta = timedelta(days=1), include_qa: bool = False) -> list[Session]:
+        """Active and recently expired sessions of an environment, newest first (the detail page's picker)."""
+        sessions = self.active(env_name, include_qa=include_qa) + \
+            self.recently_expired(env_name, include_qa=include_qa, within=within)
+        return sorted(sessions, key=lambda s: s.created_at, reverse=True)
 
     def payment_link(self, env_name: str, session_id: str) -> str:
         return links.payment_link(self.environment(env_name).checkout_url_template, session_id, environment=env_name)
@@ -221,58 +243,47 @@ class Console:
         except ConfigError as exc:
             return None, str(exc)
 
-    def session_view(self, session_id: str) -> SessionView:
+    def share(self, session: Session, tz: tzinfo) -> Share:
+        """The link, and while the session is live the customer's message and QR code."""
+        link, problem = self.link_or_reason(session.environment, session.session_id)
+        return share(link, problem, amount=session.amount, currency=session.currency, expires_at=session.expires_at,
+                     tz=tz, expired=session.expired(self.clock()))
+
+    def view(self, session_id: str, *, mask: bool = False) -> SessionView:
         unanswered = self.unanswered_of_session(session_id)  # first: it may mark the session uncertain
-        row = self.session_row(session_id)
-        link, link_error = self.link_or_reason(row["environment"], session_id)
-        return SessionView(row, self.registry.history(session_id), audit.session_timeline(self.db_path, session_id),
-                           link, link_error, unanswered)
+        session = self.session(session_id, mask=mask)
+        link, link_error = self.link_or_reason(session.environment, session_id)
+        return SessionView(session, tuple(self.history(session_id, mask=mask)), tuple(self.calls(session_id)),
+                           link, link_error, tuple(unanswered))
 
     # --- session pages (Active sessions, Update amount, Session detail) --------------------------
-    def active_table(self, env_name: str, tz: tzinfo, *, operator: str | None = None,
+    def active_table(self, env_name: str, *, operator: str | None = None,
                      include_qa: bool = False) -> list[dict[str, Any]]:
         """The Active sessions grid, one query plus formatting: what the ticking fragment runs
         every second (parameters left out, see ``Registry.active``; bench/active_sessions.py)."""
-        now = self.clock()
-        sessions = [row for row in self.registry.active(env_name, now, created_by=operator, with_params=False)
-                    if include_qa or not is_qa(row)]
-        return session_rows.active_rows(sessions, now, tz)
+        sessions = self.active(env_name, operator=operator, include_qa=include_qa, with_params=False)
+        return active_rows(sessions, self.clock())
 
-    def expired_table(self, env_name: str, tz: tzinfo, *, operator: str | None = None,
-                      include_qa: bool = False) -> tuple[list[str], list[dict[str, Any]]]:
-        """(session ids, grid rows) of the last hour's expired sessions; the ids let a button act on
-        the row a person selected in exactly the grid they saw."""
-        sessions = self.recently_expired(env_name, operator=operator, include_qa=include_qa)
-        return [s["session_id"] for s in sessions], session_rows.expired_rows(sessions, self.clock(), tz)
-
-    def recent_sessions(self, env_name: str, *, within: timedelta = timedelta(days=1),
-                        include_qa: bool = False) -> list[dict[str, Any]]:
-        """Active and recently expired sessions of an environment, newest first (the detail page's picker)."""
-        rows = self.active_sessions(env_name, include_qa=include_qa) + \
-            self.recently_expired(env_name, include_qa=include_qa, within=within)
-        return sorted(rows, key=lambda r: r["created_at"], reverse=True)
-
-    def session_calls(self, session_id: str) -> list[session_rows.Call]:
+    def calls(self, session_id: str) -> list[Call]:
         """Every API call about a session, request and result folded into one, oldest first."""
-        return session_rows.calls_of(audit.session_timeline(self.db_path, session_id))
+        return calls_of(audit.session_timeline(self.db_path, session_id), reconcile.RESOLUTION)
 
     def pending_update(self, session_id: str) -> PendingUpdate | None:
         """The update whose outcome is unknown, with the exact patch that was sent; None when the
         session is not marked ``amount_uncertain`` or a later update succeeded. An update with no
         answer recorded counts once no answer can come (and marks the session uncertain)."""
         self.unanswered_of_session(session_id)
-        row = self.session_row(session_id)
-        if row["state"] != session_rows.UNCERTAIN:
+        session = self.session(session_id)
+        if not session.uncertain:
             return None
-        stale_before = self.clock() - self.answer_deadline(row["environment"])
-        call = session_rows.unanswered_update(self.session_calls(session_id), stale_before=stale_before)
+        stale_before = self.clock() - self.answer_deadline(session.environment)
+        call = unanswered_update(self.calls(session_id), stale_before=stale_before)
         if call is None or call.attempt_id is None:
             return None
         for entry in audit.attempt(self.db_path, call.attempt_id):
             if entry["kind"] == "api_request" and isinstance((entry["detail"] or {}).get("body"), dict):
                 return PendingUpdate(call, entry["detail"]["body"])
         return None
-
 
     # --- calls with no answer recorded (lib.sessions.reconcile) ------------------------------------------
     def answer_deadline(self, env_name: str) -> timedelta:
@@ -304,9 +315,9 @@ class Console:
         registry (where every page reads the state), once."""
         for session_id in {u.request["session_id"] for u in found if u.call == reconcile.UPDATE}:
             row = self.registry.get(session_id) if session_id else None
-            if row is not None and row["state"] != session_rows.UNCERTAIN:
+            if row is not None and row["state"] != UNCERTAIN:
                 with self.log.failures_explained("written"), immediate(connect(self.db_path)) as db:
-                    registry.mark_state(db, session_id, session_rows.UNCERTAIN)
+                    registry.mark_state(db, session_id, UNCERTAIN)
 
     def _unanswered_attempt(self, attempt_id: str) -> reconcile.Unanswered | None:
         found = reconcile.unanswered(self.log, self.clock(), self.answer_deadline, attempt_id=attempt_id)
@@ -317,7 +328,7 @@ class Console:
         attempt = self._unanswered_attempt(attempt_id)
         if attempt is None:
             raise UnknownAttempt(f"attempt {attempt_id} has an answer or a resolution already, or is still under way")
-        access.enforce(self.log, who, "create" if attempt.call == reconcile.CREATE else "update",
+        events.enforce(self.log, who, "create" if attempt.call == reconcile.CREATE else "update",
                        attempt.request["environment"])
         return attempt
 
@@ -337,10 +348,10 @@ class Console:
                 registry.record_update(db, session_id=session_id, operator=who.operator, at=self.clock(),
                                        patch=attempt.body, entry_seq=seq)
         elif attempt.call == reconcile.UPDATE and resolution == "did_not_take_effect":
-            row = self.session_row(session_id)
-            stale_before = self.clock() - self.answer_deadline(row["environment"])
-            others = [c for c in self.session_calls(session_id) if c.attempt_id != attempt_id]
-            if session_rows.unanswered_update(others, stale_before=stale_before) is None:
+            session = self.session(session_id)
+            stale_before = self.clock() - self.answer_deadline(session.environment)
+            others = [c for c in self.calls(session_id) if c.attempt_id != attempt_id]
+            if unanswered_update(others, stale_before=stale_before) is None:
                 def then(db: Any, seq: int) -> None:
                     registry.mark_state(db, session_id, "ok")
         return reconcile.resolve(self.log, attempt, operator=who.operator, resolution=resolution, note=note,
@@ -363,18 +374,9 @@ class Console:
         return created
 
 
-class UnknownAttempt(LookupError):
-    """No unanswered, unresolved attempt has this id (settled meanwhile, or still under way)."""
-
-
 def _refuse_redacted(body: Mapping[str, Any], doing: str) -> None:
     """The log keeps requests redacted: one that lost a secret cannot be replayed from it."""
     if REDACTED in jsonutil.dumps(body):
         raise InvalidRequest([Problem(parameter="body", reason=(
             f"the logged request had secrets removed ({REDACTED}), so it cannot be {doing} from the log: "
             "use the New session or Update page"))])
-
-
-def is_qa(session: Mapping[str, Any]) -> bool:
-    """Sessions a QA run made carry a ``qa-run:<id>`` tag and stay out of finance's lists."""
-    return any(str(tag).startswith(QA_TAG_PREFIX) for tag in session.get("tags", []))

@@ -1,0 +1,46 @@
+"""Access events in the call log: sign-ins, refusals, audit views. Access is evidence too.
+
+A refusal is recorded before it is raised, so a person probing pages or actions they may not
+use leaves a trace whatever the UI showed them.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lib.access.policy import OPEN_PAGE, AccessDenied, Action, Identity, require
+from lib.calllog.log import CallLog
+
+NO_ENVIRONMENT = "-"  # the call log's environment column for events that concern none
+OPEN_CONSOLE = OPEN_PAGE + "console"  # what a person without any role is refused
+
+# The kinds of access events in the call log (beside the API calls and exports).
+SESSION_START, ACCESS_DENIED, AUDIT_VIEW = "session_start", "access_denied", "audit_view"
+ACCESS_KINDS: tuple[str, ...] = (SESSION_START, ACCESS_DENIED, AUDIT_VIEW)
+
+
+
+
+def record_access(log: CallLog, identity: Identity, kind: str, *, environment: str | None = None,
+                  detail: Mapping[str, Any] | None = None) -> int:
+    """Append an access event (``login``, ``access_denied``, …) to the call log: access is evidence too."""
+    return log.append(kind, operator=identity.operator, environment=environment or NO_ENVIRONMENT,
+                      detail={"roles": sorted(identity.roles), "local_mode": identity.local_mode, **(detail or {})})
+
+
+def record_denied(log: CallLog, identity: Identity, denied: AccessDenied) -> int:
+    """Log a refusal with what was attempted and why."""
+    return record_access(log, identity, ACCESS_DENIED, environment=denied.environment,
+                         detail={"action": denied.action, "reason": denied.reason})
+
+
+def enforce(log: CallLog, identity: Identity, action: Action, environment: str | None = None) -> None:
+    """:func:`require`, logging a refusal before raising it (what console methods call)."""
+    try:
+        require(identity, action, environment)
+    except AccessDenied as denied:
+        record_denied(log, identity, denied)
+        raise
+
+
+

@@ -1,0 +1,114 @@
+"""The audit service: what the Audit log page asks of the call log, one call each, typed.
+
+Pages and ``ui/`` reach the audit area (the call log included) only through this module. It
+holds the log and answers the page's questions: the view's rows and count, an opened entry (its
+bodies masked for the roles that must not see customer data), the charts, the export (itself
+recorded in the log), the chain's verification and its last checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lib.access import masking
+from lib.access.events import AUDIT_VIEW, record_access
+from lib.access.policy import Identity
+from lib.audit import export, queries
+from lib.audit.filters import ALL_TIME, EXPORT_LIMIT, IN_FLIGHT, OUTCOMES, AuditFilters
+from lib.audit.queries import EntryView, LogEntry
+from lib.audit.view import (CUSTOM, DEFAULT_RANGE, KINDS, METHODS, TIME_RANGES, AuditView, grid_frame, minute_of,
+                            outcome_label, page_count, sliding_since, view_from_query_params, view_to_query_params)
+from lib.calllog.failures import CallLogUnavailable
+from lib.calllog.log import CallLog, VerifyResult, default_db_path
+from lib.calllog.outcome import Outcome
+from lib.common import jsonutil
+
+__all__ = [
+    "ALL_TIME", "CUSTOM", "DEFAULT_RANGE", "EXPORT_LIMIT", "IN_FLIGHT", "KINDS", "METHODS", "OUTCOMES", "TIME_RANGES",
+    "AuditFilters", "AuditService", "AuditView", "CallLogUnavailable", "Charts", "EntryView", "LogEntry", "Outcome",
+    "VerifyResult", "default_db_path", "minute_of", "outcome_label", "page_count", "sliding_since",
+    "view_from_query_params", "view_to_query_params", "pretty_json", "Checkpoint",
+]
+
+
+def pretty_json(value: Any) -> str:
+    """An entry's detail as indented JSON for reading (exact decimals, text kept as text)."""
+    return jsonutil.dumps(value, pretty=True)
+
+
+@dataclass(frozen=True)
+class Charts:
+    """A view's charts: finished calls per time bucket and outcome, and latency per endpoint."""
+
+    over_time: pd.DataFrame
+    bucket: str
+    latency: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The newest checkpoint of the chain's head kept outside the database."""
+
+    count: int
+    at: str
+
+
+@dataclass(frozen=True)
+class AuditService:
+    log: CallLog
+
+    @property
+    def db_path(self) -> Path:
+        return self.log.db_path
+
+    def count(self, filters: AuditFilters) -> int:
+        return queries.count(self.db_path, filters)
+
+    def grid(self, filters: AuditFilters, page_no: int, size: int, tz: Any) -> tuple[pd.DataFrame, list[int]]:
+        """One page of the view as the grid shows it, and the seq of each of its rows."""
+        rows = queries.page(self.db_path, filters, page_no, size)
+        return grid_frame(rows, tz), [row["seq"] for row in rows]
+
+    def timeline_grid(self, session_id: str, tz: Any) -> pd.DataFrame:
+        return grid_frame(queries.session_timeline(self.db_path, session_id), tz)
+
+    def entry_view(self, seq: int, *, mask: bool) -> EntryView | None:
+        """Entry ``seq`` with its call's other half and its session; bodies masked when ``mask``."""
+        view = queries.entry_view(self.db_path, seq)
+        if view is None or not mask:
+            return view
+        return replace(view, pair=[_masked(e) for e in view.pair], entry=_masked(view.entry))
+
+    def choices(self, column: str) -> list[str]:
+        """The values a filter can take that the log holds (environment, operator or endpoint)."""
+        return {"environment": queries.environments, "operator": queries.operators,
+                "endpoint": queries.endpoints}[column](self.db_path)
+
+    def charts(self, filters: AuditFilters) -> Charts:
+        over_time, bucket = queries.calls_over_time(self.db_path, filters)
+        return Charts(over_time, bucket, queries.latency_by_endpoint(self.db_path, filters))
+
+    def export(self, filters: AuditFilters, *, operator: str, environment: str) -> bytes:
+        """The view as CSV; taking it is recorded in the log before the file is handed out."""
+        return export.export_and_record(self.db_path, filters, operator=operator, environment=environment,
+                                        tags=("audit_log",))
+
+    def record_view(self, who: Identity, signature: dict[str, str]) -> None:
+        """Opening the log is evidence too: each new view (its filters) goes in the log."""
+        record_access(self.log, who, AUDIT_VIEW, detail={"filters": signature})
+
+    def verify(self) -> VerifyResult:
+        return self.log.verify()
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        """The newest well-formed checkpoint, or None."""
+        found = self.log.latest_checkpoint()
+        return None if found is None else Checkpoint(found["count"], found["at"])
+
+
+def _masked(entry: LogEntry) -> LogEntry:
+    masked = masking.mask_entry({"detail": entry.detail})
+    return replace(entry, detail=masked["detail"] if masked else entry.detail)

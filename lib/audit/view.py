@@ -1,0 +1,152 @@
+"""The Audit log page's view: the filters plus what the URL carries besides them, and the grid.
+
+The page keeps its whole state in the URL (a view is shared as a link), as the filters' own
+parameters plus ``range`` (a sliding preset), ``entry`` (the opened entry) and ``page_no``.
+Reading a URL never raises: each parameter is read on its own, so one bad value in a shared
+link costs that filter only, and the page names it.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+import pandas as pd
+
+from lib.access.events import ACCESS_KINDS
+from lib.audit.filters import (ALL_TIME, DEFAULT_WINDOW, AuditFilters, from_query_params,
+                               to_query_params)
+from lib.calllog.outcome import Outcome
+from lib.common import timefmt
+from lib.sessions.reconcile import RESOLUTION
+
+# The page keeps its whole state in the URL (a view is shared as a link), as ``to_query_params``
+# plus ``range`` (a sliding preset), ``entry`` (the opened entry) and ``page_no`` (of the grid).
+
+CUSTOM = "custom"
+DEFAULT_RANGE = "24h"
+# URL value → (label, width). A preset slides with the clock; a custom range has fixed bounds.
+TIME_RANGES: dict[str, tuple[str, timedelta | None]] = {
+    "1h": ("Last hour", timedelta(hours=1)),
+    DEFAULT_RANGE: ("Last 24 hours", DEFAULT_WINDOW),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+    ALL_TIME: ("All time", None),
+    CUSTOM: ("Custom range", None),
+}
+KINDS = ("api_request", "api_result", RESOLUTION, "export", *ACCESS_KINDS)
+METHODS = ("GET", "POST", "PUT", "DELETE")
+GRID_COLUMNS = ("seq", "time", "kind", "operator", "environment", "method", "endpoint", "session id",
+                "order id", "amount", "currency", "HTTP status", "outcome", "duration ms")
+_FILTER_NAMES = tuple(f.name for f in fields(AuditFilters))
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """What the page shows: a filter, how its time range was chosen, the opened entry, the page."""
+
+    filters: AuditFilters
+    time_range: str = DEFAULT_RANGE  # a TIME_RANGES key
+    entry: int | None = None
+    page: int = 1
+
+
+def minute_of(now: datetime) -> datetime:
+    """``now`` down to the minute: a sliding window then stays the same for a minute, so cached
+    charts keyed on the filters are reused instead of recomputed on every rerun."""
+    return now.replace(second=0, microsecond=0)
+
+
+def sliding_since(time_range: str, now: datetime) -> datetime | None:
+    """The lower bound of a preset range at ``now`` (None for all time and for a custom range)."""
+    width = TIME_RANGES[time_range][1]
+    return None if width is None else now - width
+
+
+def _positive_int(name: str, text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise ValueError(f"query parameter {name}: {text!r} is not a positive whole number")
+    return int(text)
+
+
+def view_from_query_params(mapping: Mapping[str, str], now: datetime) -> tuple[AuditView, list[str]]:
+    """The view a URL asks for, and one message per parameter that had to be ignored.
+
+    Unlike ``from_query_params`` it never raises: each parameter is read on its own, so one bad
+    value in a shared link costs that filter only. A URL without a usable filter (or whose
+    ``since`` is bad) opens the default last 24 hours rather than the whole log.
+    """
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    bad: set[str] = set()
+    for name in _FILTER_NAMES:
+        if name not in mapping:
+            continue
+        try:
+            values[name] = getattr(from_query_params({name: mapping[name]}), name)
+        except ValueError as exc:
+            bad.add(name)
+            problems.append(f"Ignored {exc}.")
+    time_range = mapping.get("range")
+    if time_range is not None and time_range not in TIME_RANGES:
+        problems.append(f"Ignored query parameter range: {time_range!r} is not one of {', '.join(TIME_RANGES)}.")
+        time_range = None
+    if time_range is None or time_range == CUSTOM:
+        if "since" in bad or not values:  # nothing usable in the URL: the opening view
+            time_range = DEFAULT_RANGE
+        elif values.get("since") is None and values.get("until") is None:
+            time_range = ALL_TIME
+        else:
+            time_range = CUSTOM
+    if time_range != CUSTOM:
+        values["since"], values["until"] = sliding_since(time_range, now), None
+    extra: dict[str, int] = {}
+    for name in ("entry", "page_no"):
+        text = mapping.get(name)
+        if text:
+            try:
+                extra[name] = _positive_int(name, text)
+            except ValueError as exc:
+                problems.append(f"Ignored {exc}.")
+    view = AuditView(AuditFilters(**values), time_range, extra.get("entry"), extra.get("page_no", 1))
+    return view, problems
+
+
+def view_to_query_params(view: AuditView) -> dict[str, str]:
+    """The view as URL query parameters (``view_from_query_params`` reads them back)."""
+    params = to_query_params(view.filters)
+    if view.time_range != CUSTOM:
+        params["range"] = view.time_range
+    if view.entry is not None:
+        params["entry"] = str(view.entry)
+    if view.page > 1:
+        params["page_no"] = str(view.page)
+    return params
+
+
+def page_count(total: int, size: int = 50) -> int:
+    """Pages needed for ``total`` rows (at least one, so an empty view still has a page 1)."""
+    return max(1, -(-total // size))
+
+
+def outcome_label(row: Mapping[str, Any]) -> str:
+    """What the grid says about a row's outcome: "in flight" for a request without a result."""
+    if row.get("in_flight"):
+        return Outcome.IN_FLIGHT.label
+    outcome = row.get("outcome")
+    return "" if outcome is None else Outcome.label_of(outcome)
+
+
+def grid_frame(rows: list[dict[str, Any]], tz: tzinfo) -> pd.DataFrame:
+    """Grid rows (from ``page`` or ``session_timeline``) as the table people read: local times with
+    the zone named, amounts as exact text, outcome words instead of codes."""
+    data = [
+        (r["seq"], timefmt.local(datetime.fromisoformat(r["ts"]), tz), r["kind"], r["operator"], r["environment"],
+         r["method"], r["endpoint"], r["session_id"], r["order_id"],
+         None if r["amount"] is None else str(r["amount"]), r["currency"], r["http_status"], outcome_label(r),
+         r["duration_ms"])
+        for r in rows
+    ]
+    frame = pd.DataFrame(data, columns=list(GRID_COLUMNS))
+    return frame.astype({"seq": "int64", "HTTP status": "Int64", "duration ms": "float64"})
