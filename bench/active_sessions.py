@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.net import free_port
 from lib.sessions import registry  # noqa: E402
 from lib.sessions import rows as session_rows
 from lib.calllog.log import CallLog  # noqa: E402
@@ -70,12 +70,6 @@ def median_ms(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
         fn()
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times), max(times)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def main() -> int:

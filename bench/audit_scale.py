@@ -149,14 +149,13 @@ def render_time(db_path: Path) -> float | None:
     never touches a real configuration. A second run (charts cached) is printed alongside.
     """
     import os
-    import socket
 
     from streamlit.testing.v1 import AppTest
 
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
+    from tests.net import free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
         saved = {k: os.environ.get(k) for k in ("OPS_DB_PATH", "OPS_SECRETS_PATH", "OPS_OPERATOR",
                                                 "SANDBOX_PORT", "SANDBOX_DB_PATH")}
         os.environ.update(OPS_DB_PATH=str(db_path), OPS_SECRETS_PATH=str(Path(tmp) / "secrets.toml"),

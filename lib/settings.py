@@ -287,3 +287,38 @@ def checkpoint_mirror(secrets: Mapping[str, Any] | None = None) -> str | None:
 def operator_override() -> str | None:
     """``OPS_OPERATOR``: who the log names as operator in local mode (else the OS user)."""
     return os.environ.get("OPS_OPERATOR", "").strip() or None
+
+
+LIMIT_ENV = "OPS_LIVE_AMOUNT_LIMIT"
+LIMIT_KEY = "live_amount_limit"
+LIMIT_SECTION = "limits"
+LIMIT_SOURCE = f"{LIMIT_ENV} in the environment, or {LIMIT_KEY} under [{LIMIT_SECTION}] in .streamlit/secrets.toml"
+
+
+def live_amount_limit(secrets: Mapping[str, Any] | None = None) -> Decimal | None:
+    """The ceiling on one live call's amount (major units of its currency), or None when unset.
+
+    ``OPS_LIVE_AMOUNT_LIMIT`` wins over ``[limits] live_amount_limit``; anything but a positive
+    number is a ConfigError (a broken limit must not silently mean "no limit").
+    """
+    from_env = os.environ.get(LIMIT_ENV, "").strip()
+    if from_env:
+        value: Any = from_env
+        where = LIMIT_ENV
+    else:
+        secrets = load_secrets() if secrets is None else secrets
+        section = secrets.get(LIMIT_SECTION, {})
+        value = section.get(LIMIT_KEY) if isinstance(section, Mapping) else None
+        where = f"{LIMIT_KEY} under [{LIMIT_SECTION}] in {secrets_path()}"
+        if value is None:
+            return None
+    limit = setting_amount(value)
+    if limit is None or not limit.is_finite() or limit <= 0:
+        raise ConfigError(f"{where} must be a positive amount such as 5000, got {value!r}")
+    return limit
+
+
+def ca_bundle() -> str | bool:
+    """The CA bundle HTTPS calls trust: ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` (a corporate
+    proxy's), else the system's (True)."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True

@@ -38,11 +38,9 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
 @pytest.fixture(scope="session")
 def sandbox_port(tmp_path_factory: pytest.TempPathFactory) -> int:
     """One free port for the sandbox the app under test starts (once per test process)."""
-    import socket
+    from tests.net import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from ui.pages import PAGES
 from lib.calllog.log import CallLog
 from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, ENVIRONMENTS, SANDBOX, ConfigError, configured_environments, \
     form_defaults
-from lib.sessions.live_safety import live_amount_limit
+from lib.settings import live_amount_limit
 
 AUTH = {"redirect_uri": "https://ops.example.com/oauth2callback", "cookie_secret": "x" * 32,
         "client_id": "id", "client_secret": "secret", "server_metadata_url": "https://idp.example/.well-known"}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import secrets
-import socket
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.net import free_port
 from lib.api import client as client_module
 from lib.calllog.log import CallLog
 from lib.api.client import Client
@@ -20,6 +20,9 @@ from lib.api.errors import ApiError, NetworkError, NotFound, ServerError, Unknow
 from lib.sessions.registry import Registry
 from lib.sandbox.runtime import serve_in_thread
 from lib.fields.validation import SessionRequest
+from lib.sessions.recorder import RegistryRecorder
+
+RECORDER = RegistryRecorder()  # what the sessions service hands the client: sessions go into the registry
 
 
 def body(order_id: str = "ord-1", amount: str = "15.02") -> dict:
@@ -55,7 +58,7 @@ def results(log: CallLog) -> list[dict]:
 
 
 def test_login_once_then_token_reused(server, log: CallLog) -> None:
-    client = Client(make_env(server.base_url), operator="ann", log=log)
+    client = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER)
     first = client.create_session(SessionRequest.parse(body("ord-a")))
     second = client.create_session(body("ord-b"))
     assert first.session_id != second.session_id
@@ -68,7 +71,7 @@ def test_login_once_then_token_reused(server, log: CallLog) -> None:
 def test_expired_token_means_transparent_relogin(tmp_path: Path, log: CallLog) -> None:
     srv = serve_in_thread(tmp_path / "sb.db", token_ttl_seconds=1)
     try:
-        client = Client(make_env(srv.base_url), operator="ann", log=log)
+        client = Client(make_env(srv.base_url), operator="ann", log=log, recorder=RECORDER)
         client.create_session(body("ord-a"))
         time.sleep(1.2)
         client.create_session(body("ord-b"))
@@ -78,7 +81,7 @@ def test_expired_token_means_transparent_relogin(tmp_path: Path, log: CallLog) -
 
 
 def test_a_401_logs_in_again_and_retries_once(server, log: CallLog) -> None:
-    client = Client(make_env(server.base_url), operator="ann", log=log)
+    client = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER)
     client.login()
     key = next(iter(client_module._tokens))
     client_module._tokens[key].value = "forged-token"  # the API no longer knows our token
@@ -90,7 +93,7 @@ def test_a_401_logs_in_again_and_retries_once(server, log: CallLog) -> None:
 
 
 def test_bad_credentials_raise_unauthorized(server, log: CallLog) -> None:
-    client = Client(make_env(server.base_url, app_key="wrong"), operator="ann", log=log)
+    client = Client(make_env(server.base_url, app_key="wrong"), operator="ann", log=log, recorder=RECORDER)
     with pytest.raises(ApiError) as caught:
         client.create_session(body())
     assert caught.value.status == 401
@@ -98,7 +101,7 @@ def test_bad_credentials_raise_unauthorized(server, log: CallLog) -> None:
 
 
 def test_create_registers_the_session_from_the_send_time(server, log: CallLog) -> None:
-    client = Client(make_env(server.base_url), operator="ann", log=log, tags=["qa-run-1"])
+    client = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER, tags=["qa-run-1"])
     created = client.create_session(body("ord-reg"))
     row = Registry(log.db_path).get(created.session_id)
     assert row["order_id"] == "ord-reg" and row["created_by"] == "ann" and row["environment"] == "sandbox"
@@ -111,7 +114,7 @@ def test_create_registers_the_session_from_the_send_time(server, log: CallLog) -
 
 
 def test_update_is_visible_in_the_sandbox_and_the_registry(server, log: CallLog) -> None:
-    client = Client(make_env(server.base_url), operator="ann", log=log)
+    client = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER)
     created = client.create_session(body("ord-upd"))
     updated = client.update_session(created.session_id, {"transaction": {"amount": Decimal("17.50")}})
     assert updated.params["transaction"]["amount"] == Decimal("17.50")
@@ -125,7 +128,7 @@ def test_update_is_visible_in_the_sandbox_and_the_registry(server, log: CallLog)
 
 
 def test_validation_failure_carries_invalid_parameters(server, log: CallLog) -> None:
-    client = Client(make_env(server.base_url), operator="qa", log=log)
+    client = Client(make_env(server.base_url), operator="qa", log=log, recorder=RECORDER)
     with pytest.raises(ValidationFailed) as caught:
         client.create_session({"transaction": {"order_id": "", "amount": "x", "currency": "GBP"}})
     assert [p["parameter"] for p in caught.value.invalid_parameters] == [
@@ -141,7 +144,7 @@ def test_description_is_read_when_reason_is_absent() -> None:
 def test_expired_session_update_is_not_found(tmp_path: Path, log: CallLog) -> None:
     srv = serve_in_thread(tmp_path / "sb.db", session_ttl_seconds=1)
     try:
-        client = Client(make_env(srv.base_url, ttl=1), operator="ann", log=log)
+        client = Client(make_env(srv.base_url, ttl=1), operator="ann", log=log, recorder=RECORDER)
         created = client.create_session(body())
         time.sleep(1.3)
         with pytest.raises(NotFound):
@@ -151,8 +154,8 @@ def test_expired_session_update_is_not_found(tmp_path: Path, log: CallLog) -> No
 
 
 def faulty(server, log: CallLog, fault: str, **env) -> Client:
-    Client(make_env(server.base_url, **env), operator="qa", log=log).login()  # the fault is for the call, not the login
-    return Client(make_env(server.base_url, **env), operator="qa", log=log, headers={"X-Sandbox-Fault": fault})
+    Client(make_env(server.base_url, **env), operator="qa", log=log, recorder=RECORDER).login()  # the fault is for the call, not the login
+    return Client(make_env(server.base_url, **env), operator="qa", log=log, recorder=RECORDER, headers={"X-Sandbox-Fault": fault})
 
 
 def sandbox_sessions_for(server, order_id: str) -> list:
@@ -184,7 +187,7 @@ def test_fault_drop_after_is_an_unknown_outcome_with_the_session_stored(server, 
 
 
 def test_update_with_unknown_outcome_marks_the_amount_uncertain(server, log: CallLog) -> None:
-    created = Client(make_env(server.base_url), operator="ann", log=log).create_session(body("ord-unc"))
+    created = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER).create_session(body("ord-unc"))
     with pytest.raises(UnknownOutcome):
         faulty(server, log, "drop-after").update_session(created.session_id, {"transaction": {"amount": Decimal("3")}})
     assert Registry(log.db_path).get(created.session_id)["state"] == "amount_uncertain"
@@ -197,10 +200,7 @@ def test_latency_beyond_the_read_timeout_is_an_unknown_outcome(server, log: Call
 
 
 def test_refused_connection_is_retried_then_a_network_error(log: CallLog) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    client = Client(make_env(f"http://127.0.0.1:{port}"), operator="ann", log=log)
+    client = Client(make_env(f"http://127.0.0.1:{free_port()}"), operator="ann", log=log)
     with pytest.raises(NetworkError):
         client.create_session(body())
     outcomes = [r["outcome"] for r in results(log)]
@@ -212,7 +212,7 @@ def test_secrets_never_reach_the_database(tmp_path: Path, log: CallLog) -> None:
     app_key = secrets.token_hex(16)
     srv = serve_in_thread(tmp_path / "sb.db", app_key=app_key)
     try:
-        client = Client(make_env(srv.base_url, app_key=app_key), operator="ann", log=log)
+        client = Client(make_env(srv.base_url, app_key=app_key), operator="ann", log=log, recorder=RECORDER)
         token = client.login()
         client.create_session(body())
         raw = b"".join(p.read_bytes() for p in tmp_path.glob("ops.db*"))
@@ -238,10 +238,10 @@ class _SendsAnotherFirst:
 
 
 def test_overlapping_updates_leave_the_registry_as_the_api_holds_it(server, log: CallLog) -> None:
-    created = Client(make_env(server.base_url), operator="ann", log=log).create_session(body("ord-race", "10.00"))
+    created = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER).create_session(body("ord-race", "10.00"))
     session_id = created.session_id
-    slow = Client(make_env(server.base_url), operator="ann", log=log)
-    fast = Client(make_env(server.base_url), operator="bob", log=log)
+    slow = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER)
+    fast = Client(make_env(server.base_url), operator="bob", log=log, recorder=RECORDER)
     slow.login()  # so that the interleaved request is the PUT itself
     slow._http = _SendsAnotherFirst(slow._http, lambda: fast.update_session(
         session_id, {"transaction": {"amount": Decimal("20.00")}}))
@@ -264,7 +264,7 @@ def test_a_session_id_that_could_change_the_path_is_refused_before_anything(serv
                                                                              session_id: str) -> None:
     from lib.fields.validation import InvalidRequest
 
-    client = Client(make_env(server.base_url), operator="ann", log=log)
+    client = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER)
     with pytest.raises(InvalidRequest) as caught:
         client.update_session(session_id, {"transaction": {"custom1": "x"}})
     assert caught.value.problems == [{"parameter": "session_id", "reason": client_module.BAD_SESSION_ID}]
@@ -272,9 +272,9 @@ def test_a_session_id_that_could_change_the_path_is_refused_before_anything(serv
 
 
 def test_a_valid_session_id_is_quoted_into_the_path(server, log: CallLog) -> None:
-    created = Client(make_env(server.base_url), operator="ann", log=log).create_session(body("ord-path"))
+    created = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER).create_session(body("ord-path"))
     assert client_module.session_path(created.session_id) == f"/v1/payment-sessions/{created.session_id}"
-    updated = Client(make_env(server.base_url), operator="ann", log=log).update_session(
+    updated = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER).update_session(
         created.session_id, {"transaction": {"custom1": "ok"}})
     assert log.entry(updated.entry_seq)["path"] == f"/v1/payment-sessions/{created.session_id}"
 
@@ -301,7 +301,7 @@ class _AnswersWith:
 ], ids=["20-digit decimal", "1e400", "lone surrogate", "10000 levels"])
 def test_an_answer_the_log_could_not_write_is_recorded_and_the_session_registered(server, log: CallLog,
                                                                                   member: bytes) -> None:
-    client = Client(make_env(server.base_url), operator="ann", log=log)
+    client = Client(make_env(server.base_url), operator="ann", log=log, recorder=RECORDER)
     client.login()
     client._http = _AnswersWith(client._http, member)
     created = client.create_session(body("ord-hostile"))

@@ -17,6 +17,9 @@ from lib.api.client import Client
 from lib.sessions.registry import Registry
 from lib.sandbox.runtime import serve_in_thread
 from tests.test_client import body, make_env
+from lib.sessions.recorder import RegistryRecorder
+
+RECORDER = RegistryRecorder()  # what the sessions service hands the client: sessions go into the registry
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,11 +28,13 @@ CHILD = textwrap.dedent("""
     from decimal import Decimal
     from lib.calllog.log import CallLog
     from lib.api.client import Client
+    from lib.sessions.recorder import RegistryRecorder
     from lib.settings import Credentials, Environment
+    RECORDER = RegistryRecorder()
     base, db, count, fault = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     env = Environment("sandbox", base + "/v1", Credentials("sandbox", "sandbox"), session_ttl_seconds=600)
-    Client(env, operator="proc", log=CallLog(db)).login()  # the fault is for the create, not the login
-    client = Client(env, operator="proc", log=CallLog(db), headers={"X-Sandbox-Fault": fault} if fault else {})
+    Client(env, operator="proc", log=CallLog(db), recorder=RECORDER).login()  # the fault is for the create, not the login
+    client = Client(env, operator="proc", log=CallLog(db), recorder=RECORDER, headers={"X-Sandbox-Fault": fault} if fault else {})
     for i in range(count):
         client.create_session({"transaction": {"order_id": f"proc-{i}", "amount": Decimal("1.00"), "currency": "gbp"}})
     print("done", flush=True)
@@ -45,7 +50,7 @@ def test_a_killed_process_leaves_its_attempt_visible_in_flight(tmp_path: Path) -
     srv = serve_in_thread(tmp_path / "sb.db")
     db = tmp_path / "ops.db"
     try:
-        Client(make_env(srv.base_url), operator="warm", log=CallLog(db)).login()  # the schema exists
+        Client(make_env(srv.base_url), operator="warm", log=CallLog(db), recorder=RECORDER).login()  # the schema exists
         proc = child(srv.base_url, db, 1, fault="latency=20000")
         log = CallLog(db)
         deadline = time.monotonic() + 20
@@ -66,7 +71,7 @@ def test_eight_threads_and_two_processes_lose_nothing(tmp_path: Path) -> None:
     db = tmp_path / "ops.db"
     try:
         log = CallLog(db)
-        client = Client(make_env(srv.base_url), operator="thread", log=log)
+        client = Client(make_env(srv.base_url), operator="thread", log=log, recorder=RECORDER)
         client.login()
         procs = [child(srv.base_url, db, 50) for _ in range(2)]
 

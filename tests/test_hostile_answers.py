@@ -24,6 +24,9 @@ from lib.sessions.registry import Registry
 from lib.sandbox.faults import HEADER as FAULT
 from lib.sandbox.faults import HOSTILE_MEMBERS
 from lib.sandbox.runtime import serve_in_thread
+from lib.sessions.recorder import RegistryRecorder
+
+RECORDER = RegistryRecorder()  # what the sessions service hands the client: sessions go into the registry
 
 
 def body(order_id: str, amount: str = "10.00") -> dict:
@@ -45,7 +48,7 @@ def log(tmp_path: Path) -> CallLog:
 def client(server, log: CallLog, fault: str | None = None) -> Client:
     env = Environment("sandbox", f"{server.base_url}/v1", Credentials("sandbox", "sandbox"),
                       connect_timeout=2.0, read_timeout=10.0)
-    return Client(env, operator="ann", log=log, headers={FAULT: fault} if fault else None)
+    return Client(env, operator="ann", log=log, recorder=RECORDER, headers={FAULT: fault} if fault else None)
 
 
 def result_of(log: CallLog, attempt_id: str) -> dict:

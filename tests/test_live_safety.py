@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from lib.fields import money
 from lib.settings import ConfigError
 from lib.fields.schema import CURRENCIES
+from lib.settings import live_amount_limit
 from lib.sessions.live_safety import (LiveConfirmationRequired, LiveLimitExceeded, check_live, confirmation_text, guard,
-                             live_amount_limit, matches)
+                             matches)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ import csv
 import dataclasses
 import io
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.net import free_port
 from lib.access.policy import QA as QA_ROLE, Identity
 from lib.api.client import Client
 from lib.sessions.service import QA_TAG_PREFIX, SessionsService
@@ -337,10 +337,7 @@ def test_faults_are_surprises_of_their_own_class(console: SessionsService, db_pa
 
 
 def test_an_unreachable_api_is_a_network_error(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
-    for key, value in {"API_BASE": f"http://127.0.0.1:{port}/v1", "APP_ID": "x", "APP_KEY": "y"}.items():
+    for key, value in {"API_BASE": f"http://127.0.0.1:{free_port()}/v1", "APP_ID": "x", "APP_KEY": "y"}.items():
         monkeypatch.setenv(f"ACQUIRED_TEST_{key}", value)
     run_id = run_to_end(SessionsService("http://127.0.0.1:1", db_path=db_path), suite(KNOWN[:2]), env_name="acquired-test",
                         concurrency=2)

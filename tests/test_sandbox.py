@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.net import free_port
 from lib.common.jsonutil import dumps
 from lib.sandbox import SandboxServer, ensure_sandbox, runtime, serve_in_thread
 from lib.sandbox.checkout import LinkView, render_gone, render_link
@@ -397,12 +398,6 @@ def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for sandbox in runtime._cache.values():
         if isinstance(sandbox, SandboxServer):
             sandbox.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_ensure_sandbox_reuses_a_running_one(sandbox: SandboxServer, fresh_cache: None) -> None:

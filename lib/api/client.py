@@ -10,7 +10,7 @@ Rules (contract §2, §6 and issue 3):
 """
 from __future__ import annotations
 
-import os
+
 import re
 import threading
 import time
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
@@ -29,8 +29,8 @@ from sqlite_utils import Database
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from lib.common import jsonutil
-from lib.sessions import registry
 from lib.calllog.log import CallLog
+from lib import settings
 from lib.settings import Environment
 from lib.api.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
 from lib.calllog.failures import CallLogUnavailable
@@ -96,7 +96,7 @@ def _http_session(api_base: str) -> requests.Session:
             # Proxy and CA settings are read from the environment once here, not on every request
             # (requests re-reads them per call when trust_env is on: ~0.2 ms each).
             session.proxies = requests.utils.get_environ_proxies(api_base)
-            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            session.verify = settings.ca_bundle()
             session.trust_env = False
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
             session.mount("http://", adapter)
@@ -176,19 +176,39 @@ def _seconds(value: Any, default: float = 3600.0) -> float:
     return seconds if 0 < seconds <= 86_400 * 366 else default
 
 
+class Recorder(Protocol):
+    """What a caller keeps of the sessions the API creates and updates, written inside the same
+    transaction as the log entry of the answer: both are committed together or neither is.
+
+    The client sends and logs; what is remembered of a session is its caller's business (the
+    sessions service records them in its registry)."""
+
+    def created(self, db: Database, *, seq: int, session_id: str, environment: str, operator: str,
+                sent_at: datetime, ttl_seconds: int, body: Mapping[str, Any], tags: Sequence[str]) -> None: ...
+
+    def updated(self, db: Database, *, seq: int, session_id: str, operator: str, at: datetime,
+                patch: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Record an accepted update; the session's parameters now (None if it is not known here)."""
+
+    def uncertain(self, db: Database, *, session_id: str) -> None:
+        """An update got no answer: the session's amount is in doubt."""
+
+
 class Client:
     """Calls one environment as one operator, logging every attempt to the call log."""
 
     def __init__(self, env: Environment, *, operator: str, log: CallLog | None = None,
                  tags: Sequence[str] = (), headers: Mapping[str, str] | None = None,
-                 clock: Clock = utc_now) -> None:
-        """``headers`` go on every request (e.g. the sandbox's ``X-Sandbox-Fault`` in QA runs)."""
+                 clock: Clock = utc_now, recorder: Recorder | None = None) -> None:
+        """``headers`` go on every request (e.g. the sandbox's ``X-Sandbox-Fault`` in QA runs);
+        ``recorder`` keeps the sessions created and updated (nothing is kept without one)."""
         self.env = env
         self.operator = operator
         self.log = log or CallLog()
         self.tags = tuple(tags)
         self.extra_headers = dict(headers or {})
         self.clock = clock
+        self.recorder = recorder
         self._http = _http_session(env.api_base)
         self._token_key = (env.name, env.api_base, env.credentials.app_id)
 
@@ -220,11 +240,10 @@ class Client:
             if not session_id:
                 return
             created["session_id"] = session_id
-            registry.record_created(
-                db, session_id=session_id, environment=self.env.name,
-                order_id=_concerns(body, None)["order_id"] or "", operator=self.operator, sent_at=sent_at,
-                ttl_seconds=self.env.session_ttl_seconds, params=body, tags=call_tags, entry_seq=seq,
-            )
+            if self.recorder is not None:
+                self.recorder.created(db, seq=seq, session_id=session_id, environment=self.env.name,
+                                      operator=self.operator, sent_at=sent_at, ttl_seconds=self.env.session_ttl_seconds,
+                                      body=body, tags=call_tags)
 
         response, seq, attempt = self._call("POST", SESSIONS, SESSIONS, body, tags=tags, on_success=record)
         if "session_id" not in created:
@@ -235,26 +254,27 @@ class Client:
                        sent_at + timedelta(seconds=self.env.session_ttl_seconds), seq, attempt)
 
     def update_session(self, session_id: str, patch: SessionUpdate | Mapping[str, Any], *,
-                       tags: Sequence[str] = ()) -> Updated:
-        """PUT changes to a session; our registry gets them as a new version, merged into its latest
-        version in the result's transaction (another update may have landed while this one was out).
+                       current: Mapping[str, Any] | None = None, tags: Sequence[str] = ()) -> Updated:
+        """PUT changes to a session. The recorder gets them in the result's transaction, merged
+        there into the latest version it holds (another update may have landed meanwhile); an
+        unknown outcome tells it the amount is uncertain, in the same transaction.
 
-        An unknown outcome marks the session ``amount_uncertain`` in the same transaction.
+        ``current`` is the session's parameters as the caller knows them: what the log entry
+        says the call is about (its order, amount, currency once merged with the patch).
         """
         path = session_path(session_id)
         body = patch.patch if isinstance(patch, SessionUpdate) else dict(patch)
-        known = registry.Registry(self.log.db_path).get(session_id)
-        merged = merge(known["params"], body) if known else dict(body)  # what the request is about, as known now
+        merged = merge(current, body) if current is not None else dict(body)
 
         def record(db: Database, seq: int, _members: Mapping[str, Any]) -> None:
             nonlocal merged
-            if known:
-                merged = registry.record_update(db, session_id=session_id, operator=self.operator, at=self.clock(),
-                                                patch=body, entry_seq=seq)
+            if self.recorder is not None:
+                merged = self.recorder.updated(db, seq=seq, session_id=session_id, operator=self.operator,
+                                               at=self.clock(), patch=body) or merged
 
         def uncertain(db: Database, _seq: int) -> None:
-            if known:
-                registry.mark_state(db, session_id, "amount_uncertain")
+            if self.recorder is not None:
+                self.recorder.uncertain(db, session_id=session_id)
 
         _response, seq, attempt = self._call(
             "PUT", SESSION, path, body, session_id=session_id, concerns_body=merged, tags=tags,

@@ -13,19 +13,13 @@ Why it is built this way:
 """
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from lib.fields import money
-from lib.settings import ConfigError, load_secrets, secrets_path, setting_amount
-
-LIMIT_ENV = "OPS_LIVE_AMOUNT_LIMIT"
-LIMIT_KEY = "live_amount_limit"
-LIMIT_SECTION = "limits"
-LIMIT_SOURCE = f"{LIMIT_ENV} in the environment, or {LIMIT_KEY} under [{LIMIT_SECTION}] in .streamlit/secrets.toml"
+from lib.settings import LIMIT_SOURCE, live_amount_limit
 
 # "15.02 GBP": an amount (grouping commas allowed), then the three-letter code.
 _TYPED = re.compile(r"^\s*(?P<number>[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?P<code>[A-Za-z]{3})\s*$")
@@ -57,29 +51,6 @@ class LiveLimitExceeded(LiveSafetyError):
         self.amount = amount
         self.currency = currency
         self.limit = limit
-
-
-def live_amount_limit(secrets: Mapping[str, Any] | None = None) -> Decimal | None:
-    """The ceiling on one live call's amount (major units of its currency), or None when unset.
-
-    ``OPS_LIVE_AMOUNT_LIMIT`` wins over ``[limits] live_amount_limit``; anything but a positive
-    number is a ConfigError (a broken limit must not silently mean "no limit").
-    """
-    from_env = os.environ.get(LIMIT_ENV, "").strip()
-    if from_env:
-        value: Any = from_env
-        where = LIMIT_ENV
-    else:
-        secrets = load_secrets() if secrets is None else secrets
-        section = secrets.get(LIMIT_SECTION, {})
-        value = section.get(LIMIT_KEY) if isinstance(section, Mapping) else None
-        where = f"{LIMIT_KEY} under [{LIMIT_SECTION}] in {secrets_path()}"
-        if value is None:
-            return None
-    limit = setting_amount(value)
-    if limit is None or not limit.is_finite() or limit <= 0:
-        raise ConfigError(f"{where} must be a positive amount such as 5000, got {value!r}")
-    return limit
 
 
 def confirmation_text(amount: Decimal, currency: str) -> str:

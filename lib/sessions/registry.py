@@ -127,6 +127,12 @@ def record_created(
     _insert_version(db, session_id, 1, created_at, operator, params_json, diff_params({}, params), entry_seq)
 
 
+def known(db: Database, session_id: str) -> bool:
+    """Whether the registry holds ``session_id`` (read inside the caller's transaction)."""
+    _ensure_schema_in(db)
+    return db.conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone() is not None
+
+
 def record_update(
     db: Database, *, session_id: str, operator: str, at: datetime, patch: Mapping[str, Any], entry_seq: int
 ) -> dict[str, Any]:

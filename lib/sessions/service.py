@@ -42,6 +42,7 @@ from lib.common.timefmt import zone
 from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded, LiveSafetyError
 from lib.sessions.sharing import Countdown, Share, countdown_at, live_confirmation_text, share
 from lib.sandbox.runtime import ensure_sandbox
+from lib.sessions.recorder import RegistryRecorder
 from lib.sessions.registry import Registry
 from lib.sessions.rows import (EXPIRED_NOTE, active_columns, active_rows, call_rows, change_rows, expired_rows,
                                session_label, version_rows)
@@ -104,7 +105,7 @@ class SessionsService:
     def client(self, env_name: str, operator: str, *, tags: Sequence[str] = (),
                headers: Mapping[str, str] | None = None) -> Client:
         return Client(self.environment(env_name), operator=operator, log=self.log, tags=tags,
-                      headers=headers, clock=self.clock)
+                      headers=headers, clock=self.clock, recorder=RegistryRecorder())
 
     # --- finance -----------------------------------------------------------------------------
     def _live_check(self, env_name: str, params: Mapping[str, Any], confirm: str | None) -> None:
@@ -156,7 +157,7 @@ class SessionsService:
             raise InvalidRequest([Problem(parameter="body", reason="nothing changed: there is no update to send")])
         self._live_check(env_name, preview.merged, confirm)
         return self.client(env_name, who.operator).update_session(
-            session_id, SessionUpdate.parse(session.params, preview.patch))
+            session_id, SessionUpdate.parse(session.params, preview.patch), current=session.params)
 
     def resend_update(self, env_name: str, who: Identity, session_id: str, patch: Mapping[str, Any], *,
                       confirm: str | None = None) -> Updated:
@@ -165,8 +166,8 @@ class SessionsService:
         session = self._updatable(env_name, who, session_id)
         pending = self.pending_update(session_id)
         self._live_check(env_name, merge(session.params, patch), confirm)
-        updated = self.client(env_name, who.operator).update_session(session_id,
-                                                                     SessionUpdate.parse(session.params, patch))
+        updated = self.client(env_name, who.operator).update_session(
+            session_id, SessionUpdate.parse(session.params, patch), current=session.params)
         if pending is not None and pending.call.outcome == "in_flight" and pending.call.attempt_id:
             attempt = self._unanswered_attempt(pending.call.attempt_id)
             if attempt is not None:
