@@ -33,7 +33,8 @@ from lib.sessions.console import Console  # noqa: E402
 from lib.qa import runner  # noqa: E402
 from lib.qa.generate import (Suite, allpairspy_count, allpairspy_suite, coverage_of, generate,  # noqa: E402
                              positives_only)
-from lib.qa.model import Model, default_model  # noqa: E402
+from lib.qa.defaults import default_model  # noqa: E402
+from lib.qa.model import Model  # noqa: E402
 from lib.qa.store import RunStore  # noqa: E402
 from lib.sandbox.runtime import serve_in_thread  # noqa: E402
 

@@ -15,7 +15,8 @@ import streamlit as st
 from lib.access.policy import AccessDenied
 from lib.qa import runner, view
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
-from lib.qa.model import Model, default_model
+from lib.qa.defaults import default_model
+from lib.qa.model import Model
 from lib.qa.pict import to_pict
 from lib.qa.store import Progress, RunStore, masked_cases
 from ui.frame import frame

@@ -21,7 +21,9 @@ from lib.qa.generate import (
     full_product_size,
     generate,
 )
-from lib.qa.model import Dimension, Model, Value, default_model
+from lib.qa.defaults import default_model
+from lib.qa.model import Dimension, Model
+from lib.qa.values import Value
 from lib.fields.validation import validate_create
 from tests.test_qa_model import models
 
@@ -224,11 +226,13 @@ def test_default_model_cases_expect_what_validation_says() -> None:
             assert case.expected_accepted, case.values  # valid values only: accepted, bar JPY's decimals
 
 
+def only(model: Model, *paths: str) -> Model:
+    """``model`` with only ``paths`` enabled."""
+    return dataclasses.replace(model, dimensions=[dataclasses.replace(d, enabled=d.path in paths) for d in model.dimensions])
+
+
 def test_http_redirect_is_refused_only_under_3ds() -> None:
-    model = default_model()
-    for dim in model.dimensions:
-        dim.enabled = dim.path in ("tds.is_active", "tds.redirect_url")
-    suite = generate(model, strength="full")
+    suite = generate(only(default_model(), "tds.is_active", "tds.redirect_url"), strength="full")
     by_values = {(c.values["tds.is_active"].label, c.values["tds.redirect_url"].label): c for c in suite.cases}
     assert by_values["false", '~"http://example.com/qa"'].expected_accepted
     assert by_values["true", '~"http://example.com/qa"'].expected_paths == ("tds.redirect_url",)
@@ -245,7 +249,9 @@ def test_three_way_on_the_default_model() -> None:
 
 def test_models_that_cannot_be_generated_say_why() -> None:
     model = default_model()
-    model.dimension("save_card").values = [Value("yes", negative=True)]
+    model = dataclasses.replace(model, dimensions=[
+        dataclasses.replace(d, values=[Value("yes", negative=True)]) if d.path == "save_card" else d
+        for d in model.dimensions])
     with pytest.raises(ValueError, match="save_card needs at least one value that is not negative"):
         generate(model)
     with pytest.raises(ValueError, match="no dimension"):

@@ -23,7 +23,9 @@ from lib.sessions.console import QA_TAG_PREFIX, Console
 from lib.storage.db import connect
 from lib.qa import runner
 from lib.qa.generate import Case, Suite, generate
-from lib.qa.model import Model, Value, default_model
+from lib.qa.defaults import default_model
+from lib.qa.model import Model
+from lib.qa.values import Value
 from lib.qa.store import RunStore, recover_interrupted
 from lib.sandbox import SandboxServer
 

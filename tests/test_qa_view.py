@@ -5,7 +5,7 @@ import pytest
 
 from lib.qa import view
 from lib.qa.generate import Coverage, generate
-from lib.qa.model import default_model
+from lib.qa.defaults import default_model
 from lib.qa.store import Progress
 
 
@@ -30,8 +30,8 @@ def test_editing_the_table_changes_values_and_switches() -> None:
 
 @pytest.mark.parametrize("values, message", [
     ("0.01, [1,", "transaction.amount: unreadable list"),
-    ("1, 1", "transaction.amount: 1 is listed twice"),
-    ("~1, ~2", "transaction.amount: needs at least one value"),
+    ("1, 1", "transaction.amount lists 1 twice"),
+    ("~1, ~2", "transaction.amount needs at least one value that is not negative"),
     ("", "transaction.amount: expected a value at column 1"),
 ])
 def test_a_bad_cell_names_its_field(values: str, message: str) -> None:

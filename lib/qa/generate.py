@@ -38,10 +38,11 @@ from typing import Literal
 
 from allpairspy import AllPairs
 
-from lib.qa.model import Model, Value, build_payload, duplicate
+from lib.fields.schema import ORDER_ID
 from lib.fields.validation import validate_create
+from lib.qa.model import Model, build_payload, check_values
+from lib.qa.values import Value
 
-ORDER_ID = "transaction.order_id"
 CONFIRM_ABOVE = 5_000  # a full product larger than this needs confirm=True
 FULL_LIMIT = 100_000  # and one larger than this is refused
 CANDIDATES = 8  # rows tried per added row: more gives smaller suites, slower
@@ -101,11 +102,7 @@ class _Space:
         if not self.dims:
             raise ValueError("no dimension is enabled")
         for dim in self.dims:
-            if not dim.positives:
-                raise ValueError(f"{dim.path} needs at least one value that is not negative")
-            twice = duplicate(dim.values)
-            if twice is not None:
-                raise ValueError(f"{dim.path} lists {twice.label.lstrip('~')} twice")
+            check_values(dim.path, dim.values)
         self.n = len(self.dims)
         self.positive = [[i for i, v in enumerate(d.values) if not v.negative] for d in self.dims]
         self.negative = [[i for i, v in enumerate(d.values) if v.negative] for d in self.dims]

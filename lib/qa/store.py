@@ -34,7 +34,7 @@ from lib.access import masking
 from lib.audit.queries import csv_escape
 from lib.calllog.log import CallLog, default_db_path, redact
 from lib.storage.db import connect, ensure_schema, immediate, parse_utc, utc_text
-from lib.qa.model import Marker, Value, parse_label
+from lib.qa.values import Marker, Value, parse_label
 
 RUNNING, COMPLETED, CANCELLED, INTERRUPTED, FAILED = "running", "completed", "cancelled", "interrupted", "failed"
 FINAL_STATUSES = (COMPLETED, CANCELLED, INTERRUPTED, FAILED)

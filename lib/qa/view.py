@@ -13,7 +13,8 @@ from typing import Any
 
 from lib.storage.db import parse_utc
 from lib.qa.generate import Case, Coverage, Suite, allpairspy_suite, coverage_of
-from lib.qa.model import Dimension, Model, Value, duplicate, read_values, token
+from lib.qa.model import Dimension, Model, check_values
+from lib.qa.values import Value, read_values
 from lib.qa.pict import from_pict, to_pict
 from lib.qa.store import Progress
 
@@ -38,11 +39,7 @@ def parse_values(path: str, text: str) -> list[Value]:
         values, _ = read_values(text)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    twice = duplicate(values)
-    if twice is not None:
-        raise ValueError(f"{path}: {token(twice.value)} is listed twice")
-    if all(v.negative for v in values):
-        raise ValueError(f"{path}: needs at least one value that is not negative (without ~)")
+    check_values(path, values)
     return values
 
 
