@@ -31,8 +31,8 @@ from lib.sessions.console import QA_TAG_PREFIX, Console
 from lib.storage.db import close_thread_connections
 from lib.api.errors import ApiError, NetworkError, ServerError, UnknownOutcome, ValidationFailed
 from lib.qa import store as qa_store
-from lib.qa.generate import Case, Suite
 from lib.qa.store import CaseResult, RunStore
+from lib.qa.suite import Case, Suite
 
 TARGETS = (SANDBOX, ACQUIRED_TEST)
 MIN_CONCURRENCY, MAX_CONCURRENCY, DEFAULT_CONCURRENCY = 1, 16, 4  # at most the client's pooled connections
@@ -178,7 +178,6 @@ def _work(run: _Run) -> None:
 
 def execute(client: Client, case: Case) -> CaseResult:
     """Send one case raw and classify what came back against what it expected."""
-    labels = {path: str(value.label) for path, value in case.values.items()}
     started = time.perf_counter()
     try:
         created = client.create_session(case.payload)
@@ -197,7 +196,7 @@ def execute(client: Client, case: Case) -> CaseResult:
         result = classify(case.expected_paths, accepted=True)
         answer = {"session_id": created.session_id, "attempt_id": created.attempt_id, "entry_seq": created.entry_seq}
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    return CaseResult(index=case.index, labels=labels, negative_path=case.negative_path,
+    return CaseResult(index=case.index, labels=case.labels, negative_path=case.negative_path,
                       expected_paths=tuple(case.expected_paths), result=result, payload=case.payload,
                       latency_ms=latency_ms, **answer)
 

@@ -34,6 +34,7 @@ from lib.access import masking
 from lib.audit.queries import csv_escape
 from lib.calllog.log import CallLog, default_db_path, redact
 from lib.storage.db import connect, ensure_schema, immediate, parse_utc, utc_text
+from lib.qa.suite import expected_text
 from lib.qa.values import Marker, Value, parse_label
 
 RUNNING, COMPLETED, CANCELLED, INTERRUPTED, FAILED = "running", "completed", "cancelled", "interrupted", "failed"
@@ -167,10 +168,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         pass  # alive, another user's
     return True
-
-
-def _expected(expected_paths: Sequence[str]) -> str:
-    return "refused: " + ", ".join(expected_paths) if expected_paths else "accepted"
 
 
 class RunStore:
@@ -326,7 +323,7 @@ class RunStore:
             case[name] = json.loads(case[name])
         case["payload"] = jsonutil.loads(case["payload"])
         case["surprise"] = bool(case["surprise"])
-        case["expected"] = _expected(case["expected_paths"])
+        case["expected"] = expected_text(case["expected_paths"])
         return case
 
     def summary(self, run_id: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from lib.storage.db import parse_utc
-from lib.qa.generate import Case, Coverage, Suite, allpairspy_suite, coverage_of
+from lib.qa import allpairs
+from lib.qa.suite import Case, Coverage, Suite, coverage_text
 from lib.qa.model import Dimension, Model, check_values
 from lib.qa.values import Value, read_values
 from lib.qa.pict import from_pict, to_pict
@@ -89,32 +90,18 @@ class Generated:
 
 def compare_with_allpairspy(model: Model, suite: Suite) -> Generated:
     """Bundle a suite with allpairspy's count and pairwise coverage (cheap: well under a second)."""
-    try:
-        theirs = allpairspy_suite(model)
-        count, coverage = len(theirs), coverage_of(model, theirs, 2) if theirs else None
-    except (ValueError, RecursionError):  # allpairspy can dead-end under constraints
-        count, coverage = None, None
-    return Generated(suite, model.to_json(), to_pict(model), count, coverage)
+    theirs = allpairs.measure(model)
+    return Generated(suite, model.to_json(), to_pict(model), theirs.cases, theirs.coverage)
 
 
 def coverage_line(coverage: Coverage | None) -> str:
     """``pairs covered / possible after constraints: 1,279 / 1,279 (100 %)``."""
-    if coverage is None:
-        return "coverage not measured"
-    name = {2: "pairs", 3: "triples"}.get(coverage.strength, f"{coverage.strength}-tuples")
-    return (f"{name} covered / possible after constraints: {coverage.covered:,} / {coverage.possible:,} "
-            f"({coverage.percent:.4g} %)")
-
-
-def expected_text(expected_paths: Sequence[str]) -> str:
-    return "refused: " + ", ".join(expected_paths) if expected_paths else "accepted"
+    return coverage_text(coverage)
 
 
 def case_rows(cases: Sequence[Case], limit: int | None = None) -> list[dict[str, Any]]:
     """The preview: index, expected outcome, then one column per enabled field (value labels)."""
-    return [{"#": c.index, "expected": expected_text(c.expected_paths),
-             **{path: value.label for path, value in c.values.items()}}
-            for c in cases[:limit]]
+    return [{"#": c.index, "expected": c.expected, **c.labels} for c in cases[:limit]]
 
 
 # --- a run --------------------------------------------------------------------------------------
