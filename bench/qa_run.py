@@ -29,15 +29,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lib.access.policy import AccessPolicy  # noqa: E402
-from lib.sessions.console import Console  # noqa: E402
 from lib.qa import runner  # noqa: E402
 from lib.qa.allpairs import allpairspy_suite, positives_only  # noqa: E402
-from lib.qa.generate import coverage_of, generate  # noqa: E402
 from lib.qa.defaults import default_model  # noqa: E402
+from lib.qa.generate import coverage_of, generate  # noqa: E402
 from lib.qa.model import Model  # noqa: E402
+from lib.qa.results import RunReader  # noqa: E402
 from lib.qa.store import RunStore  # noqa: E402
 from lib.qa.suite import Case, Suite  # noqa: E402
 from lib.sandbox.runtime import serve_in_thread  # noqa: E402
+from lib.sessions.console import Console  # noqa: E402
 
 TARGET_AT_8 = 150.0
 
@@ -138,11 +139,11 @@ def main() -> None:
         console = Console(base_url, db_path=Path(tmp) / "ops.db")
         warm = Suite(suite.cases[:40], None, 2, 1)
         timed_run(console, warm, 8, model.to_json(), pid)  # token, connections, schema
-        store = RunStore(console.db_path)
+        runs = RunReader(RunStore(console.db_path))
         rates = {}
         for concurrency in (8, 1):
             rate, cpu_ms, sandbox_ms, run_id = timed_run(console, suite, concurrency, model.to_json(), pid)
-            progress = store.progress(run_id)
+            progress = runs.progress(run_id)
             rates[concurrency] = rate
             cpu = f"CPU ms/case: runner {cpu_ms:.2f}" + ("" if args.in_process else f", sandbox {sandbox_ms:.2f}")
             print(f"concurrency {concurrency:<2}          : {rate:6.1f} cases/s  {cpu}  "

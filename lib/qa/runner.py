@@ -3,7 +3,8 @@
 Why it is built this way:
 - The work runs in daemon threads this module starts, never in a Streamlit script: a rerun, a
   second tab or a closed browser does not touch it. Everything a page shows comes from
-  :class:`lib.qa.store.RunStore`, written case by case, so any page in any process can poll it.
+  :class:`lib.qa.store.RunStore`, written case by case, so any page in any process can poll it
+  (through :mod:`lib.qa.results`).
 - Requests go out raw (a dict: no client pre-check) through the ordinary :class:`Client`, built
   with the tag ``qa-run:<run_id>``: every call in the log, and every session the registry
   records, carries the run's id, and QA sessions stay out of finance's lists.
@@ -128,12 +129,6 @@ def cancel(run_id: str, db_path: str | Path | None = None) -> None:
     (run.store if run is not None else RunStore(db_path)).request_cancel(run_id)
 
 
-def is_running(run_id: str) -> bool:
-    """Whether this process is running ``run_id`` (other processes' runs: ``RunStore.progress``)."""
-    with _runs_lock:
-        return run_id in _runs
-
-
 def wait(run_id: str, timeout: float | None = None) -> bool:
     """Block until this process's run ``run_id`` has ended; False on timeout (tests, the bench)."""
     with _runs_lock:
@@ -185,7 +180,7 @@ def execute(client: Client, case: Case) -> CaseResult:
         answer: dict[str, Any] = {"http_status": exc.status, "attempt_id": exc.attempt_id, "entry_seq": exc.entry_seq}
         if isinstance(exc, ValidationFailed):
             problems = tuple(dict(p) for p in exc.invalid_parameters)
-            result = classify(case.expected_paths, accepted=False, paths={p["parameter"] for p in problems})
+            result = classify(case.expected_paths, accepted=False, paths={str(p["parameter"]) for p in problems})
             answer |= {"problems": problems}
         else:
             result = _error_result(exc)
