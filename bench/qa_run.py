@@ -28,28 +28,35 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.access.policy import AccessPolicy  # noqa: E402
-from lib.sessions.service import SessionsService  # noqa: E402
+from lib.access.signin import AccessPolicy  # noqa: E402
 from lib.qa import runner  # noqa: E402
-from lib.qa.generate import (Suite, allpairspy_count, allpairspy_suite, coverage_of, generate,  # noqa: E402
-                             positives_only)
-from lib.qa.model import Model, default_model  # noqa: E402
+from lib.qa.allpairs import allpairspy_suite, positives_only  # noqa: E402
+from lib.qa.defaults import default_model  # noqa: E402
+from lib.qa.generate import coverage_of, generate  # noqa: E402
+from lib.qa.model import Model  # noqa: E402
+from lib.qa.results import RunReader  # noqa: E402
 from lib.qa.store import RunStore  # noqa: E402
+from lib.qa.suite import Case, Suite  # noqa: E402
 from lib.sandbox.runtime import serve_in_thread  # noqa: E402
+from lib.sessions.service import SessionsService  # noqa: E402
 
 TARGET_AT_8 = 150.0
 
 
-def pairwise_cases(model: Model, count: int) -> tuple[Suite, int, int]:
-    """``count`` cases from pairwise suites of successive seeds, re-indexed; also (one suite's size, seeds used)."""
-    cases, seed, first = [], 0, 0
+def pairwise_cases(model: Model, count: int) -> tuple[Suite, int, int, float]:
+    """``count`` cases from pairwise suites of successive seeds, re-indexed; also one suite's size,
+    the seeds used and the slowest suite's generation time in seconds."""
+    cases: list[Case] = []
+    seed, first, slowest = 0, 0, 0.0
     while len(cases) < count:
         seed += 1
+        started = time.perf_counter()
         suite = generate(model, strength=2, seed=seed)
+        slowest = max(slowest, time.perf_counter() - started)
         first = first or len(suite.cases)
         cases.extend(suite.cases)
     cases = [dataclasses.replace(case, index=i) for i, case in enumerate(cases[:count])]
-    return Suite(cases, None, 2, 1), first, seed
+    return Suite(cases, None, 2, 1), first, seed, slowest
 
 
 def cpu_seconds(pid: int) -> float:
@@ -112,12 +119,13 @@ def main() -> None:
         return
     model = default_model()
     started = time.perf_counter()
-    suite, one_suite, seeds = pairwise_cases(model, args.cases)
+    suite, one_suite, seeds, slowest_s = pairwise_cases(model, args.cases)
     generated_s = time.perf_counter() - started
     valid = positives_only(model)
     ours_valid, theirs = generate(valid, seed=0), allpairspy_suite(valid)
-    print(f"default model, pairwise : {one_suite} cases per suite, negatives included; allpairspy "
-          f"{allpairspy_count(model)} cases at {coverage_of(model, allpairspy_suite(model), 2).percent:.1f} % coverage")
+    theirs_default = allpairspy_suite(model)
+    print(f"default model, pairwise : {one_suite} cases per suite, negatives included, at most {slowest_s:.2f} s "
+          f"each; allpairspy {len(theirs_default)} cases at {coverage_of(model, theirs_default, 2).percent:.1f} % coverage")
     print(f"valid values only       : ours {len(ours_valid.cases)} vs allpairspy {len(theirs)} "
           f"({coverage_of(valid, theirs, 2).percent:.1f} % coverage)")
     free = dataclasses.replace(valid, constraints=[])  # where allpairspy reaches 100 %: like for like
@@ -131,11 +139,11 @@ def main() -> None:
         console = SessionsService(base_url, db_path=Path(tmp) / "ops.db")
         warm = Suite(suite.cases[:40], None, 2, 1)
         timed_run(console, warm, 8, model.to_json(), pid)  # token, connections, schema
-        store = RunStore(console.db_path)
+        runs = RunReader(RunStore(console.db_path))
         rates = {}
         for concurrency in (8, 1):
             rate, cpu_ms, sandbox_ms, run_id = timed_run(console, suite, concurrency, model.to_json(), pid)
-            progress = store.progress(run_id)
+            progress = runs.progress(run_id)
             rates[concurrency] = rate
             cpu = f"CPU ms/case: runner {cpu_ms:.2f}" + ("" if args.in_process else f", sandbox {sandbox_ms:.2f}")
             print(f"concurrency {concurrency:<2}          : {rate:6.1f} cases/s  {cpu}  "

@@ -20,7 +20,7 @@ from lib.sessions.service import SessionsService, OrderHasLiveSession
 from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.qa import runner
 from lib.qa.generate import generate
-from lib.qa.model import default_model
+from lib.qa.defaults import default_model
 from lib.sandbox import SandboxServer
 
 VALUES = {"transaction.order_id": "ord-1", "transaction.amount": "15.02", "transaction.currency": "gbp"}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from decimal import Decimal
 from itertools import combinations, product
 
@@ -10,19 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.qa.generate import (
-    CONFIRM_ABOVE,
-    FULL_LIMIT,
-    Suite,
-    allpairspy_count,
-    positives_only,
-    allpairspy_suite,
-    coverage_of,
-    full_product_size,
-    generate,
-)
-from lib.qa.model import Dimension, Model, Value, default_model
 from lib.fields.validation import validate_create
+from lib.qa.allpairs import Yardstick, allpairspy_suite, measure, positives_only
+from lib.qa.defaults import default_model
+from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, coverage_of, full_product_size, generate
+from lib.qa.model import Dimension, Model
+from lib.qa.suite import Suite
+from lib.qa.values import Value
 from tests.test_qa_model import models
 
 PROPERTIES = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -184,15 +177,14 @@ def test_default_model_without_constraints_is_no_larger_than_allpairspy() -> Non
     assert len(full.cases) == unconstrained_bound(model)  # negatives included, still the smallest possible
 
 
-def test_default_model_pairwise_is_fast_complete_and_beats_allpairspy_coverage() -> None:
+def test_default_model_pairwise_is_complete_and_beats_allpairspy_coverage() -> None:
+    """(How long it takes is bench/qa_run.py's business.)"""
     model = default_model()
-    started = time.perf_counter()
     suite = generate(model, seed=0)
-    elapsed = time.perf_counter() - started
     check_suite(model, suite, 2)
     theirs = allpairspy_suite(model)
-    assert allpairspy_count(model) == len(theirs)
     their_coverage = coverage_of(model, theirs)
+    assert measure(model) == Yardstick(len(theirs), their_coverage)
     ours = [c.values for c in suite.cases]
     positive = generate(positives_only(model), seed=0)
     # allpairspy's filter sees prefixes only and it stops at the first case adding no pair, so under
@@ -200,10 +192,9 @@ def test_default_model_pairwise_is_fast_complete_and_beats_allpairspy_coverage()
     ours_at_theirs = next(k for k in range(1, len(ours) + 1) if coverage_of(model, ours[:k]).covered >= their_coverage.covered)
     print(f"\ndefault model, {len(model.enabled())} fields enabled: ours {len(suite.cases)} cases "
           f"({sum(1 for c in suite.cases if c.negative_path)} with a negative, bound {DEFAULT_BOUND}), "
-          f"{suite.coverage.percent:.1f} % of {suite.coverage.possible} allowed pairs, {elapsed:.2f} s; "
+          f"{suite.coverage.percent:.1f} % of {suite.coverage.possible} allowed pairs; "
           f"without negatives {len(positive.cases)} (bound {DEFAULT_POSITIVE_BOUND}); allpairspy {len(theirs)} "
           f"cases, {their_coverage.percent:.1f} %; ours reach that coverage in {ours_at_theirs} cases")
-    assert elapsed < 2
     assert suite.coverage is not None and suite.coverage.percent == 100.0
     assert their_coverage.percent < 100.0  # so its count is no yardstick here
     assert ours_at_theirs <= len(theirs)
@@ -219,33 +210,35 @@ def test_default_model_cases_expect_what_validation_says() -> None:
     assert [c.index for c in suite.cases] == list(range(len(suite.cases)))
     for case in suite.cases:
         assert case.expected_paths == tuple(p["parameter"] for p in validate_create(case.payload))
-        assert case.expected_accepted == (not case.expected_paths)
+        assert case.expected == ("refused: " + ", ".join(case.expected_paths) if case.expected_paths else "accepted")
+        assert case.labels == {path: value.label for path, value in case.values.items()}
         if case.negative_path is None and case.values["transaction.currency"].label != '"jpy"':
-            assert case.expected_accepted, case.values  # valid values only: accepted, bar JPY's decimals
+            assert case.expected == "accepted", case.values  # valid values only: accepted, bar JPY's decimals
+
+
+def only(model: Model, *paths: str) -> Model:
+    """``model`` with only ``paths`` enabled."""
+    return dataclasses.replace(model, dimensions=[dataclasses.replace(d, enabled=d.path in paths) for d in model.dimensions])
 
 
 def test_http_redirect_is_refused_only_under_3ds() -> None:
-    model = default_model()
-    for dim in model.dimensions:
-        dim.enabled = dim.path in ("tds.is_active", "tds.redirect_url")
-    suite = generate(model, strength="full")
+    suite = generate(only(default_model(), "tds.is_active", "tds.redirect_url"), strength="full")
     by_values = {(c.values["tds.is_active"].label, c.values["tds.redirect_url"].label): c for c in suite.cases}
-    assert by_values["false", '~"http://example.com/qa"'].expected_accepted
+    assert by_values["false", '~"http://example.com/qa"'].expected_paths == ()
     assert by_values["true", '~"http://example.com/qa"'].expected_paths == ("tds.redirect_url",)
 
 
 def test_three_way_on_the_default_model() -> None:
-    model = default_model()
-    started = time.perf_counter()
-    suite = generate(model, strength=3)
+    suite = generate(default_model(), strength=3)
     assert suite.coverage is not None and suite.coverage.percent == 100.0
-    print(f"\ndefault model 3-way: {len(suite.cases)} cases, {suite.coverage.possible} triples, "
-          f"{time.perf_counter() - started:.1f} s")
+    print(f"\ndefault model 3-way: {len(suite.cases)} cases, {suite.coverage.possible} triples")
 
 
 def test_models_that_cannot_be_generated_say_why() -> None:
     model = default_model()
-    model.dimension("save_card").values = [Value("yes", negative=True)]
+    model = dataclasses.replace(model, dimensions=[
+        dataclasses.replace(d, values=[Value("yes", negative=True)]) if d.path == "save_card" else d
+        for d in model.dimensions])
     with pytest.raises(ValueError, match="save_card needs at least one value that is not negative"):
         generate(model)
     with pytest.raises(ValueError, match="no dimension"):

@@ -1,4 +1,4 @@
-"""QA model: default values derived from the schema, payload building, JSON and PICT round trips."""
+"""QA model: typed values and their labels, payload building, constraints, JSON and PICT round trips."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -7,21 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.fields.schema import leaves
-from lib.qa.model import (
-    BASE,
-    NOT_SENT,
-    Constraint,
-    Dimension,
-    Model,
-    Value,
-    build_payload,
-    default_model,
-    parse_label,
-    token,
-)
+from lib.qa.defaults import default_model
+from lib.qa.model import Constraint, Dimension, Model, build_payload
 from lib.qa.pict import from_pict, to_pict
-from lib.fields.validation import validate_create
+from lib.qa.values import BASE, NOT_SENT, Value, parse_label, token
 
 # ---- random models (shared with test_qa_generate) -------------------------------------------------
 
@@ -52,51 +41,6 @@ def models(draw: st.DrawFn, values: st.SearchStrategy = SIMPLE, max_dims: int = 
         then = draw(st.lists(st.sampled_from(b.values), min_size=1, max_size=len(b.values), unique_by=lambda v: v.label))
         constraints.append(Constraint(a.path, draw(st.sampled_from(a.values)), b.path, then))
     return Model(dimensions, constraints, {"transaction": {"order_id": "qa", "amount": Decimal(1), "currency": "gbp"}})
-
-
-# ---- default values ----------------------------------------------------------------------------
-
-VALID_BASE = {"transaction": {"order_id": "qa-1", "amount": Decimal(15), "currency": "gbp"}, "tds": {"is_active": True}}
-
-
-def test_every_field_is_a_dimension_and_the_usual_ones_are_on() -> None:
-    model = default_model()
-    assert [d.path for d in model.dimensions] == [leaf.path for leaf in leaves()]
-    enabled = {d.path for d in model.enabled()}
-    assert {"transaction.order_id", "transaction.amount", "transaction.currency", "tds.is_active",
-            "tds.challenge_preference", "tds.challenge_window_size", "tds.redirect_url", "payment_methods",
-            "save_card"} <= enabled
-    assert "customer.first_name" not in enabled and "company_domains" not in enabled
-
-
-def labels(path: str) -> tuple[set[str], set[str]]:
-    dim = default_model().dimension(path)
-    return {v.label for v in dim.positives}, {v.label.lstrip("~") for v in dim.negatives}
-
-
-def test_default_values_cover_the_brief() -> None:
-    positives, negatives = labels("transaction.amount")
-    assert {"0.01", "15.02", "999999.99"} <= positives and {"-1", "1.234", '"15.02"', "<not sent>"} <= negatives
-    positives, negatives = labels("transaction.currency")
-    assert len(positives) == 14 and {'"GBP"', '"xxx"'} <= negatives
-    _, negatives = labels("transaction.order_id")
-    assert {len(parse_label(n).value) for n in negatives if n.startswith('"')} >= {0, 1, 51}
-    assert any(" " in parse_label(n).value for n in negatives if n.startswith('"'))
-    positives, negatives = labels("tds.redirect_url")
-    assert '"http://example.com/qa"' in negatives and '"not a url"' in negatives
-    assert any(len(str(parse_label(n).value)) == 300 for n in negatives)
-    assert labels("tds.is_active")[0] == {"true", "false"} and '"yes"' in labels("tds.is_active")[1]
-    assert '["xxx"]' in labels("payment_methods")[1] and len(labels("payment_methods")[0]) >= 3
-    assert labels("company_domains")[1] == {'["http://example.com/qa"]'}
-    assert '"http://example.com/qa"' in labels("webhook_url")[0]  # https is only required under 3-D Secure
-
-
-@pytest.mark.parametrize("dim", default_model().dimensions, ids=lambda d: d.path)
-def test_each_default_value_alone_is_accepted_or_refused_on_its_own_path(dim: Dimension) -> None:
-    """Derived negatives really break the rule they aim at, and only that; valid values really are."""
-    for value in dim.values:
-        problems = validate_create(build_payload(VALID_BASE, {dim.path: value.value}))
-        assert [p["parameter"] for p in problems] == ([dim.path] if value.negative else []), value.label
 
 
 # ---- values, payloads, constraints ----------------------------------------------------------------
@@ -134,7 +78,7 @@ def test_constraint_holds_on_partial_and_typed_assignments() -> None:
 def test_default_model_round_trips() -> None:
     model = default_model()
     assert Model.from_json(model.to_json()) == model
-    assert from_pict(to_pict(model)) == model
+    assert from_pict(to_pict(model), model) == model
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -147,7 +91,7 @@ def test_random_models_round_trip_through_pict_and_json(model: Model) -> None:
 
 def test_hand_written_pict_reads_bare_words() -> None:
     model = from_pict("transaction.currency: gbp, usd, ~GBP\nsave_card: true, <not sent>\n"
-                      "IF [transaction.currency] = usd THEN [save_card] = true")
+                      "IF [transaction.currency] = usd THEN [save_card] = true", default_model())
     assert [d.path for d in model.enabled()] == ["transaction.currency", "save_card"]
     assert model.dimension("transaction.currency").values == [Value("gbp"), Value("usd"), Value("GBP", True)]
     assert model.constraints == [Constraint("transaction.currency", "usd", "save_card", [True])]
@@ -172,5 +116,5 @@ def test_hand_written_pict_reads_bare_words() -> None:
 def test_bad_pict_names_the_line_and_the_reason(line: str, reason: str) -> None:
     text = "# comment\n\n" + line
     with pytest.raises(ValueError) as caught:
-        from_pict(text)
+        from_pict(text, default_model())
     assert str(caught.value).startswith(f"line {text.count(chr(10)) + 1}: ") and reason in str(caught.value)

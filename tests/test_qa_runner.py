@@ -1,4 +1,4 @@
-"""QA runs over real HTTP against the sandbox, saved in a real SQLite database."""
+"""QA runs over real HTTP against the sandbox, saved in a real SQLite database, read through the service."""
 from __future__ import annotations
 
 import csv
@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -16,16 +17,19 @@ from typing import Any
 
 import pytest
 
-from tests.net import free_port
-from lib.access.policy import QA as QA_ROLE, Identity
+from lib.access.policy import ADMIN, QA as QA_ROLE, Identity
 from lib.api.client import Client
+from lib.qa import runner
+from lib.qa.defaults import default_model
+from lib.qa.allpairs import Yardstick
+from lib.qa.service import CaseDifference, Generated, QAError, QAService
+from lib.qa.store import RunStore, recover_interrupted
+from lib.qa.suite import Case, Suite
+from lib.qa.values import Value
+from lib.sandbox import SandboxServer
 from lib.sessions.service import QA_TAG_PREFIX, SessionsService
 from lib.storage.db import connect
-from lib.qa import runner
-from lib.qa.generate import Case, Suite, generate
-from lib.qa.model import Model, Value, default_model
-from lib.qa.store import RunStore, recover_interrupted
-from lib.sandbox import SandboxServer
+from tests.net import free_port
 
 
 def qa_person(email: str) -> Identity:
@@ -34,6 +38,7 @@ def qa_person(email: str) -> Identity:
 
 
 QA = qa_person("qa")
+BOSS = Identity("boss@example.com", frozenset({ADMIN}), local_mode=False)  # sees customer data in full
 
 REPO = Path(__file__).resolve().parent.parent
 FAULT = "X-Sandbox-Fault"
@@ -71,13 +76,17 @@ def grid(currencies: Sequence[str], amounts: Sequence[str], preferences: Sequenc
     """Every combination, all expected to be accepted (as a model that forgot a rule would say)."""
     return [(c, a, p, ()) for c in currencies for a in amounts for p in preferences]
 
+MODEL = default_model()
+
+
+def generated(the_suite: Suite) -> Generated:
+    """A hand-built suite as the page hands it to the service (the model texts are stored with the run)."""
+    return Generated(the_suite, MODEL.to_json(), "currency: gbp, eur", Yardstick(None, None))
 
 
 @pytest.fixture
-def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("OPS_DB_PATH", str(tmp_path / "ops.db"))
-    monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "no-secrets.toml"))
-    return tmp_path / "ops.db"
+def db_path(app_env: Path) -> Path:
+    return app_env / "ops.db"
 
 
 @pytest.fixture
@@ -85,37 +94,40 @@ def console(sandbox: SandboxServer, db_path: Path) -> SessionsService:
     return SessionsService(sandbox.base_url, db_path=db_path)
 
 
-def run_to_end(console: SessionsService | runner.ClientFactory, the_suite: Suite, *, env_name: str = "sandbox",
-               concurrency: int = 4, headers: Mapping[str, str] | None = None) -> str:
-    run_id = runner.start_run(console, env_name=env_name, who=qa_person("qa@example.com"), suite=the_suite,
-                              model_json='{"model": "test"}', model_pict="currency: gbp, eur",
-                              concurrency=concurrency, headers=headers)
+@pytest.fixture
+def service(console: SessionsService) -> QAService:
+    return QAService.for_console(console)
+
+
+def run_to_end(service: QAService, the_suite: Suite, *, target: str = "sandbox", concurrency: int = 4,
+               headers: Mapping[str, str] | None = None) -> str:
+    run_id = service.start_run(generated(the_suite), target=target, who=qa_person("qa@example.com"),
+                               concurrency=concurrency, headers=headers)
     assert runner.wait(run_id, 30)
     return run_id
 
 
-def test_a_known_suite_gets_exactly_the_expected_answers(console: SessionsService, db_path: Path) -> None:
-    run_id = run_to_end(console, suite(KNOWN), concurrency=3)
-    store = RunStore(db_path)
-    progress = store.progress(run_id)
+def test_a_known_suite_gets_exactly_the_expected_answers(service: QAService) -> None:
+    run_id = run_to_end(service, suite(KNOWN), concurrency=3)
+    progress = service.progress(run_id)
     assert (progress.status, progress.done, progress.total, progress.surprises) == ("completed", 7, 7, 0)
     assert progress.eta_s == 0.0 and progress.rate_per_s > 0
-    cases = store.cases(run_id)
-    assert [c["http_status"] for c in cases] == [201, 201, 201, 400, 400, 400, 400]
-    assert [c["paths"] for c in cases] == [[], [], [], *([p] for *_, (p,) in KNOWN[3:])]
-    assert all(c["session_id"] for c in cases[:3]) and not any(c["session_id"] for c in cases[3:])
-    assert cases[4]["problems"] == [{"parameter": "transaction.amount",
-                                     "reason": "transaction.amount must be zero or more"}]
-    assert all(c["result"] == "as_expected" and c["latency_ms"] > 0 for c in cases)
-    assert store.summary(run_id)["counts"]["as_expected"] == 7
-    run = store.get_run(run_id)
-    assert (run["operator"], run["environment"], run["seed"], run["strength"], run["concurrency"]) == \
+    cases = service.cases(run_id, QA)
+    assert [c.http_status for c in cases] == [201, 201, 201, 400, 400, 400, 400]
+    assert [c.paths for c in cases] == [(), (), (), *((p,) for *_, (p,) in KNOWN[3:])]
+    assert all(c.session_id for c in cases[:3]) and not any(c.session_id for c in cases[3:])
+    assert cases[4].problems == ({"parameter": "transaction.amount", "reason": "transaction.amount must be zero or more"},)
+    assert all(c.result == "as_expected" and c.latency_ms > 0 for c in cases)
+    assert service.summary(run_id).counts["as_expected"] == 7
+    run = service.run(run_id)
+    assert (run.operator, run.environment, run.seed, run.strength, run.concurrency) == \
         ("qa@example.com", "sandbox", 1, "2", 3)
-    assert run["model_pict"] == "currency: gbp, eur" and json.loads(run["model_json"]) == {"model": "test"}
+    assert service.run_model(run_id) == MODEL
+    assert json.loads(service.export_json(run_id, QA))["run"]["model_pict"] == "currency: gbp, eur"
 
 
-def test_every_call_and_every_session_carries_the_run_tag(console: SessionsService, db_path: Path) -> None:
-    run_id = run_to_end(console, suite(KNOWN))
+def test_every_call_and_every_session_carries_the_run_tag(service: QAService, console: SessionsService, db_path: Path) -> None:
+    run_id = run_to_end(service, suite(KNOWN))
     tag = QA_TAG_PREFIX + run_id
     entries = connect(db_path).execute("SELECT tags, endpoint, kind FROM entries").fetchall()
     assert entries and all(json.loads(tags) == [tag] for tags, _, _ in entries)
@@ -126,15 +138,16 @@ def test_every_call_and_every_session_carries_the_run_tag(console: SessionsServi
     assert console.active("sandbox") == []  # hidden from finance by default
 
 
-def test_acquired_live_is_refused_and_bad_settings_rejected(console: SessionsService, db_path: Path) -> None:
-    with pytest.raises(runner.LiveRunRefused, match="acquired-live"):
-        runner.start_run(console, env_name="acquired-live", who=QA, suite=suite(KNOWN))
-    with pytest.raises(ValueError, match="only sandbox or acquired-test"):
-        runner.start_run(console, env_name="production", who=QA, suite=suite(KNOWN))
+def test_acquired_live_is_refused_and_bad_settings_rejected(service: QAService) -> None:
+    start = lambda **settings: service.start_run(generated(suite(KNOWN)), who=QA, **settings)  # noqa: E731
+    with pytest.raises(QAError, match="never sent to acquired-live"):
+        start(target="acquired-live", concurrency=4)
+    with pytest.raises(QAError, match="only sandbox or acquired-test"):
+        start(target="production", concurrency=4)
     for bad in (0, 17, True, 2.0):
-        with pytest.raises(ValueError, match="concurrency"):
-            runner.start_run(console, env_name="sandbox", who=QA, suite=suite(KNOWN), concurrency=bad)
-    assert RunStore(db_path).list_runs() == []
+        with pytest.raises(QAError, match="concurrency"):
+            start(target="sandbox", concurrency=bad)
+    assert service.runs() == []
 
 
 def test_a_factory_resolving_to_a_live_environment_is_refused(console: SessionsService, db_path: Path) -> None:
@@ -143,48 +156,50 @@ def test_a_factory_resolving_to_a_live_environment_is_refused(console: SessionsS
         client.env = dataclasses.replace(client.env, live=True)
         return client
 
-    with pytest.raises(runner.LiveRunRefused):
-        runner.start_run(disguised, env_name="sandbox", who=QA, suite=suite(KNOWN))
-    assert RunStore(db_path).list_runs() == []
+    service = QAService(db_path, disguised, console.environments)
+    with pytest.raises(QAError, match="resolves to a live environment"):
+        service.start_run(generated(suite(KNOWN)), target="sandbox", who=QA, concurrency=4)
+    assert service.runs() == []
 
 
-def test_cancel_stops_a_slow_run_within_two_seconds_and_keeps_finished_cases(console: SessionsService, db_path: Path) -> None:
+def run_threads(run_id: str) -> list[threading.Thread]:
+    """The run's coordinator and workers (named ``qa-run:<id>`` and ``qa-run:<id>:<n>``)."""
+    return [t for t in threading.enumerate() if t.name == f"qa-run:{run_id}" or t.name.startswith(f"qa-run:{run_id}:")]
+
+
+def test_cancel_starts_no_new_case_and_keeps_finished_ones(service: QAService) -> None:
     slow = suite(grid(["gbp", "eur"], ["1", "2", "3", "4", "5"], ["no_preference", "challenge_mandated"]) * 2)
-    run_id = runner.start_run(console, env_name="sandbox", who=QA, suite=slow, concurrency=2,
-                              headers={FAULT: "latency=500"})
-    store = RunStore(db_path)
-    while store.progress(run_id).done < 2:
+    run_id = service.start_run(generated(slow), target="sandbox", who=QA, concurrency=2,
+                               headers={FAULT: "latency=500"})
+    while service.progress(run_id).done < 2:
         time.sleep(0.05)
-    assert runner.is_running(run_id)
-    asked = time.monotonic()
-    runner.cancel(run_id)
-    assert store.progress(run_id).status == "cancelling"
-    assert runner.wait(run_id, 2.0)
-    assert time.monotonic() - asked < 2.0
-    progress = store.progress(run_id)
+    service.cancel(run_id)
+    assert service.progress(run_id).status == "cancelling"
+    assert runner.wait(run_id, 30)
+    progress = service.progress(run_id)
     assert progress.status == "cancelled" and 2 <= progress.done < len(slow.cases)
-    assert len(store.cases(run_id)) == progress.done
-    time.sleep(0.7)  # nothing started after the cancel comes back later
-    assert store.progress(run_id).done == progress.done
-    assert not runner.is_running(run_id)
-    assert store.get_run(run_id)["headers"] == {FAULT: "latency=500"}
+    for thread in run_threads(run_id):  # once every thread of the run has ended, nothing can add a case
+        thread.join(10)
+        assert not thread.is_alive()
+    assert service.progress(run_id).done == progress.done == len(service.cases(run_id, QA))
+    assert json.loads(service.export_json(run_id, QA))["run"]["headers"] == {FAULT: "latency=500"}
 
 
-def test_a_cancel_from_another_process_is_seen_through_the_database(console: SessionsService, db_path: Path) -> None:
+def test_a_cancel_from_another_process_is_seen_through_the_database(service: QAService, db_path: Path) -> None:
     slow = suite(grid(["gbp"], ["1", "2", "3", "4", "5", "6"], ["no_preference"]))
-    run_id = runner.start_run(console, env_name="sandbox", who=QA, suite=slow, concurrency=1,
-                              headers={FAULT: "latency=300"})
-    RunStore(db_path).request_cancel(run_id)  # what runner.cancel in another process writes
-    assert runner.wait(run_id, 2.0)
-    assert RunStore(db_path).progress(run_id).status == "cancelled"
+    run_id = service.start_run(generated(slow), target="sandbox", who=QA, concurrency=1,
+                               headers={FAULT: "latency=300"})
+    RunStore(db_path).request_cancel(run_id)  # what a cancel in another process writes
+    assert runner.wait(run_id, 30)
+    progress = service.progress(run_id)
+    assert progress.status == "cancelled" and progress.done < len(slow.cases)
 
 
 def _start_and_forget(sandbox_url: str, db_path: Path) -> str:
     """What a Streamlit script does: start, keep only the id, end (its objects are dropped)."""
-    page_console = SessionsService(sandbox_url, db_path=db_path)
-    return runner.start_run(page_console, env_name="sandbox", who=QA, concurrency=2,
-                            suite=suite(grid(["gbp", "eur", "usd"], ["1", "2"], ["no_preference", "bogus"])),
-                            headers={FAULT: "latency=60"})
+    page_service = QAService.for_console(SessionsService(sandbox_url, db_path=db_path))
+    return page_service.start_run(generated(suite(grid(["gbp", "eur", "usd"], ["1", "2"], ["no_preference", "bogus"]))),
+                                  target="sandbox", who=QA, concurrency=2, headers={FAULT: "latency=60"})
 
 
 def test_a_run_survives_the_page_being_rerun(sandbox: SandboxServer, db_path: Path) -> None:
@@ -194,7 +209,7 @@ def test_a_run_survives_the_page_being_rerun(sandbox: SandboxServer, db_path: Pa
     gc.collect()
     seen: set[str] = set()
     while True:
-        progress = RunStore(db_path).progress(run_id)  # a fresh store each poll, as a new rerun has
+        progress = QAService.for_console(SessionsService(sandbox.base_url, db_path=db_path)).progress(run_id)  # as a rerun has
         seen.add(progress.status)
         if 0 < progress.done < progress.total:
             assert progress.rate_per_s and progress.eta_s and progress.eta_s > 0
@@ -221,29 +236,35 @@ def _spawn_owner(db_path: Path, run_id: str, *, stay: bool) -> subprocess.Popen[
     return proc
 
 
-def test_recover_interrupted_marks_only_runs_whose_process_is_gone(console: SessionsService, db_path: Path) -> None:
+def test_recover_interrupted_marks_only_runs_whose_process_is_gone(service: QAService, console: SessionsService,
+                                                                   db_path: Path) -> None:
     dead = _spawn_owner(db_path, "dead-run", stay=False)
     dead.wait(10)
     alive = _spawn_owner(db_path, "alive-run", stay=True)
     try:
-        ours = runner.start_run(console, env_name="sandbox", who=QA, concurrency=1, suite=suite(KNOWN),
-                                headers={FAULT: "latency=200"})
-        assert recover_interrupted(db_path) == ["dead-run"]
-        store = RunStore(db_path)
-        assert store.progress("dead-run").status == "interrupted"
-        assert store.get_run("dead-run")["error"]
-        assert store.progress("alive-run").status == "running"
-        assert store.progress(ours).status == "running"
-        runner.cancel(ours)
+        ours = service.start_run(generated(suite(KNOWN)), target="sandbox", who=QA, concurrency=1,
+                                 headers={FAULT: "latency=200"})
+        assert recover_interrupted(db_path) == ["dead-run"]  # what the frame runs once per process
+        assert service.progress("dead-run").status == "interrupted"
+        assert service.progress("dead-run").error
+        assert service.progress("alive-run").status == "running"
+        assert service.progress(ours).status == "running"
+        service.cancel(ours)
         assert runner.wait(ours, 5)
         later = datetime.now(timezone.utc) + timedelta(minutes=5)
-        assert RunStore(db_path, clock=lambda: later).recover_interrupted() == ["alive-run"]  # silent too long
+        silent_too_long = QAService(db_path, console.client, console.environments, clock=lambda: later)
+        assert silent_too_long.recover_interrupted() == ["alive-run"]
     finally:
         alive.kill()
         alive.wait(10)
 
 
-def test_compare_lists_the_cases_whose_outcome_differs(console: SessionsService, db_path: Path,
+def sides(difference: CaseDifference) -> tuple[str, int | None, int | None]:
+    return (difference.change, difference.a.index if difference.a else None,
+            difference.b.index if difference.b else None)
+
+
+def test_compare_lists_the_cases_whose_outcome_differs(service: QAService, console: SessionsService, db_path: Path,
                                                        sandbox: SandboxServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Sandbox vs acquired-test (pointed at a sandbox whose answers fail for two orders)."""
@@ -257,45 +278,43 @@ def test_compare_lists_the_cases_whose_outcome_differs(console: SessionsService,
         return _FailSome(console.environment(env_name), operator=operator, log=console.log, tags=tags,
                          headers=headers, failing=failing)
 
-    run_a = run_to_end(console, suite(rows))
-    run_b = run_to_end(partly_failing, suite(rows), env_name="acquired-test")
-    diffs = RunStore(db_path).compare(run_a, run_b)
-    assert [(d["change"], d["a_index"], d["b_index"]) for d in diffs] == [("differs", 2, 2), ("differs", 5, 5)]
-    assert {(d["a_result"], d["a_http_status"], d["b_result"], d["b_http_status"]) for d in diffs} == \
+    run_a = run_to_end(service, suite(rows))
+    run_b = run_to_end(QAService(db_path, partly_failing, console.environments), suite(rows), target="acquired-test")
+    diffs = service.compare(run_a, run_b)
+    assert [sides(d) for d in diffs] == [("differs", 2, 2), ("differs", 5, 5)]
+    assert {(d.a.result, d.a.http_status, d.b.result, d.b.http_status) for d in diffs} == \
         {("as_expected", 201, "server_error", 500)}
-    assert diffs[0]["labels"] == {path: v.label for path, v in suite(rows).cases[2].values.items()}
-    assert RunStore(db_path).summary(run_b)["counts"]["server_error"] == 2
+    assert diffs[0].labels == suite(rows).cases[2].labels
+    assert service.summary(run_b).counts["server_error"] == 2
 
 
-def test_compare_matches_cases_by_their_values_not_their_index(console: SessionsService, db_path: Path) -> None:
+def test_compare_matches_cases_by_their_values_not_their_index(service: QAService) -> None:
     rows = grid(["gbp", "eur"], ["1", "2"], ["no_preference"])
-    run_a = run_to_end(console, suite(rows))
+    run_a = run_to_end(service, suite(rows))
     reordered = [rows[3], rows[1], rows[0], ("usd", "1", "no_preference", ())]  # rows[2] dropped, one added
-    run_b = run_to_end(console, suite(reordered))
-    diffs = RunStore(db_path).compare(run_a, run_b)
-    assert [(d["change"], d["a_index"], d["b_index"]) for d in diffs] == [("only_in_a", 2, None), ("only_in_b", None, 3)]
-    assert diffs[1]["labels"]["transaction.currency"] == Value("usd").label
-    assert RunStore(db_path).compare(run_a, run_a) == []
+    run_b = run_to_end(service, suite(reordered))
+    diffs = service.compare(run_a, run_b)
+    assert [sides(d) for d in diffs] == [("only_in_a", 2, None), ("only_in_b", None, 3)]
+    assert diffs[1].labels["transaction.currency"] == Value("usd").label
+    assert service.compare(run_a, run_a) == []
 
 
-def test_failure_rate_by_value_puts_the_culprit_first(console: SessionsService, db_path: Path) -> None:
+def test_failure_rate_by_value_puts_the_culprit_first(service: QAService) -> None:
     """The model forgot that jpy has no decimals: every jpy case is refused, nothing else is."""
     rows = grid(["gbp", "eur", "jpy"], ["15.02", "0.50"], ["no_preference", "challenge_mandated"])
-    run_id = run_to_end(console, suite(rows))
-    rates = RunStore(db_path).failure_rates(run_id)
-    top, runner_up = rates[0], rates[1]
-    assert (top["path"], top["label"], top["cases"], top["surprises"], top["rate"]) == \
-        ("transaction.currency", Value("jpy").label, 4, 4, 1.0)
-    assert runner_up["rate"] <= 0.5
-    assert len(rates) == 3 + 2 + 2
-    assert {c["result"] for c in RunStore(db_path).cases(run_id, only_surprises=True)} == {"unexpected_refusal"}
+    run_id = run_to_end(service, suite(rows))
+    culprits = service.culprits(run_id)
+    top, runner_up = culprits[0], culprits[1]
+    assert (top.path, top.label, top.cases, top.surprises, top.rate) == ("transaction.currency", Value("jpy").label, 4, 4, 1.0)
+    assert runner_up.rate <= 0.5
+    assert len(culprits) == 1 + 2 + 2  # gbp and eur never met a surprise: not culprits
+    assert {c.result for c in service.cases(run_id, QA, only_surprises=True)} == {"unexpected_refusal"}
 
 
-def test_export_csv_escapes_formulas_and_json_has_everything(console: SessionsService, db_path: Path) -> None:
+def test_export_csv_escapes_formulas_and_json_has_everything(service: QAService) -> None:
     """A model that thinks -5 is a fine amount: its label starts a spreadsheet formula."""
-    run_id = run_to_end(console, suite([*KNOWN, ("gbp", "-5", "no_preference", ())]))
-    store = RunStore(db_path)
-    rows = list(csv.DictReader(io.StringIO(store.export_csv(run_id).decode("utf-8"))))
+    run_id = run_to_end(service, suite([*KNOWN, ("gbp", "-5", "no_preference", ())]))
+    rows = list(csv.DictReader(io.StringIO(service.export_csv(run_id, BOSS).decode("utf-8"))))
     assert len(rows) == len(KNOWN) + 1
     assert {"index", "result", "expected", "http_status", "paths", "reasons", *DIMENSIONS} <= set(rows[0])
     formula = rows[-1]
@@ -303,24 +322,23 @@ def test_export_csv_escapes_formulas_and_json_has_everything(console: SessionsSe
     assert formula["reasons"] == "transaction.amount must be zero or more" and formula["paths"] == "transaction.amount"
     assert rows[0]["expected"] == "accepted" and rows[3]["expected"] == "refused: transaction.currency"
     assert rows[0]["transaction.currency"] == Value("gbp").label
-    document = json.loads(store.export_json(run_id))
+    document = json.loads(service.export_json(run_id, BOSS))
     assert document["run"]["run_id"] == run_id and document["summary"]["cases"] == len(KNOWN) + 1
     assert document["summary"]["counts"]["unexpected_refusal"] == 1
     assert document["cases"][0]["payload"]["transaction"]["amount"] == 15.02
+    assert document["cases"][0]["expected"] == "accepted" and document["cases"][3]["paths"] == ["transaction.currency"]
     assert document["run"]["model_pict"] == "currency: gbp, eur"
 
 
-def test_a_generated_pairwise_suite_meets_no_surprise(console: SessionsService, db_path: Path) -> None:
+def test_a_generated_pairwise_suite_meets_no_surprise(service: QAService) -> None:
     """The generator's expectations and the sandbox come from the same rules: all as expected."""
     model = default_model()
-    generated = generate(model, strength=2, seed=7)
-    run_id = runner.start_run(console, env_name="sandbox", who=QA, suite=generated, concurrency=8,
-                              model_json=model.to_json())
+    generated_suite = service.generate(model, strength=2, seed=7)
+    run_id = service.start_run(generated_suite, target="sandbox", who=QA, concurrency=8)
     assert runner.wait(run_id, 30)
-    store = RunStore(db_path)
-    assert store.progress(run_id).surprises == 0, store.cases(run_id, only_surprises=True)[:3]
-    assert store.summary(run_id)["cases"] == len(generated.cases)
-    assert Model.from_json(store.get_run(run_id)["model_json"]).to_json() == model.to_json()
+    assert service.progress(run_id).surprises == 0, service.cases(run_id, QA, only_surprises=True)[:3]
+    assert service.summary(run_id).cases == len(generated_suite.suite.cases)
+    assert service.run_model(run_id) == model
 
 
 @pytest.mark.parametrize(("headers", "result", "status"), [
@@ -328,20 +346,20 @@ def test_a_generated_pairwise_suite_meets_no_surprise(console: SessionsService, 
     ({FAULT: "drop-after"}, "unknown_outcome", None),
     ({FAULT: "status=409"}, "http_error", 409),
 ])
-def test_faults_are_surprises_of_their_own_class(console: SessionsService, db_path: Path, headers: dict[str, str],
+def test_faults_are_surprises_of_their_own_class(service: QAService, headers: dict[str, str],
                                                  result: str, status: int | None) -> None:
-    run_id = run_to_end(console, suite(KNOWN[:2]), headers=headers)
-    cases = RunStore(db_path).cases(run_id, only_surprises=True)
-    assert [(c["result"], c["http_status"]) for c in cases] == [(result, status)] * 2
-    assert all(c["error"] for c in cases)
+    run_id = run_to_end(service, suite(KNOWN[:2]), headers=headers)
+    cases = service.cases(run_id, QA, only_surprises=True)
+    assert [(c.result, c.http_status) for c in cases] == [(result, status)] * 2
+    assert all(c.error for c in cases)
 
 
 def test_an_unreachable_api_is_a_network_error(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in {"API_BASE": f"http://127.0.0.1:{free_port()}/v1", "APP_ID": "x", "APP_KEY": "y"}.items():
         monkeypatch.setenv(f"ACQUIRED_TEST_{key}", value)
-    run_id = run_to_end(SessionsService("http://127.0.0.1:1", db_path=db_path), suite(KNOWN[:2]), env_name="acquired-test",
-                        concurrency=2)
-    assert {c["result"] for c in RunStore(db_path).cases(run_id)} == {"network_error"}
+    service = QAService.for_console(SessionsService("http://127.0.0.1:1", db_path=db_path))
+    run_id = run_to_end(service, suite(KNOWN[:2]), target="acquired-test", concurrency=2)
+    assert {c.result for c in service.cases(run_id, QA)} == {"network_error"}
 
 
 @pytest.mark.parametrize(("expected", "accepted", "paths", "result"), [
@@ -356,13 +374,14 @@ def test_classify(expected: tuple[str, ...], accepted: bool, paths: set[str] | N
     assert runner.classify(expected, accepted=accepted, paths=paths) == result
 
 
-def test_list_runs_newest_first(console: SessionsService, db_path: Path) -> None:
-    first = run_to_end(console, suite(KNOWN[:1]))
-    second = run_to_end(console, suite(KNOWN[:2]))
-    listed = RunStore(db_path).list_runs()
-    assert [r["run_id"] for r in listed] == [second, first]
-    assert [(r["total"], r["done"], r["status"]) for r in listed] == [(2, 2, "completed"), (1, 1, "completed")]
-    assert "model_json" not in listed[0]
+def test_list_runs_newest_first(service: QAService) -> None:
+    first = run_to_end(service, suite(KNOWN[:1]))
+    second = run_to_end(service, suite(KNOWN[:2]))
+    listed = service.runs()
+    assert [r.run_id for r in listed] == [second, first]
+    assert [(r.total, r.done, r.status) for r in listed] == [(2, 2, "completed"), (1, 1, "completed")]
+    assert listed[0].label == f"{second} · sandbox · strength 2 · seed 1 · qa@example.com"
+    assert service.run("no-such-run") is None
 
 
 class _FailSome(Client):
@@ -379,18 +398,20 @@ class _FailSome(Client):
         return target.create_session(payload, tags=tags)
 
 
-def test_exports_mask_personal_values_for_those_who_see_them_masked(console: SessionsService, db_path: Path) -> None:
-    """A run that sent a customer e-mail: masked exports (qa) hide it, full ones (finance, admin) keep it."""
+def test_exports_and_cases_mask_personal_values_for_those_who_see_them_masked(service: QAService) -> None:
+    """A run that sent a customer e-mail: qa sees it masked (page and exports), admin in full."""
     email = "ann.smith@example.com"
     sent = case(0, "gbp", "15.02", "no_preference")
     sent = dataclasses.replace(
         sent, values={**sent.values, "customer.billing.email": Value(email)},
         payload={**sent.payload, "customer": {"billing": {"email": email}}})
-    run_id = run_to_end(console, Suite(cases=[sent], coverage=None, strength=2, seed=1))
-    store = RunStore(db_path)
-    assert email in store.export_csv(run_id).decode() and email in store.export_json(run_id).decode()
-    for masked in (store.export_csv(run_id, mask=True).decode(), store.export_json(run_id, mask=True).decode()):
+    run_id = run_to_end(service, Suite(cases=[sent], coverage=None, strength=2, seed=1))
+    assert email in service.export_csv(run_id, BOSS).decode() and email in service.export_json(run_id, BOSS).decode()
+    for masked in (service.export_csv(run_id, QA).decode(), service.export_json(run_id, QA).decode()):
         assert email not in masked and "a***@example.com" in masked
-    document = json.loads(store.export_json(run_id, mask=True))
+    document = json.loads(service.export_json(run_id, QA))
     assert document["cases"][0]["payload"]["customer"]["billing"]["email"] == "a***@example.com"
     assert document["cases"][0]["payload"]["transaction"]["amount"] == 15.02  # amounts are never masked
+    shown = service.cases(run_id, QA)[0]
+    assert shown.labels["customer.billing.email"] == Value("a***@example.com").label
+    assert service.cases(run_id, BOSS)[0].labels["customer.billing.email"] == Value(email).label

@@ -17,7 +17,7 @@ import streamlit as st
 
 from lib.access.service import AccessDenied, AccessService, ConfigError, Identity, LoginRequired
 from lib.audit.service import AuditService, CallLogUnavailable, default_db_path
-from lib.qa.store import recover_interrupted
+from lib.qa.service import QAService
 from lib.sessions.service import Environment, SessionsService, local_time, zone
 from ui.pages import PAGES, PageInfo
 from ui.text import md
@@ -41,7 +41,7 @@ def _sessions(db_path: str) -> SessionsService:
     """
     sessions = SessionsService.with_local_sandbox(Path(db_path))  # opens the log
     with sessions.log.failures_explained("written"):
-        recover_interrupted(db_path)
+        QAService.for_console(sessions).recover_interrupted()
     return sessions
 
 

@@ -18,6 +18,11 @@ tools) carry what the standard has no word for:
 - ``x-not-future`` (on a date): the date may not lie after today;
 - ``x-fills`` (on a yes/no field): when set to yes, the form copies the object at ``from`` into
   the one at ``to`` (the shipping address matching billing).
+- ``examples`` (standard) and ``x-invalid-examples``: values the field takes and values it refuses,
+  for rules that give no shape to derive them from (a ``format``): the QA explorer's values, and
+  the form's placeholder (``examples``);
+- ``x-only-if: true``: the field means something only while its object's ``if`` holds (3-D
+  Secure's challenge fields, while it is active): the QA explorer's default model sends it only then.
 
 Objects list their properties in the order a person reads them (an address in postal order),
 because that order is the form's order and its tab order.
@@ -25,7 +30,7 @@ because that order is the form's order and its tab order.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -101,7 +106,8 @@ def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
         "address": _address(),
         "email": _string(
             "Email", 254, format="email",
-            **{"x-reason": "format is invalid, must be an email address", "x-personal": True},
+            **{"x-reason": "format is invalid, must be an email address", "x-personal": True,
+               "examples": ["qa@example.com"], "x-invalid-examples": ["not an email"]},
         ),
         "phone": {
             "type": "object",
@@ -121,9 +127,15 @@ def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
     return {"type": "object", "title": title, "properties": properties}
 
 
+# Any absolute http(s) URL is a valid "uri"; the long one breaks ``URL_MAX``.
+_URL_EXAMPLES = {"examples": ["https://example.com/qa", "http://example.com/qa"],
+                 "x-invalid-examples": ["not a url", "https://example.com/" + "x" * 280]}
+
+
 def _tds_url(title: str) -> dict[str, Any]:
     # Any absolute http(s) URL while 3-D Secure is off; https only when it is on (the if/then below).
-    return _string(title, URL_MAX, format="uri", **{"x-reason": {"format": HTTPS_URL_REASON, "pattern": HTTPS_URL_REASON}})
+    return _string(title, URL_MAX, format="uri",
+                   **{"x-reason": {"format": HTTPS_URL_REASON, "pattern": HTTPS_URL_REASON}, **_URL_EXAMPLES})
 
 
 TDS_URL_FIELDS = ["contact_url", "redirect_url", "webhook_url"]
@@ -156,7 +168,8 @@ SESSION_SCHEMA: dict[str, Any] = {
                 "moto": _boolean("MOTO", "Mail or telephone order.", default=False),
                 "custom_data": _string(
                     "Custom data (base64)", format="base64",
-                    **{"x-reason": "format is invalid, must be base64", "examples": ["eyJyZWYiOiAxfQ=="]},
+                    **{"x-reason": "format is invalid, must be base64", "examples": ["eyJyZWYiOiAxfQ=="],
+                       "x-invalid-examples": ["not base64!"]},
                 ),
                 "custom1": _string("Custom field 1", 50),
                 "custom2": _string("Custom field 2", 50),
@@ -171,9 +184,11 @@ SESSION_SCHEMA: dict[str, Any] = {
                 "is_active": _boolean("3-D Secure active", default=True),
                 "challenge_preference": {
                     "type": "string", "title": "Challenge preference", "enum": CHALLENGE_PREFERENCES,
+                    "x-only-if": True,
                 },
                 "challenge_window_size": {
                     "type": "string", "title": "Challenge window size", "enum": CHALLENGE_WINDOW_SIZES,
+                    "x-only-if": True,
                 },
                 "contact_url": _tds_url("Contact URL"),
                 "redirect_url": _tds_url("Redirect URL"),
@@ -193,7 +208,8 @@ SESSION_SCHEMA: dict[str, Any] = {
             "properties": {
                 "customer_id": _string(
                     "Customer id (UUID)", format="uuid-or-empty",
-                    **{"x-reason": "format is invalid, must be a UUID"},
+                    **{"x-reason": "format is invalid, must be a UUID",
+                       "examples": ["3f2c8a4e-9b1d-4c7e-8a55-0d6b2e9f1a37"], "x-invalid-examples": ["not-a-uuid"]},
                 ),
                 "reference": _string("Customer reference"),
                 "first_name": _string("First name", 22, **{"x-personal": True}),
@@ -201,12 +217,14 @@ SESSION_SCHEMA: dict[str, Any] = {
                 "dob": _string(
                     "Date of birth", format="date",
                     **{"x-not-future": True, "x-personal": True, "examples": ["1990-01-31"],
+                       "x-invalid-examples": ["31/01/1990", "2999-01-01"],
                        "x-reason": {"format": "format is invalid, must be YYYY-MM-DD",
                                     "x-not-future": "must not be in the future"}},
                 ),
                 "ip": _string(
                     "IP address", format="ip-address",
-                    **{"x-reason": "format is invalid, must be an IP address", "x-personal": True},
+                    **{"x-reason": "format is invalid, must be an IP address", "x-personal": True,
+                       "examples": ["192.0.2.1"], "x-invalid-examples": ["999.0.2.1"]},
                 ),
                 "custom_data": _string("Customer custom data"),
                 "billing": _contact("Billing", shipping=False),
@@ -214,8 +232,8 @@ SESSION_SCHEMA: dict[str, Any] = {
             },
         },
         "webhook_url": _string(
-            "Webhook URL", URL_MAX, format="uri",
-            description="Authorisation notifications.", **{"x-group": "Options", "x-reason": {"format": "must be a valid URL"}},
+            "Webhook URL", URL_MAX, format="uri", description="Authorisation notifications.",
+            **{"x-group": "Options", "x-reason": {"format": "must be a valid URL"}, **_URL_EXAMPLES},
         ),
         "save_card": _boolean("Save card", "Show the save-card checkbox (Payment and Form components).",
                               **{"x-group": "Options", "x-updatable": False}),
@@ -237,7 +255,8 @@ SESSION_SCHEMA: dict[str, Any] = {
             "x-group": "Options",
             "x-updatable": False,
             "x-reason": "must be a list of valid https URLs",
-            "items": {"type": "string", "format": "uri", "pattern": "^https://"},
+            "items": {"type": "string", "format": "uri", "pattern": "^https://",
+                      "examples": ["https://example.com/qa"], "x-invalid-examples": ["http://example.com/qa"]},
         },
         "subscription_id": _string("Subscription id", **{"x-group": "Options", "x-updatable": False}),
         "payment": {
@@ -265,12 +284,23 @@ NOT_UPDATABLE_FIELDS: tuple[str, ...] = tuple(
 
 @dataclass(frozen=True)
 class Leaf:
-    """One field a person or a QA model sets: its dotted path and schema."""
+    """One field a person or a QA model sets: its dotted path and schema.
+
+    Two meanings of "required", both read in the one walk of :func:`leaves`: ``required`` is
+    "every valid payload has it" (required here and every object above it is required too);
+    ``required_in_object`` is "its object lists it": once the object is sent, leaving the field
+    out is refused (``tds.is_active``), which is what a QA model's ``<not sent>`` tests.
+    """
 
     path: str
     schema: dict[str, Any]
     required: bool
     group: str
+    required_in_object: bool = False
+    # The object's ``if`` as (path of the field it tests, the value it wants), when it is one ``const``.
+    condition: tuple[str, Any] | None = None
+    # What the object's ``then`` adds to this field while ``condition`` holds (https only under 3-D Secure).
+    then: dict[str, Any] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -296,14 +326,18 @@ def leaves(schema: dict[str, Any] = SESSION_SCHEMA) -> Iterator[Leaf]:
     """Every settable field, depth first in schema order (objects are walked, arrays are leaves)."""
 
     def walk(node: dict[str, Any], prefix: str, group: str, required_here: bool) -> Iterator[Leaf]:
+        tested = node.get("if", {}).get("properties", {})
+        consts = [(f"{prefix}{name}", sub["const"]) for name, sub in tested.items() if "const" in sub]
+        condition = consts[0] if len(consts) == 1 else None
+        then = node.get("then", {}).get("properties", {})
         for name, sub in node.get("properties", {}).items():
             path = f"{prefix}{name}"
             sub_group = sub.get("x-group", group)
-            required = required_here and name in node.get("required", [])
+            in_object = name in node.get("required", [])
             if sub.get("type") == "object":
-                yield from walk(sub, f"{path}.", sub_group, required)
+                yield from walk(sub, f"{path}.", sub_group, required_here and in_object)
             else:
-                yield Leaf(path, sub, required, sub_group)
+                yield Leaf(path, sub, required_here and in_object, sub_group, in_object, condition, then.get(name, {}))
 
     yield from walk(schema, "", "Options", True)
 

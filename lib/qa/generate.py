@@ -1,9 +1,9 @@
 """Generate QA cases from a model: t-way covering suites, or a full product, each case with its expected outcome.
 
-Our own generator, not allpairspy: allpairspy cannot keep "at most one negative value per case",
-cannot tell which pairs the constraints rule out (it filters prefixes without look-ahead, so it
-may stop early or dead-end) and reports no coverage. The algorithm is AETG-style, one row at a
-time:
+Our own generator, not allpairspy (:mod:`lib.qa.allpairs` measures it against ours): allpairspy
+cannot keep "at most one negative value per case", cannot tell which pairs the constraints rule
+out (it filters prefixes without look-ahead, so it may stop early or dead-end) and reports no
+coverage. The algorithm is AETG-style, one row at a time:
 
 1. every t-tuple of non-negative values is *possible* when some complete case containing it
    satisfies the constraints; that is decided exactly, by backtracking over the (few) constrained
@@ -26,22 +26,19 @@ only while 3-D Secure is on, no decimals for JPY) come out right without hand-ma
 """
 from __future__ import annotations
 
-import dataclasses
-
 import math
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import combinations, product
 from typing import Literal
 
-from allpairspy import AllPairs
-
-from lib.qa.model import Model, Value, build_payload, duplicate
+from lib.fields.schema import ORDER_ID
 from lib.fields.validation import validate_create
+from lib.qa.model import Model, build_payload, check_values
+from lib.qa.suite import Case, Coverage, Suite
+from lib.qa.values import Value
 
-ORDER_ID = "transaction.order_id"
 CONFIRM_ABOVE = 5_000  # a full product larger than this needs confirm=True
 FULL_LIMIT = 100_000  # and one larger than this is refused
 CANDIDATES = 8  # rows tried per added row: more gives smaller suites, slower
@@ -50,39 +47,6 @@ RARITY_LIMIT = 100_000  # constrained assignments enumerated to weigh rare value
 
 Row = list[int | None]  # per enabled dimension, the index of its value (None: not chosen yet)
 Combo = tuple[tuple[int, ...], tuple[int, ...]]  # (dimensions, value indices)
-
-
-@dataclass(frozen=True)
-class Case:
-    """One request to send: the value of every enabled dimension, the payload and what the API should say."""
-
-    index: int
-    values: dict[str, Value]
-    negative_path: str | None
-    payload: dict
-    expected_paths: tuple[str, ...]
-
-    @property
-    def expected_accepted(self) -> bool:
-        return not self.expected_paths
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """t-tuples of non-negative values the suite contains, of those the constraints allow."""
-
-    strength: int
-    covered: int
-    possible: int
-    percent: float
-
-
-@dataclass(frozen=True)
-class Suite:
-    cases: list[Case]
-    coverage: Coverage | None
-    strength: int | str
-    seed: int
 
 
 def _row(n: int, dims: Sequence[int], values: Sequence[int]) -> Row:
@@ -101,11 +65,7 @@ class _Space:
         if not self.dims:
             raise ValueError("no dimension is enabled")
         for dim in self.dims:
-            if not dim.positives:
-                raise ValueError(f"{dim.path} needs at least one value that is not negative")
-            twice = duplicate(dim.values)
-            if twice is not None:
-                raise ValueError(f"{dim.path} lists {twice.label.lstrip('~')} twice")
+            check_values(dim.path, dim.values)
         self.n = len(self.dims)
         self.positive = [[i for i, v in enumerate(d.values) if not v.negative] for d in self.dims]
         self.negative = [[i for i, v in enumerate(d.values) if v.negative] for d in self.dims]
@@ -142,8 +102,9 @@ class _Space:
             rarity[d][v] = total / count
         return rarity
 
-    def is_negative(self, dim: int, value: int) -> bool:
-        return self.negative_flags[dim][value]
+    def is_negative(self, dim: int, value: int | None) -> bool:
+        """Whether the row's value is a negative one (an unset value is not)."""
+        return value is not None and self.negative_flags[dim][value]
 
     @staticmethod
     def _ok(rule: tuple[int, frozenset[int], int, frozenset[int]], row: Row) -> bool:
@@ -397,32 +358,3 @@ def coverage_of(model: Model, cases: Sequence[Mapping[str, Value]], strength: in
     space = _Space(model)
     cover = _Cover(space, min(strength, space.n), random.Random(0))
     return cover.report([[dim.values.index(case[dim.path]) for dim in space.dims] for case in cases])
-
-
-def allpairspy_suite(model: Model) -> list[dict[str, Value]]:
-    """What allpairspy makes of the enabled fields' non-negative values, the constraints as its filter.
-
-    Its filter sees only a prefix of a case and it stops at the first case adding no new pair, so
-    under constraints it may end before covering every allowed pair: measure it with :func:`coverage_of`.
-    It sends no negative either, so compare its count with a suite of the model's positives only: ours
-    adds a case per negative it cannot fit into a redundant slot (always some, for the two largest fields).
-    """
-    dims = model.enabled()
-    if len(dims) < 2:
-        return [{dims[0].path: value} for value in dims[0].positives] if dims else []
-
-    def allowed(prefix: list[Value]) -> bool:
-        assignment = {d.path: v for d, v in zip(dims, prefix)}
-        return all(c.holds(assignment) for c in model.constraints)
-
-    return [dict(zip((d.path for d in dims), case)) for case in AllPairs([d.positives for d in dims], filter_func=allowed)]
-
-
-def positives_only(model: Model) -> Model:
-    """The model allpairspy is given (it sends no negative): each field's valid values only."""
-    return dataclasses.replace(model, dimensions=[dataclasses.replace(d, values=d.positives) for d in model.dimensions])
-
-
-def allpairspy_count(model: Model) -> int:
-    """Cases in :func:`allpairspy_suite`, for the report and the benchmark."""
-    return len(allpairspy_suite(model))

@@ -1,7 +1,7 @@
 """The model as PICT model text, so QA can keep, diff and hand-edit it as they do today.
 
 Parameter lines ``path: v1, v2, ~negative`` list the enabled dimensions; constraints read
-``IF [a] = "x" THEN [b] IN {"p", "q"};``. Values are the typed labels of :mod:`lib.qa.model`
+``IF [a] = "x" THEN [b] IN {"p", "q"};``. Values are the typed labels of :mod:`lib.qa.values`
 (JSON, ``<not sent>``, ``<base>``; bare words such as ``gbp`` read as strings), so booleans,
 Decimals and strings with commas or quotes round-trip. Fields a text leaves out keep the base
 model's values, switched off.
@@ -11,17 +11,8 @@ from __future__ import annotations
 import copy
 import re
 
-from lib.qa.model import (
-    Constraint,
-    Dimension,
-    Model,
-    Value,
-    default_model,
-    duplicate,
-    read_value,
-    read_values,
-    token,
-)
+from lib.qa.model import Constraint, Dimension, Model, check_values
+from lib.qa.values import Value, read_value, read_values, token
 
 _PARAMETER = re.compile(r"^\s*(?P<path>[^:\s\[\]]+)\s*:(?P<values>.*)$")
 _FIELD = re.compile(r"\s*\[(?P<path>[^\]]+)\]\s*")
@@ -40,13 +31,12 @@ def to_pict(model: Model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def from_pict(text: str, base: Model | None = None) -> Model:
-    """The model ``text`` describes, over ``base``'s fields and payload (the default model's when None).
+def from_pict(text: str, base: Model) -> Model:
+    """The model ``text`` describes, over ``base``'s fields and payload.
 
     ValueError names the line and the reason: unknown or repeated field, unreadable value, a
     constraint that does not parse or names a value its field does not have.
     """
-    base = base or default_model()
     known = {d.path for d in base.dimensions}
     listed: dict[str, list[Value]] = {}
     constraints: list[tuple[int, Constraint]] = []
@@ -84,11 +74,7 @@ def _parameter(line: str, known: set[str]) -> tuple[str, list[Value]]:
     if path not in known:
         raise ValueError(f"unknown field {path!r}")
     values, _ = read_values(line, match.start("values"))
-    twice = duplicate(values)
-    if twice is not None:
-        raise ValueError(f"{path} lists {token(twice.value)} twice")
-    if all(v.negative for v in values):
-        raise ValueError(f"{path} needs at least one value that is not negative")
+    check_values(path, values)
     return path, values
 
 

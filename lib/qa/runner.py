@@ -3,7 +3,8 @@
 Why it is built this way:
 - The work runs in daemon threads this module starts, never in a Streamlit script: a rerun, a
   second tab or a closed browser does not touch it. Everything a page shows comes from
-  :class:`lib.qa.store.RunStore`, written case by case, so any page in any process can poll it.
+  :class:`lib.qa.store.RunStore`, written case by case, so any page in any process can poll it
+  (through :mod:`lib.qa.results`).
 - Requests go out raw (a dict: no client pre-check) through the ordinary :class:`Client`, built
   with the tag ``qa-run:<run_id>``: every call in the log, and every session the registry
   records, carries the run's id, and QA sessions stay out of finance's lists.
@@ -31,8 +32,8 @@ from lib.sessions.service import QA_TAG_PREFIX, SessionsService
 from lib.storage.db import close_thread_connections
 from lib.api.errors import ApiError, NetworkError, ServerError, UnknownOutcome, ValidationFailed
 from lib.qa import store as qa_store
-from lib.qa.generate import Case, Suite
 from lib.qa.store import CaseResult, RunStore
+from lib.qa.suite import Case, Suite
 
 TARGETS = (SANDBOX, ACQUIRED_TEST)
 MIN_CONCURRENCY, MAX_CONCURRENCY, DEFAULT_CONCURRENCY = 1, 16, 4  # at most the client's pooled connections
@@ -128,12 +129,6 @@ def cancel(run_id: str, db_path: str | Path | None = None) -> None:
     (run.store if run is not None else RunStore(db_path)).request_cancel(run_id)
 
 
-def is_running(run_id: str) -> bool:
-    """Whether this process is running ``run_id`` (other processes' runs: ``RunStore.progress``)."""
-    with _runs_lock:
-        return run_id in _runs
-
-
 def wait(run_id: str, timeout: float | None = None) -> bool:
     """Block until this process's run ``run_id`` has ended; False on timeout (tests, the bench)."""
     with _runs_lock:
@@ -178,7 +173,6 @@ def _work(run: _Run) -> None:
 
 def execute(client: Client, case: Case) -> CaseResult:
     """Send one case raw and classify what came back against what it expected."""
-    labels = {path: str(value.label) for path, value in case.values.items()}
     started = time.perf_counter()
     try:
         created = client.create_session(case.payload)
@@ -186,7 +180,7 @@ def execute(client: Client, case: Case) -> CaseResult:
         answer: dict[str, Any] = {"http_status": exc.status, "attempt_id": exc.attempt_id, "entry_seq": exc.entry_seq}
         if isinstance(exc, ValidationFailed):
             problems = tuple(dict(p) for p in exc.invalid_parameters)
-            result = classify(case.expected_paths, accepted=False, paths={p["parameter"] for p in problems})
+            result = classify(case.expected_paths, accepted=False, paths={str(p["parameter"]) for p in problems})
             answer |= {"problems": problems}
         else:
             result = _error_result(exc)
@@ -197,7 +191,7 @@ def execute(client: Client, case: Case) -> CaseResult:
         result = classify(case.expected_paths, accepted=True)
         answer = {"session_id": created.session_id, "attempt_id": created.attempt_id, "entry_seq": created.entry_seq}
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    return CaseResult(index=case.index, labels=labels, negative_path=case.negative_path,
+    return CaseResult(index=case.index, labels=case.labels, negative_path=case.negative_path,
                       expected_paths=tuple(case.expected_paths), result=result, payload=case.payload,
                       latency_ms=latency_ms, **answer)
 

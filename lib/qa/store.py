@@ -1,12 +1,11 @@
-"""Saved QA runs: the runs and every case result, in the call log's SQLite database.
+"""Saved QA runs: the runs and every case result, in the call log's SQLite database (the write side;
+:mod:`lib.qa.results` reads them back).
 
 Why it is built this way:
 - Runs live beside the log (tables ``qa_runs`` and ``qa_cases``), so a run, its calls in the log
   and the sessions it made are one backup and one set of joins.
 - The runner records each case in one transaction (case row + the run's counters + heartbeat):
   progress is an O(1) read that any page, tab or process can poll while the run goes on.
-- Summaries, failure rates and comparisons are SQL over the stored cases (``json_each`` over the
-  value labels), so a big run is never loaded into memory to be summarised.
 - A worker lives inside one process. Each run records its owner (host, pid, a per-process token)
   and a heartbeat; ``recover_interrupted`` marks ``running`` runs whose owner is gone (pid dead,
   our own pid but an earlier process, or heartbeat stale) as ``interrupted``, and leaves alone the
@@ -14,14 +13,12 @@ Why it is built this way:
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import socket
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,12 +27,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from lib.common import jsonutil
-from lib.access import masking
-from lib.audit.export import csv_escape
 from lib.calllog.log import CallLog, default_db_path, redact
+from lib.common.timefmt import utc_text
 from lib.storage.db import connect, ensure_schema, immediate
-from lib.common.timefmt import parse_utc, utc_text
-from lib.qa.model import Marker, Value, parse_label
 
 RUNNING, COMPLETED, CANCELLED, INTERRUPTED, FAILED = "running", "completed", "cancelled", "interrupted", "failed"
 FINAL_STATUSES = (COMPLETED, CANCELLED, INTERRUPTED, FAILED)
@@ -58,21 +52,15 @@ PROCESS_TOKEN = uuid.uuid4().hex  # tells this process from an earlier one that 
 
 Clock = Callable[[], datetime]
 
-_CASE_COLUMNS = (
+CASE_COLUMNS = (
     "idx", "case_key", "labels", "negative_path", "expected_paths", "result", "surprise", "http_status",
     "session_id", "paths", "problems", "error", "latency_ms", "attempt_id", "entry_seq", "payload", "finished_at",
 )
 _INSERT_CASE = "INSERT INTO qa_cases (run_id, {}) VALUES (:run_id, {})".format(
-    ", ".join(_CASE_COLUMNS),
+    ", ".join(CASE_COLUMNS),
     ", ".join("COALESCE(:http_status, (SELECT http_status FROM entries WHERE seq = :entry_seq))"
-              if c == "http_status" else f":{c}" for c in _CASE_COLUMNS),
+              if c == "http_status" else f":{c}" for c in CASE_COLUMNS),
 )
-_RUN_LIST_COLUMNS = (
-    "run_id", "created_at", "operator", "environment", "seed", "strength", "concurrency", "total", "done",
-    "surprises", "status", "finished_at",
-)
-_CSV_COLUMNS = ("index", "result", "surprise", "expected", "http_status", "session_id", "paths", "reasons",
-                "latency_ms", "negative_path", "attempt_id")
 
 
 def _create_schema(db: Database) -> None:
@@ -130,26 +118,28 @@ class CaseResult:
         return self.result != AS_EXPECTED
 
     @property
-    def paths(self) -> list[str]:
-        return sorted({p["parameter"] for p in self.problems})
+    def paths(self) -> tuple[str, ...]:
+        return tuple(sorted({p["parameter"] for p in self.problems}))
+
+    def columns(self, finished_at: str) -> dict[str, Any]:
+        """The case as stored, one entry per name of ``CASE_COLUMNS`` (values, not yet JSON text)."""
+        return {
+            "idx": self.index, "case_key": case_key(self.labels), "labels": self.labels,
+            "negative_path": self.negative_path, "expected_paths": self.expected_paths, "result": self.result,
+            "surprise": self.surprise, "http_status": self.http_status, "session_id": self.session_id,
+            "paths": self.paths, "problems": self.problems, "error": self.error, "latency_ms": self.latency_ms,
+            "attempt_id": self.attempt_id, "entry_seq": self.entry_seq, "payload": self.payload,
+            "finished_at": finished_at,
+        }
 
 
-@dataclass(frozen=True)
-class Progress:
-    """What the page's polling fragment shows. ``eta_s`` is None until a rate is known."""
-
-    done: int
-    total: int
-    surprises: int
-    rate_per_s: float | None
-    eta_s: float | None
-    status: str
-    elapsed_s: float = 0.0
-    error: str | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINAL_STATUSES
+# How the columns that hold more than a number or a string are stored (labels keep their letters as typed).
+_AS_TEXT: dict[str, Callable[[Any], Any]] = {
+    "labels": lambda labels: json.dumps(labels, ensure_ascii=False),
+    "expected_paths": lambda paths: json.dumps(list(paths)), "surprise": int,
+    "paths": lambda paths: json.dumps(list(paths)), "problems": lambda problems: json.dumps(list(problems)),
+    "payload": lambda payload: _payload_json(payload),
+}
 
 
 def _payload_json(payload: Any) -> str:
@@ -168,10 +158,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         pass  # alive, another user's
     return True
-
-
-def _expected(expected_paths: Sequence[str]) -> str:
-    return "refused: " + ", ".join(expected_paths) if expected_paths else "accepted"
 
 
 class RunStore:
@@ -214,15 +200,8 @@ class RunStore:
         a created session does not carry it, and the real API may say 200 where the sandbox says 201.
         """
         now = self._now()
-        values = {
-            "run_id": run_id, "idx": result.index, "case_key": case_key(result.labels),
-            "labels": json.dumps(result.labels, ensure_ascii=False), "negative_path": result.negative_path,
-            "expected_paths": json.dumps(list(result.expected_paths)), "result": result.result,
-            "surprise": int(result.surprise), "http_status": result.http_status, "session_id": result.session_id,
-            "paths": json.dumps(result.paths), "problems": json.dumps(list(result.problems)), "error": result.error,
-            "latency_ms": result.latency_ms, "attempt_id": result.attempt_id, "entry_seq": result.entry_seq,
-            "payload": _payload_json(result.payload), "finished_at": now,
-        }
+        values = {name: _AS_TEXT.get(name, lambda value: value)(value) for name, value in result.columns(now).items()}
+        values["run_id"] = run_id
         with immediate(self._db()) as db:
             db.conn.execute(_INSERT_CASE, values)
             db.conn.execute(
@@ -279,154 +258,9 @@ class RunStore:
             )
         return dead
 
-    # --- reading (the page) -------------------------------------------------------------------
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        """One run with every column (model texts included); headers decoded."""
-        cur = self._db().conn.execute("SELECT * FROM qa_runs WHERE run_id = ?", (run_id,))
-        row = cur.fetchone()
-        if row is None:
-            return None
-        run = dict(zip((d[0] for d in cur.description), row))
-        run["headers"] = json.loads(run["headers"])
-        return run
-
-    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest first, without the model texts."""
-        rows = self._db().conn.execute(
-            f"SELECT {', '.join(_RUN_LIST_COLUMNS)} FROM qa_runs ORDER BY created_at DESC, run_id LIMIT ?", (limit,)
-        )
-        return [dict(zip(_RUN_LIST_COLUMNS, row)) for row in rows]
-
-    def progress(self, run_id: str) -> Progress:
-        """done/total, surprises, the rate so far and the time left at that rate."""
-        row = self._db().conn.execute(
-            "SELECT done, total, surprises, status, cancel_requested, created_at, finished_at, error "
-            "FROM qa_runs WHERE run_id = ?", (run_id,)
-        ).fetchone()
-        if row is None:
-            raise KeyError(f"no QA run {run_id!r}")
-        done, total, surprises, status, cancel_requested, created_at, finished_at, error = row
-        end = parse_utc(finished_at) if finished_at else self._clock()
-        elapsed = max((end - parse_utc(created_at)).total_seconds(), 0.0)
-        rate = done / elapsed if done and elapsed > 0 else None
-        if status != RUNNING:
-            return Progress(done, total, surprises, rate, 0.0, status, elapsed, error)
-        eta = (total - done) / rate if rate else None
-        return Progress(done, total, surprises, rate, eta, CANCELLING if cancel_requested else status, elapsed, error)
-
-    def cases(self, run_id: str, *, only_surprises: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
-        """Stored cases in index order, JSON columns decoded."""
-        where = "run_id = ?" + (" AND surprise = 1" if only_surprises else "")
-        sql = f"SELECT {', '.join(_CASE_COLUMNS)} FROM qa_cases WHERE {where} ORDER BY idx LIMIT ?"
-        return [self._case(row) for row in self._db().conn.execute(sql, (run_id, -1 if limit is None else limit))]
-
-    @staticmethod
-    def _case(row: Sequence[Any]) -> dict[str, Any]:
-        case = dict(zip(_CASE_COLUMNS, row))
-        for name in ("labels", "expected_paths", "paths", "problems"):
-            case[name] = json.loads(case[name])
-        case["payload"] = jsonutil.loads(case["payload"])
-        case["surprise"] = bool(case["surprise"])
-        case["expected"] = _expected(case["expected_paths"])
-        return case
-
-    def summary(self, run_id: str) -> dict[str, Any]:
-        """Counts by result (every result class present, zeros included) and latency figures."""
-        conn = self._db().conn
-        counts = dict.fromkeys(RESULTS, 0)
-        counts.update(conn.execute("SELECT result, COUNT(*) FROM qa_cases WHERE run_id = ? GROUP BY result", (run_id,)))
-        cases, surprises, mean_ms, max_ms = conn.execute(
-            "SELECT COUNT(*), COALESCE(SUM(surprise), 0), AVG(latency_ms), MAX(latency_ms) FROM qa_cases WHERE run_id = ?",
-            (run_id,),
-        ).fetchone()
-        return {"cases": cases, "surprises": surprises, "counts": counts,
-                "mean_latency_ms": mean_ms, "max_latency_ms": max_ms}
-
-    def failure_rates(self, run_id: str, *, min_cases: int = 1) -> list[dict[str, Any]]:
-        """For each (dimension path, value label): cases, surprises, rate; worst first, so the value
-        behind a pattern of failures heads the list."""
-        rows = self._db().conn.execute(
-            """SELECT j.key, j.value, COUNT(*) AS n, SUM(c.surprise) AS s
-            FROM qa_cases AS c, json_each(c.labels) AS j WHERE c.run_id = ?
-            GROUP BY j.key, j.value HAVING n >= ?
-            ORDER BY CAST(s AS REAL) / n DESC, s DESC, j.key, j.value""",
-            (run_id, min_cases),
-        )
-        return [{"path": path, "label": label, "cases": n, "surprises": s, "rate": s / n} for path, label, n, s in rows]
-
-    def compare(self, run_a: str, run_b: str) -> list[dict[str, Any]]:
-        """Cases whose outcome (result, HTTP status or refused paths) differs between two runs, and
-        cases found in one run only, in run A's order. Cases match by their value labels
-        (``case_key``), not by index; a key that repeats within a run is paired in index order."""
-        numbered = ("SELECT idx, case_key, labels, result, http_status, paths, "
-                    "ROW_NUMBER() OVER (PARTITION BY case_key ORDER BY idx) AS n FROM qa_cases WHERE run_id = ?")
-        sql = f"""WITH a AS ({numbered}), b AS ({numbered})
-            SELECT * FROM (SELECT CASE WHEN b.idx IS NULL THEN 'only_in_a' ELSE 'differs' END AS change, a.labels,
-                a.idx AS a_index, a.result, a.http_status, a.paths, b.idx AS b_index, b.result, b.http_status, b.paths
-            FROM a LEFT JOIN b USING (case_key, n)
-            WHERE b.idx IS NULL OR a.result != b.result OR a.http_status IS NOT b.http_status OR a.paths != b.paths
-            UNION ALL
-            SELECT 'only_in_b', b.labels, NULL, NULL, NULL, NULL, b.idx, b.result, b.http_status, b.paths
-            FROM b LEFT JOIN a USING (case_key, n) WHERE a.idx IS NULL)
-            ORDER BY a_index IS NULL, a_index, b_index"""
-        sides = ("index", "result", "http_status", "paths")
-        return [
-            {"change": row[0], "labels": json.loads(row[1]),
-             **{f"a_{k}": _paths(k, v) for k, v in zip(sides, row[2:6])},
-             **{f"b_{k}": _paths(k, v) for k, v in zip(sides, row[6:10])}}
-            for row in self._db().conn.execute(sql, (run_a, run_b))
-        ]
-
-    # --- export -------------------------------------------------------------------------------
-    def export_json(self, run_id: str, *, mask: bool = False) -> bytes:
-        """The run (model included), its summary and every case, as UTF-8 JSON; ``mask`` hides the
-        personal fields of what was sent (qa sees customer data masked, exports included)."""
-        run = self.get_run(run_id)
-        if run is None:
-            raise KeyError(f"no QA run {run_id!r}")
-        document = {"run": run, "summary": self.summary(run_id), "cases": masked_cases(self.cases(run_id), mask)}
-        return jsonutil.dumps(document, pretty=True).encode("utf-8")
-
-    def export_csv(self, run_id: str, *, mask: bool = False) -> bytes:
-        """One row per case with a column per dimension; every cell escaped against formulas;
-        ``mask`` hides personal values as :meth:`export_json` does."""
-        conn = self._db().conn
-        dimensions = [key for (key,) in conn.execute(
-            "SELECT DISTINCT j.key FROM qa_cases AS c, json_each(c.labels) AS j WHERE c.run_id = ? ORDER BY j.key",
-            (run_id,),
-        )]
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([csv_escape(h) for h in (*_CSV_COLUMNS, *dimensions)])
-        for case in masked_cases(self.cases(run_id), mask):
-            reasons = "; ".join(p["reason"] for p in case["problems"]) or case["error"] or ""
-            cells = (case["idx"], case["result"], "yes" if case["surprise"] else "no", case["expected"], case["http_status"],
-                     case["session_id"], ", ".join(case["paths"]), reasons, case["latency_ms"],
-                     case["negative_path"], case["attempt_id"], *(case["labels"].get(d) for d in dimensions))
-            writer.writerow([csv_escape("" if c is None else str(c)) for c in cells])
-        return out.getvalue().encode("utf-8")
-
-
-def masked_cases(cases: list[dict[str, Any]], mask: bool) -> list[dict[str, Any]]:
-    """Cases with the personal fields of their payload and value labels masked (when ``mask``)."""
-    if not mask:
-        return cases
-    return [{**case, "payload": masking.mask_params(case["payload"]),
-             "labels": {path: _masked_label(path, label) for path, label in case["labels"].items()}}
-            for case in cases]
-
-
-def _masked_label(path: str, label: str) -> str:
-    """A value label with its value masked when the field is personal (markers such as
-    ``<not sent>`` say nothing personal and stay)."""
-    value = parse_label(label)
-    if path not in masking.PERSONAL_PATHS or isinstance(value.value, Marker):
-        return label
-    return Value(masking.mask_value(path, value.value), value.negative).label
-
-
-def _paths(column: str, value: Any) -> Any:
-    return json.loads(value) if column == "paths" and value is not None else value
+    def now(self) -> datetime:
+        """The store's clock (tests inject one): what a reader measures a running run's time against."""
+        return self._clock()
 
 
 def recover_interrupted(db_path: str | Path | None = None) -> list[str]:

@@ -8,7 +8,7 @@ Why it is built this way:
 - The ceiling (``live_amount_limit``) caps one call whatever the form allowed: a slipped digit
   cannot charge a customer 100 times too much. It is checked before the confirmation, since
   confirming an amount that will be refused helps nobody.
-- The checks are plain functions raising exceptions, so :mod:`lib.sessions.console` enforces them
+- The checks are plain functions raising exceptions, so the sessions service enforces them
   whatever the page shows.
 """
 from __future__ import annotations

@@ -1,0 +1,78 @@
+"""The QA explorer's generate tab: coverage, seed, the full product's size, and the suite's report.
+
+Owns the generation settings' keys and ``GENERATED`` (the last suite, or the reason it could not
+be made). The Generate button acts in a callback that reads the settings as they are at the click.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import pandas as pd
+import streamlit as st
+
+from lib.qa.service import Generated, Model, QAError, QAService
+from ui.text import md
+
+GENERATED = "qa_generated"  # Generated, or the QAError
+STRENGTHS: dict[str, int | Literal["full"]] = {"pairwise (2-way)": 2, "3-way": 3, "full product": "full"}
+
+
+def generated() -> Generated | None:
+    """The last suite generated in this session, if there is one."""
+    found = st.session_state.get(GENERATED)
+    return found if isinstance(found, Generated) else None
+
+
+def _generate(service: QAService, model: Model) -> None:
+    """Callback: the generation settings are read from their widgets' state, as they are at the click."""
+    ss = st.session_state
+    strength = STRENGTHS[ss.get("qa_strength", next(iter(STRENGTHS)))]
+    try:
+        ss[GENERATED] = service.generate(model, strength=strength, seed=int(ss.get("qa_seed", 0)),
+                                         full_dims=ss.get("qa_full_dims") if strength == "full" else None,
+                                         confirm=bool(ss.get("qa_confirm")))
+    except QAError as exc:
+        ss[GENERATED] = exc
+
+
+def show(service: QAService, model: Model | QAError) -> None:
+    if isinstance(model, QAError):
+        st.error(f"Fix the model first: {md(model)}", icon="✋")
+        return
+    how_col, seed_col = st.columns([3, 1])
+    strength = STRENGTHS[how_col.radio("Coverage", list(STRENGTHS), horizontal=True, key="qa_strength")]
+    seed_col.number_input("Seed", min_value=0, value=0, step=1, key="qa_seed")
+    full_dims, too_big = None, False
+    if strength == "full":
+        full_dims = st.multiselect("Full product over", [d.path for d in model.enabled()], key="qa_full_dims",
+                                   help="Every combination of these fields; the other enabled fields are still "
+                                        "covered pairwise.")
+        size = service.full_product(model, full_dims)
+        too_big = size.too_big
+        st.markdown(f"Full product: **{size.cases:,} cases** (at most one negative value each, before constraints)")
+        if too_big:
+            st.error(f"{size.cases:,} cases is more than the {size.limit:,} allowed: choose fewer fields or values.")
+        elif size.needs_confirmation:
+            st.checkbox(f"Yes, generate all {size.cases:,} cases (over {size.confirm_above:,})", key="qa_confirm")
+    st.button("Generate", type="primary", icon="⚙️", disabled=too_big or (strength == "full" and not full_dims),
+              on_click=_generate, args=(service, model))
+    result = st.session_state.get(GENERATED)
+    if isinstance(result, QAError):
+        st.error(md(result), icon="✋")
+    elif result is not None:
+        _report(result, model)
+
+
+def _report(result: Generated, model: Model) -> None:
+    """Coverage, both case counts, allpairspy's coverage, and the cases themselves."""
+    if not result.matches(model):
+        st.warning("The model changed since this suite was generated: generate again to use it.")
+    st.success(result.coverage_text, icon="✅")
+    ours, theirs = st.columns(2)
+    ours.metric("Cases (ours)", f"{len(result.suite.cases):,}")
+    theirs.metric("Cases (allpairspy, pairwise)",
+                  "—" if result.allpairspy.cases is None else f"{result.allpairspy.cases:,}")
+    st.caption(f"allpairspy: {result.allpairspy_coverage_text}. It stops at its first case "
+               "that adds no new pair, so under constraints it may end below 100 %; and it has no negatives.")
+    st.dataframe(pd.DataFrame([{"#": c.index, "expected": c.expected, **c.labels} for c in result.suite.cases]),
+                 hide_index=True, width="stretch", key="qa_preview")

@@ -1,0 +1,56 @@
+"""The QA explorer's saved-runs tab: every run, open one, load its model, export it, compare two.
+
+Owns the pickers' keys. Exports are built only when their button is clicked, masked as the page
+is for people who see customer data masked.
+"""
+from __future__ import annotations
+
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+
+from lib.qa.service import QAService
+from ui import qa_model_editor, qa_run
+from ui.frame import Frame
+
+
+def _load_model(service: QAService, run_id: str) -> None:
+    """Callback: a saved run's model back into the editor (to rerun it or change it)."""
+    model = service.run_model(run_id)
+    if model is not None:
+        qa_model_editor.load_model(service, model)
+
+
+def show(service: QAService, f: Frame) -> None:
+    runs = service.runs()
+    if not runs:
+        st.info("No QA run yet.")
+        return
+    st.dataframe(pd.DataFrame([{"run": r.run_id, "who": r.operator, "when": f.time(r.created_at),
+                                "target": r.environment, "strength": r.strength, "seed": r.seed, "status": r.status,
+                                "done": r.done, "total": r.total, "surprises": r.surprises} for r in runs]),
+                 hide_index=True, width="stretch", key="qa_saved_grid")
+    labels = {r.run_id: r.label for r in runs}
+    ids = list(labels)
+    picked = st.selectbox("Run", ids, format_func=labels.__getitem__, key="qa_saved_pick")
+    if picked is None:
+        return
+    open_col, model_col, csv_col, json_col = st.columns(4)
+    open_col.button("Open this run", icon="📂", on_click=qa_run.open_run, args=(picked,), key="qa_open")
+    model_col.button("Load its model", icon="🧩", on_click=_load_model, args=(service, picked), key="qa_load_model")
+    csv_col.download_button("Export CSV", partial(service.export_csv, picked, f.identity),
+                            file_name=f"qa-run-{picked}.csv", mime="text/csv", icon="⬇️", key="qa_csv")
+    json_col.download_button("Export JSON", partial(service.export_json, picked, f.identity),
+                             file_name=f"qa-run-{picked}.json", mime="application/json", icon="⬇️", key="qa_json")
+    st.subheader("Compare two runs")
+    a_col, b_col = st.columns(2)
+    run_a = a_col.selectbox("Run A", ids, format_func=labels.__getitem__, index=min(1, len(ids) - 1), key="qa_compare_a")
+    run_b = b_col.selectbox("Run B", ids, format_func=labels.__getitem__, index=0, key="qa_compare_b")
+    if run_a == run_b:
+        st.info("Pick two different runs.")
+        return
+    rows = [{"change": d.change_text, "A": d.a_text, "B": d.b_text, **d.labels} for d in service.compare(run_a, run_b)]
+    st.markdown(f"**{len(rows):,} case(s) whose outcome differs** (cases matched by their values)")
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="qa_compare_grid")
