@@ -62,6 +62,39 @@ class Environment:
     read_timeout: float = 30.0
 
 
+DEFAULT_OPS_DB = REPO_ROOT / "data" / "ops.db"
+DEFAULT_SANDBOX_DB = REPO_ROOT / "data" / "sandbox.db"
+BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another's lock
+
+
+def ops_db_path() -> Path:
+    """The console's database (call log, registry, QA runs): ``$OPS_DB_PATH``, else data/ops.db.
+
+    Read on each call, so a test or a second console points it elsewhere without a restart."""
+    return Path(os.environ.get("OPS_DB_PATH") or DEFAULT_OPS_DB)
+
+
+def sandbox_db_path() -> Path:
+    """The local sandbox's own database: ``$SANDBOX_DB_PATH``, else data/sandbox.db."""
+    return Path(os.environ.get("SANDBOX_DB_PATH") or DEFAULT_SANDBOX_DB)
+
+
+def busy_timeout() -> float:
+    """``$OPS_BUSY_TIMEOUT_S`` (seconds), else ``BUSY_TIMEOUT_S``; read when a connection opens.
+
+    Past it an append gives up with "database is locked" instead of hanging the page: a click
+    should wait for another writer's commit (milliseconds), not for a stuck transaction.
+    """
+    raw = os.environ.get("OPS_BUSY_TIMEOUT_S")
+    try:
+        value = float(raw) if raw else BUSY_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"OPS_BUSY_TIMEOUT_S must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise ValueError(f"OPS_BUSY_TIMEOUT_S must be between 0 and 3600 seconds, got {raw!r}")
+    return value
+
+
 def env_prefix(name: str) -> str:
     """`acquired-test` → `ACQUIRED_TEST_`: the environment-variable prefix of an environment."""
     return name.upper().replace("-", "_") + "_"

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from requests.structures import CaseInsensitiveDict
 
-from lib.calllog.log import GENESIS_HASH, REDACTED, CallLog, redact
+from lib.calllog.log import GENESIS_HASH, CallLog
+from lib.calllog.redaction import REDACTED, redact
 
 REPO = Path(__file__).resolve().parent.parent
 CREATE = "/v1/payment-sessions"

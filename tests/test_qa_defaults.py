@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import copy
 from decimal import Decimal
-from fnmatch import fnmatch
 
 import pytest
 
 from lib.fields.schema import AMOUNT, CURRENCY, SESSION_SCHEMA, currency_decimals, leaf, leaves
 from lib.fields.validation import validate_create
 from lib.qa import defaults
-from lib.qa.defaults import DEFAULT_ENABLED, default_base, default_model, default_values
+from lib.qa.defaults import default_base, default_model, default_values
 from lib.qa.model import Constraint, Dimension, build_payload
 from lib.qa.values import NOT_SENT, parse_label
 
@@ -30,7 +29,9 @@ def test_every_field_is_a_dimension_and_the_usual_ones_are_on() -> None:
             "tds.challenge_preference", "tds.challenge_window_size", "tds.redirect_url", "payment_methods",
             "save_card"} <= enabled
     assert "customer.first_name" not in enabled and "company_domains" not in enabled
-    assert all(any(fnmatch(f.path, pattern) for f in leaves()) for pattern in DEFAULT_ENABLED)  # no stale name
+    enabled = {f.path for f in leaves() if f.qa_default}  # the description's x-qa-default: a usual session's fields
+    assert {d.path for d in default_model().enabled()} == enabled
+    assert {"transaction.amount", "tds.is_active", "tds.redirect_url", "payment_methods", "save_card"} <= enabled
 
 
 def test_default_values_cover_the_brief() -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from lib.common import jsonutil
-from lib.calllog.log import REDACTED, CallLog, redact
+from lib.calllog.log import CallLog
+from lib.calllog.redaction import REDACTED, redact
 from lib.api.client import Client
 from lib.settings import Credentials, Environment
 from lib.sandbox.runtime import serve_in_thread

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.fields.schema import CURRENCIES, SESSION_SCHEMA, Leaf, currency_label, leaves
+from lib.fields.schema import CURRENCIES, SESSION_SCHEMA, Leaf, TransactionFacts, currency_label, leaves
 from lib.fields.validation import (InvalidRequest, SessionRequest, SessionUpdate, decimal_places, merge,
                             validate_create, validate_update)
 
@@ -163,7 +163,7 @@ def test_update_refuses_non_updatable_and_validates_the_merge() -> None:
 
 def test_typed_requests_carry_their_problems() -> None:
     request = SessionRequest.parse(VALID)
-    assert (request.order_id, request.amount, request.currency) == ("ord-1", Decimal("15.02"), "gbp")
+    assert TransactionFacts.of(request.body) == TransactionFacts("ord-1", Decimal("15.02"), "gbp")
     with pytest.raises(InvalidRequest) as caught:
         SessionRequest.parse(with_("transaction.amount", "x"))
     assert caught.value.problems == [{"parameter": "transaction.amount", "reason": "transaction.amount must be a number"}]

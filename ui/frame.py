@@ -16,7 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from lib.access.service import AccessDenied, AccessService, ConfigError, Identity, LoginRequired
-from lib.audit.service import AuditService, CallLogUnavailable, default_db_path
+from lib.audit.service import AuditService, CallLogUnavailable, ops_db_path
 from lib.qa.service import QAService
 from lib.sessions.service import Environment, SessionsService, local_time, zone
 from ui.pages import PAGES, PageInfo
@@ -162,7 +162,7 @@ def shared_sessions() -> SessionsService:
     """The process-wide sessions service on the configured database, once its call log can be
     written (checked on every run: a few system calls); otherwise a page saying why, and the script stops."""
     with log_guard():
-        sessions = _sessions(str(default_db_path()))
+        sessions = _sessions(str(ops_db_path()))
         sessions.log.preflight()
     return sessions
 

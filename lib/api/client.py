@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -34,6 +33,7 @@ from lib import settings
 from lib.settings import Environment
 from lib.api.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
 from lib.calllog.failures import CallLogUnavailable
+from lib.fields.schema import TransactionFacts
 from lib.fields.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 
 LOGIN = "/v1/login"
@@ -127,17 +127,9 @@ def _never_connected(exc: requests.RequestException) -> bool:
 
 def _concerns(body: Any, session_id: str | None) -> dict[str, Any]:
     """Session id / order id / amount / currency a call is about, read tolerantly from any body."""
-    transaction = body.get("transaction") if isinstance(body, dict) else None
-    transaction = transaction if isinstance(transaction, dict) else {}
-    amount = transaction.get("amount")
-    order_id = transaction.get("order_id")
-    currency = transaction.get("currency")
-    return {
-        "session_id": session_id,
-        "order_id": order_id if isinstance(order_id, str) else None,
-        "amount": str(amount) if isinstance(amount, (int, float, Decimal)) and not isinstance(amount, bool) else None,
-        "currency": currency if isinstance(currency, str) else None,
-    }
+    facts = TransactionFacts.of(body)
+    return {"session_id": session_id, "order_id": facts.order_id,
+            "amount": None if facts.amount is None else str(facts.amount), "currency": facts.currency}
 
 
 # What an operator must know when a call went out but its result could not be written.

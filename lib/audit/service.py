@@ -22,14 +22,15 @@ from lib.audit.queries import EntryView, LogEntry
 from lib.audit.view import (CUSTOM, DEFAULT_RANGE, KINDS, METHODS, TIME_RANGES, AuditView, grid_frame, minute_of,
                             outcome_label, page_count, sliding_since, view_from_query_params, view_to_query_params)
 from lib.calllog.failures import CallLogUnavailable
-from lib.calllog.log import CallLog, VerifyResult, default_db_path
+from lib.calllog.log import CallLog, VerifyResult
+from lib.settings import ops_db_path
 from lib.calllog.outcome import Outcome
 from lib.common import jsonutil
 
 __all__ = [
     "ALL_TIME", "CUSTOM", "DEFAULT_RANGE", "EXPORT_LIMIT", "IN_FLIGHT", "KINDS", "METHODS", "OUTCOMES", "TIME_RANGES",
     "AuditFilters", "AuditService", "AuditView", "CallLogUnavailable", "Charts", "EntryView", "LogEntry", "Outcome",
-    "VerifyResult", "default_db_path", "minute_of", "outcome_label", "page_count", "sliding_since",
+    "VerifyResult", "ops_db_path", "minute_of", "outcome_label", "page_count", "sliding_since",
     "view_from_query_params", "view_to_query_params", "pretty_json", "Checkpoint",
 ]
 

@@ -1,6 +1,6 @@
 """``python -m lib.calllog``: verify, checkpoint and back up the call log from a shell."""
 import sys
 
-from lib.calllog.log import main
+from lib.calllog.cli import main
 
 sys.exit(main())

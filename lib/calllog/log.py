@@ -13,18 +13,15 @@ Why it is built this way:
 - Secrets never reach the disk: ``detail`` is redacted (``lib.calllog.redaction``) before it is serialised.
 - Appends from many threads and processes are serialised by ``BEGIN IMMEDIATE``: the chain head is
   read and the new entry written in one transaction, so the chain never forks.
-- A log that cannot be opened or written (read-only, disk full, locked, corrupt) raises
-  :class:`lib.calllog.failures.CallLogUnavailable` naming the file, what happened and what to do, never a bare SQLite
-  error: pages and the CLI show it as it is, and nothing that needed the entry goes ahead.
+- A log that cannot be opened or written raises ``CallLogUnavailable`` (file, what happened, what
+  to do), never a bare SQLite error; nothing that needed the entry goes ahead.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,14 +37,11 @@ from sqlite_utils import Database
 from lib.calllog import checkpoints
 from lib import settings
 from lib.common import jsonutil
-from lib.storage import db as dbmod
 from lib.storage.db import connect, decimal_text, ensure_schema, immediate
 from lib.common.timefmt import utc_text
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
-from lib.calllog.redaction import REDACTED as REDACTED  # re-exported: the log's readers compare with it
-from lib.calllog.redaction import redact
+from lib.calllog.redaction import detail_text
 
-DEFAULT_DB_PATH = Path(__file__).resolve().parent.parent / "data" / "ops.db"
 GENESIS_HASH = "0" * 64
 
 # Every column in table order; the hash covers all but the last.
@@ -97,31 +91,6 @@ def _create_schema(db: Database) -> None:
         )
 
 
-def detail_text(detail: Mapping[str, Any]) -> str:
-    """``detail`` redacted, as the JSON text stored. Never raises for what a value holds: a
-    top-level value that cannot be written faithfully is replaced by a note of why, so an entry is
-    never lost to its detail (callers keep answers recordable first: ``jsonutil.read_answer``)."""
-    try:
-        return jsonutil.dumps(redact(detail))
-    except (ValueError, TypeError, RecursionError):
-        pass
-    kept: dict[str, Any] = {}
-    for key, value in detail.items():
-        name = _storable(str(key))
-        try:
-            item = redact({name: value})
-            jsonutil.dumps(item)
-        except (ValueError, TypeError, RecursionError) as exc:
-            item = {name: {"unrecordable": _storable(f"{type(exc).__name__}: {exc}")}}
-        kept.update(item)
-    return jsonutil.dumps(kept)
-
-
-def _storable(text: str) -> str:
-    """``text`` with anything UTF-8 cannot carry (lone surrogates) written as escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def entry_hash(values: Iterable[Any]) -> str:
     """The hash of one entry from its values in ``HASHED_COLUMNS`` order (the recipe in the module doc)."""
     canonical = json.dumps(dict(zip(HASHED_COLUMNS, values)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -136,11 +105,6 @@ def _decode(row: Sequence[Any]) -> dict[str, Any]:
     if entry["amount"] is not None:
         entry["amount"] = Decimal(entry["amount"])
     return entry
-
-
-def default_db_path() -> Path:
-    """``$OPS_DB_PATH``, else data/ops.db in the repository (read on each call: tests set it)."""
-    return Path(os.environ.get("OPS_DB_PATH") or DEFAULT_DB_PATH)
 
 
 @dataclass(frozen=True)
@@ -168,10 +132,10 @@ class CallLog:
     ) -> None:
         """``synchronous`` is FULL so an entry is on disk before the call it records goes out
         (``lib.storage.db``; NORMAL exists for the benchmark's comparison). ``busy_timeout_s``: how long an
-        append waits for another writer's lock (default ``lib.storage.db.busy_timeout_default()``).
+        append waits for another writer's lock (default ``lib.settings.busy_timeout()``).
         ``checkpoint_key`` signs and checks checkpoints (``lib.calllog.checkpoints``); by default it is read
         from the configuration each time it is needed, None means no key."""
-        self.db_path = Path(db_path or default_db_path()).resolve()
+        self.db_path = Path(db_path or settings.ops_db_path()).resolve()
         self.checkpoint_path = Path(
             checkpoint_path or os.environ.get("OPS_CHECKPOINT_PATH") or f"{self.db_path}.checkpoints.jsonl"
         ).resolve()
@@ -187,7 +151,7 @@ class CallLog:
 
     @property
     def busy_timeout_s(self) -> float:
-        return dbmod.busy_timeout_default() if self._busy_timeout_s is None else self._busy_timeout_s
+        return settings.busy_timeout() if self._busy_timeout_s is None else self._busy_timeout_s
 
     @contextmanager
     def failures_explained(self, doing: str) -> Iterator[None]:
@@ -434,54 +398,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lib.calllog {verify,checkpoint [--mirror PATH|-],backup DEST} [--db PATH] [--checkpoints PATH]``.
-
-    Exit status: 0 OK, 1 the log does not verify (or is missing), 2 it cannot be used (explained).
-    """
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="database file (default: $OPS_DB_PATH or data/ops.db)")
-    common.add_argument("--checkpoints", help="checkpoint file (default: $OPS_CHECKPOINT_PATH or <db>.checkpoints.jsonl)")
-    parser = argparse.ArgumentParser(prog="python -m lib.calllog", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("verify", parents=[common], help="recompute the hash chain and check the checkpoints")
-    checkpoint = commands.add_parser("checkpoint", parents=[common],
-                                     help="record the current head outside the database (signed when a key is set)")
-    checkpoint.add_argument("--mirror", help="also write it here: a file, or - for stdout "
-                                             "(default: $OPS_CHECKPOINT_MIRROR or [calllog] checkpoint_mirror)")
-    backup = commands.add_parser("backup", parents=[common], help="copy the database, then verify the copy")
-    backup.add_argument("dest")
-    args = parser.parse_args(argv)
-
-    db_path = Path(args.db or default_db_path())
-    if not db_path.exists():  # opening it would create an empty, "valid" log
-        print(f"no call log at {db_path}", file=sys.stderr)
-        return 1
-    try:
-        return _run(args, db_path)
-    except (CallLogUnavailable, settings.ConfigError) as exc:
-        print(exc, file=sys.stderr)
-        return 2
-
-
-def _run(args: argparse.Namespace, db_path: Path) -> int:
-    log = CallLog(db_path, args.checkpoints)
-    if args.command == "checkpoint":
-        mirror = args.mirror or settings.checkpoint_mirror()
-        record = log.checkpoint(mirror)
-        # With the mirror on stdout, stdout carries only the checkpoint line (for a log collector).
-        print(f"checkpoint appended to {log.checkpoint_path}{f' and {mirror}' if mirror and mirror != '-' else ''}: "
-              f"{json.dumps(record)}", file=sys.stderr if mirror == checkpoints.STDOUT else sys.stdout)
-        return 0
-    if args.command == "backup":
-        copy = log.backup(args.dest)
-        print(f"backup written to {copy}")
-        log = CallLog(copy, log.checkpoint_path)
-    result = log.verify()
-    print(result.message if args.command == "verify" else f"backup verifies: {result.message}")
-    for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
-    return 0 if result.ok else 1
-

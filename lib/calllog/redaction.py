@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from lib.common import jsonutil
+
 REDACTED = "[REDACTED]"
 
 _SECRET_WORDS = frozenset({
@@ -109,3 +110,28 @@ def _redact_member(key: Any, value: Any) -> Any:
             return value
         return base64.b64encode(redact_json_text(raw).encode("utf-8", "surrogateescape")).decode("ascii")
     return redact(value)
+
+
+def detail_text(detail: Mapping[str, Any]) -> str:
+    """``detail`` redacted, as the JSON text stored. Never raises for what a value holds: a
+    top-level value that cannot be written faithfully is replaced by a note of why, so an entry is
+    never lost to its detail (callers keep answers recordable first: ``jsonutil.read_answer``)."""
+    try:
+        return jsonutil.dumps(redact(detail))
+    except (ValueError, TypeError, RecursionError):
+        pass
+    kept: dict[str, Any] = {}
+    for key, value in detail.items():
+        name = _storable(str(key))
+        try:
+            item = redact({name: value})
+            jsonutil.dumps(item)
+        except (ValueError, TypeError, RecursionError) as exc:
+            item = {name: {"unrecordable": _storable(f"{type(exc).__name__}: {exc}")}}
+        kept.update(item)
+    return jsonutil.dumps(kept)
+
+
+def _storable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot carry (lone surrogates) written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

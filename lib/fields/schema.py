@@ -16,6 +16,8 @@ tools) carry what the standard has no word for:
 - ``x-personal``: customer personal data (masked for some roles);
 - ``x-form-default``: what a new form starts with where the API itself has no default;
 - ``x-not-future`` (on a date): the date may not lie after today;
+- ``x-qa-default`` (on a field or an object): the fields a usual session sets, which the QA
+  explorer's default model varies (the rest start switched off, so the default suite stays small);
 - ``x-fills`` (on a yes/no field): when set to yes, the form copies the object at ``from`` into
   the one at ``to`` (the shipping address matching billing).
 - ``examples`` (standard) and ``x-invalid-examples``: values the field takes and values it refuses,
@@ -150,6 +152,7 @@ SESSION_SCHEMA: dict[str, Any] = {
             "type": "object",
             "title": "Transaction",
             "x-group": "Transaction",
+            "x-qa-default": True,
             "required": ["order_id", "amount", "currency"],
             "x-decimals-by-currency": {code: decimals for code, (_, decimals) in CURRENCIES.items()},
             "properties": {
@@ -181,17 +184,17 @@ SESSION_SCHEMA: dict[str, Any] = {
             "x-group": "3-D Secure",
             "required": ["is_active"],
             "properties": {
-                "is_active": _boolean("3-D Secure active", default=True),
+                "is_active": _boolean("3-D Secure active", default=True, **{"x-qa-default": True}),
                 "challenge_preference": {
                     "type": "string", "title": "Challenge preference", "enum": CHALLENGE_PREFERENCES,
-                    "x-only-if": True,
+                    "x-only-if": True, "x-qa-default": True,
                 },
                 "challenge_window_size": {
                     "type": "string", "title": "Challenge window size", "enum": CHALLENGE_WINDOW_SIZES,
-                    "x-only-if": True,
+                    "x-only-if": True, "x-qa-default": True,
                 },
                 "contact_url": _tds_url("Contact URL"),
-                "redirect_url": _tds_url("Redirect URL"),
+                "redirect_url": {**_tds_url("Redirect URL"), "x-qa-default": True},
                 "webhook_url": _tds_url("3-D Secure webhook URL"),
             },
             "if": {"properties": {"is_active": {"const": True}}, "required": ["is_active"]},
@@ -236,7 +239,7 @@ SESSION_SCHEMA: dict[str, Any] = {
             **{"x-group": "Options", "x-reason": {"format": "must be a valid URL"}, **_URL_EXAMPLES},
         ),
         "save_card": _boolean("Save card", "Show the save-card checkbox (Payment and Form components).",
-                              **{"x-group": "Options", "x-updatable": False}),
+                              **{"x-group": "Options", "x-updatable": False, "x-qa-default": True}),
         "is_recurring": _boolean("Recurring", "Save the card for later use (Apple Pay / Google Pay).",
                                  **{"x-group": "Options", "x-updatable": False}),
         "payment_methods": {
@@ -244,6 +247,7 @@ SESSION_SCHEMA: dict[str, Any] = {
             "title": "Payment methods",
             "description": "Applies to the Payment component only, not Form or Fields.",
             "x-group": "Options",
+            "x-qa-default": True,
             "minItems": 1,
             "uniqueItems": True,
             "items": {"type": "string", "enum": PAYMENT_METHODS},
@@ -301,6 +305,7 @@ class Leaf:
     condition: tuple[str, Any] | None = None
     # What the object's ``then`` adds to this field while ``condition`` holds (https only under 3-D Secure).
     then: dict[str, Any] = field(default_factory=dict)
+    qa_default: bool = False  # ``x-qa-default`` on the field or an object above it
 
     @property
     def title(self) -> str:
@@ -325,7 +330,7 @@ class Leaf:
 def leaves(schema: dict[str, Any] = SESSION_SCHEMA) -> Iterator[Leaf]:
     """Every settable field, depth first in schema order (objects are walked, arrays are leaves)."""
 
-    def walk(node: dict[str, Any], prefix: str, group: str, required_here: bool) -> Iterator[Leaf]:
+    def walk(node: dict[str, Any], prefix: str, group: str, required_here: bool, qa: bool) -> Iterator[Leaf]:
         tested = node.get("if", {}).get("properties", {})
         consts = [(f"{prefix}{name}", sub["const"]) for name, sub in tested.items() if "const" in sub]
         condition = consts[0] if len(consts) == 1 else None
@@ -334,12 +339,14 @@ def leaves(schema: dict[str, Any] = SESSION_SCHEMA) -> Iterator[Leaf]:
             path = f"{prefix}{name}"
             sub_group = sub.get("x-group", group)
             in_object = name in node.get("required", [])
+            sub_qa = qa or bool(sub.get("x-qa-default"))
             if sub.get("type") == "object":
-                yield from walk(sub, f"{path}.", sub_group, required_here and in_object)
+                yield from walk(sub, f"{path}.", sub_group, required_here and in_object, sub_qa)
             else:
-                yield Leaf(path, sub, required_here and in_object, sub_group, in_object, condition, then.get(name, {}))
+                yield Leaf(path, sub, required_here and in_object, sub_group, in_object, condition, then.get(name, {}),
+                           sub_qa)
 
-    yield from walk(schema, "", "Options", True)
+    yield from walk(schema, "", "Options", True, False)
 
 
 def leaf(path: str) -> Leaf:

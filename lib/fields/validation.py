@@ -282,17 +282,6 @@ class SessionRequest:
             raise InvalidRequest(problems)
         return cls(body)
 
-    @property
-    def order_id(self) -> str:
-        return str(self.body["transaction"]["order_id"])
-
-    @property
-    def amount(self) -> Decimal:
-        return Decimal(str(self.body["transaction"]["amount"]))
-
-    @property
-    def currency(self) -> str:
-        return str(self.body["transaction"]["currency"])
 
 
 @dataclass(frozen=True)

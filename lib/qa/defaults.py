@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from fnmatch import fnmatch
 from typing import Any
 
 from lib.fields import dotted
@@ -24,12 +23,6 @@ from lib.fields.schema import AMOUNT, CURRENCY, ORDER_ID, Leaf, currency_decimal
 from lib.qa.model import Constraint, Dimension, Model
 from lib.qa.values import BASE, NOT_SENT, Value
 
-# The fields a usual session sets (the transaction, 3-D Secure's switch and challenge, one of its
-# URLs, the payment options): on by default, the rest off, so the default suite stays ~90 cases.
-DEFAULT_ENABLED = (
-    "transaction.*", "tds.is_active", "tds.challenge_preference", "tds.challenge_window_size",
-    "tds.redirect_url", "payment_methods", "save_card",
-)
 BASE_ORDER_ID = "qa-order"  # each case replaces it with ``qa-<seed>-<index>``
 TYPICAL_AMOUNT = Decimal("15.02")  # cut to the base currency's decimals
 UNKNOWN = "xxx"  # the unknown enum value / payment method every default model tries
@@ -171,7 +164,7 @@ def default_model() -> Model:
     condition (3-D Secure's challenge fields) sent only when it holds."""
     base = default_base()
     fields = list(leaves())
-    dimensions = {f.path: Dimension(f.path, default_values(f, base), any(fnmatch(f.path, p) for p in DEFAULT_ENABLED))
+    dimensions = {f.path: Dimension(f.path, default_values(f, base), f.qa_default)
                   for f in fields}
     constraints = [constraint for f in fields for constraint in _only_if(f, dimensions)]
     return Model(list(dimensions.values()), constraints, base)

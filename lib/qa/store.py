@@ -27,7 +27,9 @@ from typing import Any
 from sqlite_utils import Database
 
 from lib.common import jsonutil
-from lib.calllog.log import CallLog, default_db_path, redact
+from lib.calllog.log import CallLog
+from lib.calllog.redaction import redact
+from lib.settings import ops_db_path
 from lib.common.timefmt import utc_text
 from lib.storage.db import connect, ensure_schema, immediate
 
@@ -165,7 +167,7 @@ class RunStore:
 
     def __init__(self, db_path: str | Path | None = None, *,
                  clock: Clock = lambda: datetime.now(timezone.utc)) -> None:
-        self.db_path = Path(db_path or default_db_path()).resolve()
+        self.db_path = Path(db_path or ops_db_path()).resolve()
         self._clock = clock
         CallLog(self.db_path)  # the log's tables: a case's HTTP status may be read from its entry
         ensure_schema(self.db_path, "qa", _create_schema)

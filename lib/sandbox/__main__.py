@@ -7,15 +7,16 @@ import sys
 
 import uvicorn
 
+from lib import settings
 from lib.sandbox.app import create_app
-from lib.sandbox.runtime import app_kwargs_from_env, bind_socket, db_path_from_env, port_from_env, uvicorn_config
+from lib.sandbox.runtime import app_kwargs_from_env, bind_socket, port_from_env, uvicorn_config
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lib.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=port_from_env(), help="default SANDBOX_PORT or 8765")
-    parser.add_argument("--db", default=str(db_path_from_env()), help="default SANDBOX_DB_PATH or data/sandbox.db")
+    parser.add_argument("--db", default=str(settings.sandbox_db_path()), help="default SANDBOX_DB_PATH or data/sandbox.db")
     args = parser.parse_args(argv)
     app = create_app(args.db, **app_kwargs_from_env())
     print(f"Acquired sandbox on http://{args.host}:{args.port} (db {args.db})", file=sys.stderr)

@@ -22,10 +22,10 @@ from starlette.types import ASGIApp
 
 from lib.settings import sandbox_credentials
 from lib.storage.db import close_thread_connections
+from lib import settings
 from lib.sandbox.app import SERVICE, create_app
 
 DEFAULT_PORT = 8765
-DEFAULT_DB_PATH = Path(__file__).resolve().parents[2] / "data" / "sandbox.db"
 START_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 1.0
 
@@ -53,10 +53,6 @@ def app_kwargs_from_env() -> dict[str, Any]:
 
 def port_from_env() -> int:
     return int(os.environ.get("SANDBOX_PORT", str(DEFAULT_PORT)))
-
-
-def db_path_from_env() -> Path:
-    return Path(os.environ.get("SANDBOX_DB_PATH") or DEFAULT_DB_PATH)
 
 
 class SandboxServer:
@@ -172,7 +168,7 @@ def ensure_sandbox(port: int | None = None, db_path: str | Path | None = None) -
         cached = _cache.get(port)
         if cached is not None and cached.running:
             return cached
-        _cache[port] = sandbox = _reuse_or_start(port, Path(db_path) if db_path else db_path_from_env())
+        _cache[port] = sandbox = _reuse_or_start(port, Path(db_path) if db_path else settings.sandbox_db_path())
         return sandbox
 
 

@@ -17,9 +17,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from lib.common import jsonutil
-from lib.calllog.log import default_db_path
+from lib.settings import ops_db_path
 from lib.storage.db import connect, decimal_text, ensure_schema
 from lib.common.timefmt import parse_utc, utc_text
+from lib.fields.schema import TransactionFacts
 from lib.fields.validation import merge
 
 STATES = ("ok", "amount_uncertain")
@@ -91,11 +92,6 @@ def diff_params(before: Mapping[str, Any], after: Mapping[str, Any], _prefix: st
     return changes
 
 
-def _transaction_field(params: Mapping[str, Any], name: str) -> Any:
-    transaction = params.get("transaction")
-    return transaction.get(name) if isinstance(transaction, Mapping) else None
-
-
 def record_created(
     db: Database,
     *,
@@ -120,7 +116,7 @@ def record_created(
         (
             session_id, environment, order_id, operator, created_at,
             utc_text(sent_at + timedelta(seconds=ttl_seconds)), json.dumps(list(tags), ensure_ascii=False),
-            params_json, decimal_text(_transaction_field(params, "amount")), _transaction_field(params, "currency"),
+            params_json, decimal_text(TransactionFacts.of(params).amount), TransactionFacts.of(params).currency,
             entry_seq,
         ),
     )
@@ -153,7 +149,7 @@ def record_update(
         """UPDATE sessions SET params = ?, amount = ?, currency = ?, version = ?, updates = updates + 1,
         state = 'ok' WHERE session_id = ?""",
         (
-            params_json, decimal_text(_transaction_field(params, "amount")), _transaction_field(params, "currency"),
+            params_json, decimal_text(TransactionFacts.of(params).amount), TransactionFacts.of(params).currency,
             version, session_id,
         ),
     )
@@ -202,7 +198,7 @@ class Registry:
     datetimes (countdowns are arithmetic). Queries compare the stored UTC text, which sorts as time does."""
 
     def __init__(self, db_path: str | Path | None = None) -> None:
-        self.db_path = Path(db_path or default_db_path()).resolve()
+        self.db_path = Path(db_path or ops_db_path()).resolve()
         ensure_schema(self.db_path, "registry", _create_schema)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:

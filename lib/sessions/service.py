@@ -22,7 +22,8 @@ from lib.access import events
 from lib.access.policy import Identity
 from lib.api.client import Client, Created, Updated, utc_now
 from lib.audit import queries as audit
-from lib.calllog.log import CallLog, default_db_path
+from lib.calllog.log import CallLog
+from lib.settings import ops_db_path
 from lib.calllog.redaction import REDACTED
 from lib.common import jsonutil
 from lib.fields.schema import (AMOUNT, CURRENCY, ORDER_ID, Leaf, TransactionFacts, currency_label, leaf, leaves,
@@ -82,7 +83,7 @@ def _masked_version(version: Version) -> Version:
 @dataclass
 class SessionsService:
     sandbox_base_url: str
-    db_path: Path = field(default_factory=default_db_path)
+    db_path: Path = field(default_factory=ops_db_path)
     clock: Callable[[], datetime] = utc_now
 
     def __post_init__(self) -> None:

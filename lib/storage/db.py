@@ -16,7 +16,6 @@ is printed by bench/log_overhead.py (NORMAL and FULL in the same run).
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +25,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-BUSY_TIMEOUT_S = 30.0  # how long a writer waits for another's lock; OPS_BUSY_TIMEOUT_S overrides it
+from lib import settings
+
 
 
 _local = threading.local()
@@ -50,28 +50,12 @@ def _key(path: str | Path) -> str:
 SYNCHRONOUS = ("NORMAL", "FULL")
 
 
-def busy_timeout_default() -> float:
-    """``$OPS_BUSY_TIMEOUT_S`` (seconds), else ``BUSY_TIMEOUT_S``; read when a connection opens.
-
-    Past it an append gives up with "database is locked" instead of hanging the page: a click
-    should wait for another writer's commit (milliseconds), not for a stuck transaction.
-    """
-    raw = os.environ.get("OPS_BUSY_TIMEOUT_S")
-    try:
-        value = float(raw) if raw else BUSY_TIMEOUT_S
-    except ValueError:
-        raise ValueError(f"OPS_BUSY_TIMEOUT_S must be a number of seconds, got {raw!r}") from None
-    if not 0 <= value <= 3600:
-        raise ValueError(f"OPS_BUSY_TIMEOUT_S must be between 0 and 3600 seconds, got {raw!r}")
-    return value
-
-
 def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s: float | None = None) -> Database:
     """This thread's connection to ``path`` (created on first use, with WAL and a busy timeout).
 
     ``synchronous`` ("NORMAL" or "FULL") and ``busy_timeout_s`` change that setting of the
     connection when it differs from what the connection has; None leaves it as it is (new
-    connections start with NORMAL and ``busy_timeout_default()``). A failed open leaves nothing cached,
+    connections start with NORMAL and ``settings.busy_timeout()``). A failed open leaves nothing cached,
     so the next call tries again.
     """
     key = _key(path)
@@ -82,7 +66,7 @@ def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s:
     db = conns.get(key)
     if db is None:
         Path(key).parent.mkdir(parents=True, exist_ok=True)
-        timeout = busy_timeout_default()
+        timeout = settings.busy_timeout()
         raw = sqlite3.connect(key, check_same_thread=False, timeout=timeout, isolation_level=None)
         try:
             raw.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
@@ -95,15 +79,15 @@ def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s:
         db = Database(raw)
         conns[key] = db
         _local.settings[key] = {"synchronous": "NORMAL", "busy_timeout_s": timeout}
-    settings = _local.settings[key]
-    if synchronous is not None and settings["synchronous"] != synchronous:
+    pragmas = _local.settings[key]
+    if synchronous is not None and pragmas["synchronous"] != synchronous:
         if synchronous not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
         db.conn.execute(f"PRAGMA synchronous = {synchronous}")
-        settings["synchronous"] = synchronous
-    if busy_timeout_s is not None and settings["busy_timeout_s"] != busy_timeout_s:
+        pragmas["synchronous"] = synchronous
+    if busy_timeout_s is not None and pragmas["busy_timeout_s"] != busy_timeout_s:
         db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        settings["busy_timeout_s"] = busy_timeout_s
+        pragmas["busy_timeout_s"] = busy_timeout_s
     return db
 
 

@@ -1,0 +1,64 @@
+"""``python -m lib.calllog``: verify, checkpoint and back up the call log from a shell."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lib import settings
+from lib.calllog import checkpoints
+from lib.calllog.failures import CallLogUnavailable
+from lib.calllog.log import CallLog
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lib.calllog {verify,checkpoint [--mirror PATH|-],backup DEST} [--db PATH] [--checkpoints PATH]``.
+
+    Exit status: 0 OK, 1 the log does not verify (or is missing), 2 it cannot be used (explained).
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="database file (default: $OPS_DB_PATH or data/ops.db)")
+    common.add_argument("--checkpoints", help="checkpoint file (default: $OPS_CHECKPOINT_PATH or <db>.checkpoints.jsonl)")
+    parser = argparse.ArgumentParser(prog="python -m lib.calllog", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("verify", parents=[common], help="recompute the hash chain and check the checkpoints")
+    checkpoint = commands.add_parser("checkpoint", parents=[common],
+                                     help="record the current head outside the database (signed when a key is set)")
+    checkpoint.add_argument("--mirror", help="also write it here: a file, or - for stdout "
+                                             "(default: $OPS_CHECKPOINT_MIRROR or [calllog] checkpoint_mirror)")
+    backup = commands.add_parser("backup", parents=[common], help="copy the database, then verify the copy")
+    backup.add_argument("dest")
+    args = parser.parse_args(argv)
+
+    db_path = Path(args.db or settings.ops_db_path())
+    if not db_path.exists():  # opening it would create an empty, "valid" log
+        print(f"no call log at {db_path}", file=sys.stderr)
+        return 1
+    try:
+        return _run(args, db_path)
+    except (CallLogUnavailable, settings.ConfigError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, db_path: Path) -> int:
+    log = CallLog(db_path, args.checkpoints)
+    if args.command == "checkpoint":
+        mirror = args.mirror or settings.checkpoint_mirror()
+        record = log.checkpoint(mirror)
+        # With the mirror on stdout, stdout carries only the checkpoint line (for a log collector).
+        print(f"checkpoint appended to {log.checkpoint_path}{f' and {mirror}' if mirror and mirror != '-' else ''}: "
+              f"{json.dumps(record)}", file=sys.stderr if mirror == checkpoints.STDOUT else sys.stdout)
+        return 0
+    if args.command == "backup":
+        copy = log.backup(args.dest)
+        print(f"backup written to {copy}")
+        log = CallLog(copy, log.checkpoint_path)
+    result = log.verify()
+    print(result.message if args.command == "verify" else f"backup verifies: {result.message}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0 if result.ok else 1
+
