@@ -27,7 +27,7 @@ ACQUIRED_LIVE = "acquired-live"
 ENVIRONMENTS = (SANDBOX, ACQUIRED_TEST, ACQUIRED_LIVE)
 SESSION_TTL_SECONDS = 600
 
-# Contract §1: what is known of each environment before configuration.
+# docs/contract.md, "Environments and sign-in": what is known of each environment before configuration.
 _KNOWN: dict[str, dict[str, Any]] = {
     SANDBOX: {"api_base": None, "checkout_url_template": "{sandbox_base}/checkout/{session_id}", "live": False},
     ACQUIRED_TEST: {"api_base": "https://test-api.acquired.com/v1", "checkout_url_template": None, "live": False},

@@ -1,6 +1,6 @@
 """The Acquired payment-sessions API client: every HTTP attempt is logged before it is sent.
 
-Rules (contract §2, §6 and issue 3):
+Rules (docs/contract.md, "Environments and sign-in" and "Refusals"):
 - one pooled ``requests.Session`` and one cached token per environment, shared by every tab;
 - a timeout (connect, read) on every call;
 - after a 401 the client logs in again and retries that call once;

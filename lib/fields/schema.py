@@ -1,4 +1,4 @@
-"""The one description of every payment-session request field (contract §3, §3b, §4).
+"""The one description of every payment-session request field (docs/contract.md, "Sessions" / "Refusals").
 
 Our choice is **JSON Schema (draft 2020-12)**, written as Python data: it is declarative, checked
 by the maintained ``jsonschema`` package, and easy to walk, so the same document drives the
@@ -38,7 +38,7 @@ from typing import Any
 
 from lib.fields import dotted
 
-# ISO 4217 code → (name, minor-unit decimals). The 14 codes the API takes (§3), sent lowercase.
+# ISO 4217 code → (name, minor-unit decimals). The 14 codes the API takes (docs/contract.md, "Sessions"), sent lowercase.
 CURRENCIES: dict[str, tuple[str, int]] = {
     "aed": ("UAE dirham", 2),
     "aud": ("Australian dollar", 2),

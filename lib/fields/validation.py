@@ -1,4 +1,4 @@
-"""Validation of payment-session requests, giving the API's error list exactly (contract §3b).
+"""Validation of payment-session requests, giving the API's error list exactly (docs/contract.md, "Refusals").
 
 One implementation, used by the sandbox (what it answers) and by the client's pre-check (what
 the form refuses before sending): ``jsonschema`` checks :data:`lib.fields.schema.SESSION_SCHEMA`, and
@@ -86,7 +86,7 @@ def _is_date(value: object) -> bool:
 
 @_FORMATS.checks("base64")
 def _is_base64(value: object) -> bool:
-    """Standard base64 with its padding: what the API decodes (RFC 4648 §4, no line breaks)."""
+    """Standard base64 with its padding: what the API decodes (RFC 4648 section 4, no line breaks)."""
     if not isinstance(value, str):
         return True
     try:
@@ -239,7 +239,7 @@ def validate_create(payload: Any) -> list[Problem]:
 
 
 def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """Nested objects merge key by key; anything else (lists included) is replaced (contract §4)."""
+    """Nested objects merge key by key; anything else (lists included) is replaced (docs/contract.md, "Sessions")."""
     merged = dict(current)
     for key, value in patch.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):

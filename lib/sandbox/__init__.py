@@ -1,4 +1,4 @@
-"""A local stand-in for Acquired's payment-sessions API (contract: shared/acquired-api.md).
+"""A local stand-in for Acquired's payment-sessions API (docs/contract.md says what it follows).
 
 It answers exactly what the contract marks [ours], keeps sessions, versions and tokens in its
 own SQLite file, serves the payment-link page and can inject faults, so the console and its
@@ -8,7 +8,7 @@ Environment (read by ``python -m lib.sandbox`` and :func:`ensure_sandbox`, not b
 ``SANDBOX_APP_ID`` / ``SANDBOX_APP_KEY`` (``sandbox``), ``SANDBOX_TOKEN_TTL_SECONDS`` (3600),
 ``SANDBOX_SESSION_TTL_SECONDS`` (600), ``SANDBOX_PORT`` (8765), ``SANDBOX_DB_PATH``
 (``data/sandbox.db``), ``SANDBOX_UPDATE_EXTENDS=1`` (a PUT restarts the session's lifetime;
-by default it keeps the original expiry, contract §5).
+by default it keeps the original expiry: docs/contract.md, "Sessions").
 
 Besides the ``/v1`` API it serves, without auth, read-only views for tests, the console and the
 checkout page: ``GET /sandbox/info``, ``GET /sandbox/sessions/{id}`` and

@@ -73,7 +73,7 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
     """The sandbox on the SQLite file ``db_path``.
 
     ``update_extends`` (env ``SANDBOX_UPDATE_EXTENDS=1``) makes a PUT restart the session's
-    lifetime; by default an update keeps the original expiry, as the contract says (§5).
+    lifetime; by default an update keeps the original expiry, (docs/contract.md, "Sessions").
     """
     store = SandboxStore(db_path)
     auth = Authenticator(store, app_id, app_key, token_ttl_seconds)

@@ -1,4 +1,4 @@
-"""Login and Bearer tokens (contract §2): opaque random tokens, kept only as their SHA-256."""
+"""Login and Bearer tokens (docs/contract.md, "Environments and sign-in"): opaque random tokens, kept only as their SHA-256."""
 from __future__ import annotations
 
 import hashlib
@@ -50,7 +50,7 @@ class Authenticator:
 
 class RequireBearer:
     """ASGI layer in front of the protected ``/v1`` routes: a missing, forged or expired token gets
-    the §2 401 body naming the path, before any route (even an unknown one) is looked at."""
+    the 401 body (docs/contract.md, "Environments and sign-in") naming the path, before any route (even an unknown one) is looked at."""
 
     def __init__(self, app: ASGIApp, authenticator: Authenticator) -> None:
         self.app = app

@@ -5,7 +5,7 @@ call (as QA runs do) still gets its token, and the ``/sandbox`` views and the ch
 reliable for the checks made after a fault.
 
 Applied in this order: ``latency`` sleeps first; ``drop`` then cuts the connection before the
-request is looked at (nothing stored); ``status`` answers that code with the §6 body instead of
+request is looked at (nothing stored); ``status`` answers that code with the error body (docs/contract.md, "Refusals") instead of
 handling the request (nothing stored); ``drop-after`` lets the request be handled and stored,
 then cuts the connection in place of the answer — a true unknown outcome for the client;
 ``answer`` lets the request be handled and stored, then puts one hostile member in front of the

@@ -1,4 +1,4 @@
-"""The contract's response bodies (§2, §3, §4, §6), shared by every part of the sandbox."""
+"""The contract's response bodies (docs/contract.md, "Environments and sign-in" / "Sessions" / "Refusals"), shared by every part of the sandbox."""
 from __future__ import annotations
 
 from http import HTTPStatus
@@ -11,7 +11,7 @@ from lib.fields.validation import Problem
 
 VALIDATION_TITLE = "Your request parameters did not pass our validation."
 
-# status → (error_type, title), contract §6; other codes fall back to the HTTP reason phrase.
+# status → (error_type, title), docs/contract.md, "Refusals"; other codes fall back to the HTTP reason phrase.
 ERRORS: dict[int, tuple[str, str]] = {
     401: ("unauthorized", "Authentication with the API failed, please check your details and try again."),
     403: ("forbidden", "You do not have access to the requested resource, please check your details and try again."),
@@ -34,7 +34,7 @@ class JSONBody(Response):
 
 def error_response(status: int, instance: str, headers: dict[str, str] | None = None, *,
                    title: str | None = None) -> JSONBody:
-    """The §6 body for ``status``; ``instance`` is the request path, as the API reports it.
+    """The error body (docs/contract.md, "Refusals") for ``status``; ``instance`` is the request path, as the API reports it.
     ``title`` replaces the standard one where the answer must say more (a size limit)."""
     error_type, standard = ERRORS.get(status) or _fallback(status)
     title = title or standard
@@ -43,7 +43,7 @@ def error_response(status: int, instance: str, headers: dict[str, str] | None = 
 
 
 def validation_response(instance: str, problems: list[Problem]) -> JSONBody:
-    """The §3 400 body listing every problem at once."""
+    """The 400 body (docs/contract.md, "Refusals") listing every problem at once."""
     body = {"status": "error", "error_type": "validation", "title": VALIDATION_TITLE,
             "instance": instance, "invalid_parameters": problems}
     return JSONBody(body, status_code=400)

@@ -1,6 +1,6 @@
 """Running the sandbox beside the console: uvicorn in a daemon thread, or one already running.
 
-Shape from shared/streamlit-notes.md: we bind the socket ourselves (port 0 = a free port, and
+Shape: we bind the socket ourselves (port 0 = a free port, and
 the real port is known before the thread starts), the thread is a daemon (a non-daemon thread
 makes Streamlit hang on exit), we wait for ``server.started``, and ``atexit`` stops it cleanly.
 """

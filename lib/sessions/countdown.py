@@ -2,7 +2,7 @@
 
 Streamlit's ``run_every`` fragments never tick under AppTest, so everything a countdown shows is
 computed here from an explicit ``now``: the page passes the real time, tests pass fixed ones.
-Rounding is always down, so the countdown never promises time the API will not give (§5).
+Rounding is always down, so the countdown never promises time the API will not give (docs/contract.md, "Sessions").
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The payment link a finance person shares: URL, QR code and a message ready to paste.
 
-For sessions there is no hosted link from the API (contract §7): the link is the merchant's own
+For sessions there is no hosted link from the API (docs/contract.md, "Sessions"): the link is the merchant's own
 checkout page carrying the session id, built from the environment's ``checkout_url_template``.
 """
 from __future__ import annotations
