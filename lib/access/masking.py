@@ -71,10 +71,6 @@ _MASKERS = {"email": _email, "phone": _phone, "ip": _ip, "dob": lambda text: DOB
             "initial": _initial}
 
 
-def is_personal(path: str) -> bool:
-    return path in PERSONAL_PATHS
-
-
 def mask_value(path: str, value: Any) -> Any:
     """``value`` of the field at ``path`` as a masked string; values of other fields unchanged.
 
@@ -108,32 +104,12 @@ def mask_params(params: Mapping[str, Any], *, enabled: bool = True) -> dict[str,
     return _mask_at("", params) if enabled else params
 
 
-def mask_flat(values: Mapping[str, Any], *, enabled: bool = True) -> Mapping[str, Any]:
-    """A copy of a mapping keyed by dotted path (QA labels, form values) with personal paths masked."""
-    return {path: _mask_at(path, value) for path, value in values.items()} if enabled else values
-
-
 def mask_changes(changes: Iterable[Mapping[str, Any]], *, enabled: bool = True) -> list[Mapping[str, Any]]:
     """``registry.diff_params`` output (``path``/``before``/``after``) with personal values masked."""
     if not enabled:
         return list(changes)
     return [{**c, "before": _mask_at(c["path"], c["before"]), "after": _mask_at(c["path"], c["after"])}
             for c in changes]
-
-
-def mask_history(history: Iterable[Mapping[str, Any]], *, enabled: bool = True) -> list[Mapping[str, Any]]:
-    """Registry versions (``params`` and ``changes``) masked, for the detail page's version list."""
-    if not enabled:
-        return list(history)
-    return [{**v, "params": _mask_at("", v["params"]), "changes": mask_changes(v.get("changes") or [])}
-            for v in history]
-
-
-def mask_session(session: Mapping[str, Any], *, enabled: bool = True) -> Mapping[str, Any]:
-    """A registry row with its ``params`` masked (ids, amount, currency and operator untouched)."""
-    if not enabled or "params" not in session:
-        return session
-    return {**session, "params": _mask_params_cell(session["params"])}
 
 
 def mask_entry(entry: Mapping[str, Any] | None, *, enabled: bool = True) -> Mapping[str, Any] | None:

@@ -55,9 +55,6 @@ class AccessService:
             events.record_denied(self.log, who, denied)
             raise
 
-    def record_audit_view(self, who: Identity, filters: dict[str, str]) -> None:
-        events.record_access(self.log, who, events.AUDIT_VIEW, detail={"filters": filters})
-
     @staticmethod
     def refusal(who: Identity, action: str, environment: str | None) -> str | None:
         """Why ``who`` may not take ``action`` there (None: they may), for a page to explain before offering it."""
