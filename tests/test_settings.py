@@ -82,3 +82,21 @@ def test_the_secrets_file_is_parsed_again_only_when_it_changes(no_ambient_settin
     assert settings.load_secrets()["environments"]["acquired-test"]["app_id"] == "bb"
     no_ambient_settings.unlink()
     assert settings.load_secrets() == {}
+
+
+def test_databases_default_to_the_repository_data_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`make run` on a fresh clone keeps its records in data/, beside the code (not inside lib/)."""
+    repo = Path(__file__).resolve().parent.parent
+    monkeypatch.delenv("OPS_DB_PATH", raising=False)
+    monkeypatch.delenv("SANDBOX_DB_PATH", raising=False)
+    assert settings.ops_db_path() == repo / "data" / "ops.db"
+    assert settings.sandbox_db_path() == repo / "data" / "sandbox.db"
+    monkeypatch.setenv("OPS_DB_PATH", str(tmp_path / "elsewhere.db"))
+    assert settings.ops_db_path() == tmp_path / "elsewhere.db"
+
+
+@pytest.mark.parametrize("raw", ["soon", "-1", "3601"])
+def test_a_bad_busy_timeout_is_named(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("OPS_BUSY_TIMEOUT_S", raw)
+    with pytest.raises(ValueError, match="OPS_BUSY_TIMEOUT_S must be"):
+        settings.busy_timeout()
