@@ -79,12 +79,50 @@ class Updated:
 @dataclass
 class _Token:
     value: str
-    valid_until: float  # time.monotonic()
+    valid_until: float  # on the cache's ``seconds`` clock
 
 
+TokenKey = tuple[str, str, str]  # environment name, API base, app id
+
+
+class TokenCache:
+    """Tokens by environment, each until shortly before it expires; safe from any thread.
+
+    ``seconds`` is the clock validity is counted on (``time.monotonic``: a wall-clock jump neither
+    keeps a dead token nor drops a live one); a test passes its own to expire a token without waiting.
+    """
+
+    def __init__(self, seconds: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._tokens: dict[TokenKey, _Token] = {}
+
+    def get(self, key: TokenKey) -> str | None:
+        """The token for ``key`` while it is still valid, else None."""
+        with self._lock:
+            token = self._tokens.get(key)
+        return token.value if token and token.valid_until > self.seconds() else None
+
+    def put(self, key: TokenKey, value: str, expires_in: float) -> None:
+        """Keep ``value`` for ``expires_in`` seconds less a margin (10%, at most a minute)."""
+        margin = min(60.0, expires_in * 0.1)
+        with self._lock:
+            self._tokens[key] = _Token(value, self.seconds() + expires_in - margin)
+
+    def forget(self, key: TokenKey) -> None:
+        with self._lock:
+            self._tokens.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget every token (a new process, as far as tokens go)."""
+        with self._lock:
+            self._tokens.clear()
+
+
+# The process's tokens, shared by every tab and every client that is not handed its own.
+TOKENS = TokenCache()
 _pool_lock = threading.Lock()
 _sessions: dict[str, requests.Session] = {}
-_tokens: dict[tuple[str, str, str], _Token] = {}
 
 
 def _http_session(api_base: str) -> requests.Session:
@@ -191,9 +229,10 @@ class Client:
 
     def __init__(self, env: Environment, *, operator: str, log: CallLog | None = None,
                  tags: Sequence[str] = (), headers: Mapping[str, str] | None = None,
-                 clock: Clock = utc_now, recorder: Recorder | None = None) -> None:
+                 clock: Clock = utc_now, recorder: Recorder | None = None, tokens: TokenCache = TOKENS) -> None:
         """``headers`` go on every request (e.g. the sandbox's ``X-Sandbox-Fault`` in QA runs);
-        ``recorder`` keeps the sessions created and updated (nothing is kept without one)."""
+        ``recorder`` keeps the sessions created and updated (nothing is kept without one);
+        ``tokens`` is where login tokens are kept (by default the process's ``TOKENS``)."""
         self.env = env
         self.operator = operator
         self.log = log or CallLog()
@@ -201,8 +240,9 @@ class Client:
         self.extra_headers = dict(headers or {})
         self.clock = clock
         self.recorder = recorder
+        self.tokens = tokens
         self._http = _http_session(env.api_base)
-        self._token_key = (env.name, env.api_base, env.credentials.app_id)
+        self._token_key: TokenKey = (env.name, env.api_base, env.credentials.app_id)
 
     # --- public calls -------------------------------------------------------------------------
     def login(self) -> str:
@@ -214,10 +254,7 @@ class Client:
         token = _text_member(answer.members, "access_token")
         if not token:
             raise ApiError("login answered without an access_token", status=response.status_code, body=answer.recorded)
-        expires_in = _seconds(answer.members.get("expires_in"))
-        margin = min(60.0, expires_in * 0.1)
-        with _pool_lock:
-            _tokens[self._token_key] = _Token(token, time.monotonic() + expires_in - margin)
+        self.tokens.put(self._token_key, token, _seconds(answer.members.get("expires_in")))
         return str(token)
 
     def create_session(self, payload: SessionRequest | Mapping[str, Any], *, tags: Sequence[str] = ()) -> Created:
@@ -276,15 +313,10 @@ class Client:
 
     # --- plumbing ----------------------------------------------------------------------------
     def _token(self) -> str:
-        with _pool_lock:
-            token = _tokens.get(self._token_key)
-        if token and token.valid_until > time.monotonic():
-            return token.value
-        return self.login()
+        return self.tokens.get(self._token_key) or self.login()
 
     def _forget_token(self) -> None:
-        with _pool_lock:
-            _tokens.pop(self._token_key, None)
+        self.tokens.forget(self._token_key)
 
     def _call(self, method: str, endpoint: str, path: str, body: Any, *, session_id: str | None = None,
               concerns_body: Any = None, tags: Sequence[str] = (),
