@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from lib.calllog.log import CallLog
 from lib.sandbox import SandboxServer, serve_in_thread
+from tests.clocks import FakeClock
+
+MakeSandbox = Callable[..., SandboxServer]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -20,19 +25,51 @@ def error_details_shown() -> None:
 
 @pytest.fixture(autouse=True)
 def fresh_token_cache() -> Iterator[None]:
-    """API tokens are cached per process (lib.api.client); every test starts and ends without one."""
-    from lib.api import client
-    client._tokens.clear()
+    """Clients not handed a ``TokenCache`` (the pages', the services') share the process's
+    ``TOKENS``; every test starts and ends with it empty, as a new console process does."""
+    from lib.api.client import TOKENS
+    TOKENS.clear()
     yield
-    client._tokens.clear()
+    TOKENS.clear()
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
+def clock() -> FakeClock:
+    """A clock that moves only when the test calls ``clock.advance``."""
+    return FakeClock()
+
+
+@pytest.fixture
+def log_kwargs() -> dict[str, Any]:
+    """Keyword arguments of the ``log`` fixture's CallLog; a module overrides this to change them."""
+    return {}
+
+
+@pytest.fixture
+def log(tmp_path: Path, log_kwargs: dict[str, Any]) -> CallLog:
+    """A call log of its own (ops.db and checkpoints.jsonl in tmp_path)."""
+    return CallLog(tmp_path / "ops.db", tmp_path / "checkpoints.jsonl", **log_kwargs)
+
+
+@pytest.fixture
+def make_sandbox(tmp_path: Path) -> Iterator[MakeSandbox]:
+    """Sandboxes with custom ``create_app`` settings (``clock=...`` among them) on tmp_path's
+    sandbox.db, each on a free port; all stopped at the end."""
+    started: list[SandboxServer] = []
+
+    def make(**app_kwargs: Any) -> SandboxServer:
+        started.append(serve_in_thread(tmp_path / "sandbox.db", **app_kwargs))
+        return started[-1]
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox: MakeSandbox) -> SandboxServer:
     """A fresh sandbox (default credentials ``sandbox``/``sandbox``) on a free 127.0.0.1 port."""
-    server = serve_in_thread(tmp_path / "sandbox.db")
-    yield server
-    server.stop()
+    return make_sandbox()
 
 
 @pytest.fixture(scope="session")
