@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from lib.calllog.log import CallLog
-from lib.sandbox import SandboxServer, serve_in_thread
+from lib.sandbox import SandboxServer, ensure_sandbox, serve_in_thread
+from lib.sessions.service import SessionsService
 from tests.clocks import FakeClock
 
 MakeSandbox = Callable[..., SandboxServer]
@@ -113,6 +114,18 @@ auditor = ["aud@example.com"]
 admin = ["admin@example.com"]
 contact = "ops-admins@example.com"
 """
+
+
+@pytest.fixture
+def console(sandbox: SandboxServer, app_env: Path) -> SessionsService:
+    """A console on a sandbox of its own and the app's database (app_env: no secrets, a known operator)."""
+    return SessionsService(sandbox_base_url=sandbox.base_url, db_path=app_env / "ops.db")
+
+
+@pytest.fixture
+def app_console(app_env: Path) -> SessionsService:
+    """A console on the app's database and the sandbox the pages use (``ensure_sandbox``)."""
+    return SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from streamlit.testing.v1 import AppTest
 from lib.audit.service import AuditFilters, AuditService
 from lib.calllog.log import CallLog
 from lib.sessions.service import SessionsService
-from lib.sandbox.runtime import ensure_sandbox
 from lib.fields.validation import SessionRequest
 from tests.conftest import REPO, signed_in_as
 from tests.page_support import errors, seen
@@ -158,9 +157,8 @@ PERSONAL = {"first_name": "Jane", "last_name": "Doe", "billing": {"email": "jane
 
 
 @pytest.fixture
-def personal_session(app_env: Path) -> str:
-    console = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
-    created = console.client("sandbox", "fin@example.com").create_session(SessionRequest.parse({
+def personal_session(app_console: SessionsService) -> str:
+    created = app_console.client("sandbox", "fin@example.com").create_session(SessionRequest.parse({
         "transaction": {"order_id": "ord-private", "amount": Decimal("15.02"), "currency": "gbp"},
         "customer": dict(PERSONAL)}))
     return created.session_id
@@ -214,10 +212,9 @@ def test_opening_the_audit_log_and_exporting_are_recorded_and_the_chain_verifies
 
 # --- live-money safety on the page ------------------------------------------------------------------
 @pytest.fixture
-def live_at_sandbox(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def live_at_sandbox(app_console: SessionsService, monkeypatch: pytest.MonkeyPatch) -> None:
     """acquired-live configured, but answered by the local sandbox: no real money anywhere."""
-    api_base = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db").environment(
-        "sandbox").api_base
+    api_base = app_console.environment("sandbox").api_base
     monkeypatch.setenv("ACQUIRED_LIVE_APP_ID", "sandbox")
     monkeypatch.setenv("ACQUIRED_LIVE_APP_KEY", "sandbox")
     monkeypatch.setenv("ACQUIRED_LIVE_API_BASE", api_base)

@@ -50,17 +50,11 @@ def body(order_id: str, amount: str = "15.02") -> dict[str, Any]:
 
 
 @pytest.fixture
-def console(app_env: Path) -> SessionsService:
-    """A console on the app's database and sandbox (the one the pages use)."""
-    return SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
-
-
-@pytest.fixture
-def make(console: SessionsService) -> Callable[..., Created]:
+def make(app_console: SessionsService) -> Callable[..., Created]:
     """Create a session; ``ago`` backdates it through the console's clock (expired after 10 min)."""
     def _make(order_id: str | None = None, *, operator: str = ME, amount: str = "15.02",
               tags: tuple[str, ...] = (), ago: timedelta = timedelta(0)) -> Created:
-        maker = SessionsService(console.sandbox_base_url, console.db_path, clock=lambda: datetime.now(UTC) - ago)
+        maker = SessionsService(app_console.sandbox_base_url, app_console.db_path, clock=lambda: datetime.now(UTC) - ago)
         order = order_id or f"ord-{uuid.uuid4().hex[:10]}"
         return maker.client("sandbox", operator, tags=tags).create_session(SessionRequest.parse(body(order, amount)))
     return _make
@@ -291,20 +285,20 @@ def test_an_expired_session_is_refused_and_can_be_recreated(open_page, make) -> 
     assert "same parameters" in at.success[0].value
 
 
-def test_unknown_outcome_shows_amount_uncertain_and_resend_settles_it(open_page, make, console) -> None:
+def test_unknown_outcome_shows_amount_uncertain_and_resend_settles_it(open_page, make, app_console) -> None:
     created = make("ord-unc")
-    faulty = console.client("sandbox", ME, headers={FAULT: "drop-after"})
+    faulty = app_console.client("sandbox", ME, headers={FAULT: "drop-after"})
     with pytest.raises(UnknownOutcome):
         faulty.update_session(created.session_id, {"transaction": {"amount": Decimal("20.00")}})
-    pending = console.pending_update(created.session_id)
+    pending = app_console.pending_update(created.session_id)
     assert pending is not None and pending.patch == {"transaction": {"amount": Decimal("20.00")}}
     at = open_page(UPDATE, session=created.session_id)
     assert "AMOUNT UNCERTAIN" in at.error[0].value
     click(at, "Send the same update again")
     assert "certain" in at.toast[0].value
-    assert console.pending_update(created.session_id) is None
+    assert app_console.pending_update(created.session_id) is None
     assert not [e for e in at.error if "AMOUNT UNCERTAIN" in e.value]
-    assert console.session(created.session_id).amount == Decimal("20.00")
+    assert app_console.session(created.session_id).amount == Decimal("20.00")
 
 
 def test_unknown_session_on_update(open_page) -> None:
@@ -314,9 +308,9 @@ def test_unknown_session_on_update(open_page) -> None:
 
 
 # --- Session detail page ----------------------------------------------------------------------------
-def test_detail_shows_parameters_versions_calls_and_link(open_page, make, console) -> None:
+def test_detail_shows_parameters_versions_calls_and_link(open_page, make, app_console) -> None:
     created = make("ord-detail")
-    console.update("sandbox", LOCAL, created.session_id, {"transaction.amount": "18.00", "transaction.currency": "gbp",
+    app_console.update("sandbox", LOCAL, created.session_id, {"transaction.amount": "18.00", "transaction.currency": "gbp",
                                                        "transaction.order_id": "ord-detail"})
     at = open_page(DETAIL, session=created.session_id)
     page = texts(at)
@@ -349,23 +343,23 @@ def test_detail_of_an_unknown_id_and_the_picker(open_page, make) -> None:
 @pytest.mark.parametrize(("amount", "currency", "shown", "label"), [
     ("20", "gbp", "20.00", "20.00 GBP"), ("1500", "jpy", "1500", "1,500 JPY"), ("0", "usd", "0.00", "0.00 USD")])
 def test_whole_amount_sessions_open_for_update_prefilled_with_the_currency_decimals(
-        open_page, console, amount: str, currency: str, shown: str, label: str) -> None:
+        open_page, app_console, amount: str, currency: str, shown: str, label: str) -> None:
     body = {"transaction": {"order_id": f"ord-{currency}", "amount": Decimal(amount), "currency": currency,
                             "capture": False}}
-    created = console.client("sandbox", ME).create_session(SessionRequest.parse(body))
+    created = app_console.client("sandbox", ME).create_session(SessionRequest.parse(body))
     at = open_page(UPDATE, session=created.session_id)
     assert amount_box(at, created.session_id).value == shown
     assert at.selectbox(key="upd_session").format_func(created.session_id).startswith(
         f"ord-{currency} · {label} · ")
 
 
-def test_a_decimal_comma_is_refused_with_a_hint_and_nothing_is_sent(open_page, make, console) -> None:
+def test_a_decimal_comma_is_refused_with_a_hint_and_nothing_is_sent(open_page, make, app_console) -> None:
     created = make("ord-comma", amount="20")
     at = open_page(UPDATE, session=created.session_id)
     amount_box(at, created.session_id).input("30,5").run()
     assert field_errors(at) == {"transaction.amount": "Amount: must be a number: use a point for decimals: 30.5"}
     assert not [b for b in at.button if b.label == "Confirm update"]  # nothing to send
-    assert console.session(created.session_id).amount == Decimal("20")
+    assert app_console.session(created.session_id).amount == Decimal("20")
 
 
 def test_clearing_the_picker_clears_the_url(open_page, make) -> None:

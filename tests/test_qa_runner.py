@@ -90,11 +90,6 @@ def db_path(app_env: Path) -> Path:
 
 
 @pytest.fixture
-def console(sandbox: SandboxServer, db_path: Path) -> SessionsService:
-    return SessionsService(sandbox.base_url, db_path=db_path)
-
-
-@pytest.fixture
 def service(console: SessionsService) -> QAService:
     return QAService.for_console(console)
 
