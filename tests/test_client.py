@@ -242,7 +242,7 @@ def test_overlapping_updates_leave_the_registry_as_the_api_holds_it(sandbox, log
     slow = Client(make_env(sandbox.base_url), operator="ann", log=log, recorder=RECORDER)
     fast = Client(make_env(sandbox.base_url), operator="bob", log=log, recorder=RECORDER)
     slow.login()  # so that the interleaved request is the PUT itself
-    slow._http = _SendsAnotherFirst(slow._http, lambda: fast.update_session(
+    slow.http = _SendsAnotherFirst(slow.http, lambda: fast.update_session(
         session_id, {"transaction": {"amount": Decimal("20.00")}}))
     slow.update_session(session_id, {"transaction": {"custom1": "gift wrap"}})
 
@@ -302,7 +302,7 @@ def test_an_answer_the_log_could_not_write_is_recorded_and_the_session_registere
                                                                                   member: bytes) -> None:
     client = Client(make_env(sandbox.base_url), operator="ann", log=log, recorder=RECORDER)
     client.login()
-    client._http = _AnswersWith(client._http, member)
+    client.http = _AnswersWith(client.http, member)
     created = client.create_session(body("ord-hostile"))
     assert len(sandbox_sessions_for(sandbox, "ord-hostile")) == 1
     assert Registry(log.db_path).get(created.session_id)["order_id"] == "ord-hostile"

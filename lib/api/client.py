@@ -206,6 +206,14 @@ def _seconds(value: Any, default: float = 3600.0) -> float:
     return seconds if 0 < seconds <= 86_400 * 366 else default
 
 
+class Transport(Protocol):
+    """What sends the HTTP requests: a ``requests.Session`` (the environment's pooled one by
+    default); a test hands the client one that wraps it (to die after sending, or to alter an answer)."""
+
+    def request(self, method: str, url: str, *, data: bytes, headers: dict[str, str],
+                timeout: tuple[float, float]) -> requests.Response: ...
+
+
 class Recorder(Protocol):
     """What a caller keeps of the sessions the API creates and updates, written inside the same
     transaction as the log entry of the answer: both are committed together or neither is.
@@ -229,10 +237,12 @@ class Client:
 
     def __init__(self, env: Environment, *, operator: str, log: CallLog | None = None,
                  tags: Sequence[str] = (), headers: Mapping[str, str] | None = None,
-                 clock: Clock = utc_now, recorder: Recorder | None = None, tokens: TokenCache = TOKENS) -> None:
+                 clock: Clock = utc_now, recorder: Recorder | None = None, tokens: TokenCache = TOKENS,
+                 http: Transport | None = None) -> None:
         """``headers`` go on every request (e.g. the sandbox's ``X-Sandbox-Fault`` in QA runs);
         ``recorder`` keeps the sessions created and updated (nothing is kept without one);
-        ``tokens`` is where login tokens are kept (by default the process's ``TOKENS``)."""
+        ``tokens`` is where login tokens are kept (by default the process's ``TOKENS``); ``http``
+        sends the requests (by default the environment's pooled session; also settable as ``.http``)."""
         self.env = env
         self.operator = operator
         self.log = log or CallLog()
@@ -241,7 +251,7 @@ class Client:
         self.clock = clock
         self.recorder = recorder
         self.tokens = tokens
-        self._http = _http_session(env.api_base)
+        self.http: Transport = http or _http_session(env.api_base)
         self._token_key: TokenKey = (env.name, env.api_base, env.credentials.app_id)
 
     # --- public calls -------------------------------------------------------------------------
@@ -364,7 +374,7 @@ class Client:
                                 **common)
             started = time.perf_counter()
             try:
-                response = self._http.request(method, url, data=data, headers=headers,
+                response = self.http.request(method, url, data=data, headers=headers,
                                               timeout=(self.env.connect_timeout, self.env.read_timeout))
             except requests.RequestException as exc:
                 elapsed = (time.perf_counter() - started) * 1000
