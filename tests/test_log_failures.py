@@ -14,18 +14,17 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import requests
 
 from lib.calllog import failures as logfailure
 from lib.calllog.log import CallLog
 from lib.api.client import Client
-from lib.settings import Credentials, Environment
 from lib.storage.db import close_thread_connections, connect
 from lib.calllog.failures import CallLogUnavailable
+from lib.sandbox import SandboxServer
+from tests.sandbox_support import order, sandbox_env, sessions_for
 
 
 @pytest.fixture(autouse=True)
@@ -36,19 +35,8 @@ def closed_connections() -> Iterator[None]:
     close_thread_connections()
 
 
-def body(order_id: str) -> dict:
-    return {"transaction": {"order_id": order_id, "amount": Decimal("15.02"), "currency": "gbp"}}
-
-
 def client(sandbox, log: CallLog) -> Client:  # type: ignore[no-untyped-def]
-    env = Environment("sandbox", f"{sandbox.base_url}/v1", Credentials("sandbox", "sandbox"), connect_timeout=2.0,
-                      read_timeout=10.0)
-    return Client(env, operator="ann", log=log)
-
-
-def sandbox_has(sandbox, order_id: str) -> bool:  # type: ignore[no-untyped-def]
-    found = requests.get(f"{sandbox.base_url}/sandbox/sessions", params={"order_id": order_id}, timeout=5)
-    return bool(found.json()["sessions"])
+    return Client(sandbox_env(sandbox.base_url), operator="ann", log=log)
 
 
 def new_log(path: Path, **kwargs: object) -> CallLog:
@@ -110,19 +98,27 @@ def assert_explained(exc: CallLogUnavailable, path: Path, cause: str, *words: st
         assert word in text, text
 
 
+def refused_before_sending(log: CallLog, sandbox: SandboxServer, cause: str, *words: str,
+                           order_id: str) -> CallLogUnavailable:
+    """The page's preflight explains ``cause`` (with ``words``), and a create for ``order_id`` is
+    refused before it is sent: the sandbox never hears of it. Returns the create's refusal."""
+    with pytest.raises(CallLogUnavailable) as caught:
+        log.preflight()
+    assert_explained(caught.value, log.db_path, cause, *words)
+    with pytest.raises(CallLogUnavailable) as caught:
+        client(sandbox, log).create_session(order(order_id))
+    assert_explained(caught.value, log.db_path, cause, "Nothing was sent to the API.")
+    assert not sessions_for(sandbox, order_id)
+    return caught.value
+
+
 # --- each failure, explained -----------------------------------------------------------------------
 
 def test_a_read_only_file_is_explained_and_nothing_is_sent(tmp_path: Path, sandbox) -> None:
     log = new_log(tmp_path / "ops.db")
     with read_only(log.db_path):
-        with pytest.raises(CallLogUnavailable) as caught:
-            log.preflight()
-        assert_explained(caught.value, log.db_path, logfailure.READ_ONLY, "the file is read-only")
-        with pytest.raises(CallLogUnavailable) as caught:
-            client(sandbox, log).create_session(body("ord-ro"))
-        assert_explained(caught.value, log.db_path, logfailure.READ_ONLY, "Nothing was sent to the API.")
-        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
-    assert not sandbox_has(sandbox, "ord-ro")
+        refused = refused_before_sending(log, sandbox, logfailure.READ_ONLY, "the file is read-only", order_id="ord-ro")
+        assert isinstance(refused.__cause__, sqlite3.OperationalError)
     assert log.count() == 1 and log.verify().ok
 
 
@@ -150,9 +146,9 @@ def test_a_full_database_is_explained(tmp_path: Path, sandbox) -> None:
             log.append("api_request", operator="ann", environment="sandbox", detail={"pad": "x" * 200})
     assert_explained(caught.value, log.db_path, logfailure.DISK_FULL, "is full", "free space")
     with pytest.raises(CallLogUnavailable) as caught:
-        client(sandbox, log).create_session(body("ord-full"))
+        client(sandbox, log).create_session(order("ord-full"))
     assert caught.value.consequence == "Nothing was sent to the API."
-    assert not sandbox_has(sandbox, "ord-full")
+    assert not sessions_for(sandbox, "ord-full")
 
 
 def test_a_full_disk_is_explained(tmp_path: Path, sandbox) -> None:
@@ -160,13 +156,7 @@ def test_a_full_disk_is_explained(tmp_path: Path, sandbox) -> None:
         log = CallLog(disk / "ops.db")
         log.append("session_start", operator="ann", environment="sandbox")
         fill_disk(disk)
-        with pytest.raises(CallLogUnavailable) as caught:
-            log.preflight()
-        assert_explained(caught.value, log.db_path, logfailure.DISK_FULL, "is full (0 bytes free)")
-        with pytest.raises(CallLogUnavailable) as caught:
-            client(sandbox, log).create_session(body("ord-disk"))
-        assert_explained(caught.value, log.db_path, logfailure.DISK_FULL, "Nothing was sent to the API.")
-        assert not sandbox_has(sandbox, "ord-disk")
+        refused_before_sending(log, sandbox, logfailure.DISK_FULL, "is full (0 bytes free)", order_id="ord-disk")
 
 
 def test_a_full_disk_at_start_is_explained_not_a_disk_io_error(tmp_path: Path) -> None:
@@ -185,14 +175,14 @@ def test_a_lock_held_past_the_busy_timeout_is_explained(tmp_path: Path, sandbox)
     holder.execute("BEGIN IMMEDIATE")  # another process's stuck write transaction
     try:
         with pytest.raises(CallLogUnavailable) as caught:
-            client(sandbox, log).create_session(body("ord-locked"))
+            client(sandbox, log).create_session(order("ord-locked"))
         assert_explained(caught.value, log.db_path, logfailure.LOCKED, "for more than 0.05 s",
                          "Nothing was sent to the API.")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert not sandbox_has(sandbox, "ord-locked")
-    assert client(sandbox, log).create_session(body("ord-after")).session_id  # works again once released
+    assert not sessions_for(sandbox, "ord-locked")
+    assert client(sandbox, log).create_session(order("ord-after")).session_id  # works again once released
 
 
 def test_a_corrupt_file_is_explained_at_open(tmp_path: Path) -> None:

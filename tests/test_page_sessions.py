@@ -31,6 +31,7 @@ from lib.sandbox.runtime import ensure_sandbox
 from lib.fields.validation import SessionRequest
 from tests.page_support import field_errors, seen
 from tests.killing import OPERATOR, backdated_kill
+from tests.sandbox_support import order
 from ui.field_widgets import widget_key
 from ui.widgets import TO_DETAIL, TO_ENTRY, TO_UPDATE, linked
 
@@ -45,18 +46,14 @@ MMSS = re.compile(r"^\d{2}:\d{2}$")
 
 
 # --- helpers --------------------------------------------------------------------------------------
-def body(order_id: str, amount: str = "15.02") -> dict[str, Any]:
-    return {"transaction": {"order_id": order_id, "amount": Decimal(amount), "currency": "gbp"}}
-
-
 @pytest.fixture
 def make(app_console: SessionsService) -> Callable[..., Created]:
     """Create a session; ``ago`` backdates it through the console's clock (expired after 10 min)."""
     def _make(order_id: str | None = None, *, operator: str = ME, amount: str = "15.02",
               tags: tuple[str, ...] = (), ago: timedelta = timedelta(0)) -> Created:
         maker = SessionsService(app_console.sandbox_base_url, app_console.db_path, clock=lambda: datetime.now(UTC) - ago)
-        order = order_id or f"ord-{uuid.uuid4().hex[:10]}"
-        return maker.client("sandbox", operator, tags=tags).create_session(SessionRequest.parse(body(order, amount)))
+        body = order(order_id or f"ord-{uuid.uuid4().hex[:10]}", amount)
+        return maker.client("sandbox", operator, tags=tags).create_session(SessionRequest.parse(body))
     return _make
 
 
@@ -130,8 +127,8 @@ def test_change_and_version_rows() -> None:
         {"Field": "payment_methods", "Before": "—", "After": '["card"]'},
         {"Field": "transaction.capture", "Before": "true", "After": "false"},
     ]
-    history = [Version(1, T0, "ann", body("o", "15.02"), (), 3),
-               Version(2, T0 + timedelta(minutes=1), "bob", body("o", "17.50"), changes[:1], 9)]
+    history = [Version(1, T0, "ann", order("o", "15.02"), (), 3),
+               Version(2, T0 + timedelta(minutes=1), "bob", order("o", "17.50"), changes[:1], 9)]
     rows = session_rows.version_rows(history, UTC)
     assert [r["Version"] for r in rows] == [2, 1]  # newest first
     assert rows[0]["Changes"] == "transaction.amount: 15.02 → 17.50"
@@ -167,7 +164,7 @@ def test_calls_fold_request_and_result_and_find_the_unanswered_update() -> None:
 
 
 def test_update_form_starts_from_what_the_api_has_and_sends_nothing_untouched() -> None:
-    params = body("ord-1")
+    params = order("ord-1")
     start = forms.update_defaults(params)
     assert start["transaction.capture"] is True and start["transaction.moto"] is False  # API defaults
     assert start["tds.is_active"] is False  # no tds sent: 3-D Secure is off, not the form's "on"
@@ -186,7 +183,7 @@ def test_active_table_is_the_active_sessions_formatted(tmp_path: Path) -> None:
     for i, (ago, who, tags) in enumerate([(30, ME, []), (500, "bob", []), (90, ME, ["qa-run:1"]), (700, ME, [])]):
         def record(db: Any, seq: int, i: int = i, ago: int = ago, who: str = who, tags: list[str] = tags) -> None:
             record_created(db, session_id=f"s-{i}", environment="sandbox", order_id=f"ord-{i}", operator=who,
-                           sent_at=T0 - timedelta(seconds=ago), ttl_seconds=600, params=body(f"ord-{i}"),
+                           sent_at=T0 - timedelta(seconds=ago), ttl_seconds=600, params=order(f"ord-{i}"),
                            tags=tags, entry_seq=seq)
         log.append("api_result", operator=who, environment="sandbox", then=record)
     console = SessionsService("http://127.0.0.1:9", tmp_path / "ops.db", clock=lambda: T0)
@@ -434,7 +431,7 @@ def test_session_detail_lists_an_unanswered_create_and_offers_a_new_session(open
 def test_session_detail_shows_an_unanswered_update_and_records_a_resolution(open_page, app_env: Path) -> None:
     url = ensure_sandbox().base_url
     created = SessionsService(sandbox_base_url=url, db_path=app_env / "ops.db").client("sandbox", OPERATOR).create_session(
-        SessionRequest.parse(body("ord-page-upd")))
+        SessionRequest.parse(order("ord-page-upd")))
     backdated_kill(app_env / "ops.db", url, session_id=created.session_id)
     at = open_page("pages/session_detail.py", session=created.session_id)
     assert any(s.value == "Updates with no answer recorded" for s in at.subheader)
