@@ -17,7 +17,6 @@ from lib.calllog.log import CallLog
 from lib.api.client import Client, TokenCache
 from lib.api.errors import ApiError, NetworkError, NotFound, ServerError, UnknownOutcome, ValidationFailed
 from lib.sessions.registry import Registry
-from lib.sandbox.runtime import serve_in_thread
 from lib.fields.validation import SessionRequest
 from tests.sandbox_support import RECORDER, order, sandbox_env, sessions_for
 
@@ -187,19 +186,16 @@ def test_refused_connection_is_retried_then_a_network_error(log: CallLog) -> Non
     assert all(r["endpoint"] == "/v1/login" for r in results(log))
 
 
-def test_secrets_never_reach_the_database(tmp_path: Path, log: CallLog) -> None:
+def test_secrets_never_reach_the_database(tmp_path: Path, log: CallLog, make_sandbox: MakeSandbox) -> None:
     app_key = secrets.token_hex(16)
-    srv = serve_in_thread(tmp_path / "sb.db", app_key=app_key)
-    try:
-        client = Client(sandbox_env(srv.base_url, app_key=app_key), operator="ann", log=log, recorder=RECORDER)
-        token = client.login()
-        client.create_session(order())
-        raw = b"".join(p.read_bytes() for p in tmp_path.glob("ops.db*"))
-        assert Path(f"{log.db_path}-wal").exists()
-        assert app_key.encode() not in raw and token.encode() not in raw
-        assert b"[REDACTED]" in raw
-    finally:
-        srv.stop()
+    sandbox = make_sandbox(app_key=app_key)
+    client = Client(sandbox_env(sandbox.base_url, app_key=app_key), operator="ann", log=log, recorder=RECORDER)
+    token = client.login()
+    client.create_session(order())
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("ops.db*"))
+    assert Path(f"{log.db_path}-wal").exists()
+    assert app_key.encode() not in raw and token.encode() not in raw
+    assert b"[REDACTED]" in raw
 
 
 class _SendsAnotherFirst:
