@@ -116,6 +116,24 @@ contact = "ops-admins@example.com"
 """
 
 
+ConfigureEnvironment = Callable[..., None]
+
+
+@pytest.fixture
+def configure_environment(monkeypatch: pytest.MonkeyPatch) -> ConfigureEnvironment:
+    """Configure ``acquired-test`` or ``acquired-live`` as a deployment does, through its
+    ``ACQUIRED_*_APP_ID/_APP_KEY`` variables, and ``_API_BASE`` when given (a test sandbox's)."""
+
+    def configure(name: str, *, app_id: str = "sandbox", app_key: str = "sandbox", api_base: str | None = None) -> None:
+        prefix = name.upper().replace("-", "_")
+        monkeypatch.setenv(f"{prefix}_APP_ID", app_id)
+        monkeypatch.setenv(f"{prefix}_APP_KEY", app_key)
+        if api_base is not None:
+            monkeypatch.setenv(f"{prefix}_API_BASE", api_base)
+
+    return configure
+
+
 @pytest.fixture
 def console(sandbox: SandboxServer, app_env: Path) -> SessionsService:
     """A console on a sandbox of its own and the app's database (app_env: no secrets, a known operator)."""

@@ -19,6 +19,7 @@ from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.qa import runner
 from lib.qa.generate import generate
 from lib.qa.defaults import default_model
+from tests.conftest import ConfigureEnvironment
 
 VALUES = {"transaction.order_id": "ord-1", "transaction.amount": "15.02", "transaction.currency": "gbp"}
 
@@ -31,14 +32,12 @@ LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback="local-op")
 
 
 @pytest.fixture
-def console(console: SessionsService, monkeypatch: pytest.MonkeyPatch) -> SessionsService:
+def console(console: SessionsService, configure_environment: ConfigureEnvironment,
+            monkeypatch: pytest.MonkeyPatch) -> SessionsService:
     """The shared console with every environment configured; test and live both answered by its sandbox."""
     monkeypatch.delenv("OPS_LIVE_AMOUNT_LIMIT", raising=False)
-    api_base = console.environment(SANDBOX).api_base
-    for name in ("ACQUIRED_TEST", "ACQUIRED_LIVE"):
-        monkeypatch.setenv(f"{name}_APP_ID", "sandbox")
-        monkeypatch.setenv(f"{name}_APP_KEY", "sandbox")
-        monkeypatch.setenv(f"{name}_API_BASE", api_base)
+    for name in (ACQUIRED_TEST, ACQUIRED_LIVE):
+        configure_environment(name, api_base=console.environment(SANDBOX).api_base)
     assert console.environment(ACQUIRED_LIVE).live
     return console
 

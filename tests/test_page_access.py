@@ -21,6 +21,7 @@ from lib.sessions.service import SessionsService
 from lib.fields.validation import SessionRequest
 from tests.conftest import REPO, signed_in_as
 from tests.page_support import errors, seen
+from tests.conftest import ConfigureEnvironment
 from ui.field_widgets import widget_key
 from ui.pages import PAGES
 
@@ -120,9 +121,9 @@ def test_session_start_is_recorded_once_with_who_and_roles(open_page, app_env, s
     assert {"ip_address", "user_agent"} <= set(started[0]["detail"])
 
 
-def test_local_mode_says_so_offers_no_live_and_logs_the_session_start(open_page, app_env, monkeypatch) -> None:
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_ID", "live-id")
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_KEY", "live-key")
+def test_local_mode_says_so_offers_no_live_and_logs_the_session_start(open_page, app_env,
+                                                                      configure_environment) -> None:
+    configure_environment("acquired-live", app_id="live-id", app_key="live-key")
     at = open_page()
     assert any("local mode" in c.value for c in at.sidebar.caption)
     assert not any(b.label == "Log out" for b in at.sidebar.button)
@@ -212,12 +213,9 @@ def test_opening_the_audit_log_and_exporting_are_recorded_and_the_chain_verifies
 
 # --- live-money safety on the page ------------------------------------------------------------------
 @pytest.fixture
-def live_at_sandbox(app_console: SessionsService, monkeypatch: pytest.MonkeyPatch) -> None:
+def live_at_sandbox(app_console: SessionsService, configure_environment: ConfigureEnvironment) -> None:
     """acquired-live configured, but answered by the local sandbox: no real money anywhere."""
-    api_base = app_console.environment("sandbox").api_base
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_ID", "sandbox")
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_KEY", "sandbox")
-    monkeypatch.setenv("ACQUIRED_LIVE_API_BASE", api_base)
+    configure_environment("acquired-live", api_base=app_console.environment("sandbox").api_base)
 
 
 def test_live_create_on_the_page_asks_for_the_typed_amount_then_creates(open_page, app_env, signed_in,
