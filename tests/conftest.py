@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,18 @@ def error_details_shown() -> None:
     from streamlit import config
 
     config.set_option("client.showErrorDetails", "full")
+
+
+# The prefixes of every variable the console reads its settings from (lib.settings, lib.sandbox).
+SETTINGS_PREFIXES = ("OPS_", "ACQUIRED_", "SANDBOX_")
+
+
+@pytest.fixture(autouse=True)
+def no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they set: none of the shell's ``OPS_``/``ACQUIRED_``/``SANDBOX_`` variables
+    (a developer's live credentials or limits must not change what a test proves)."""
+    for name in [n for n in os.environ if n.startswith(SETTINGS_PREFIXES)]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(autouse=True)

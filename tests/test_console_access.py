@@ -32,10 +32,8 @@ LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback="local-op")
 
 
 @pytest.fixture
-def console(console: SessionsService, configure_environment: ConfigureEnvironment,
-            monkeypatch: pytest.MonkeyPatch) -> SessionsService:
+def console(console: SessionsService, configure_environment: ConfigureEnvironment) -> SessionsService:
     """The shared console with every environment configured; test and live both answered by its sandbox."""
-    monkeypatch.delenv("OPS_LIVE_AMOUNT_LIMIT", raising=False)
     for name in (ACQUIRED_TEST, ACQUIRED_LIVE):
         configure_environment(name, api_base=console.environment(SANDBOX).api_base)
     assert console.environment(ACQUIRED_LIVE).live
