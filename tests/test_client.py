@@ -14,7 +14,7 @@ from tests.conftest import MakeSandbox
 from tests.net import free_port
 from lib.api import client as client_module
 from lib.calllog.log import CallLog
-from lib.api.client import Client, TokenCache
+from lib.api.client import Client, TokenCache, Transport
 from lib.api.errors import ApiError, NetworkError, NotFound, ServerError, UnknownOutcome, ValidationFailed
 from lib.sessions.registry import Registry
 from lib.fields.validation import SessionRequest
@@ -202,7 +202,7 @@ class _SendsAnotherFirst:
     """An HTTP session whose next request lets ``first`` run to completion before going out: a
     slow call overtaken by a fast one, deterministically (no threads, no timing)."""
 
-    def __init__(self, http: requests.Session, first) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, http: Transport, first) -> None:  # type: ignore[no-untyped-def]
         self.http, self.first = http, first
 
     def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -258,7 +258,7 @@ class _AnswersWith:
     """An HTTP session that makes the real call (the API acts) and then puts one member in front of
     a 2xx JSON answer: the client's side of a hostile answer, whatever the server supports."""
 
-    def __init__(self, http: requests.Session, member: bytes) -> None:
+    def __init__(self, http: Transport, member: bytes) -> None:
         self.http, self.member = http, member
 
     def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
