@@ -41,7 +41,7 @@ def no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 def fresh_token_cache() -> Iterator[None]:
     """Clients not handed a ``TokenCache`` (the pages', the services') share the process's
     ``TOKENS``; every test starts and ends with it empty, as a new console process does."""
-    from lib.api.client import TOKENS
+    from lib.api.tokens import TOKENS
     TOKENS.clear()
     yield
     TOKENS.clear()

@@ -14,7 +14,8 @@ from tests.conftest import MakeSandbox
 from tests.net import free_port
 from lib.api import client as client_module
 from lib.calllog.log import CallLog
-from lib.api.client import Client, TokenCache, Transport
+from lib.api.client import Client, Transport
+from lib.api.tokens import TokenCache
 from lib.api.errors import ApiError, NetworkError, NotFound, ServerError, UnknownOutcome, ValidationFailed
 from lib.sessions.registry import Registry
 from lib.fields.validation import SessionRequest
