@@ -13,6 +13,7 @@ from lib.calllog.log import CallLog
 from lib.sandbox import SandboxServer, ensure_sandbox, serve_in_thread
 from lib.sessions.service import SessionsService
 from tests.clocks import FakeClock
+from tests.page_support import run
 
 MakeSandbox = Callable[..., SandboxServer]
 
@@ -184,9 +185,7 @@ def open_page(app_env: Path):  # type: ignore[no-untyped-def]
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
         if user:
             signed_in_as(at, user)
-        for name, value in query.items():
-            at.query_params[name] = value
-        at.run()
+        run(at, **query)
         if page:
             at.switch_page(page)
             at.run()

@@ -20,7 +20,7 @@ from lib.calllog.log import CallLog
 from lib.sessions.service import SessionsService
 from lib.fields.validation import SessionRequest
 from tests.conftest import REPO, signed_in_as
-from tests.page_support import errors, seen
+from tests.page_support import errors, run, seen
 from tests.conftest import ConfigureEnvironment
 from ui.field_widgets import widget_key
 from ui.pages import PAGES
@@ -49,11 +49,7 @@ def run_file(page: str, email: str | None, **query: str) -> AppTest:
     """A page file run on its own, as on a fresh server reached by URL (no app.py)."""
     at = AppTest.from_file(str(REPO / page), default_timeout=30)
     signed_in_as(at, email)
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return run(at, **query)
 
 
 def page_text(at: AppTest) -> str:
