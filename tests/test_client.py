@@ -179,11 +179,13 @@ def test_latency_beyond_the_read_timeout_is_an_unknown_outcome(sandbox, log: Cal
 
 
 def test_refused_connection_is_retried_then_a_network_error(log: CallLog) -> None:
-    client = Client(sandbox_env(f"http://127.0.0.1:{free_port()}"), operator="ann", log=log)
+    waits: list[float] = []
+    client = Client(sandbox_env(f"http://127.0.0.1:{free_port()}"), operator="ann", log=log, backoff=waits.append)
     with pytest.raises(NetworkError):
         client.create_session(order())
     outcomes = [r["outcome"] for r in results(log)]
     assert outcomes == ["network_error"] * (client_module.CONNECT_RETRIES + 1)
+    assert waits == list(client_module.CONNECT_BACKOFF_S)  # a pause before each retry, none after the last
     assert all(r["endpoint"] == "/v1/login" for r in results(log))
 
 

@@ -194,11 +194,12 @@ class Client:
     def __init__(self, env: Environment, *, operator: str, log: CallLog | None = None,
                  tags: Sequence[str] = (), headers: Mapping[str, str] | None = None,
                  clock: Clock = utc_now, recorder: Recorder | None = None, tokens: TokenCache = TOKENS,
-                 http: Transport | None = None) -> None:
+                 http: Transport | None = None, backoff: Callable[[float], None] = time.sleep) -> None:
         """``headers`` go on every request (e.g. the sandbox's ``X-Sandbox-Fault`` in QA runs);
         ``recorder`` keeps the sessions created and updated (nothing is kept without one);
         ``tokens`` is where login tokens are kept (by default the process's ``TOKENS``); ``http``
-        sends the requests (by default the environment's pooled session; also settable as ``.http``)."""
+        sends the requests (by default the environment's pooled session; also settable as ``.http``);
+        ``backoff`` waits between attempts at a connection that was never made (``CONNECT_BACKOFF_S``)."""
         self.env = env
         self.operator = operator
         self.log = log or CallLog()
@@ -207,6 +208,7 @@ class Client:
         self.clock = clock
         self.recorder = recorder
         self.tokens = tokens
+        self.backoff = backoff
         self.http: Transport = http or _http_session(env.api_base)
         self._token_key: TokenKey = (env.name, env.api_base, env.credentials.app_id)
 
@@ -345,7 +347,7 @@ class Client:
                         then=on_unknown if unknown else None, **common,
                     )
                 if never_connected and attempt_no < CONNECT_RETRIES:
-                    time.sleep(CONNECT_BACKOFF_S[attempt_no])
+                    self.backoff(CONNECT_BACKOFF_S[attempt_no])
                     continue
                 if unknown:
                     raise UnknownOutcome(
