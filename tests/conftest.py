@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lib.sandbox import SandboxServer, serve_in_thread
+from lib.calllog.log import CallLog
+from lib.sandbox import SandboxServer, ensure_sandbox, serve_in_thread
+from lib.sessions.service import SessionsService
+from tests.clocks import FakeClock
+from tests.page_support import run
+
+MakeSandbox = Callable[..., SandboxServer]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -18,21 +26,65 @@ def error_details_shown() -> None:
     config.set_option("client.showErrorDetails", "full")
 
 
+# The prefixes of every variable the console reads its settings from (lib.settings, lib.sandbox).
+SETTINGS_PREFIXES = ("OPS_", "ACQUIRED_", "SANDBOX_")
+
+
+@pytest.fixture(autouse=True)
+def no_ambient_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they set: none of the shell's ``OPS_``/``ACQUIRED_``/``SANDBOX_`` variables
+    (a developer's live credentials or limits must not change what a test proves)."""
+    for name in [n for n in os.environ if n.startswith(SETTINGS_PREFIXES)]:
+        monkeypatch.delenv(name)
+
+
 @pytest.fixture(autouse=True)
 def fresh_token_cache() -> Iterator[None]:
-    """API tokens are cached per process (lib.api.client); every test starts and ends without one."""
-    from lib.api import client
-    client._tokens.clear()
+    """Clients not handed a ``TokenCache`` (the pages', the services') share the process's
+    ``TOKENS``; every test starts and ends with it empty, as a new console process does."""
+    from lib.api.tokens import TOKENS
+    TOKENS.clear()
     yield
-    client._tokens.clear()
+    TOKENS.clear()
 
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
+def clock() -> FakeClock:
+    """A clock that moves only when the test calls ``clock.advance``."""
+    return FakeClock()
+
+
+@pytest.fixture
+def log_kwargs() -> dict[str, Any]:
+    """Keyword arguments of the ``log`` fixture's CallLog; a module overrides this to change them."""
+    return {}
+
+
+@pytest.fixture
+def log(tmp_path: Path, log_kwargs: dict[str, Any]) -> CallLog:
+    """A call log of its own (ops.db and checkpoints.jsonl in tmp_path)."""
+    return CallLog(tmp_path / "ops.db", tmp_path / "checkpoints.jsonl", **log_kwargs)
+
+
+@pytest.fixture
+def make_sandbox(tmp_path: Path) -> Iterator[MakeSandbox]:
+    """Sandboxes with custom ``create_app`` settings (``clock=...`` among them) on tmp_path's
+    sandbox.db, each on a free port; all stopped at the end."""
+    started: list[SandboxServer] = []
+
+    def make(**app_kwargs: Any) -> SandboxServer:
+        started.append(serve_in_thread(tmp_path / "sandbox.db", **app_kwargs))
+        return started[-1]
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(make_sandbox: MakeSandbox) -> SandboxServer:
     """A fresh sandbox (default credentials ``sandbox``/``sandbox``) on a free 127.0.0.1 port."""
-    server = serve_in_thread(tmp_path / "sandbox.db")
-    yield server
-    server.stop()
+    return make_sandbox()
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +130,36 @@ contact = "ops-admins@example.com"
 """
 
 
+ConfigureEnvironment = Callable[..., None]
+
+
+@pytest.fixture
+def configure_environment(monkeypatch: pytest.MonkeyPatch) -> ConfigureEnvironment:
+    """Configure ``acquired-test`` or ``acquired-live`` as a deployment does, through its
+    ``ACQUIRED_*_APP_ID/_APP_KEY`` variables, and ``_API_BASE`` when given (a test sandbox's)."""
+
+    def configure(name: str, *, app_id: str = "sandbox", app_key: str = "sandbox", api_base: str | None = None) -> None:
+        prefix = name.upper().replace("-", "_")
+        monkeypatch.setenv(f"{prefix}_APP_ID", app_id)
+        monkeypatch.setenv(f"{prefix}_APP_KEY", app_key)
+        if api_base is not None:
+            monkeypatch.setenv(f"{prefix}_API_BASE", api_base)
+
+    return configure
+
+
+@pytest.fixture
+def console(sandbox: SandboxServer, app_env: Path) -> SessionsService:
+    """A console on a sandbox of its own and the app's database (app_env: no secrets, a known operator)."""
+    return SessionsService(sandbox_base_url=sandbox.base_url, db_path=app_env / "ops.db")
+
+
+@pytest.fixture
+def app_console(app_env: Path) -> SessionsService:
+    """A console on the app's database and the sandbox the pages use (``ensure_sandbox``)."""
+    return SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
+
+
 @pytest.fixture
 def signed_in(app_env: Path) -> dict[str | None, str]:
     """[auth] and [access] configured (OPS_SECRETS_PATH, which lib.access.policy reads); returns role → e-mail.
@@ -103,9 +185,7 @@ def open_page(app_env: Path):  # type: ignore[no-untyped-def]
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
         if user:
             signed_in_as(at, user)
-        for name, value in query.items():
-            at.query_params[name] = value
-        at.run()
+        run(at, **query)
         if page:
             at.switch_page(page)
             at.run()

@@ -13,7 +13,7 @@ from typing import Any
 import requests
 
 from lib.calllog.log import CallLog
-from lib.api.client import Client
+from lib.api.client import Client, Transport
 from lib.sessions.service import SessionsService
 from lib.fields.validation import SessionRequest
 
@@ -25,7 +25,7 @@ class Killed(SystemExit):
 
 
 class _SendThenDie:
-    def __init__(self, http: requests.Session) -> None:
+    def __init__(self, http: Transport) -> None:
         self.http = http
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
@@ -37,7 +37,7 @@ def killed_client(console: SessionsService, operator: str = OPERATOR) -> Client:
     """A sandbox client of ``console`` whose next call is sent and then killed."""
     client = console.client("sandbox", operator)
     client.login()  # the token is cached: the next request is the call itself
-    client._http = _SendThenDie(client._http)
+    client.http = _SendThenDie(client.http)
     return client
 
 

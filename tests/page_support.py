@@ -1,4 +1,4 @@
-"""Reading pages under AppTest as a person sees them (Markdown undone), shared by the page tests."""
+"""Running pages under AppTest and reading them as a person sees them (Markdown undone), shared by the page tests."""
 from __future__ import annotations
 
 import re
@@ -31,3 +31,12 @@ def field_errors(at: Any) -> dict[str, str]:
         if match:
             found[match["path"]] = f"{match['label']}: {match['reason']}"
     return found
+
+
+def run(at: Any, **query: str) -> Any:
+    """Run the AppTest ``at`` with ``query`` in its URL; an exception in the script fails the test, naming it."""
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at

@@ -22,11 +22,6 @@ REPO = Path(__file__).resolve().parent.parent
 CREATE = "/v1/payment-sessions"
 
 
-@pytest.fixture
-def log(tmp_path: Path) -> CallLog:
-    return CallLog(tmp_path / "ops.db", tmp_path / "checkpoints.jsonl")
-
-
 def append_pair(log: CallLog, n: int, **extra: object) -> tuple[int, int]:
     """One logged API call: a request entry and its result entry."""
     common = dict(operator="ann", environment="sandbox", attempt_id=f"a{n}", method="POST", endpoint=CREATE, path=CREATE)

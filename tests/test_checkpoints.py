@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,9 @@ OTHER = b"o" * 40
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> CallLog:
-    return CallLog(tmp_path / "ops.db", tmp_path / "checkpoints.jsonl", checkpoint_key=KEY)
+def log_kwargs() -> dict[str, Any]:
+    """The shared ``log`` fixture, keyed: every test here checks signed checkpoints."""
+    return {"checkpoint_key": KEY}
 
 
 def forge(log: CallLog, seq: int, amount: str) -> None:

@@ -15,11 +15,8 @@ from pathlib import Path
 from lib.calllog.log import CallLog
 from lib.api.client import Client
 from lib.sessions.registry import Registry
-from lib.sandbox.runtime import serve_in_thread
-from tests.test_client import body, make_env
-from lib.sessions.recorder import RegistryRecorder
-
-RECORDER = RegistryRecorder()  # what the sessions service hands the client: sessions go into the registry
+from lib.sandbox import SandboxServer
+from tests.sandbox_support import RECORDER, order, sandbox_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,52 +43,44 @@ def child(base_url: str, db: Path, count: int, fault: str = "") -> subprocess.Po
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_a_killed_process_leaves_its_attempt_visible_in_flight(tmp_path: Path) -> None:
-    srv = serve_in_thread(tmp_path / "sb.db")
+def test_a_killed_process_leaves_its_attempt_visible_in_flight(tmp_path: Path, sandbox: SandboxServer) -> None:
     db = tmp_path / "ops.db"
-    try:
-        Client(make_env(srv.base_url), operator="warm", log=CallLog(db), recorder=RECORDER).login()  # the schema exists
-        proc = child(srv.base_url, db, 1, fault="latency=20000")
-        log = CallLog(db)
-        deadline = time.monotonic() + 20
-        while not any(e["endpoint"] == "/v1/payment-sessions" for e in log.in_flight()):
-            assert time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else "no request entry"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        stuck = [e for e in log.in_flight() if e["endpoint"] == "/v1/payment-sessions"]
-        assert len(stuck) == 1 and stuck[0]["operator"] == "proc" and stuck[0]["order_id"] == "proc-0"
-        assert log.verify().ok
-    finally:
-        srv.stop()
+    Client(sandbox_env(sandbox.base_url), operator="warm", log=CallLog(db), recorder=RECORDER).login()  # the schema exists
+    proc = child(sandbox.base_url, db, 1, fault="latency=20000")
+    log = CallLog(db)
+    deadline = time.monotonic() + 20
+    while not any(e["endpoint"] == "/v1/payment-sessions" for e in log.in_flight()):
+        assert time.monotonic() < deadline, proc.stderr.read() if proc.poll() is not None else "no request entry"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    stuck = [e for e in log.in_flight() if e["endpoint"] == "/v1/payment-sessions"]
+    assert len(stuck) == 1 and stuck[0]["operator"] == "proc" and stuck[0]["order_id"] == "proc-0"
+    assert log.verify().ok
 
 
-def test_eight_threads_and_two_processes_lose_nothing(tmp_path: Path) -> None:
-    srv = serve_in_thread(tmp_path / "sb.db")
+def test_eight_threads_and_two_processes_lose_nothing(tmp_path: Path, sandbox: SandboxServer) -> None:
     db = tmp_path / "ops.db"
-    try:
-        log = CallLog(db)
-        client = Client(make_env(srv.base_url), operator="thread", log=log, recorder=RECORDER)
-        client.login()
-        procs = [child(srv.base_url, db, 50) for _ in range(2)]
+    log = CallLog(db)
+    client = Client(sandbox_env(sandbox.base_url), operator="thread", log=log, recorder=RECORDER)
+    client.login()
+    procs = [child(sandbox.base_url, db, 50) for _ in range(2)]
 
-        def work(n: int) -> int:
-            for i in range(50):
-                client.create_session(body(f"t{n}-{i}"))
-            return n
+    def work(n: int) -> int:
+        for i in range(50):
+            client.create_session(order(f"t{n}-{i}"))
+        return n
 
-        with ThreadPoolExecutor(8) as pool:
-            assert sorted(pool.map(work, range(8))) == list(range(8))
-        for proc in procs:
-            out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
-        entries = [log.entry(seq) for seq in range(1, log.count() + 1)]
-        kinds = Counter((e["attempt_id"], e["kind"]) for e in entries)
-        attempts = {attempt for attempt, _ in kinds}
-        assert all(kinds[(a, "api_request")] == 1 and kinds[(a, "api_result")] == 1 for a in attempts)
-        creates = [e for e in entries if e["kind"] == "api_result" and e["endpoint"] == "/v1/payment-sessions"]
-        assert len(creates) == 8 * 50 + 2 * 50 and all(e["outcome"] == "ok" for e in creates)
-        assert len(Registry(db).active("sandbox", datetime.now(timezone.utc))) == 8 * 50 + 2 * 50
-        assert log.verify().ok
-    finally:
-        srv.stop()
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(work, range(8))) == list(range(8))
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    entries = [log.entry(seq) for seq in range(1, log.count() + 1)]
+    kinds = Counter((e["attempt_id"], e["kind"]) for e in entries)
+    attempts = {attempt for attempt, _ in kinds}
+    assert all(kinds[(a, "api_request")] == 1 and kinds[(a, "api_result")] == 1 for a in attempts)
+    creates = [e for e in entries if e["kind"] == "api_result" and e["endpoint"] == "/v1/payment-sessions"]
+    assert len(creates) == 8 * 50 + 2 * 50 and all(e["outcome"] == "ok" for e in creates)
+    assert len(Registry(db).active("sandbox", datetime.now(timezone.utc))) == 8 * 50 + 2 * 50
+    assert log.verify().ok

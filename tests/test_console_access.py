@@ -6,9 +6,7 @@ API_BASE``), so a live call really goes out and comes back, with no real money a
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +19,7 @@ from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.qa import runner
 from lib.qa.generate import generate
 from lib.qa.defaults import default_model
-from lib.sandbox import SandboxServer
+from tests.conftest import ConfigureEnvironment
 
 VALUES = {"transaction.order_id": "ord-1", "transaction.amount": "15.02", "transaction.currency": "gbp"}
 
@@ -34,18 +32,12 @@ LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback="local-op")
 
 
 @pytest.fixture
-def console(sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SessionsService]:
-    """Every environment configured; test and live both answered by the local sandbox."""
-    monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "no-secrets.toml"))
-    monkeypatch.delenv("OPS_LIVE_AMOUNT_LIMIT", raising=False)
-    console = SessionsService(sandbox_base_url=sandbox.base_url, db_path=tmp_path / "ops.db")
-    api_base = console.environment(SANDBOX).api_base
-    for name in ("ACQUIRED_TEST", "ACQUIRED_LIVE"):
-        monkeypatch.setenv(f"{name}_APP_ID", "sandbox")
-        monkeypatch.setenv(f"{name}_APP_KEY", "sandbox")
-        monkeypatch.setenv(f"{name}_API_BASE", api_base)
+def console(console: SessionsService, configure_environment: ConfigureEnvironment) -> SessionsService:
+    """The shared console with every environment configured; test and live both answered by its sandbox."""
+    for name in (ACQUIRED_TEST, ACQUIRED_LIVE):
+        configure_environment(name, api_base=console.environment(SANDBOX).api_base)
     assert console.environment(ACQUIRED_LIVE).live
-    yield console
+    return console
 
 
 def kinds(console: SessionsService) -> list[str]:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -19,36 +17,13 @@ from hypothesis import strategies as st
 from lib.common import jsonutil
 from lib.calllog.log import CallLog
 from lib.api.client import Client
-from lib.settings import Credentials, Environment
 from lib.sessions.registry import Registry
 from lib.sandbox.faults import HEADER as FAULT
 from lib.sandbox.faults import HOSTILE_MEMBERS
-from lib.sandbox.runtime import serve_in_thread
-from lib.sessions.recorder import RegistryRecorder
+from tests.sandbox_support import RECORDER, order, sandbox_env
 
-RECORDER = RegistryRecorder()  # what the sessions service hands the client: sessions go into the registry
-
-
-def body(order_id: str, amount: str = "10.00") -> dict:
-    return {"transaction": {"order_id": order_id, "amount": Decimal(amount), "currency": "gbp"}}
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator:
-    srv = serve_in_thread(tmp_path / "sandbox.db")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> CallLog:
-    return CallLog(tmp_path / "ops.db", tmp_path / "checkpoints.jsonl")
-
-
-def client(server, log: CallLog, fault: str | None = None) -> Client:
-    env = Environment("sandbox", f"{server.base_url}/v1", Credentials("sandbox", "sandbox"),
-                      connect_timeout=2.0, read_timeout=10.0)
-    return Client(env, operator="ann", log=log, recorder=RECORDER, headers={FAULT: fault} if fault else None)
+def client(sandbox, log: CallLog, fault: str | None = None) -> Client:
+    return Client(sandbox_env(sandbox.base_url), operator="ann", log=log, recorder=RECORDER, headers={FAULT: fault} if fault else None)
 
 
 def result_of(log: CallLog, attempt_id: str) -> dict:
@@ -121,8 +96,8 @@ def test_read_answer_keeps_the_raw_text_and_the_session_id(kind: str) -> None:
 # --- the client: every answer recorded, the session registered ---------------------------------------
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE_MEMBERS))
-def test_a_hostile_created_answer_is_recorded_and_the_session_registered(server, log: CallLog, kind: str) -> None:
-    created = client(server, log, f"answer={kind}").create_session(body(f"ord-{kind}"))
+def test_a_hostile_created_answer_is_recorded_and_the_session_registered(sandbox, log: CallLog, kind: str) -> None:
+    created = client(sandbox, log, f"answer={kind}").create_session(order(f"ord-{kind}"))
     row = Registry(log.db_path).get(created.session_id)
     assert row is not None and row["order_id"] == f"ord-{kind}" and row["create_seq"] == created.entry_seq
     result = result_of(log, created.attempt_id)
@@ -139,9 +114,9 @@ def test_a_hostile_created_answer_is_recorded_and_the_session_registered(server,
 
 
 @pytest.mark.parametrize("kind", ["deep", "escaped-surrogate", "raw-surrogate"])
-def test_a_hostile_update_answer_is_recorded_and_the_update_registered(server, log: CallLog, kind: str) -> None:
-    created = client(server, log).create_session(body("ord-upd"))
-    updated = client(server, log, f"answer={kind}").update_session(
+def test_a_hostile_update_answer_is_recorded_and_the_update_registered(sandbox, log: CallLog, kind: str) -> None:
+    created = client(sandbox, log).create_session(order("ord-upd"))
+    updated = client(sandbox, log, f"answer={kind}").update_session(
         created.session_id, {"transaction": {"amount": Decimal("20.00")}})
     assert Registry(log.db_path).get(created.session_id)["amount"] == Decimal("20.00")
     assert result_of(log, updated.attempt_id)["outcome"] == "ok"

@@ -15,11 +15,6 @@ from lib.sessions.live_safety import (LiveConfirmationRequired, LiveLimitExceede
                              matches)
 
 
-@pytest.fixture(autouse=True)
-def no_limit_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPS_LIVE_AMOUNT_LIMIT", raising=False)
-
-
 @pytest.mark.parametrize(("amount", "currency", "text"), [
     (Decimal("15.02"), "gbp", "15.02 GBP"),
     (Decimal("15.1"), "eur", "15.10 EUR"),

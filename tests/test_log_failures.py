@@ -14,26 +14,17 @@ import sqlite3
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import requests
 
 from lib.calllog import failures as logfailure
 from lib.calllog.log import CallLog
 from lib.api.client import Client
-from lib.settings import Credentials, Environment
 from lib.storage.db import close_thread_connections, connect
 from lib.calllog.failures import CallLogUnavailable
-from lib.sandbox.runtime import serve_in_thread
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator:
-    srv = serve_in_thread(tmp_path / "sandbox.db")
-    yield srv
-    srv.stop()
+from lib.sandbox import SandboxServer
+from tests.sandbox_support import order, sandbox_env, sessions_for
 
 
 @pytest.fixture(autouse=True)
@@ -44,19 +35,8 @@ def closed_connections() -> Iterator[None]:
     close_thread_connections()
 
 
-def body(order_id: str) -> dict:
-    return {"transaction": {"order_id": order_id, "amount": Decimal("15.02"), "currency": "gbp"}}
-
-
-def client(server, log: CallLog) -> Client:  # type: ignore[no-untyped-def]
-    env = Environment("sandbox", f"{server.base_url}/v1", Credentials("sandbox", "sandbox"), connect_timeout=2.0,
-                      read_timeout=10.0)
-    return Client(env, operator="ann", log=log)
-
-
-def sandbox_has(server, order_id: str) -> bool:  # type: ignore[no-untyped-def]
-    found = requests.get(f"{server.base_url}/sandbox/sessions", params={"order_id": order_id}, timeout=5)
-    return bool(found.json()["sessions"])
+def client(sandbox, log: CallLog) -> Client:  # type: ignore[no-untyped-def]
+    return Client(sandbox_env(sandbox.base_url), operator="ann", log=log)
 
 
 def new_log(path: Path, **kwargs: object) -> CallLog:
@@ -118,19 +98,27 @@ def assert_explained(exc: CallLogUnavailable, path: Path, cause: str, *words: st
         assert word in text, text
 
 
+def refused_before_sending(log: CallLog, sandbox: SandboxServer, cause: str, *words: str,
+                           order_id: str) -> CallLogUnavailable:
+    """The page's preflight explains ``cause`` (with ``words``), and a create for ``order_id`` is
+    refused before it is sent: the sandbox never hears of it. Returns the create's refusal."""
+    with pytest.raises(CallLogUnavailable) as caught:
+        log.preflight()
+    assert_explained(caught.value, log.db_path, cause, *words)
+    with pytest.raises(CallLogUnavailable) as caught:
+        client(sandbox, log).create_session(order(order_id))
+    assert_explained(caught.value, log.db_path, cause, "Nothing was sent to the API.")
+    assert not sessions_for(sandbox, order_id)
+    return caught.value
+
+
 # --- each failure, explained -----------------------------------------------------------------------
 
-def test_a_read_only_file_is_explained_and_nothing_is_sent(tmp_path: Path, server) -> None:
+def test_a_read_only_file_is_explained_and_nothing_is_sent(tmp_path: Path, sandbox) -> None:
     log = new_log(tmp_path / "ops.db")
     with read_only(log.db_path):
-        with pytest.raises(CallLogUnavailable) as caught:
-            log.preflight()
-        assert_explained(caught.value, log.db_path, logfailure.READ_ONLY, "the file is read-only")
-        with pytest.raises(CallLogUnavailable) as caught:
-            client(server, log).create_session(body("ord-ro"))
-        assert_explained(caught.value, log.db_path, logfailure.READ_ONLY, "Nothing was sent to the API.")
-        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
-    assert not sandbox_has(server, "ord-ro")
+        refused = refused_before_sending(log, sandbox, logfailure.READ_ONLY, "the file is read-only", order_id="ord-ro")
+        assert isinstance(refused.__cause__, sqlite3.OperationalError)
     assert log.count() == 1 and log.verify().ok
 
 
@@ -147,7 +135,7 @@ def test_a_read_only_folder_is_explained_when_the_log_opens(tmp_path: Path) -> N
         assert seen is not None and seen.cause == logfailure.FOLDER_READ_ONLY
 
 
-def test_a_full_database_is_explained(tmp_path: Path, server) -> None:
+def test_a_full_database_is_explained(tmp_path: Path, sandbox) -> None:
     """SQLITE_FULL provoked through max_page_count: the same code path as a full disk, anywhere."""
     log = new_log(tmp_path / "ops.db")
     conn = connect(log.db_path, synchronous="FULL")
@@ -158,23 +146,17 @@ def test_a_full_database_is_explained(tmp_path: Path, server) -> None:
             log.append("api_request", operator="ann", environment="sandbox", detail={"pad": "x" * 200})
     assert_explained(caught.value, log.db_path, logfailure.DISK_FULL, "is full", "free space")
     with pytest.raises(CallLogUnavailable) as caught:
-        client(server, log).create_session(body("ord-full"))
+        client(sandbox, log).create_session(order("ord-full"))
     assert caught.value.consequence == "Nothing was sent to the API."
-    assert not sandbox_has(server, "ord-full")
+    assert not sessions_for(sandbox, "ord-full")
 
 
-def test_a_full_disk_is_explained(tmp_path: Path, server) -> None:
+def test_a_full_disk_is_explained(tmp_path: Path, sandbox) -> None:
     with small_disk(tmp_path / "disk") as disk:
         log = CallLog(disk / "ops.db")
         log.append("session_start", operator="ann", environment="sandbox")
         fill_disk(disk)
-        with pytest.raises(CallLogUnavailable) as caught:
-            log.preflight()
-        assert_explained(caught.value, log.db_path, logfailure.DISK_FULL, "is full (0 bytes free)")
-        with pytest.raises(CallLogUnavailable) as caught:
-            client(server, log).create_session(body("ord-disk"))
-        assert_explained(caught.value, log.db_path, logfailure.DISK_FULL, "Nothing was sent to the API.")
-        assert not sandbox_has(server, "ord-disk")
+        refused_before_sending(log, sandbox, logfailure.DISK_FULL, "is full (0 bytes free)", order_id="ord-disk")
 
 
 def test_a_full_disk_at_start_is_explained_not_a_disk_io_error(tmp_path: Path) -> None:
@@ -187,20 +169,20 @@ def test_a_full_disk_at_start_is_explained_not_a_disk_io_error(tmp_path: Path) -
         assert_explained(caught.value, path, logfailure.DISK_FULL, "cannot be opened", "is full")  # … and what we say
 
 
-def test_a_lock_held_past_the_busy_timeout_is_explained(tmp_path: Path, server) -> None:
+def test_a_lock_held_past_the_busy_timeout_is_explained(tmp_path: Path, sandbox) -> None:
     log = new_log(tmp_path / "ops.db", busy_timeout_s=0.05)
     holder = sqlite3.connect(log.db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another process's stuck write transaction
     try:
         with pytest.raises(CallLogUnavailable) as caught:
-            client(server, log).create_session(body("ord-locked"))
+            client(sandbox, log).create_session(order("ord-locked"))
         assert_explained(caught.value, log.db_path, logfailure.LOCKED, "for more than 0.05 s",
                          "Nothing was sent to the API.")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert not sandbox_has(server, "ord-locked")
-    assert client(server, log).create_session(body("ord-after")).session_id  # works again once released
+    assert not sessions_for(sandbox, "ord-locked")
+    assert client(sandbox, log).create_session(order("ord-after")).session_id  # works again once released
 
 
 def test_a_corrupt_file_is_explained_at_open(tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ from streamlit.testing.v1 import AppTest
 from lib.audit.service import AuditFilters, AuditService
 from lib.calllog.log import CallLog
 from lib.sessions.service import SessionsService
-from lib.sandbox.runtime import ensure_sandbox
 from lib.fields.validation import SessionRequest
 from tests.conftest import REPO, signed_in_as
-from tests.page_support import errors, seen
+from tests.page_support import errors, run, seen
+from tests.conftest import ConfigureEnvironment
 from ui.field_widgets import widget_key
 from ui.pages import PAGES
 
@@ -49,11 +49,7 @@ def run_file(page: str, email: str | None, **query: str) -> AppTest:
     """A page file run on its own, as on a fresh server reached by URL (no app.py)."""
     at = AppTest.from_file(str(REPO / page), default_timeout=30)
     signed_in_as(at, email)
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return run(at, **query)
 
 
 def page_text(at: AppTest) -> str:
@@ -121,9 +117,9 @@ def test_session_start_is_recorded_once_with_who_and_roles(open_page, app_env, s
     assert {"ip_address", "user_agent"} <= set(started[0]["detail"])
 
 
-def test_local_mode_says_so_offers_no_live_and_logs_the_session_start(open_page, app_env, monkeypatch) -> None:
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_ID", "live-id")
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_KEY", "live-key")
+def test_local_mode_says_so_offers_no_live_and_logs_the_session_start(open_page, app_env,
+                                                                      configure_environment) -> None:
+    configure_environment("acquired-live", app_id="live-id", app_key="live-key")
     at = open_page()
     assert any("local mode" in c.value for c in at.sidebar.caption)
     assert not any(b.label == "Log out" for b in at.sidebar.button)
@@ -158,9 +154,8 @@ PERSONAL = {"first_name": "Jane", "last_name": "Doe", "billing": {"email": "jane
 
 
 @pytest.fixture
-def personal_session(app_env: Path) -> str:
-    console = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
-    created = console.client("sandbox", "fin@example.com").create_session(SessionRequest.parse({
+def personal_session(app_console: SessionsService) -> str:
+    created = app_console.client("sandbox", "fin@example.com").create_session(SessionRequest.parse({
         "transaction": {"order_id": "ord-private", "amount": Decimal("15.02"), "currency": "gbp"},
         "customer": dict(PERSONAL)}))
     return created.session_id
@@ -214,13 +209,9 @@ def test_opening_the_audit_log_and_exporting_are_recorded_and_the_chain_verifies
 
 # --- live-money safety on the page ------------------------------------------------------------------
 @pytest.fixture
-def live_at_sandbox(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def live_at_sandbox(app_console: SessionsService, configure_environment: ConfigureEnvironment) -> None:
     """acquired-live configured, but answered by the local sandbox: no real money anywhere."""
-    api_base = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db").environment(
-        "sandbox").api_base
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_ID", "sandbox")
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_KEY", "sandbox")
-    monkeypatch.setenv("ACQUIRED_LIVE_API_BASE", api_base)
+    configure_environment("acquired-live", api_base=app_console.environment("sandbox").api_base)
 
 
 def test_live_create_on_the_page_asks_for_the_typed_amount_then_creates(open_page, app_env, signed_in,

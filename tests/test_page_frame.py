@@ -20,9 +20,8 @@ def test_only_the_sandbox_without_credentials(open_page) -> None:
 
 
 @pytest.mark.parametrize("page", [p.path for p in PAGES])
-def test_live_banner_on_every_page(open_page, signed_in, monkeypatch: pytest.MonkeyPatch, page: str) -> None:
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_ID", "live-id")
-    monkeypatch.setenv("ACQUIRED_LIVE_APP_KEY", "live-key")
+def test_live_banner_on_every_page(open_page, signed_in, configure_environment, page: str) -> None:
+    configure_environment("acquired-live", app_id="live-id", app_key="live-key")
     at = open_page(user=signed_in["admin"])  # live is never offered in local mode: an admin signs in
     assert at.selectbox(key="environment_picker").options == ["sandbox", "acquired-live"]
     at.selectbox(key="environment_picker").select("acquired-live").run()

@@ -28,7 +28,7 @@ from lib.sessions.registry import Registry
 from lib.sandbox.runtime import ensure_sandbox
 from lib.fields.validation import SessionRequest
 from tests.conftest import REPO
-from tests.page_support import field_errors
+from tests.page_support import field_errors, run
 from ui.field_widgets import widget_key
 
 CEILING = Decimal(1_000_000)  # the default ceiling of the forms, in major units of any currency
@@ -80,12 +80,7 @@ def amounts_per_currency() -> st.SearchStrategy[tuple[str, Typed]]:
 
 
 def page(path: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / path), default_timeout=30)
-    for name, value in query.items():
-        at.query_params[name] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
+    return run(AppTest.from_file(str(REPO / path), default_timeout=30), **query)
 
 
 def click(at: AppTest, label: str) -> AppTest:

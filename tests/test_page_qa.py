@@ -7,7 +7,6 @@ with ``at.run()``. The export downloads' callables never run under AppTest (test
 """
 from __future__ import annotations
 
-import pytest
 
 from lib.qa import runner
 from tests.page_support import errors
@@ -154,10 +153,9 @@ def test_two_runs_compared(open_page) -> None:
     assert "Pick two different runs." in [i.value for i in at.info]
 
 
-def test_acquired_live_is_never_a_target(open_page, signed_in, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ACQUIRED_TEST", "ACQUIRED_LIVE"):
-        monkeypatch.setenv(f"{name}_APP_ID", "id")
-        monkeypatch.setenv(f"{name}_APP_KEY", "key")
+def test_acquired_live_is_never_a_target(open_page, signed_in, configure_environment) -> None:
+    for name in ("acquired-test", "acquired-live"):
+        configure_environment(name, app_id="id", app_key="key")
     at = open_page(PAGE, user=signed_in["admin"])  # live is never offered in local mode: an admin signs in
     at.selectbox(key="environment_picker").select("acquired-live").run()
     assert at.selectbox(key="qa_target").options == ["sandbox", "acquired-test"]

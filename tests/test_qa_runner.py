@@ -30,6 +30,7 @@ from lib.sandbox import SandboxServer
 from lib.sessions.service import QA_TAG_PREFIX, SessionsService
 from lib.storage.db import connect
 from tests.net import free_port
+from tests.conftest import ConfigureEnvironment
 
 
 def qa_person(email: str) -> Identity:
@@ -87,11 +88,6 @@ def generated(the_suite: Suite) -> Generated:
 @pytest.fixture
 def db_path(app_env: Path) -> Path:
     return app_env / "ops.db"
-
-
-@pytest.fixture
-def console(sandbox: SandboxServer, db_path: Path) -> SessionsService:
-    return SessionsService(sandbox.base_url, db_path=db_path)
 
 
 @pytest.fixture
@@ -266,10 +262,9 @@ def sides(difference: CaseDifference) -> tuple[str, int | None, int | None]:
 
 def test_compare_lists_the_cases_whose_outcome_differs(service: QAService, console: SessionsService, db_path: Path,
                                                        sandbox: SandboxServer,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                       configure_environment: ConfigureEnvironment) -> None:
     """Sandbox vs acquired-test (pointed at a sandbox whose answers fail for two orders)."""
-    for key, value in {"API_BASE": f"{sandbox.base_url}/v1", "APP_ID": "sandbox", "APP_KEY": "sandbox"}.items():
-        monkeypatch.setenv(f"ACQUIRED_TEST_{key}", value)
+    configure_environment("acquired-test", api_base=f"{sandbox.base_url}/v1")
     rows = grid(["gbp", "eur"], ["1", "2.50"], ["no_preference", "challenge_mandated"])
     failing = {"qa-0002", "qa-0005"}
 
@@ -354,9 +349,8 @@ def test_faults_are_surprises_of_their_own_class(service: QAService, headers: di
     assert all(c.error for c in cases)
 
 
-def test_an_unreachable_api_is_a_network_error(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"API_BASE": f"http://127.0.0.1:{free_port()}/v1", "APP_ID": "x", "APP_KEY": "y"}.items():
-        monkeypatch.setenv(f"ACQUIRED_TEST_{key}", value)
+def test_an_unreachable_api_is_a_network_error(db_path: Path, configure_environment: ConfigureEnvironment) -> None:
+    configure_environment("acquired-test", app_id="x", app_key="y", api_base=f"http://127.0.0.1:{free_port()}/v1")
     service = QAService.for_console(SessionsService("http://127.0.0.1:1", db_path=db_path))
     run_id = run_to_end(service, suite(KNOWN[:2]), target="acquired-test", concurrency=2)
     assert {c.result for c in service.cases(run_id, QA)} == {"network_error"}

@@ -6,22 +6,21 @@ is the console's injected clock, moved past the environment's answer deadline; n
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import requests
 
 from lib.sessions import reconcile
 from lib.access.policy import AccessDenied, Identity
 from lib.access.signin import AccessPolicy
 from lib.sessions.service import SessionsService, UnknownAttempt
 from lib.sessions.registry import Registry
-from lib.sandbox.runtime import serve_in_thread
+from lib.sandbox import SandboxServer
 from lib.fields.validation import SessionRequest
 from tests.killing import OPERATOR, Killed, killed_client
+from tests.sandbox_support import order, sessions_for
 
 ME = OPERATOR
 LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback=ME)
@@ -39,39 +38,24 @@ class Clock:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator:
-    srv = serve_in_thread(tmp_path / "sandbox.db")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
 @pytest.fixture
-def console(server, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> SessionsService:
-    monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "no-secrets.toml"))
-    return SessionsService(sandbox_base_url=server.base_url, db_path=tmp_path / "ops.db", clock=clock)
-
-
-def body(order_id: str, amount: str = "10.00") -> dict:
-    return {"transaction": {"order_id": order_id, "amount": Decimal(amount), "currency": "gbp"}}
-
-
-def at_api(server, order_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    return requests.get(f"{server.base_url}/sandbox/sessions", params={"order_id": order_id}, timeout=5).json()["sessions"]
+def console(sandbox: SandboxServer, app_env: Path, clock: Clock) -> SessionsService:
+    """The shared console's setting (app_env) on the test's clock."""
+    return SessionsService(sandbox_base_url=sandbox.base_url, db_path=app_env / "ops.db", clock=clock)
 
 
 def past_deadline(console: SessionsService, clock: Clock) -> None:
     clock.offset = console.answer_deadline("sandbox") + timedelta(seconds=1)
 
 
-def test_a_killed_create_is_in_flight_then_no_answer_recorded(console: SessionsService, clock: Clock, server) -> None:
+def test_a_killed_create_is_in_flight_then_no_answer_recorded(console: SessionsService, clock: Clock, sandbox) -> None:
     with pytest.raises(Killed):
-        killed_client(console).create_session(SessionRequest.parse(body("ord-killed")))
-    assert len(console.log.in_flight()) == 1 and len(at_api(server, "ord-killed")) == 1  # it exists at the API
+        killed_client(console).create_session(SessionRequest.parse(order("ord-killed")))
+    assert len(console.log.in_flight()) == 1 and len(sessions_for(sandbox, "ord-killed")) == 1  # it exists at the API
     assert console.unanswered("sandbox") == []  # the client could still be waiting: in flight, not "no answer"
     past_deadline(console, clock)
     (attempt,) = console.unanswered("sandbox")
@@ -81,14 +65,14 @@ def test_a_killed_create_is_in_flight_then_no_answer_recorded(console: SessionsS
     assert console.answer_deadline("sandbox") == timedelta(seconds=3.05 + 30)
 
 
-def test_a_new_session_for_the_same_order_settles_a_killed_create(console: SessionsService, clock: Clock, server) -> None:
+def test_a_new_session_for_the_same_order_settles_a_killed_create(console: SessionsService, clock: Clock, sandbox) -> None:
     with pytest.raises(Killed):
-        killed_client(console).create_session(SessionRequest.parse(body("ord-again")))
+        killed_client(console).create_session(SessionRequest.parse(order("ord-again")))
     past_deadline(console, clock)
     (attempt,) = console.unanswered("sandbox")
     request_hash = console.log.entry(attempt.request["seq"])["hash"]
     created = console.new_session_for_unanswered(LOCAL, attempt.attempt_id, note="customer still on the phone")
-    assert len(at_api(server, "ord-again")) == 2  # the warning's premise: both may be live
+    assert len(sessions_for(sandbox, "ord-again")) == 2  # the warning's premise: both may be live
     assert Registry(console.db_path).get(created.session_id)["order_id"] == "ord-again"
     assert console.unanswered("sandbox") == []
     resolution = console.log.entry(console.log.count())
@@ -107,7 +91,7 @@ def test_a_new_session_for_the_same_order_settles_a_killed_create(console: Sessi
 
 def test_a_create_can_be_left_with_a_note(console: SessionsService, clock: Clock) -> None:
     with pytest.raises(Killed):
-        killed_client(console).create_session(SessionRequest.parse(body("ord-left")))
+        killed_client(console).create_session(SessionRequest.parse(order("ord-left")))
     past_deadline(console, clock)
     (attempt,) = console.unanswered("sandbox")
     seq = console.resolve_unanswered(LOCAL, attempt.attempt_id, "left", "order cancelled by phone")
@@ -123,7 +107,7 @@ def killed_update(console: SessionsService, session_id: str, amount: str = "20.0
 
 
 def test_a_killed_update_marks_the_session_uncertain_and_a_resend_settles_it(console: SessionsService, clock: Clock) -> None:
-    created = console.client("sandbox", ME).create_session(SessionRequest.parse(body("ord-upd")))
+    created = console.client("sandbox", ME).create_session(SessionRequest.parse(order("ord-upd")))
     killed_update(console, created.session_id)
     assert console.pending_update(created.session_id) is None  # still possibly under way
     assert console.session(created.session_id).state == "ok"
@@ -147,10 +131,10 @@ def test_a_killed_update_marks_the_session_uncertain_and_a_resend_settles_it(con
 
 
 @pytest.mark.parametrize("resolution, amount", [("took_effect", Decimal("20.00")),
-                                                ("did_not_take_effect", Decimal("10.00"))])
+                                                ("did_not_take_effect", Decimal("15.02"))])
 def test_a_person_records_whether_a_killed_update_took_effect(console: SessionsService, clock: Clock, resolution: str,
                                                               amount: Decimal) -> None:
-    created = console.client("sandbox", ME).create_session(SessionRequest.parse(body("ord-fact")))
+    created = console.client("sandbox", ME).create_session(SessionRequest.parse(order("ord-fact")))
     killed_update(console, created.session_id)
     past_deadline(console, clock)
     (attempt,) = console.unanswered_of_session(created.session_id)
@@ -164,7 +148,7 @@ def test_a_person_records_whether_a_killed_update_took_effect(console: SessionsS
 
 def test_settling_needs_the_right_to_make_that_call(console: SessionsService, clock: Clock) -> None:
     with pytest.raises(Killed):
-        killed_client(console).create_session(SessionRequest.parse(body("ord-rights")))
+        killed_client(console).create_session(SessionRequest.parse(order("ord-rights")))
     past_deadline(console, clock)
     (attempt,) = console.unanswered("sandbox")
     auditor = Identity("carol@example.com", frozenset({"auditor"}), local_mode=False)
@@ -174,8 +158,8 @@ def test_settling_needs_the_right_to_make_that_call(console: SessionsService, cl
     assert len(console.unanswered("sandbox")) == 1
 
 
-def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: SessionsService, clock: Clock, server) -> None:
-    payload = {**body("ord-secret"), "webhook_url": "https://shop:pw@shop.example/hook"}
+def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: SessionsService, clock: Clock, sandbox) -> None:
+    payload = {**order("ord-secret"), "webhook_url": "https://shop:pw@shop.example/hook"}
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(payload))
     past_deadline(console, clock)
@@ -183,4 +167,4 @@ def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: Sessio
     from lib.fields.validation import InvalidRequest
     with pytest.raises(InvalidRequest, match="had secrets removed"):
         console.new_session_for_unanswered(LOCAL, attempt.attempt_id)
-    assert len(at_api(server, "ord-secret")) == 1  # nothing sent again
+    assert len(sessions_for(sandbox, "ord-secret")) == 1  # nothing sent again

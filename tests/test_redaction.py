@@ -12,10 +12,10 @@ import pytest
 
 from lib.common import jsonutil
 from lib.calllog.log import CallLog
+from lib.sandbox import SandboxServer
 from lib.calllog.redaction import REDACTED, redact
 from lib.api.client import Client
 from lib.settings import Credentials, Environment
-from lib.sandbox.runtime import serve_in_thread
 
 
 @pytest.mark.parametrize("name", [
@@ -72,26 +72,22 @@ def test_raw_bodies_kept_as_text_are_redacted_in_the_text() -> None:
     assert kept == b'{"access_token":"' + REDACTED.encode() + b'","note":"\xff"}'  # the rest byte for byte
 
 
-def test_no_secret_reaches_the_disk_whatever_it_is_called(tmp_path: Path) -> None:
+def test_no_secret_reaches_the_disk_whatever_it_is_called(tmp_path: Path, sandbox: SandboxServer) -> None:
     values = {name: secrets.token_hex(12) for name in ("X-Api-Key", "Proxy-Authorization", "X-Auth-Token")}
     password = secrets.token_hex(12)
-    srv = serve_in_thread(tmp_path / "sandbox.db")
-    try:
-        env = Environment("sandbox", f"{srv.base_url}/v1", Credentials("sandbox", "sandbox"))
-        log = CallLog(tmp_path / "ops.db")
-        client = Client(env, operator="ann", log=log, headers=values)
-        client.create_session({"transaction": {"order_id": "ord-red", "amount": Decimal("1.00"), "currency": "gbp"},
-                               "webhook_url": f"https://shop:{password}@shop.example/hook?api_key={password}"})
-        raw = b"".join(p.read_bytes() for p in tmp_path.glob("ops.db*"))
-        assert b"X-Api-Key" in raw  # the entries are there …
-        for secret in values.values():
-            assert secret.encode() not in raw  # … the header secrets are nowhere in the files
-        # The webhook URL's password is in every log entry's place redacted; the registry keeps the
-        # session's parameters as sent (a recreate must send them again), not the log.
-        details = [e["detail"] for e in (log.entry(s) for s in range(1, log.count() + 1))]
-        text = jsonutil.dumps(details)
-        assert "shop.example" in text and password not in text
-        assert f"https://shop:{REDACTED}@shop.example/hook?api_key={REDACTED}" in text
-        assert log.verify().ok
-    finally:
-        srv.stop()
+    env = Environment("sandbox", f"{sandbox.base_url}/v1", Credentials("sandbox", "sandbox"))
+    log = CallLog(tmp_path / "ops.db")
+    client = Client(env, operator="ann", log=log, headers=values)
+    client.create_session({"transaction": {"order_id": "ord-red", "amount": Decimal("1.00"), "currency": "gbp"},
+                           "webhook_url": f"https://shop:{password}@shop.example/hook?api_key={password}"})
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("ops.db*"))
+    assert b"X-Api-Key" in raw  # the entries are there …
+    for secret in values.values():
+        assert secret.encode() not in raw  # … the header secrets are nowhere in the files
+    # The webhook URL's password is in every log entry's place redacted; the registry keeps the
+    # session's parameters as sent (a recreate must send them again), not the log.
+    details = [e["detail"] for e in (log.entry(s) for s in range(1, log.count() + 1))]
+    text = jsonutil.dumps(details)
+    assert "shop.example" in text and password not in text
+    assert f"https://shop:{REDACTED}@shop.example/hook?api_key={REDACTED}" in text
+    assert log.verify().ok

@@ -20,11 +20,6 @@ def params(amount: str = "15.02", **extra: object) -> dict:
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> CallLog:
-    return CallLog(tmp_path / "ops.db", tmp_path / "checkpoints.jsonl")
-
-
-@pytest.fixture
 def registry(log: CallLog) -> Registry:
     return Registry(log.db_path)
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,9 +15,12 @@ from typing import Any
 import pytest
 import requests
 
+from tests.clocks import FakeClock
+from tests.conftest import MakeSandbox
 from tests.net import free_port
 from lib.common.jsonutil import dumps
-from lib.sandbox import SandboxServer, ensure_sandbox, runtime, serve_in_thread
+from lib.sandbox import SandboxServer, ensure_sandbox, serve_in_thread
+from lib.sandbox.runtime import Sandboxes
 from lib.sandbox.checkout import LinkView, render_gone, render_link
 
 SESSIONS = "/v1/payment-sessions"
@@ -27,22 +29,6 @@ UNAUTHORIZED = {"status": "error", "error_type": "unauthorized",
 NOT_FOUND = {"status": "error", "error_type": "not_found",
              "title": "Unable to find the requested resource, please check your request and try again."}
 VALIDATION_TITLE = "Your request parameters did not pass our validation."
-
-MakeSandbox = Callable[..., SandboxServer]
-
-
-@pytest.fixture
-def make_sandbox(tmp_path: Path) -> Iterator[MakeSandbox]:
-    """Sandboxes with custom settings on tmp_path's db; all stopped at the end."""
-    started: list[SandboxServer] = []
-
-    def make(**app_kwargs: Any) -> SandboxServer:
-        started.append(serve_in_thread(tmp_path / "sandbox.db", **app_kwargs))
-        return started[-1]
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 def body(order_id: str = "ord-1", amount: Any = 15.02, currency: str = "gbp") -> dict[str, Any]:
@@ -121,14 +107,16 @@ def test_an_unknown_v1_route_with_a_token_is_the_contract_404(sandbox: SandboxSe
     assert (reply.status_code, reply.json()) == (404, {**NOT_FOUND, "instance": "/v1/payment-links"})
 
 
-def test_an_expired_token_is_refused(make_sandbox: MakeSandbox) -> None:
-    sandbox = make_sandbox(token_ttl_seconds=1)
+def test_a_token_expires_after_its_lifetime(make_sandbox: MakeSandbox, clock: FakeClock) -> None:
+    sandbox = make_sandbox(clock=clock)  # token_ttl_seconds=3600
     headers = auth(sandbox)
+    clock.advance(timedelta(seconds=3599))
     create(sandbox, headers)
-    time.sleep(1.1)
+    clock.advance(timedelta(seconds=1))
     reply = requests.post(f"{sandbox.base_url}{SESSIONS}", json=body(), headers=headers)
     assert reply.status_code == 401
     assert reply.json() == {**UNAUTHORIZED, "instance": SESSIONS}
+    create(sandbox, auth(sandbox))  # a new login is a new lifetime
 
 
 # Create and update ------------------------------------------------------------------------
@@ -140,13 +128,12 @@ def test_create_answers_201_with_only_a_uuid4(sandbox: SandboxServer) -> None:
     assert uuid.UUID(reply.json()["session_id"]).version == 4
 
 
-def test_create_stores_exact_amounts_and_the_lifetime(sandbox: SandboxServer) -> None:
-    before = datetime.now(timezone.utc)
+def test_create_stores_exact_amounts_and_the_lifetime(make_sandbox: MakeSandbox, clock: FakeClock) -> None:
+    sandbox = make_sandbox(clock=clock)
+    clock.advance(timedelta(milliseconds=1234))
     session = stored(sandbox, create(sandbox, auth(sandbox), body(amount=Decimal("0.10"))))
-    created = datetime.fromisoformat(session["created_at"])
-    assert session["created_at"].endswith("Z") and session["expires_at"].endswith("Z")
-    assert before - timedelta(seconds=1) <= created <= datetime.now(timezone.utc)
-    assert datetime.fromisoformat(session["expires_at"]) - created == timedelta(seconds=600)
+    assert (session["created_at"], session["expires_at"]) == ("2026-03-01T12:00:01.234Z", "2026-03-01T12:10:01.234Z")
+    assert datetime.fromisoformat(session["created_at"]) == clock()
     assert session["params"]["transaction"]["amount"] == 0.1 and session["expired"] is False
     assert [v["version"] for v in session["versions"]] == [1]
 
@@ -227,23 +214,30 @@ def test_update_refusals(sandbox: SandboxServer) -> None:
 
 
 @pytest.mark.parametrize("extends", [False, True])
-def test_update_extends_the_expiry_only_when_told(make_sandbox: MakeSandbox, extends: bool) -> None:
-    sandbox = make_sandbox(update_extends=extends)
+def test_update_extends_the_expiry_only_when_told(make_sandbox: MakeSandbox, clock: FakeClock,
+                                                 extends: bool) -> None:
+    sandbox = make_sandbox(update_extends=extends, clock=clock)
     headers = auth(sandbox)
     session_id = create(sandbox, headers)
-    time.sleep(0.05)
-    requests.put(f"{sandbox.base_url}{SESSIONS}/{session_id}", json={"transaction": {"amount": 1}}, headers=headers)
+    updated_at = clock.advance(timedelta(minutes=4))
+    reply = requests.put(f"{sandbox.base_url}{SESSIONS}/{session_id}", json={"transaction": {"amount": 1}},
+                         headers=headers)
+    assert reply.status_code == 200
     session = stored(sandbox, session_id)
-    moved = datetime.fromisoformat(session["expires_at"]) - datetime.fromisoformat(session["created_at"])
-    assert (moved > timedelta(seconds=600)) is extends
+    assert datetime.fromisoformat(session["versions"][1]["at"]) == updated_at
+    expected = updated_at if extends else datetime.fromisoformat(session["created_at"])
+    assert datetime.fromisoformat(session["expires_at"]) == expected + timedelta(minutes=10)
 
 
-def test_an_expired_session_is_gone_for_put_and_checkout(make_sandbox: MakeSandbox) -> None:
-    sandbox = make_sandbox(session_ttl_seconds=1)
+def test_an_expired_session_is_gone_for_put_and_checkout(make_sandbox: MakeSandbox, clock: FakeClock) -> None:
+    sandbox = make_sandbox(clock=clock)  # session_ttl_seconds=600
     headers = auth(sandbox)
     session_id = create(sandbox, headers)
-    assert requests.get(f"{sandbox.base_url}/checkout/{session_id}").status_code == 200
-    time.sleep(1.1)
+    clock.advance(timedelta(minutes=10) - timedelta(milliseconds=1))
+    page = requests.get(f"{sandbox.base_url}/checkout/{session_id}")
+    assert page.status_code == 200 and 'data-ms-left="1">00:00<' in page.text
+    assert stored(sandbox, session_id)["expired"] is False
+    clock.advance(timedelta(milliseconds=1))
     path = f"{SESSIONS}/{session_id}"
     reply = requests.put(f"{sandbox.base_url}{path}", json={"transaction": {"amount": 1}}, headers=headers)
     assert (reply.status_code, reply.json()) == (404, {**NOT_FOUND, "instance": path})
@@ -269,11 +263,18 @@ def test_sandbox_views_of_unknown_sessions(sandbox: SandboxServer) -> None:
 
 # Faults -----------------------------------------------------------------------------------
 
-def test_latency_delays_the_answer(sandbox: SandboxServer) -> None:
+def test_latency_waits_before_the_answer(make_sandbox: MakeSandbox) -> None:
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:  # the wait is recorded, not timed: nothing sleeps
+        waits.append(seconds)
+
+    sandbox = make_sandbox(fault_sleep=record)
     headers = auth(sandbox)
-    started = time.monotonic()
-    create(sandbox, {**headers, "X-Sandbox-Fault": "latency=400"})
-    assert time.monotonic() - started >= 0.4
+    session_id = create(sandbox, {**headers, "X-Sandbox-Fault": "latency=400"})
+    assert waits == [0.4] and stored(sandbox, session_id)
+    create(sandbox, headers)
+    assert waits == [0.4]  # no fault, no wait
 
 
 def test_status_fault_answers_the_contract_body_and_stores_nothing(sandbox: SandboxServer) -> None:
@@ -391,26 +392,24 @@ def test_a_restart_keeps_sessions_and_tokens(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def fresh_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """An empty ``ensure_sandbox`` cache; sandboxes it started are stopped afterwards."""
-    monkeypatch.setattr(runtime, "_cache", {})
-    yield
-    for sandbox in runtime._cache.values():
-        if isinstance(sandbox, SandboxServer):
-            sandbox.stop()
+def sandboxes() -> Iterator[Sandboxes]:
+    """An ``ensure_sandbox`` memory of its own; sandboxes it started are stopped afterwards."""
+    own = Sandboxes()
+    yield own
+    own.stop_started()
 
 
-def test_ensure_sandbox_reuses_a_running_one(sandbox: SandboxServer, fresh_cache: None) -> None:
-    found = ensure_sandbox(port=sandbox.port)
+def test_ensure_sandbox_reuses_a_running_one(sandbox: SandboxServer, sandboxes: Sandboxes) -> None:
+    found = ensure_sandbox(port=sandbox.port, sandboxes=sandboxes)
     assert found.base_url == sandbox.base_url and found.started_here is False
-    assert ensure_sandbox(port=sandbox.port) is found
+    assert ensure_sandbox(port=sandbox.port, sandboxes=sandboxes) is found
 
 
-def test_ensure_sandbox_starts_one_once(tmp_path: Path, fresh_cache: None) -> None:
+def test_ensure_sandbox_starts_one_once(tmp_path: Path, sandboxes: Sandboxes) -> None:
     port = free_port()
-    started = ensure_sandbox(port=port, db_path=tmp_path / "s.db")
+    started = ensure_sandbox(port=port, db_path=tmp_path / "s.db", sandboxes=sandboxes)
     assert started.started_here is True and started.base_url == f"http://127.0.0.1:{port}"
-    assert ensure_sandbox(port=port, db_path=tmp_path / "s.db") is started
+    assert ensure_sandbox(port=port, db_path=tmp_path / "s.db", sandboxes=sandboxes) is started
     assert requests.get(f"{started.base_url}/sandbox/info").json()["service"] == "acquired-sandbox"
 
 
@@ -421,12 +420,12 @@ class _Stranger(BaseHTTPRequestHandler):
         pass
 
 
-def test_ensure_sandbox_moves_off_a_port_held_by_a_stranger(tmp_path: Path, fresh_cache: None) -> None:
+def test_ensure_sandbox_moves_off_a_port_held_by_a_stranger(tmp_path: Path, sandboxes: Sandboxes) -> None:
     stranger = ThreadingHTTPServer(("127.0.0.1", 0), _Stranger)
     threading.Thread(target=stranger.serve_forever, daemon=True).start()
     try:
         port = stranger.server_address[1]
-        started = ensure_sandbox(port=port, db_path=tmp_path / "s.db")
+        started = ensure_sandbox(port=port, db_path=tmp_path / "s.db", sandboxes=sandboxes)
         assert started.started_here is True and not started.base_url.endswith(f":{port}")
         assert requests.get(f"{started.base_url}/sandbox/info").json()["service"] == "acquired-sandbox"
     finally:

@@ -11,10 +11,8 @@ from lib.settings import ConfigError
 
 
 @pytest.fixture(autouse=True)
-def no_ambient_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in ("ACQUIRED_TEST_APP_ID", "ACQUIRED_TEST_APP_KEY", "ACQUIRED_LIVE_APP_ID", "ACQUIRED_LIVE_APP_KEY",
-                 "OPS_OPERATOR", "OPS_READ_TIMEOUT", "SANDBOX_SESSION_TTL_SECONDS"):
-        monkeypatch.delenv(name, raising=False)
+def secrets_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The secrets file every test here reads (not there until a test writes it); conftest clears the environment."""
     secrets = tmp_path / "secrets.toml"
     monkeypatch.setenv("OPS_SECRETS_PATH", str(secrets))
     return secrets
@@ -28,16 +26,16 @@ def test_only_the_sandbox_without_configuration() -> None:
     assert env.session_ttl_seconds == 600 and not env.live
 
 
-def test_missing_credentials_name_what_to_set_and_where(no_ambient_settings: Path) -> None:
+def test_missing_credentials_name_what_to_set_and_where(secrets_file: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         settings.environment("acquired-test")
     message = str(caught.value)
     assert "ACQUIRED_TEST_APP_ID and ACQUIRED_TEST_APP_KEY" in message
-    assert "[environments.acquired-test]" in message and str(no_ambient_settings) in message
+    assert "[environments.acquired-test]" in message and str(secrets_file) in message
 
 
-def test_credentials_from_the_secrets_file(no_ambient_settings: Path) -> None:
-    no_ambient_settings.write_text(
+def test_credentials_from_the_secrets_file(secrets_file: Path) -> None:
+    secrets_file.write_text(
         '[environments.acquired-live]\napp_id = "id-1"\napp_key = "k"\nmid = "m-1"\n'
         'checkout_url_template = "https://shop.example.com/pay/{session_id}"\nread_timeout = 12\n')
     assert settings.configured_environments() == ["sandbox", "acquired-live"]
@@ -47,18 +45,18 @@ def test_credentials_from_the_secrets_file(no_ambient_settings: Path) -> None:
     assert "k" not in repr(env.credentials)
 
 
-def test_environment_variables_win(monkeypatch: pytest.MonkeyPatch, no_ambient_settings: Path) -> None:
-    no_ambient_settings.write_text('[environments.acquired-test]\napp_id = "file"\napp_key = "file"\n')
+def test_environment_variables_win(monkeypatch: pytest.MonkeyPatch, secrets_file: Path) -> None:
+    secrets_file.write_text('[environments.acquired-test]\napp_id = "file"\napp_key = "file"\n')
     monkeypatch.setenv("ACQUIRED_TEST_APP_ID", "env")
     assert settings.environment("acquired-test").credentials.app_id == "env"
     assert settings.environment("acquired-test").api_base == "https://test-api.acquired.com/v1"
 
 
-def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, no_ambient_settings: Path) -> None:
+def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch, secrets_file: Path) -> None:
     monkeypatch.setenv("OPS_READ_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="read_timeout of sandbox must be a number"):
         settings.environment("sandbox", sandbox_base_url="http://x")
-    no_ambient_settings.write_text("[broken")
+    secrets_file.write_text("[broken")
     monkeypatch.delenv("OPS_READ_TIMEOUT")
     with pytest.raises(ConfigError, match="not valid TOML"):
         settings.load_secrets()
@@ -73,14 +71,14 @@ def test_the_local_operator_is_never_typed(monkeypatch: pytest.MonkeyPatch) -> N
     assert local_operator()  # the OS user
 
 
-def test_the_secrets_file_is_parsed_again_only_when_it_changes(no_ambient_settings: Path) -> None:
-    no_ambient_settings.write_text('[environments.acquired-test]\napp_id = "a"\napp_key = "k"\n')
+def test_the_secrets_file_is_parsed_again_only_when_it_changes(secrets_file: Path) -> None:
+    secrets_file.write_text('[environments.acquired-test]\napp_id = "a"\napp_key = "k"\n')
     first = settings.load_secrets()
     first["environments"]["acquired-test"]["app_id"] = "changed by a caller"  # callers get a copy
     assert settings.load_secrets()["environments"]["acquired-test"]["app_id"] == "a"
-    no_ambient_settings.write_text('[environments.acquired-test]\napp_id = "bb"\napp_key = "k"\n')
+    secrets_file.write_text('[environments.acquired-test]\napp_id = "bb"\napp_key = "k"\n')
     assert settings.load_secrets()["environments"]["acquired-test"]["app_id"] == "bb"
-    no_ambient_settings.unlink()
+    secrets_file.unlink()
     assert settings.load_secrets() == {}
 
 

@@ -31,6 +31,7 @@ from lib.common import jsonutil
 from lib.calllog.log import CallLog
 from lib import settings
 from lib.settings import Environment
+from lib.api.tokens import TOKENS, TokenCache, TokenKey
 from lib.api.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
 from lib.calllog.failures import CallLogUnavailable
 from lib.fields.schema import TransactionFacts
@@ -76,15 +77,8 @@ class Updated:
     attempt_id: str
 
 
-@dataclass
-class _Token:
-    value: str
-    valid_until: float  # time.monotonic()
-
-
 _pool_lock = threading.Lock()
 _sessions: dict[str, requests.Session] = {}
-_tokens: dict[tuple[str, str, str], _Token] = {}
 
 
 def _http_session(api_base: str) -> requests.Session:
@@ -168,6 +162,14 @@ def _seconds(value: Any, default: float = 3600.0) -> float:
     return seconds if 0 < seconds <= 86_400 * 366 else default
 
 
+class Transport(Protocol):
+    """What sends the HTTP requests: a ``requests.Session`` (the environment's pooled one by
+    default); a test hands the client one that wraps it (to die after sending, or to alter an answer)."""
+
+    def request(self, method: str, url: str, *, data: bytes, headers: dict[str, str],
+                timeout: tuple[float, float]) -> requests.Response: ...
+
+
 class Recorder(Protocol):
     """What a caller keeps of the sessions the API creates and updates, written inside the same
     transaction as the log entry of the answer: both are committed together or neither is.
@@ -191,9 +193,13 @@ class Client:
 
     def __init__(self, env: Environment, *, operator: str, log: CallLog | None = None,
                  tags: Sequence[str] = (), headers: Mapping[str, str] | None = None,
-                 clock: Clock = utc_now, recorder: Recorder | None = None) -> None:
+                 clock: Clock = utc_now, recorder: Recorder | None = None, tokens: TokenCache = TOKENS,
+                 http: Transport | None = None, backoff: Callable[[float], None] = time.sleep) -> None:
         """``headers`` go on every request (e.g. the sandbox's ``X-Sandbox-Fault`` in QA runs);
-        ``recorder`` keeps the sessions created and updated (nothing is kept without one)."""
+        ``recorder`` keeps the sessions created and updated (nothing is kept without one);
+        ``tokens`` is where login tokens are kept (by default the process's ``TOKENS``); ``http``
+        sends the requests (by default the environment's pooled session; also settable as ``.http``);
+        ``backoff`` waits between attempts at a connection that was never made (``CONNECT_BACKOFF_S``)."""
         self.env = env
         self.operator = operator
         self.log = log or CallLog()
@@ -201,8 +207,10 @@ class Client:
         self.extra_headers = dict(headers or {})
         self.clock = clock
         self.recorder = recorder
-        self._http = _http_session(env.api_base)
-        self._token_key = (env.name, env.api_base, env.credentials.app_id)
+        self.tokens = tokens
+        self.backoff = backoff
+        self.http: Transport = http or _http_session(env.api_base)
+        self._token_key: TokenKey = (env.name, env.api_base, env.credentials.app_id)
 
     # --- public calls -------------------------------------------------------------------------
     def login(self) -> str:
@@ -214,10 +222,7 @@ class Client:
         token = _text_member(answer.members, "access_token")
         if not token:
             raise ApiError("login answered without an access_token", status=response.status_code, body=answer.recorded)
-        expires_in = _seconds(answer.members.get("expires_in"))
-        margin = min(60.0, expires_in * 0.1)
-        with _pool_lock:
-            _tokens[self._token_key] = _Token(token, time.monotonic() + expires_in - margin)
+        self.tokens.put(self._token_key, token, _seconds(answer.members.get("expires_in")))
         return str(token)
 
     def create_session(self, payload: SessionRequest | Mapping[str, Any], *, tags: Sequence[str] = ()) -> Created:
@@ -276,15 +281,10 @@ class Client:
 
     # --- plumbing ----------------------------------------------------------------------------
     def _token(self) -> str:
-        with _pool_lock:
-            token = _tokens.get(self._token_key)
-        if token and token.valid_until > time.monotonic():
-            return token.value
-        return self.login()
+        return self.tokens.get(self._token_key) or self.login()
 
     def _forget_token(self) -> None:
-        with _pool_lock:
-            _tokens.pop(self._token_key, None)
+        self.tokens.forget(self._token_key)
 
     def _call(self, method: str, endpoint: str, path: str, body: Any, *, session_id: str | None = None,
               concerns_body: Any = None, tags: Sequence[str] = (),
@@ -332,7 +332,7 @@ class Client:
                                 **common)
             started = time.perf_counter()
             try:
-                response = self._http.request(method, url, data=data, headers=headers,
+                response = self.http.request(method, url, data=data, headers=headers,
                                               timeout=(self.env.connect_timeout, self.env.read_timeout))
             except requests.RequestException as exc:
                 elapsed = (time.perf_counter() - started) * 1000
@@ -347,7 +347,7 @@ class Client:
                         then=on_unknown if unknown else None, **common,
                     )
                 if never_connected and attempt_no < CONNECT_RETRIES:
-                    time.sleep(CONNECT_BACKOFF_S[attempt_no])
+                    self.backoff(CONNECT_BACKOFF_S[attempt_no])
                     continue
                 if unknown:
                     raise UnknownOutcome(

@@ -6,6 +6,7 @@ server makes that read-merge-write atomic against other requests without a lock.
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,9 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from lib.common.jsonutil import BODY_MAX_DEPTH, LoneSurrogate, TooDeep, dumps, inexact_numbers, loads
-from lib.sandbox.auth import Authenticator, RequireBearer
+from lib.sandbox.auth import Authenticator, Clock, RequireBearer
 from lib.sandbox.checkout import EXPIRED, NOT_VALID, LinkView, render_gone, render_link
-from lib.sandbox.faults import FaultInjector
+from lib.sandbox.faults import FaultInjector, Sleep
 from lib.sandbox.responses import JSONBody, error_response, validation_response
 from lib.sandbox.store import SandboxStore, utcnow
 from lib.fields.validation import BODY_NOT_OBJECT, InvalidRequest, Problem, validate_create, validate_update
@@ -63,20 +64,28 @@ class SandboxApp(Starlette):
     """Starlette with the fault injector outside everything, Starlette's error layer included,
     so it receives the server's own ``send`` (see :mod:`lib.sandbox.faults`)."""
 
+    def __init__(self, *args: Any, fault_sleep: Sleep = asyncio.sleep, **kwargs: Any) -> None:
+        self.fault_sleep = fault_sleep  # read by build_middleware_stack, which Starlette calls lazily
+        super().__init__(*args, **kwargs)
+
     def build_middleware_stack(self) -> ASGIApp:
-        return FaultInjector(super().build_middleware_stack())
+        return FaultInjector(super().build_middleware_stack(), self.fault_sleep)
 
 
 def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "sandbox",
                token_ttl_seconds: int = 3600, session_ttl_seconds: int = 600,
-               update_extends: bool = False, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+               update_extends: bool = False, max_body_bytes: int = MAX_BODY_BYTES,
+               clock: Clock = utcnow, fault_sleep: Sleep = asyncio.sleep) -> Starlette:
     """The sandbox on the SQLite file ``db_path``.
 
     ``update_extends`` (env ``SANDBOX_UPDATE_EXTENDS=1``) makes a PUT restart the session's
     lifetime; by default an update keeps the original expiry, (docs/contract.md, "Sessions").
+    ``clock`` is the only time the sandbox reads: token and session expiry and every timestamp
+    it stores or shows (a test moves it to expire a token or a session without waiting);
+    ``fault_sleep`` is how a ``latency`` fault waits (a test records the wait instead of timing it).
     """
     store = SandboxStore(db_path)
-    auth = Authenticator(store, app_id, app_key, token_ttl_seconds)
+    auth = Authenticator(store, app_id, app_key, token_ttl_seconds, clock)
     session_ttl = timedelta(seconds=session_ttl_seconds)
 
     async def login(request: Request) -> Response:
@@ -87,13 +96,13 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
         problems = validate_create(payload)
         if problems:
             raise InvalidRequest(problems)
-        session_id = store.create_session(payload, utcnow(), session_ttl)
+        session_id = store.create_session(payload, clock(), session_ttl)
         return JSONBody({"session_id": session_id}, status_code=201)
 
     async def update_session(request: Request) -> Response:
         raw = await read_body(request, max_body_bytes)
         # No await from here on: the read, merge and write of this PUT cannot interleave with another's.
-        now = utcnow()
+        now = clock()
         record = store.get_session(request.path_params["session_id"])
         if record is None or record.expired(now):
             raise HTTPException(404)
@@ -111,17 +120,17 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
         record = store.get_session(request.path_params["session_id"])
         if record is None:
             raise HTTPException(404)
-        return JSONBody(record.as_json(utcnow()))
+        return JSONBody(record.as_json(clock()))
 
     async def find_sessions(request: Request) -> Response:
         order_id = request.query_params.get("order_id")
         if not order_id:
             raise InvalidRequest([Problem(parameter="order_id", reason="order_id can not be empty")])
-        now = utcnow()
+        now = clock()
         return JSONBody({"sessions": [r.as_json(now) for r in store.find_sessions(order_id)]})
 
     async def checkout(request: Request) -> Response:
-        now = utcnow()
+        now = clock()
         record = store.get_session(request.path_params["session_id"])
         if record is None:
             return HTMLResponse(render_gone(NOT_VALID, "invalid"), status_code=404)
@@ -132,6 +141,7 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
         return HTMLResponse(render_link(view))
 
     return SandboxApp(
+        fault_sleep=fault_sleep,
         routes=[
             Route("/v1/login", login, methods=["POST"]),
             Mount("/v1", routes=[

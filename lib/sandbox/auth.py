@@ -4,7 +4,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -12,6 +13,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lib.sandbox.responses import JSONBody, error_response
 from lib.sandbox.store import SandboxStore, utcnow
 from lib.fields.validation import InvalidRequest, Problem
+
+# What the sandbox reads the time from: an aware UTC datetime (tests pass one they move by hand).
+Clock = Callable[[], datetime]
 
 
 def digest(token: str) -> str:
@@ -22,11 +26,13 @@ def digest(token: str) -> str:
 class Authenticator:
     """Checks credentials and tokens against one app id/key pair and the store."""
 
-    def __init__(self, store: SandboxStore, app_id: str, app_key: str, token_ttl_seconds: int) -> None:
+    def __init__(self, store: SandboxStore, app_id: str, app_key: str, token_ttl_seconds: int,
+                 clock: Clock = utcnow) -> None:
         self.store = store
         self.app_id = app_id
         self.app_key = app_key
         self.ttl = token_ttl_seconds
+        self.clock = clock
 
     def login(self, path: str, body: dict[str, object]) -> JSONBody:
         """``POST /v1/login``: 200 with a fresh token, 400 for a missing field, 401 for wrong ones."""
@@ -39,13 +45,13 @@ class Authenticator:
         if not (ok_id and ok_key):
             return error_response(401, path)
         token = secrets.token_urlsafe(32)
-        self.store.add_token(digest(token), utcnow(), timedelta(seconds=self.ttl))
+        self.store.add_token(digest(token), self.clock(), timedelta(seconds=self.ttl))
         return JSONBody({"token_type": "Bearer", "expires_in": self.ttl, "access_token": token})
 
     def authorised(self, authorization: str | None) -> bool:
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
-        return scheme.lower() == "bearer" and bool(token) and self.store.token_valid(digest(token), utcnow())
+        return scheme.lower() == "bearer" and bool(token) and self.store.token_valid(digest(token), self.clock())
 
 
 class RequireBearer:

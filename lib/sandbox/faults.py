@@ -20,6 +20,7 @@ cycle, whose ``transport`` it closes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 
@@ -42,6 +43,8 @@ HOSTILE_MEMBERS: dict[str, bytes] = {
     "deep": b'"nested":' + b"[" * 10_000 + b"]" * 10_000,
     "not-json": b'"note":undefined',
 }
+# How a latency fault waits (seconds); tests hand the app one that records the wait instead.
+Sleep = Callable[[float], Awaitable[None]]
 _USAGE = (f"latency=<ms 0-{MAX_LATENCY_MS}>, status=<code 400-599>, drop, drop-after, "
           f"answer=<{'|'.join(HOSTILE_MEMBERS)}>")
 
@@ -82,8 +85,9 @@ def parse_faults(header: str) -> Faults:
 class FaultInjector:
     """Outermost ASGI layer carrying out the ``X-Sandbox-Fault`` header."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, sleep: Sleep = asyncio.sleep) -> None:
         self.app = app
+        self.sleep = sleep
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         header = Headers(scope=scope).get(HEADER) if _targeted(scope) else None
@@ -97,7 +101,7 @@ class FaultInjector:
             await validation_response(scope["path"], [problem])(scope, receive, send)
             return
         if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000)
+            await self.sleep(faults.latency_ms / 1000)
         if faults.drop:
             await cut_connection(receive, send)
             return

@@ -152,24 +152,45 @@ def is_sandbox(base_url: str) -> bool:
         return False
 
 
-_lock = threading.Lock()
-_cache: dict[int, Sandbox] = {}
+class Sandboxes:
+    """The sandboxes a process found or started, by port: each started at most once and reused."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_port: dict[int, Sandbox] = {}
+
+    def ensure(self, port: int, db_path: Path) -> Sandbox:
+        with self._lock:
+            known = self._by_port.get(port)
+            if known is not None and known.running:
+                return known
+            self._by_port[port] = sandbox = _reuse_or_start(port, db_path)
+            return sandbox
+
+    def stop_started(self) -> None:
+        """Stop the sandboxes started here and forget them all."""
+        with self._lock:
+            known, self._by_port = list(self._by_port.values()), {}
+        for sandbox in known:
+            if isinstance(sandbox, SandboxServer):
+                sandbox.stop()
 
 
-def ensure_sandbox(port: int | None = None, db_path: str | Path | None = None) -> Sandbox:
+# The process's sandboxes: every console tab reaches the same one.
+SANDBOXES = Sandboxes()
+
+
+def ensure_sandbox(port: int | None = None, db_path: str | Path | None = None, *,
+                   sandboxes: Sandboxes = SANDBOXES) -> Sandbox:
     """The sandbox for this process, started at most once (per port) and reused on every call.
 
     A sandbox already answering on ``port`` (default ``SANDBOX_PORT``, 8765) is reused, e.g. one
     another Streamlit process started; otherwise one starts here on that port, or on a free port
     when something that is not our sandbox holds it. Settings come from ``SANDBOX_*``.
+    ``sandboxes`` remembers them (by default the process's ``SANDBOXES``).
     """
     port = port_from_env() if port is None else port
-    with _lock:
-        cached = _cache.get(port)
-        if cached is not None and cached.running:
-            return cached
-        _cache[port] = sandbox = _reuse_or_start(port, Path(db_path) if db_path else settings.sandbox_db_path())
-        return sandbox
+    return sandboxes.ensure(port, Path(db_path) if db_path else settings.sandbox_db_path())
 
 
 def _reuse_or_start(port: int, db_path: Path) -> Sandbox:
