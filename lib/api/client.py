@@ -28,6 +28,7 @@ from sqlite_utils import Database
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from lib.common import jsonutil
+from lib.calllog.interface import CallLogStore
 from lib.calllog.log import CallLog
 from lib import settings
 from lib.settings import Environment
@@ -189,14 +190,14 @@ class Recorder(Protocol):
 class Client:
     """Calls one environment as one operator, logging every attempt to the call log."""
 
-    def __init__(self, env: Environment, *, operator: str, log: CallLog | None = None,
+    def __init__(self, env: Environment, *, operator: str, log: CallLogStore | None = None,
                  tags: Sequence[str] = (), headers: Mapping[str, str] | None = None,
                  clock: Clock = utc_now, recorder: Recorder | None = None) -> None:
         """``headers`` go on every request (e.g. the sandbox's ``X-Sandbox-Fault`` in QA runs);
         ``recorder`` keeps the sessions created and updated (nothing is kept without one)."""
         self.env = env
         self.operator = operator
-        self.log = log or CallLog()
+        self.log: CallLogStore = log or CallLog()
         self.tags = tuple(tags)
         self.extra_headers = dict(headers or {})
         self.clock = clock

@@ -211,6 +211,24 @@ class CallLog:
         )
         return [_decode(row) for row in rows]
 
+    def unanswered_requests(self, endpoints: Sequence[str], answered_by: Sequence[str],
+                            filters: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Requests to ``endpoints`` whose attempt has no entry of a kind in ``answered_by``, oldest
+        first; ``filters`` maps a column to a value (equal), ``ts`` to a time (at or after: the time
+        range uses the ``ts`` index, so a day of a large log stays cheap)."""
+        clauses = [f"AND r.{column} {'>=' if column == 'ts' else '='} ?" for column in filters]
+        for column in filters:
+            if column not in HASHED_COLUMNS:
+                raise ValueError(f"no column {column!r} in the log")
+        marks = ", ".join("?" * len(endpoints)), ", ".join("?" * len(answered_by))
+        sql = f"""SELECT r.seq FROM entries AS r
+            WHERE r.kind = 'api_request' AND r.endpoint IN ({marks[0]}) {' '.join(clauses)}
+              AND NOT EXISTS (SELECT 1 FROM entries AS x WHERE x.attempt_id = r.attempt_id AND x.kind IN ({marks[1]}))
+            ORDER BY r.seq"""
+        with self.failures_explained("read"):
+            seqs = [seq for (seq,) in self._db().conn.execute(sql, [*endpoints, *filters.values(), *answered_by])]
+            return [entry for entry in map(self.entry, seqs) if entry is not None]
+
     def checkpoint_key(self) -> bytes | None:
         return settings.checkpoint_key() if self._checkpoint_key is ... else self._checkpoint_key  # type: ignore[return-value]
 

@@ -18,14 +18,14 @@ MIGRATIONS = Migrations("sandbox")
 
 @MIGRATIONS(name="0001_initial")
 def _initial(db: Database) -> None:
-    db["tokens"].create({"token_sha256": str, "expires_at": str}, pk="token_sha256", if_not_exists=True)
-    db["sessions"].create(
+    db.table("tokens").create({"token_sha256": str, "expires_at": str}, pk="token_sha256", if_not_exists=True)
+    db.table("sessions").create(
         {"session_id": str, "created_at": str, "expires_at": str}, pk="session_id", if_not_exists=True)
-    db["session_versions"].create(
+    db.table("session_versions").create(
         {"session_id": str, "version": int, "at": str, "order_id": str, "params": str},
         pk=("session_id", "version"), foreign_keys=[("session_id", "sessions", "session_id")],
         if_not_exists=True)
-    db["session_versions"].create_index(["order_id"], if_not_exists=True)
+    db.table("session_versions").create_index(["order_id"], if_not_exists=True)
 
 
 def migrate_sandbox(path: str | Path) -> Database:

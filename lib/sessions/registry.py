@@ -20,7 +20,7 @@ from sqlite_utils import Database
 
 from lib.common import jsonutil
 from lib.settings import ops_db_path
-from lib.storage.db import connect, decimal_text
+from lib.storage.db import connect, decimal_text, immediate
 from lib.storage.ops_schema import migrate_ops
 from lib.common.timefmt import parse_utc, utc_text
 from lib.fields.schema import TransactionFacts
@@ -163,12 +163,25 @@ _LIST_COLUMNS = ("session_id, environment, order_id, created_by, created_at, exp
 
 
 class Registry:
-    """Read side. Rows come back decoded: JSON columns parsed, amount a Decimal, times aware UTC
-    datetimes (countdowns are arithmetic). Queries compare the stored UTC text, which sorts as time does."""
+    """The ``SessionStore`` (``lib.sessions.interface``) in SQLite. Rows come back decoded: JSON columns
+    parsed, amount a Decimal, times aware UTC datetimes (countdowns are arithmetic). Queries compare
+    the stored UTC text, which sorts as time does."""
 
     def __init__(self, db_path: str | Path | None = None) -> None:
         self.db_path = Path(db_path or ops_db_path()).resolve()
         migrate_ops(self.db_path)
+
+    # --- writes (``SessionStore``): the module's functions, in the caller's transaction or one of their own.
+    def record_update(self, tx: Database, *, session_id: str, operator: str, at: datetime, patch: Mapping[str, Any],
+                      entry_seq: int) -> dict[str, Any]:
+        return record_update(tx, session_id=session_id, operator=operator, at=at, patch=patch, entry_seq=entry_seq)
+
+    def mark_state(self, tx: Database, session_id: str, state: str) -> None:
+        mark_state(tx, session_id, state)
+
+    def set_state(self, session_id: str, state: str) -> None:
+        with immediate(connect(self.db_path)) as db:
+            mark_state(db, session_id, state)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         return [_session(row) for row in connect(self.db_path).query(sql, params)]
