@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -102,7 +102,7 @@ def test_a_sandbox_database_of_an_older_commit_is_adopted(commit: str, tmp_path:
     (record,) = store.find_sessions("order-sbx")
     assert [v.version for v in record.versions] == [1, 2]
     assert migrate_mod.applied(path, sandbox_schema.MIGRATIONS) == ["0001_initial"]
-    assert store.token_valid("ab" * 32, datetime(2027, 1, 1, tzinfo=timezone.utc))
+    assert store.token_valid("ab" * 32, datetime(2027, 1, 1, tzinfo=UTC))
 
 
 def test_a_new_database_gets_every_migration_once(tmp_path: Path) -> None:

@@ -85,8 +85,8 @@ def check_checkpoints(
 def checkpoint_notes(found: list[dict[str, Any]], key: bytes | None, where: Path) -> tuple[str, ...]:
     """What a reader of an OK verdict should know about the checkpoints it rests on."""
     if not found:
-        return (f"no checkpoint in {where}: the chain is only consistent with itself "
-                "(python -m lib.calllog checkpoint pins its head)",)
+        return ((f"no checkpoint in {where}: the chain is only consistent with itself "
+                 "(python -m lib.calllog checkpoint pins its head)"),)
     if key is not None:
         return ()
     signed = sum(1 for cp in found if checkpoints.is_signed(cp))

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from lib.qa.results import CaseDifference, CaseRow, RunInfo, RunProgress, RunSummary, ValueRate
+    from lib.qa.results import (
+        CaseDifference,
+        CaseRow,
+        RunInfo,
+        RunProgress,
+        RunSummary,
+        ValueRate,
+    )
     from lib.qa.store import CaseResult
 
 
