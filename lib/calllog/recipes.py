@@ -19,8 +19,13 @@ detail, prev_hash``.
 
 Recipe 2 (entries written since): recipe 1's columns and ``hash_version`` itself, that is every
 column but ``hash``. Because the number is hashed, changing an entry's ``hash_version`` breaks its
-hash whichever way it is changed; and since recipes only ever go up along the chain, ``verify``
-also refuses an entry whose recipe is older than the one before it.
+hash whichever way it is changed: a later recipe cannot be downgraded to one that does not cover a
+column, to change that column unseen.
+
+Recipes may be mixed along the chain: a console process started before a migration still writes
+entries by the recipe it knows (its INSERT leaves ``hash_version`` at its default, 1), and they
+verify as what they are. Rewriting an entry with any recipe means recomputing its hash, which is the
+attack the chain and the checkpoints already catch.
 """
 from __future__ import annotations
 

@@ -39,8 +39,8 @@ def _columns(db: Database, table: str) -> list[tuple[str, str]]:
 def _check_adoptable(db: Database, migrations: Migrations, where: str) -> None:
     """Raise ``SchemaMismatch`` unless every table migration 1 makes that already exists in ``db``
     has the columns migration 1 gives it (a database with none of them is simply new)."""
-    first = migrations._migrations[0]
     expected = Database(memory=True)
+    first = migrations.pending(expected)[0]  # on an empty database every migration is pending
     first.fn(expected)
     for table in expected.table_names():
         if db[table].exists() and _columns(db, table) != _columns(expected, table):
