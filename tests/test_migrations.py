@@ -135,6 +135,17 @@ def test_a_table_that_is_not_the_expected_one_is_refused_not_guessed(tmp_path: P
     assert "_sqlite_migrations" not in Database(path).table_names()  # rolled back: nothing recorded
 
 
+def test_a_database_migrated_by_newer_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ops.db"
+    ops_schema.migrate_ops(path)
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                     "VALUES ('ops', '0099_from_the_future', '2030-01-01')")
+    migrate_mod.forget_done()
+    with pytest.raises(migrate_mod.SchemaMismatch, match="newer code than this .*0099_from_the_future"):
+        ops_schema.migrate_ops(path)
+
+
 def test_threads_migrating_one_file_at_once_apply_each_migration_once(tmp_path: Path) -> None:
     path = copy("ops-d3b227b.db", tmp_path)
     errors: list[BaseException] = []

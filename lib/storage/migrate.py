@@ -13,6 +13,9 @@ Why it is built this way:
   compared with what migration 1 makes (column names and types, on an in-memory copy) and, if
   they agree, migration 1 runs (adding any index or trigger that was missing) and is recorded. A
   table that differs stops the start with ``SchemaMismatch`` instead of being guessed at.
+- A database recording a migration this code does not know was written by a newer release (one
+  replica upgraded before another): ``SchemaMismatch`` too, rather than reading a schema (or a
+  hash recipe) it cannot understand.
 """
 from __future__ import annotations
 
@@ -59,8 +62,14 @@ def migrate(path: str | Path, migrations: Migrations) -> Database:
     with _lock:
         if key not in _done:
             with immediate(db):
-                if not migrations.applied(db):
+                applied = {m.name for m in migrations.applied(db)}
+                if not applied:
                     _check_adoptable(db, migrations, str(path))
+                newer = applied - {m.name for m in migrations.pending(Database(memory=True))}
+                if newer:
+                    raise SchemaMismatch(
+                        f"{path} was migrated by newer code than this (set {migrations.name!r}: "
+                        f"{', '.join(sorted(newer))}): run the version that wrote it, or a later one")
                 migrations.apply(db)
             _done.add(key)
     return db
