@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lib.audit import queries as audit  # noqa: E402
 from lib.common import jsonutil
 from lib.calllog.log import COLUMNS, GENESIS_HASH, HASHED_COLUMNS, CallLog, entry_hash  # noqa: E402
+from lib.calllog.recipes import CURRENT  # noqa: E402
 from lib.storage.db import connect, immediate  # noqa: E402
 from lib.common.timefmt import utc_text
 
@@ -120,7 +121,7 @@ def fill(db_path: Path, n_entries: int, end: datetime, seed: int = 1) -> None:
     batch: list[list[Any]] = []
     for fields in _calls(n_entries, end, random.Random(seed)):
         seq += 1
-        fields.update(seq=seq, prev_hash=prev)
+        fields.update(seq=seq, prev_hash=prev, hash_version=CURRENT)
         values = [fields[name] for name in HASHED_COLUMNS]
         prev = entry_hash(values)
         batch.append([*values, prev])

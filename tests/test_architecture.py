@@ -68,3 +68,19 @@ def test_field_paths_are_written_only_in_the_field_description() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in paths:
                 written.append(f"{relative(path)}:{node.lineno}: {node.value}")
     assert written == []
+
+
+# SQL keywords as this code base writes them (upper case, followed by a space), in any string
+# constant; lower case would match prose ("Select a row").
+_SQL = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX|TRIGGER)|ALTER TABLE|"
+                  r"DROP (TABLE|INDEX|TRIGGER)|PRAGMA|BEGIN IMMEDIATE)\s")
+
+
+@pytest.mark.parametrize("path", UI, ids=relative)
+def test_no_sql_in_pages_or_ui(path: Path) -> None:
+    """All SQL lives behind the stores in ``lib`` (``lib.<area>.interface``), so another engine
+    can be added without touching a page."""
+    found = [f"{relative(path)}:{node.lineno}: {node.value[:60]!r}"
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str) and _SQL.search(node.value)]
+    assert found == []

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lib.access.policy import OPEN_PAGE, AccessDenied, Action, Identity, require
-from lib.calllog.log import CallLog
+from lib.calllog.interface import CallLogStore
 
 NO_ENVIRONMENT = "-"  # the call log's environment column for events that concern none
 OPEN_CONSOLE = OPEN_PAGE + "console"  # what a person without any role is refused
@@ -21,20 +21,20 @@ ACCESS_KINDS: tuple[str, ...] = (SESSION_START, ACCESS_DENIED, AUDIT_VIEW)
 
 
 
-def record_access(log: CallLog, identity: Identity, kind: str, *, environment: str | None = None,
+def record_access(log: CallLogStore, identity: Identity, kind: str, *, environment: str | None = None,
                   detail: Mapping[str, Any] | None = None) -> int:
     """Append an access event (``login``, ``access_denied``, …) to the call log: access is evidence too."""
     return log.append(kind, operator=identity.operator, environment=environment or NO_ENVIRONMENT,
                       detail={"roles": sorted(identity.roles), "local_mode": identity.local_mode, **(detail or {})})
 
 
-def record_denied(log: CallLog, identity: Identity, denied: AccessDenied) -> int:
+def record_denied(log: CallLogStore, identity: Identity, denied: AccessDenied) -> int:
     """Log a refusal with what was attempted and why."""
     return record_access(log, identity, ACCESS_DENIED, environment=denied.environment,
                          detail={"action": denied.action, "reason": denied.reason})
 
 
-def enforce(log: CallLog, identity: Identity, action: Action, environment: str | None = None) -> None:
+def enforce(log: CallLogStore, identity: Identity, action: Action, environment: str | None = None) -> None:
     """:func:`require`, logging a refusal before raising it (what console methods call)."""
     try:
         require(identity, action, environment)

@@ -14,7 +14,7 @@ from lib.access.bind import check_bind_address
 from lib.access.operator_name import local_operator
 from lib.access.policy import AccessDenied, Identity, LoginRequired, denial, require_page
 from lib.access.signin import AccessPolicy
-from lib.calllog.log import CallLog
+from lib.calllog.interface import CallLogStore
 from lib.settings import ConfigError, check_settings, load_secrets
 
 __all__ = ["AccessDenied", "AccessPolicy", "AccessService", "ConfigError", "Identity", "LoginRequired"]
@@ -22,7 +22,7 @@ __all__ = ["AccessDenied", "AccessPolicy", "AccessService", "ConfigError", "Iden
 
 @dataclass(frozen=True)
 class AccessService:
-    log: CallLog
+    log: CallLogStore
 
     def starting_policy(self, bind_address: str | None) -> AccessPolicy:
         """The sign-in policy, once the console may run as configured (ConfigError naming what not)."""

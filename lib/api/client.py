@@ -28,6 +28,7 @@ from sqlite_utils import Database
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from lib.common import jsonutil
+from lib.calllog.interface import CallLogStore
 from lib.calllog.log import CallLog
 from lib import settings
 from lib.settings import Environment
@@ -191,7 +192,7 @@ class Recorder(Protocol):
 class Client:
     """Calls one environment as one operator, logging every attempt to the call log."""
 
-    def __init__(self, env: Environment, *, operator: str, log: CallLog | None = None,
+    def __init__(self, env: Environment, *, operator: str, log: CallLogStore | None = None,
                  tags: Sequence[str] = (), headers: Mapping[str, str] | None = None,
                  clock: Clock = utc_now, recorder: Recorder | None = None, tokens: TokenCache = TOKENS,
                  http: Transport | None = None, backoff: Callable[[float], None] = time.sleep) -> None:
@@ -202,7 +203,7 @@ class Client:
         ``backoff`` waits between attempts at a connection that was never made (``CONNECT_BACKOFF_S``)."""
         self.env = env
         self.operator = operator
-        self.log = log or CallLog()
+        self.log: CallLogStore = log or CallLog()
         self.tags = tuple(tags)
         self.extra_headers = dict(headers or {})
         self.clock = clock

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from lib.audit.filters import (FORMULA_LEAD, IN_FLIGHT_SQL, NEWEST_FIRST, EXPORT_COLUMNS, EXPORT_LIMIT, ROW_COLUMNS,
                                AuditFilters, to_query_params, where)
 from lib.audit.queries import _conn
+from lib.calllog.interface import CallLogStore
 from lib.calllog.log import CallLog
 
 def csv_escape(cell: str) -> str:
@@ -51,13 +52,20 @@ def export_and_record(
     """The CSV export of the view, recorded in the log as an ``export`` entry (who took what,
     with the filters as URL parameters and the rows actually written). Taking evidence out of the
     log is itself evidence; if recording fails, no file is handed out."""
+    return csv_and_record(export_rows(db_path, filters, limit), CallLog(db_path), filters, operator=operator,
+                          environment=environment, tags=tags)
+
+
+def csv_and_record(rows: Iterable[list[str]], log: CallLogStore, filters: AuditFilters, *, operator: str,
+                   environment: str, tags: tuple[str, ...] = ()) -> bytes:
+    """``rows`` (header first) as the CSV file, once its ``export`` entry is in ``log``."""
     out = io.StringIO()
     writer = csv.writer(out)
     written = -1  # the header is not a row
-    for written, cells in enumerate(export_rows(db_path, filters, limit)):
+    for written, cells in enumerate(rows):
         writer.writerow(cells)
-    CallLog(db_path).append("export", operator=operator, environment=environment, tags=tags,
-                            detail={"filters": to_query_params(filters), "rows": written})
+    log.append("export", operator=operator, environment=environment, tags=tags,
+               detail={"filters": to_query_params(filters), "rows": written})
     return out.getvalue().encode("utf-8-sig")
 
 

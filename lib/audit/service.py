@@ -16,13 +16,16 @@ import pandas as pd
 from lib.access import masking
 from lib.access.events import AUDIT_VIEW, record_access
 from lib.access.policy import Identity
-from lib.audit import export, queries
+from lib.audit import export
 from lib.audit.filters import ALL_TIME, EXPORT_LIMIT, IN_FLIGHT, OUTCOMES, AuditFilters
+from lib.audit.interface import AuditStore
 from lib.audit.queries import EntryView, LogEntry
+from lib.audit.store import SqliteAuditStore
 from lib.audit.view import (CUSTOM, DEFAULT_RANGE, KINDS, METHODS, TIME_RANGES, AuditView, grid_frame, minute_of,
                             outcome_label, page_count, sliding_since, view_from_query_params, view_to_query_params)
 from lib.calllog.failures import CallLogUnavailable
-from lib.calllog.log import CallLog, VerifyResult
+from lib.calllog.interface import CallLogStore
+from lib.calllog.verification import VerifyResult
 from lib.settings import ops_db_path
 from lib.calllog.outcome import Outcome
 from lib.common import jsonutil
@@ -59,43 +62,49 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class AuditService:
-    log: CallLog
+    """The audit page's door. ``store`` answers its questions (default: SQLite, the log's file)."""
+
+    log: CallLogStore
+    store: AuditStore | None = None
 
     @property
     def db_path(self) -> Path:
         return self.log.db_path
 
+    @property
+    def queries(self) -> AuditStore:
+        return self.store or SqliteAuditStore(self.db_path)
+
     def count(self, filters: AuditFilters) -> int:
-        return queries.count(self.db_path, filters)
+        return self.queries.count(filters)
 
     def grid(self, filters: AuditFilters, page_no: int, size: int, tz: Any) -> tuple[pd.DataFrame, list[int]]:
         """One page of the view as the grid shows it, and the seq of each of its rows."""
-        rows = queries.page(self.db_path, filters, page_no, size)
+        rows = self.queries.page(filters, page_no, size)
         return grid_frame(rows, tz), [row["seq"] for row in rows]
 
     def timeline_grid(self, session_id: str, tz: Any) -> pd.DataFrame:
-        return grid_frame(queries.session_timeline(self.db_path, session_id), tz)
+        return grid_frame(self.queries.session_timeline(session_id), tz)
 
     def entry_view(self, seq: int, *, mask: bool) -> EntryView | None:
         """Entry ``seq`` with its call's other half and its session; bodies masked when ``mask``."""
-        view = queries.entry_view(self.db_path, seq)
+        view = self.queries.entry_view(seq)
         if view is None or not mask:
             return view
         return replace(view, pair=[_masked(e) for e in view.pair], entry=_masked(view.entry))
 
     def choices(self, column: str) -> list[str]:
         """The values a filter can take that the log holds (environment, operator or endpoint)."""
-        return {"environment": queries.environments, "operator": queries.operators,
-                "endpoint": queries.endpoints}[column](self.db_path)
+        return self.queries.choices(column)
 
     def charts(self, filters: AuditFilters) -> Charts:
-        over_time, bucket = queries.calls_over_time(self.db_path, filters)
-        return Charts(over_time, bucket, queries.latency_by_endpoint(self.db_path, filters))
+        over_time, bucket = self.queries.calls_over_time(filters)
+        return Charts(over_time, bucket, self.queries.latency_by_endpoint(filters))
 
     def export(self, filters: AuditFilters, *, operator: str, environment: str) -> bytes:
         """The view as CSV; taking it is recorded in the log before the file is handed out."""
-        return export.export_and_record(self.db_path, filters, operator=operator, environment=environment,
-                                        tags=("audit_log",))
+        return export.csv_and_record(self.queries.export_rows(filters, EXPORT_LIMIT), self.log, filters,
+                                     operator=operator, environment=environment, tags=("audit_log",))
 
     def record_view(self, who: Identity, signature: dict[str, str]) -> None:
         """Opening the log is evidence too: each new view (its filters) goes in the log."""

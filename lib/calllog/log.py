@@ -2,10 +2,15 @@
 
 Why it is built this way:
 - Evidence must not change: triggers refuse UPDATE and DELETE, and every entry carries
-  ``hash = sha256(canonical JSON of all its other columns, seq and prev_hash included)``, where
-  canonical JSON is ``json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
-  encoded as UTF-8 and ``prev_hash`` is the previous entry's hash (64 zeros for entry 1). Anyone
-  with write access can drop the triggers, so ``verify`` recomputes the chain.
+  ``hash = sha256(canonical JSON of all its other columns, seq, prev_hash and hash_version included)``,
+  where canonical JSON is ``json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+  encoded as UTF-8 and ``prev_hash`` is the previous entry's hash (64 zeros for entry 1). That is
+  recipe 2; entries written before the ``hash_version`` column existed read ``hash_version`` 1 and
+  were hashed without it (recipe 1). Each recipe is spelled out in ``lib.calllog.recipes``. Anyone
+  with write access can drop the triggers, so ``verify`` recomputes the chain, each entry with the
+  recipe it names (``lib.calllog.verification``).
+- The schema is the console database's numbered migrations (``lib.storage.ops_schema``), run once
+  at start by the first ``CallLog``, ``Registry`` or ``RunStore`` of the process.
 - A consistent rewrite of the whole chain (or cutting its tail) still verifies on its own, so
   ``checkpoint`` writes the head (count, hash) to a file outside the database, signed with a key
   kept outside both and optionally mirrored to a second place (``lib.calllog.checkpoints``); ``verify``
@@ -18,13 +23,11 @@ Why it is built this way:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from math import isfinite
@@ -37,64 +40,29 @@ from sqlite_utils import Database
 from lib.calllog import checkpoints
 from lib import settings
 from lib.common import jsonutil
-from lib.storage.db import connect, decimal_text, ensure_schema, immediate
+from lib.storage.db import connect, decimal_text, immediate
+from lib.storage.ops_schema import migrate_ops
 from lib.common.timefmt import utc_text
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
+from lib.calllog.recipes import CURRENT, RECIPES, recipe_hash
 from lib.calllog.redaction import detail_text
+from lib.calllog.verification import (GENESIS_HASH, VerifyResult, check_checkpoints, checkpoint_notes,
+                                      verify_chain)
 
-GENESIS_HASH = "0" * 64
-
-# Every column in table order; the hash covers all but the last.
-COLUMNS = (
-    "seq", "ts", "kind", "operator", "environment", "tags", "attempt_id", "method", "endpoint", "path",
-    "session_id", "order_id", "amount", "currency", "http_status", "outcome", "duration_ms", "detail",
-    "prev_hash", "hash",
-)
-HASHED_COLUMNS = COLUMNS[:-1]
-_TEXT_COLUMNS = frozenset(HASHED_COLUMNS) - {"seq", "http_status", "duration_ms"}
+# Every column, in the order reads and writes name them: the current recipe's, then the hash.
+HASHED_COLUMNS = RECIPES[CURRENT]
+COLUMNS = (*HASHED_COLUMNS, "hash")
+_TEXT_COLUMNS = frozenset(HASHED_COLUMNS) - {"seq", "http_status", "duration_ms", "hash_version"}
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
 _INSERT = f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _HEAD = "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1"
 
 
-def _create_schema(db: Database) -> None:
-    """Idempotent DDL. Indexes serve the audit page (time range + one filter, 50 rows a page)."""
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS entries (
-            seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, kind TEXT NOT NULL, operator TEXT NOT NULL,
-            environment TEXT NOT NULL, tags TEXT NOT NULL, attempt_id TEXT, method TEXT, endpoint TEXT,
-            path TEXT, session_id TEXT, order_id TEXT, amount TEXT, currency TEXT, http_status INTEGER,
-            outcome TEXT, duration_ms REAL, detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)"""
-    )
-    for name, on in (
-        ("entries_ts", "(ts)"),
-        ("entries_operator_ts", "(operator, ts)"),
-        # Covers the audit charts (calls per hour, latency per endpoint) without touching the table.
-        ("entries_outcome_ts", "(outcome, ts, endpoint, duration_ms)"),
-        ("entries_operator_outcome_ts", "(operator, outcome, ts)"),
-        ("entries_environment_ts", "(environment, ts)"),
-        ("entries_session_id", "(session_id)"),
-        ("entries_order_id", "(order_id)"),
-        # Rare values (500s, one endpoint) would otherwise scan the ts index (~0.8 s at 1M entries).
-        ("entries_http_status_ts", "(http_status, ts)"),
-        ("entries_endpoint_ts", "(endpoint, ts)"),
-        ("entries_attempt_id", "(attempt_id, kind)"),
-        # in_flight walks only the requests, not the whole table.
-        ("entries_requests", "(attempt_id) WHERE kind = 'api_request'"),
-    ):
-        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON entries {on}")
-    for event in ("UPDATE", "DELETE"):
-        db.execute(
-            f"CREATE TRIGGER IF NOT EXISTS entries_no_{event.lower()} BEFORE {event} ON entries "
-            "BEGIN SELECT RAISE(ABORT, 'the call log is append-only'); END"
-        )
-
-
-def entry_hash(values: Iterable[Any]) -> str:
-    """The hash of one entry from its values in ``HASHED_COLUMNS`` order (the recipe in the module doc)."""
-    canonical = json.dumps(dict(zip(HASHED_COLUMNS, values)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def entry_hash(values: Iterable[Any], version: int = CURRENT) -> str:
+    """The hash of one entry from its values in the order of recipe ``version``'s columns
+    (``HASHED_COLUMNS`` for the current one; the recipes are in ``lib.calllog.recipes``)."""
+    return recipe_hash(dict(zip(RECIPES[version], values)), version)
 
 
 def _decode(row: Sequence[Any]) -> dict[str, Any]:
@@ -105,16 +73,6 @@ def _decode(row: Sequence[Any]) -> dict[str, Any]:
     if entry["amount"] is not None:
         entry["amount"] = Decimal(entry["amount"])
     return entry
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    count: int
-    broken_seq: int | None
-    message: str
-    # What the verdict rests on that a reader should know (unsigned or unchecked checkpoints, none at all).
-    notes: tuple[str, ...] = ()
 
 
 class CallLog:
@@ -144,7 +102,7 @@ class CallLog:
         self._busy_timeout_s = busy_timeout_s
         self._checkpoint_key = checkpoint_key
         with self.failures_explained("opened"):
-            ensure_schema(self.db_path, "calllog", _create_schema)
+            migrate_ops(self.db_path)
 
     def _db(self) -> Database:
         return connect(self.db_path, synchronous=self._synchronous, busy_timeout_s=self._busy_timeout_s)
@@ -211,7 +169,7 @@ class CallLog:
             "amount": decimal_text(amount), "currency": currency,
             "http_status": None if http_status is None else int(http_status), "outcome": outcome,
             "duration_ms": None if duration_ms is None else float(duration_ms),
-            "detail": None if detail is None else detail_text(detail),
+            "detail": None if detail is None else detail_text(detail), "hash_version": CURRENT,
         }
         for name in _TEXT_COLUMNS.intersection(fields):
             if fields[name] is not None and not isinstance(fields[name], str):
@@ -253,6 +211,24 @@ class CallLog:
         )
         return [_decode(row) for row in rows]
 
+    def unanswered_requests(self, endpoints: Sequence[str], answered_by: Sequence[str],
+                            filters: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Requests to ``endpoints`` whose attempt has no entry of a kind in ``answered_by``, oldest
+        first; ``filters`` maps a column to a value (equal), ``ts`` to a time (at or after: the time
+        range uses the ``ts`` index, so a day of a large log stays cheap)."""
+        clauses = [f"AND r.{column} {'>=' if column == 'ts' else '='} ?" for column in filters]
+        for column in filters:
+            if column not in HASHED_COLUMNS:
+                raise ValueError(f"no column {column!r} in the log")
+        marks = ", ".join("?" * len(endpoints)), ", ".join("?" * len(answered_by))
+        sql = f"""SELECT r.seq FROM entries AS r
+            WHERE r.kind = 'api_request' AND r.endpoint IN ({marks[0]}) {' '.join(clauses)}
+              AND NOT EXISTS (SELECT 1 FROM entries AS x WHERE x.attempt_id = r.attempt_id AND x.kind IN ({marks[1]}))
+            ORDER BY r.seq"""
+        with self.failures_explained("read"):
+            seqs = [seq for (seq,) in self._db().conn.execute(sql, [*endpoints, *filters.values(), *answered_by])]
+            return [entry for entry in map(self.entry, seqs) if entry is not None]
+
     def checkpoint_key(self) -> bytes | None:
         return settings.checkpoint_key() if self._checkpoint_key is ... else self._checkpoint_key  # type: ignore[return-value]
 
@@ -268,23 +244,6 @@ class CallLog:
         found = [cp for _, cp in self._read_checkpoints() if cp]
         return found[-1] if found else None
 
-    def _checkpoint_notes(self, found: list[dict[str, Any]], key: bytes | None) -> tuple[str, ...]:
-        """What a reader of an OK verdict should know about the checkpoints it rests on."""
-        if not found:
-            return (f"no checkpoint in {self.checkpoint_path}: the chain is only consistent with itself "
-                    "(python -m lib.calllog checkpoint pins its head)",)
-        if key is not None:
-            return ()
-        signed = sum(1 for cp in found if checkpoints.is_signed(cp))
-        notes = []
-        if signed:
-            notes.append(f"{signed} signed checkpoint(s) not checked: no checkpoint key is configured "
-                         "(OPS_CHECKPOINT_KEY or [calllog] checkpoint_key)")
-        if len(found) - signed:
-            notes.append(f"{len(found) - signed} checkpoint(s) unsigned: they prove the head only to whoever trusts "
-                         f"{self.checkpoint_path} (configure a checkpoint key to sign new ones)")
-        return tuple(notes)
-
     def verify(self) -> VerifyResult:
         """Recompute the chain in one read snapshot, then check every checkpoint against it."""
         # Checkpoints are read before the snapshot starts, so none can be newer than it.
@@ -295,58 +254,17 @@ class CallLog:
             conn = self._db().conn
             conn.execute("BEGIN")
             try:
-                count, broken = self._verify_chain(conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads)
+                count, broken = verify_chain(COLUMNS, conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads)
             finally:
                 conn.execute("COMMIT")
         if broken:
             return VerifyResult(False, count, *broken)
         key = self.checkpoint_key()
-        for line, cp in found:
-            if cp is None:
-                return VerifyResult(False, count, None, f"{self.checkpoint_path} line {line} is not a checkpoint")
-            at, cp_count = cp["at"], cp["count"]
-            problem = None if key is None else checkpoints.signature_problem(cp, key)
-            if problem:
-                return VerifyResult(False, count, None,
-                                    f"checkpoint of {at} ({self.checkpoint_path} line {line}) {problem}")
-            if cp_count > count:
-                missing = f"entry {count + 1}" if cp_count == count + 1 else f"entries {count + 1}-{cp_count}"
-                return VerifyResult(
-                    False, count, count + 1,
-                    f"checkpoint of {at}: {cp_count} entries were recorded but only {count} remain ({missing} missing)",
-                )
-            if heads[cp_count] != cp["head_hash"]:
-                return VerifyResult(
-                    False, count, cp_count or None,
-                    f"checkpoint of {at}: the head hash at entry {cp_count} differs "
-                    "(the chain was rewritten up to there)",
-                )
-        notes = self._checkpoint_notes([cp for _, cp in found if cp], key)
+        failed = check_checkpoints(found, count, heads, key, self.checkpoint_path)
+        if failed is not None:
+            return failed
+        notes = checkpoint_notes([cp for _, cp in found if cp], key, self.checkpoint_path)
         return VerifyResult(True, count, None, f"OK ({count} entries)", notes)
-
-    @staticmethod
-    def _verify_chain(
-        rows: Iterator[Sequence[Any]], wanted: set[int], heads: dict[int, str]
-    ) -> tuple[int, tuple[int, str] | None]:
-        """Walk the rows in seq order; return (entries seen, first break as (seq, message) or None).
-
-        Records into ``heads`` the hash at every seq in ``wanted`` (the checkpointed counts).
-        """
-        count, prev_hash = 0, GENESIS_HASH
-        for row in rows:
-            seq, stored_prev, stored_hash = row[0], row[-2], row[-1]
-            if seq != count + 1:
-                gap = f"entry {count + 1} is" if seq == count + 2 else f"entries {count + 1}-{seq - 1} are"
-                where = f"jumps from {count} to {seq}" if count else f"starts at {seq}"
-                return count, (count + 1, f"{gap} missing (sequence {where})")
-            if stored_prev != prev_hash:
-                return count, (seq, f"entry {seq}: its prev_hash does not match entry {seq - 1}'s hash")
-            if entry_hash(row[:-1]) != stored_hash:
-                return count, (seq, f"entry {seq}: hash does not match its content")
-            count, prev_hash = seq, stored_hash
-            if seq in wanted:
-                heads[seq] = stored_hash
-        return count, None
 
     def checkpoint(self, mirror: str | None = None, *, stdout: TextIO | None = None) -> dict[str, Any]:
         """Append the current head to the checkpoint file (fsynced), signed when a checkpoint key is

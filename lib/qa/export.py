@@ -11,13 +11,13 @@ import io
 
 from lib.audit.export import csv_escape
 from lib.common import jsonutil
-from lib.qa.results import RunReader
+from lib.qa.interface import RunRecords
 
 _CSV_COLUMNS = ("index", "result", "surprise", "expected", "http_status", "session_id", "paths", "reasons",
                 "latency_ms", "negative_path", "attempt_id")
 
 
-def export_json(runs: RunReader, run_id: str, *, mask: bool = False) -> bytes:
+def export_json(runs: RunRecords, run_id: str, *, mask: bool = False) -> bytes:
     """The run (model included), its summary and every case, as UTF-8 JSON; ``mask`` hides the
     personal fields of what was sent (qa sees customer data masked, exports included)."""
     run = runs.record(run_id)
@@ -28,7 +28,7 @@ def export_json(runs: RunReader, run_id: str, *, mask: bool = False) -> bytes:
     return jsonutil.dumps(document, pretty=True).encode("utf-8")
 
 
-def export_csv(runs: RunReader, run_id: str, *, mask: bool = False) -> bytes:
+def export_csv(runs: RunRecords, run_id: str, *, mask: bool = False) -> bytes:
     """One row per case with a column per dimension; ``mask`` hides personal values as
     :func:`export_json` does."""
     dimensions = runs.dimensions(run_id)

@@ -32,6 +32,7 @@ from lib.sessions.service import QA_TAG_PREFIX, SessionsService
 from lib.storage.db import close_thread_connections
 from lib.api.errors import ApiError, NetworkError, ServerError, UnknownOutcome, ValidationFailed
 from lib.qa import store as qa_store
+from lib.qa.interface import RunWriter
 from lib.qa.store import CaseResult, RunStore
 from lib.qa.suite import Case, Suite
 
@@ -58,7 +59,7 @@ class _Run:
 
     run_id: str
     client: Client
-    store: RunStore
+    store: RunWriter
     cases: Iterator[Case]
     concurrency: int
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -88,10 +89,11 @@ _runs_lock = threading.Lock()
 
 def start_run(source: SessionsService | ClientFactory, *, env_name: str, who: Identity, suite: Suite,
               model_json: str | None = None, model_pict: str | None = None,
-              concurrency: int = DEFAULT_CONCURRENCY, headers: Mapping[str, str] | None = None) -> str:
+              concurrency: int = DEFAULT_CONCURRENCY, headers: Mapping[str, str] | None = None,
+              store: RunWriter | None = None) -> str:
     """Record a run and start its workers; returns the run id at once (the work goes on in daemon
     threads). ``source`` is the :class:`SessionsService` or any ``SessionsService.client``-shaped factory; the run
-    is saved in the same database as that client's call log. ``headers`` go on every request.
+    is saved in ``store``, by default the database of that client's call log. ``headers`` go on every request.
     ``who`` must be allowed ``qa_run`` in ``env_name`` (:class:`~lib.access.policy.AccessDenied` otherwise)."""
     if env_name == ACQUIRED_LIVE:
         raise LiveRunRefused(f"QA runs are never sent to {ACQUIRED_LIVE}: choose {' or '.join(TARGETS)}")
@@ -108,7 +110,7 @@ def start_run(source: SessionsService | ClientFactory, *, env_name: str, who: Id
     events.enforce(client.log, who, "qa_run", env_name)
     if client.env.live:
         raise LiveRunRefused(f"{env_name} resolves to a live environment ({client.env.api_base}): QA runs are refused there")
-    store = RunStore(client.log.db_path)
+    store = store or RunStore(client.log.db_path)
     store.create_run(run_id=run_id, operator=operator, environment=env_name, total=len(suite.cases),
                      concurrency=concurrency, seed=suite.seed, strength=suite.strength, model_json=model_json,
                      model_pict=model_pict, headers=headers)
@@ -119,14 +121,14 @@ def start_run(source: SessionsService | ClientFactory, *, env_name: str, who: Id
     return run_id
 
 
-def cancel(run_id: str, db_path: str | Path | None = None) -> None:
+def cancel(run_id: str, db_path: str | Path | None = None, *, store: RunWriter | None = None) -> None:
     """Start no new case; cases under way finish and are kept. A run of this process stops at once;
-    another process's run (in ``db_path``, default ``$OPS_DB_PATH``) within ``POLL_S``."""
+    another process's run (in ``store``, or ``db_path``, default ``$OPS_DB_PATH``) within ``POLL_S``."""
     with _runs_lock:
         run = _runs.get(run_id)
     if run is not None:
         run.cancel.set()
-    (run.store if run is not None else RunStore(db_path)).request_cancel(run_id)
+    (run.store if run is not None else store or RunStore(db_path)).request_cancel(run_id)
 
 
 def wait(run_id: str, timeout: float | None = None) -> bool:

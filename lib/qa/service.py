@@ -28,6 +28,7 @@ from lib.qa.allpairs import Yardstick
 from lib.qa.defaults import default_model
 from lib.qa.editor import DimensionRow
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
+from lib.qa.interface import RunRecords, RunWriter
 from lib.qa.model import Model
 from lib.qa.pict import from_pict, to_pict
 from lib.qa.results import (SURPRISE, CaseDifference, CaseRow, Outcome, RunInfo, RunProgress, RunReader, RunSummary,
@@ -94,8 +95,9 @@ class QAService:
 
     def __init__(self, db_path: str | Path, clients: ClientFactory, environments: Callable[[], Iterable[str]], *,
                  clock: Callable[[], datetime] = utc_now) -> None:
-        self._store = RunStore(db_path, clock=clock)
-        self._runs = RunReader(self._store)
+        store = RunStore(db_path, clock=clock)  # the stores, by their interfaces (lib.qa.interface)
+        self._store: RunWriter = store
+        self._runs: RunRecords = RunReader(store)
         self._clients = clients
         self._environments = environments
         self.db_path = self._store.db_path
@@ -165,13 +167,13 @@ class QAService:
         try:
             return runner.start_run(self._clients, env_name=target, who=who, suite=generated.suite,
                                     model_json=generated.model_json, model_pict=generated.model_pict,
-                                    concurrency=concurrency, headers=headers)
+                                    concurrency=concurrency, headers=headers, store=self._store)
         except (ValueError, AccessDenied) as exc:
             raise QAError(str(exc)) from None
 
     def cancel(self, run_id: str) -> None:
         """No new case starts; cases under way finish and are kept (whichever process runs it)."""
-        runner.cancel(run_id, self.db_path)
+        runner.cancel(run_id, store=self._store)
 
     def recover_interrupted(self) -> list[str]:
         """Mark the runs whose worker process is gone as ``interrupted`` (once per process start)."""

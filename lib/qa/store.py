@@ -31,7 +31,7 @@ from lib.calllog.log import CallLog
 from lib.calllog.redaction import redact
 from lib.settings import ops_db_path
 from lib.common.timefmt import utc_text
-from lib.storage.db import connect, ensure_schema, immediate
+from lib.storage.db import connect, immediate
 
 RUNNING, COMPLETED, CANCELLED, INTERRUPTED, FAILED = "running", "completed", "cancelled", "interrupted", "failed"
 FINAL_STATUSES = (COMPLETED, CANCELLED, INTERRUPTED, FAILED)
@@ -63,32 +63,6 @@ _INSERT_CASE = "INSERT INTO qa_cases (run_id, {}) VALUES (:run_id, {})".format(
     ", ".join("COALESCE(:http_status, (SELECT http_status FROM entries WHERE seq = :entry_seq))"
               if c == "http_status" else f":{c}" for c in CASE_COLUMNS),
 )
-
-
-def _create_schema(db: Database) -> None:
-    """Idempotent DDL."""
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS qa_runs (
-            run_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, operator TEXT NOT NULL, environment TEXT NOT NULL,
-            seed INTEGER, strength TEXT, concurrency INTEGER NOT NULL, total INTEGER NOT NULL,
-            model_json TEXT, model_pict TEXT, headers TEXT NOT NULL, status TEXT NOT NULL,
-            done INTEGER NOT NULL DEFAULT 0, surprises INTEGER NOT NULL DEFAULT 0,
-            cancel_requested INTEGER NOT NULL DEFAULT 0, finished_at TEXT, error TEXT,
-            owner_host TEXT NOT NULL, owner_pid INTEGER NOT NULL, owner_token TEXT NOT NULL,
-            heartbeat_at TEXT NOT NULL)"""
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS qa_runs_created ON qa_runs (created_at)")
-    db.execute("CREATE INDEX IF NOT EXISTS qa_runs_status ON qa_runs (status)")
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS qa_cases (
-            run_id TEXT NOT NULL REFERENCES qa_runs (run_id), idx INTEGER NOT NULL, case_key TEXT NOT NULL,
-            labels TEXT NOT NULL, negative_path TEXT, expected_paths TEXT NOT NULL, result TEXT NOT NULL,
-            surprise INTEGER NOT NULL, http_status INTEGER, session_id TEXT, paths TEXT NOT NULL,
-            problems TEXT NOT NULL, error TEXT, latency_ms REAL, attempt_id TEXT, entry_seq INTEGER,
-            payload TEXT NOT NULL, finished_at TEXT NOT NULL, PRIMARY KEY (run_id, idx))"""
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS qa_cases_key ON qa_cases (run_id, case_key, idx)")
-    db.execute("CREATE INDEX IF NOT EXISTS qa_cases_surprise ON qa_cases (run_id, surprise, idx)")
 
 
 def case_key(labels: Mapping[str, str]) -> str:
@@ -169,8 +143,7 @@ class RunStore:
                  clock: Clock = lambda: datetime.now(timezone.utc)) -> None:
         self.db_path = Path(db_path or ops_db_path()).resolve()
         self._clock = clock
-        CallLog(self.db_path)  # the log's tables: a case's HTTP status may be read from its entry
-        ensure_schema(self.db_path, "qa", _create_schema)
+        CallLog(self.db_path)  # runs the database's migrations (lib.storage.ops_schema): qa_runs, qa_cases, entries
 
     def _db(self) -> Database:
         return connect(self.db_path)

@@ -17,9 +17,7 @@ from sqlite_utils import Database
 
 from lib.storage import db as dbmod
 from lib.common.jsonutil import dumps, loads
-
-SCHEMA = "sandbox-v1"
-
+from lib.sandbox.schema import migrate_sandbox
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
@@ -69,17 +67,6 @@ class SessionRecord:
         }
 
 
-def _create(db: Database) -> None:
-    db["tokens"].create({"token_sha256": str, "expires_at": str}, pk="token_sha256", if_not_exists=True)
-    db["sessions"].create(
-        {"session_id": str, "created_at": str, "expires_at": str}, pk="session_id", if_not_exists=True)
-    db["session_versions"].create(
-        {"session_id": str, "version": int, "at": str, "order_id": str, "params": str},
-        pk=("session_id", "version"), foreign_keys=[("session_id", "sessions", "session_id")],
-        if_not_exists=True)
-    db["session_versions"].create_index(["order_id"], if_not_exists=True)
-
-
 class SandboxStore:
     """All reads and writes of the sandbox's state; safe from any thread (one connection each)."""
 
@@ -88,7 +75,7 @@ class SandboxStore:
 
     @property
     def db(self) -> Database:
-        return dbmod.ensure_schema(self.path, SCHEMA, _create)
+        return migrate_sandbox(self.path)
 
     # Tokens -------------------------------------------------------------------------------
 

@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlite_utils import Database
-
-from lib.calllog.log import CallLog
-from lib.storage.db import connect
+from lib.calllog.interface import CallLogStore, Transaction
 from lib.common.timefmt import parse_utc, utc_text
 
 RESOLUTION = "attempt_resolution"
@@ -102,30 +99,16 @@ def answer_deadline(connect_timeout: float, read_timeout: float) -> timedelta:
     return timedelta(seconds=connect_timeout + read_timeout)
 
 
-_UNANSWERED = f"""
-    SELECT r.seq FROM entries AS r
-    WHERE r.kind = 'api_request' AND r.endpoint IN (?, ?) {{where}}
-      AND NOT EXISTS (SELECT 1 FROM entries AS x WHERE x.attempt_id = r.attempt_id
-                      AND x.kind IN ('api_result', '{RESOLUTION}'))
-    ORDER BY r.seq"""
-
-
-def unanswered(log: CallLog, now: datetime, deadline: Callable[[str], timedelta], *,
+def unanswered(log: CallLogStore, now: datetime, deadline: Callable[[str], timedelta], *,
                environment: str | None = None, session_id: str | None = None, attempt_id: str | None = None,
                since: datetime | None = None) -> list[Unanswered]:
     """Create and update attempts with neither a result nor a resolution, sent longer ago than
     ``deadline(environment)``; oldest first. Narrowed by environment, session, attempt or a start
     time (the time range uses the log's ``ts`` index, so a day of a large log stays cheap)."""
-    clauses, args = [], [CREATE_ENDPOINT, UPDATE_ENDPOINT]
-    for column, value, op in (("environment", environment, "="), ("session_id", session_id, "="),
-                              ("attempt_id", attempt_id, "="), ("ts", None if since is None else utc_text(since), ">=")):
-        if value is not None:
-            clauses.append(f"AND r.{column} {op} ?")
-            args.append(value)
-    with log.failures_explained("read"):
-        seqs = [seq for (seq,) in connect(log.db_path).conn.execute(
-            _UNANSWERED.format(where=" ".join(clauses)), args)]
-        entries = [log.entry(seq) for seq in seqs]
+    narrowed = {"environment": environment, "session_id": session_id, "attempt_id": attempt_id,
+                "ts": None if since is None else utc_text(since)}
+    entries = log.unanswered_requests((CREATE_ENDPOINT, UPDATE_ENDPOINT), ("api_result", RESOLUTION),
+                                      {column: value for column, value in narrowed.items() if value is not None})
     found = []
     for entry in entries:
         call = kind_of(entry["endpoint"]) if entry else None
@@ -134,8 +117,8 @@ def unanswered(log: CallLog, now: datetime, deadline: Callable[[str], timedelta]
     return found
 
 
-def resolve(log: CallLog, attempt: Unanswered, *, operator: str, resolution: str, note: str = "",
-            new_session_id: str | None = None, then: Callable[[Database, int], None] | None = None) -> int:
+def resolve(log: CallLogStore, attempt: Unanswered, *, operator: str, resolution: str, note: str = "",
+            new_session_id: str | None = None, then: Callable[[Transaction, int], None] | None = None) -> int:
     """Append the resolution entry of ``attempt`` and return its seq.
 
     It shares the attempt's id, names the request it settles, and carries the session (for a

@@ -4,6 +4,8 @@ The API has no GET or list for sessions, so this is the only place to see what e
 was last set to. The tables live in the call log's database and are mutable; the log is the
 evidence. Writers take the ``db`` of an open transaction because they run as ``then=`` callbacks
 of ``CallLog.append``: a session row and the log entry that caused it commit together or not at all.
+The tables are made by the console database's migrations (``lib.storage.ops_schema``), which the
+``CallLog`` that opened that transaction has run.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from sqlite_utils import Database
 
 from lib.common import jsonutil
 from lib.settings import ops_db_path
-from lib.storage.db import connect, decimal_text, ensure_schema
+from lib.storage.db import connect, decimal_text, immediate
+from lib.storage.ops_schema import migrate_ops
 from lib.common.timefmt import parse_utc, utc_text
 from lib.fields.schema import TransactionFacts
 from lib.fields.validation import merge
@@ -28,36 +31,6 @@ STATES = ("ok", "amount_uncertain")
 
 class UnknownSession(LookupError):
     """The session is not in the registry (it was not created through this console)."""
-
-
-def _create_schema(db: Database) -> None:
-    """Idempotent DDL; runs inside whatever transaction is open."""
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS sessions (
-            session_id TEXT PRIMARY KEY, environment TEXT NOT NULL, order_id TEXT NOT NULL,
-            created_by TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
-            tags TEXT NOT NULL, params TEXT NOT NULL, amount TEXT, currency TEXT,
-            version INTEGER NOT NULL, updates INTEGER NOT NULL, state TEXT NOT NULL,
-            create_seq INTEGER NOT NULL)"""
-    )
-    db.execute("CREATE INDEX IF NOT EXISTS sessions_environment_expires ON sessions (environment, expires_at)")
-    db.execute("CREATE INDEX IF NOT EXISTS sessions_order_id ON sessions (order_id)")
-    db.execute(
-        """CREATE TABLE IF NOT EXISTS session_versions (
-            session_id TEXT NOT NULL, version INTEGER NOT NULL, at TEXT NOT NULL, operator TEXT NOT NULL,
-            params TEXT NOT NULL, changes TEXT NOT NULL, entry_seq INTEGER NOT NULL,
-            PRIMARY KEY (session_id, version))"""
-    )
-
-
-def _ensure_schema_in(db: Database) -> None:
-    """Create the tables inside the caller's transaction if they are missing.
-
-    A writer may run before any ``Registry`` was built in this process; ``lib.storage.db.ensure_schema``
-    cannot help there (it opens its own transaction). One sqlite_master lookup per session write.
-    """
-    if db.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'session_versions'").fetchone() is None:
-        _create_schema(db)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -107,7 +80,6 @@ def record_created(
 ) -> None:
     """Record a new session as version 1. It expires ``ttl_seconds`` after the create request was
     SENT: the API's clock started no earlier, so the countdown never promises time it will not give."""
-    _ensure_schema_in(db)
     created_at, params_json = utc_text(sent_at), jsonutil.dumps(params)
     db.conn.execute(
         """INSERT INTO sessions (session_id, environment, order_id, created_by, created_at, expires_at, tags,
@@ -125,7 +97,6 @@ def record_created(
 
 def known(db: Database, session_id: str) -> bool:
     """Whether the registry holds ``session_id`` (read inside the caller's transaction)."""
-    _ensure_schema_in(db)
     return db.conn.execute("SELECT 1 FROM sessions WHERE session_id = ?", (session_id,)).fetchone() is not None
 
 
@@ -138,7 +109,6 @@ def record_update(
     registry always equals the sequence of accepted updates. A confirmed update also settles an
     earlier uncertain one. Raises UnknownSession: check ``Registry.get`` before logging, or this
     rolls back the log entry it is attached to."""
-    _ensure_schema_in(db)
     row = db.conn.execute("SELECT version, params FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
     if row is None:
         raise UnknownSession(session_id)
@@ -173,7 +143,6 @@ def mark_state(db: Database, session_id: str, state: str) -> None:
     """Set 'ok' or 'amount_uncertain' (an update whose outcome is unknown)."""
     if state not in STATES:
         raise ValueError(f"state must be one of {STATES}, not {state!r}")
-    _ensure_schema_in(db)
     if db.conn.execute("UPDATE sessions SET state = ? WHERE session_id = ?", (state, session_id)).rowcount == 0:
         raise UnknownSession(session_id)
 
@@ -194,12 +163,25 @@ _LIST_COLUMNS = ("session_id, environment, order_id, created_by, created_at, exp
 
 
 class Registry:
-    """Read side. Rows come back decoded: JSON columns parsed, amount a Decimal, times aware UTC
-    datetimes (countdowns are arithmetic). Queries compare the stored UTC text, which sorts as time does."""
+    """The ``SessionStore`` (``lib.sessions.interface``) in SQLite. Rows come back decoded: JSON columns
+    parsed, amount a Decimal, times aware UTC datetimes (countdowns are arithmetic). Queries compare
+    the stored UTC text, which sorts as time does."""
 
     def __init__(self, db_path: str | Path | None = None) -> None:
         self.db_path = Path(db_path or ops_db_path()).resolve()
-        ensure_schema(self.db_path, "registry", _create_schema)
+        migrate_ops(self.db_path)
+
+    # --- writes (``SessionStore``): the module's functions, in the caller's transaction or one of their own.
+    def record_update(self, tx: Database, *, session_id: str, operator: str, at: datetime, patch: Mapping[str, Any],
+                      entry_seq: int) -> dict[str, Any]:
+        return record_update(tx, session_id=session_id, operator=operator, at=at, patch=patch, entry_seq=entry_seq)
+
+    def mark_state(self, tx: Database, session_id: str, state: str) -> None:
+        mark_state(tx, session_id, state)
+
+    def set_state(self, session_id: str, state: str) -> None:
+        with immediate(connect(self.db_path)) as db:
+            mark_state(db, session_id, state)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         return [_session(row) for row in connect(self.db_path).query(sql, params)]

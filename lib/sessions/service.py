@@ -21,7 +21,9 @@ from lib.access import masking
 from lib.access import events
 from lib.access.policy import Identity
 from lib.api.client import Client, Created, Updated, utc_now
-from lib.audit import queries as audit
+from lib.audit.interface import AuditStore
+from lib.audit.store import SqliteAuditStore
+from lib.calllog.interface import CallLogStore
 from lib.calllog.log import CallLog
 from lib.settings import ops_db_path
 from lib.calllog.redaction import REDACTED
@@ -44,11 +46,11 @@ from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.sessions.sharing import Countdown, Share, countdown_at, live_confirmation_text, share
 from lib.sandbox.runtime import ensure_sandbox
 from lib.sessions.recorder import RegistryRecorder
+from lib.sessions.interface import SessionStore
 from lib.sessions.registry import Registry
 from lib.sessions.rows import (EXPIRED_NOTE, active_columns, active_rows, call_rows, change_rows, expired_rows,
                                session_label, version_rows)
 from lib.settings import ConfigError, Environment
-from lib.storage.db import connect, immediate
 
 __all__ = [  # what pages and ui/ use of the sessions area, besides the service itself
     "AMOUNT", "CURRENCY", "EXPIRED_NOTE", "ORDER_ID", "QA_TAG_PREFIX", "ApiError", "Call", "ConfigError", "Countdown", "Created",
@@ -87,8 +89,10 @@ class SessionsService:
     clock: Callable[[], datetime] = utc_now
 
     def __post_init__(self) -> None:
-        self.log = CallLog(self.db_path)
-        self.registry = Registry(self.db_path)
+        # The stores, by their interfaces (lib.<area>.interface); SQLite, in the one console database.
+        self.log: CallLogStore = CallLog(self.db_path)
+        self.registry: SessionStore = Registry(self.db_path)
+        self.audit: AuditStore = SqliteAuditStore(self.log.db_path)
 
     @classmethod
     def with_local_sandbox(cls, db_path: Path) -> SessionsService:
@@ -268,7 +272,7 @@ class SessionsService:
 
     def calls(self, session_id: str) -> list[Call]:
         """Every API call about a session, request and result folded into one, oldest first."""
-        return calls_of(audit.session_timeline(self.db_path, session_id), reconcile.RESOLUTION)
+        return calls_of(self.audit.session_timeline(session_id), reconcile.RESOLUTION)
 
     def pending_update(self, session_id: str) -> PendingUpdate | None:
         """The update whose outcome is unknown, with the exact patch that was sent; None when the
@@ -282,7 +286,7 @@ class SessionsService:
         call = unanswered_update(self.calls(session_id), stale_before=stale_before)
         if call is None or call.attempt_id is None:
             return None
-        for entry in audit.attempt(self.db_path, call.attempt_id):
+        for entry in self.audit.attempt(call.attempt_id):
             if entry["kind"] == "api_request" and isinstance((entry["detail"] or {}).get("body"), dict):
                 return PendingUpdate(call, entry["detail"]["body"])
         return None
@@ -318,8 +322,8 @@ class SessionsService:
         for session_id in {u.request["session_id"] for u in found if u.call == reconcile.UPDATE}:
             row = self.registry.get(session_id) if session_id else None
             if row is not None and row["state"] != UNCERTAIN:
-                with self.log.failures_explained("written"), immediate(connect(self.db_path)) as db:
-                    registry.mark_state(db, session_id, UNCERTAIN)
+                with self.log.failures_explained("written"):
+                    self.registry.set_state(session_id, UNCERTAIN)
 
     def _unanswered_attempt(self, attempt_id: str) -> reconcile.Unanswered | None:
         found = reconcile.unanswered(self.log, self.clock(), self.answer_deadline, attempt_id=attempt_id)
@@ -347,7 +351,7 @@ class SessionsService:
             _refuse_redacted(attempt.body, "recorded as taking effect")
 
             def then(db: Any, seq: int) -> None:
-                registry.record_update(db, session_id=session_id, operator=who.operator, at=self.clock(),
+                self.registry.record_update(db, session_id=session_id, operator=who.operator, at=self.clock(),
                                        patch=attempt.body, entry_seq=seq)
         elif attempt.call == reconcile.UPDATE and resolution == "did_not_take_effect":
             session = self.session(session_id)
@@ -355,7 +359,7 @@ class SessionsService:
             others = [c for c in self.calls(session_id) if c.attempt_id != attempt_id]
             if unanswered_update(others, stale_before=stale_before) is None:
                 def then(db: Any, seq: int) -> None:
-                    registry.mark_state(db, session_id, "ok")
+                    self.registry.mark_state(db, session_id, "ok")
         return reconcile.resolve(self.log, attempt, operator=who.operator, resolution=resolution, note=note,
                                  then=then)
 

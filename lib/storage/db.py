@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -30,8 +30,6 @@ from lib import settings
 
 
 _local = threading.local()
-_schema_lock = threading.Lock()
-_schema_done: set[tuple[str, str]] = set()
 _resolved: dict[str, str] = {}
 
 
@@ -88,19 +86,6 @@ def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s:
     if busy_timeout_s is not None and pragmas["busy_timeout_s"] != busy_timeout_s:
         db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         pragmas["busy_timeout_s"] = busy_timeout_s
-    return db
-
-
-def ensure_schema(path: str | Path, name: str, create: Callable[[Database], None]) -> Database:
-    """Run ``create`` once per process for (database, schema name); it must be idempotent."""
-    db = connect(path)
-    key = (_key(path), name)
-    if key not in _schema_done:
-        with _schema_lock:
-            if key not in _schema_done:
-                with immediate(db):
-                    create(db)
-                _schema_done.add(key)
     return db
 
 

@@ -1,0 +1,57 @@
+"""The call log as the services see it: what they call, whatever engine keeps it.
+
+``lib.calllog.log.CallLog`` is the SQLite implementation. A second engine (PostgreSQL, for several
+console replicas) implements this Protocol; the services and pages do not change. ``Transaction``
+is the engine's handle of an open write transaction, handed to ``then`` callbacks so that the
+writes they make (the session registry's) commit with the entry: a ``sqlite_utils.Database``
+for SQLite.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from lib.calllog.verification import VerifyResult
+
+Transaction = Any
+
+
+class CallLogStore(Protocol):
+    """The append-only, hash-chained log (docs/storage.md)."""
+
+    @property
+    def db_path(self) -> Path: ...
+
+    def append(
+        self, kind: str, *, operator: str, environment: str, tags: Sequence[str] = (), attempt_id: str | None = None,
+        method: str | None = None, endpoint: str | None = None, path: str | None = None,
+        session_id: str | None = None, order_id: str | None = None, amount: Decimal | str | None = None,
+        currency: str | None = None, http_status: int | None = None, outcome: str | None = None,
+        duration_ms: float | None = None, detail: Mapping[str, Any] | None = None,
+        then: Callable[[Transaction, int], None] | None = None,
+    ) -> int:
+        """Append one entry (``then(tx, seq)`` inside its transaction) and return its seq."""
+        ...
+
+    def entry(self, seq: int) -> dict[str, Any] | None: ...
+
+    def count(self) -> int: ...
+
+    def in_flight(self) -> list[dict[str, Any]]: ...
+
+    def unanswered_requests(self, endpoints: Sequence[str], answered_by: Sequence[str],
+                            filters: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Requests to ``endpoints`` with no entry of a kind in ``answered_by`` for their attempt,
+        oldest first; ``filters`` narrows by column (``ts`` means at or after)."""
+        ...
+
+    def verify(self) -> VerifyResult: ...
+
+    def latest_checkpoint(self) -> dict[str, Any] | None: ...
+
+    def failures_explained(self, doing: str) -> AbstractContextManager[None]: ...
+
+    def preflight(self) -> None: ...

@@ -1,0 +1,56 @@
+"""How a call-log entry's hash is computed: one numbered recipe per set of columns it covers.
+
+Every entry names its recipe in its ``hash_version`` column, and ``verify`` recomputes each entry
+with the recipe it names, so a migration may add columns (new entries cover them) while the
+entries written before still verify as they were written. An auditor recomputes a hash by hand:
+
+- Take the entry's values of the recipe's columns (below) as SQLite returns them: integers for
+  ``seq``, ``http_status`` and ``hash_version``, a float for ``duration_ms``, text (or null) for
+  the rest (``tags`` and ``detail`` are stored JSON text and hashed as that text).
+- Canonical JSON: ``json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+  of the object {column: value}, encoded as UTF-8.
+- ``hash = sha256(canonical JSON).hexdigest()``; ``prev_hash`` is the previous entry's hash, 64
+  zeros for entry 1.
+
+Recipe 1 (every entry written before migration ``0002_entries_hash_version``; their
+``hash_version`` reads 1): ``seq, ts, kind, operator, environment, tags, attempt_id, method,
+endpoint, path, session_id, order_id, amount, currency, http_status, outcome, duration_ms,
+detail, prev_hash``.
+
+Recipe 2 (entries written since): recipe 1's columns and ``hash_version`` itself, that is every
+column but ``hash``. Because the number is hashed, changing an entry's ``hash_version`` breaks its
+hash whichever way it is changed: a later recipe cannot be downgraded to one that does not cover a
+column, to change that column unseen.
+
+Recipes may be mixed along the chain: a console process started before a migration still writes
+entries by the recipe it knows (its INSERT leaves ``hash_version`` at its default, 1), and they
+verify as what they are. Rewriting an entry with any recipe means recomputing its hash, which is the
+attack the chain and the checkpoints already catch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+RECIPE_1 = (
+    "seq", "ts", "kind", "operator", "environment", "tags", "attempt_id", "method", "endpoint", "path",
+    "session_id", "order_id", "amount", "currency", "http_status", "outcome", "duration_ms", "detail",
+    "prev_hash",
+)
+RECIPES: dict[int, tuple[str, ...]] = {
+    1: RECIPE_1,
+    2: (*RECIPE_1, "hash_version"),
+}
+CURRENT = max(RECIPES)
+
+
+def canonical(values: Mapping[str, Any]) -> bytes:
+    """The canonical JSON of ``values``, UTF-8."""
+    return json.dumps(dict(values), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def recipe_hash(row: Mapping[str, Any], version: int) -> str:
+    """The hash of the entry ``row`` (column -> value) by recipe ``version`` (KeyError if unknown)."""
+    return hashlib.sha256(canonical({name: row[name] for name in RECIPES[version]})).hexdigest()

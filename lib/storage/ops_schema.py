@@ -1,0 +1,103 @@
+"""The console's database (``settings.ops_db_path()``): every table, as numbered migrations.
+
+One file holds the call log (``entries``), the session registry (``sessions``,
+``session_versions``) and the saved QA runs (``qa_runs``, ``qa_cases``): a session or a QA case
+and the log entry that caused it commit in one transaction, and one backup holds them all.
+
+A migration, once released, never changes: a database that ran it must end up with the schema the
+next one expects. ``0001_initial`` is the schema every area created for itself before migrations
+existed (commit d3b227b and earlier), so those databases are adopted (``lib.storage.migrate``).
+To change the schema, append a function here (next number, ``@MIGRATIONS(name="000N_what")``) and
+say what it does in docs/storage.md.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from lib.storage.migrate import migrate
+
+MIGRATIONS = Migrations("ops")
+
+# Indexes of the call log. They serve the audit page (time range + one filter, 50 rows a page).
+_ENTRY_INDEXES = (
+    ("entries_ts", "(ts)"),
+    ("entries_operator_ts", "(operator, ts)"),
+    # Covers the audit charts (calls per hour, latency per endpoint) without touching the table.
+    ("entries_outcome_ts", "(outcome, ts, endpoint, duration_ms)"),
+    ("entries_operator_outcome_ts", "(operator, outcome, ts)"),
+    ("entries_environment_ts", "(environment, ts)"),
+    ("entries_session_id", "(session_id)"),
+    ("entries_order_id", "(order_id)"),
+    # Rare values (500s, one endpoint) would otherwise scan the ts index (~0.8 s at 1M entries).
+    ("entries_http_status_ts", "(http_status, ts)"),
+    ("entries_endpoint_ts", "(endpoint, ts)"),
+    ("entries_attempt_id", "(attempt_id, kind)"),
+    # in_flight walks only the requests, not the whole table.
+    ("entries_requests", "(attempt_id) WHERE kind = 'api_request'"),
+)
+
+_INITIAL = (
+    # The call log: append-only (the triggers), hash-chained (lib.calllog.recipes).
+    """CREATE TABLE IF NOT EXISTS entries (
+            seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, kind TEXT NOT NULL, operator TEXT NOT NULL,
+            environment TEXT NOT NULL, tags TEXT NOT NULL, attempt_id TEXT, method TEXT, endpoint TEXT,
+            path TEXT, session_id TEXT, order_id TEXT, amount TEXT, currency TEXT, http_status INTEGER,
+            outcome TEXT, duration_ms REAL, detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
+    *(f"CREATE INDEX IF NOT EXISTS {name} ON entries {on}" for name, on in _ENTRY_INDEXES),
+    *(f"CREATE TRIGGER IF NOT EXISTS entries_no_{event.lower()} BEFORE {event} ON entries "
+      "BEGIN SELECT RAISE(ABORT, 'the call log is append-only'); END" for event in ("UPDATE", "DELETE")),
+    # The session registry (lib.sessions.registry): mutable, the log is the evidence.
+    """CREATE TABLE IF NOT EXISTS sessions (
+            session_id TEXT PRIMARY KEY, environment TEXT NOT NULL, order_id TEXT NOT NULL,
+            created_by TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+            tags TEXT NOT NULL, params TEXT NOT NULL, amount TEXT, currency TEXT,
+            version INTEGER NOT NULL, updates INTEGER NOT NULL, state TEXT NOT NULL,
+            create_seq INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS sessions_environment_expires ON sessions (environment, expires_at)",
+    "CREATE INDEX IF NOT EXISTS sessions_order_id ON sessions (order_id)",
+    """CREATE TABLE IF NOT EXISTS session_versions (
+            session_id TEXT NOT NULL, version INTEGER NOT NULL, at TEXT NOT NULL, operator TEXT NOT NULL,
+            params TEXT NOT NULL, changes TEXT NOT NULL, entry_seq INTEGER NOT NULL,
+            PRIMARY KEY (session_id, version))""",
+    # Saved QA runs (lib.qa.store).
+    """CREATE TABLE IF NOT EXISTS qa_runs (
+            run_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, operator TEXT NOT NULL, environment TEXT NOT NULL,
+            seed INTEGER, strength TEXT, concurrency INTEGER NOT NULL, total INTEGER NOT NULL,
+            model_json TEXT, model_pict TEXT, headers TEXT NOT NULL, status TEXT NOT NULL,
+            done INTEGER NOT NULL DEFAULT 0, surprises INTEGER NOT NULL DEFAULT 0,
+            cancel_requested INTEGER NOT NULL DEFAULT 0, finished_at TEXT, error TEXT,
+            owner_host TEXT NOT NULL, owner_pid INTEGER NOT NULL, owner_token TEXT NOT NULL,
+            heartbeat_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS qa_runs_created ON qa_runs (created_at)",
+    "CREATE INDEX IF NOT EXISTS qa_runs_status ON qa_runs (status)",
+    """CREATE TABLE IF NOT EXISTS qa_cases (
+            run_id TEXT NOT NULL REFERENCES qa_runs (run_id), idx INTEGER NOT NULL, case_key TEXT NOT NULL,
+            labels TEXT NOT NULL, negative_path TEXT, expected_paths TEXT NOT NULL, result TEXT NOT NULL,
+            surprise INTEGER NOT NULL, http_status INTEGER, session_id TEXT, paths TEXT NOT NULL,
+            problems TEXT NOT NULL, error TEXT, latency_ms REAL, attempt_id TEXT, entry_seq INTEGER,
+            payload TEXT NOT NULL, finished_at TEXT NOT NULL, PRIMARY KEY (run_id, idx))""",
+    "CREATE INDEX IF NOT EXISTS qa_cases_key ON qa_cases (run_id, case_key, idx)",
+    "CREATE INDEX IF NOT EXISTS qa_cases_surprise ON qa_cases (run_id, surprise, idx)",
+)
+
+
+@MIGRATIONS(name="0001_initial")
+def _initial(db: Database) -> None:
+    """The schema of commit d3b227b (and of every earlier release): adopted as it is."""
+    for statement in _INITIAL:
+        db.execute(statement)
+
+
+@MIGRATIONS(name="0002_entries_hash_version")
+def _entries_hash_version(db: Database) -> None:
+    """Each log entry names the hash recipe it was written with; the entries before this
+    migration were hashed with recipe 1 (lib.calllog.recipes)."""
+    db.execute("ALTER TABLE entries ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 1")
+
+
+def migrate_ops(path: str | Path) -> Database:
+    """Bring the console's database at ``path`` to the latest schema (once per process)."""
+    return migrate(path, MIGRATIONS)
