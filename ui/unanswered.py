@@ -91,7 +91,7 @@ def show_settled(tz: tzinfo) -> None:
         session_links(outcome.session_id)
     else:
         st.success("Resolution recorded in the log.", icon="🗒")
-        log_link(int(outcome), "The resolution")  # type: ignore[call-overload]
+        log_link(int(outcome), "The resolution")
 
 
 def unanswered_section(sessions: SessionsService, env: Environment, who: Identity, attempts: list[Unanswered],
