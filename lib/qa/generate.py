@@ -31,7 +31,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import combinations, product
-from typing import Literal
+from typing import Literal, cast
 
 from lib.fields.schema import ORDER_ID
 from lib.fields.validation import validate_create
@@ -167,9 +167,9 @@ class _Cover:
         """The t-tuples of non-negative values a complete row contains (in the ``within`` dimension sets)."""
         negative = self.space.negative_flags
         for dims in self.uncovered if within is None else within:
-            values = tuple(row[d] for d in dims)
-            if not any(negative[d][v] for d, v in zip(dims, values)):  # type: ignore[index]
-                yield dims, values  # type: ignore[misc]
+            values = cast(tuple[int, ...], tuple(row[d] for d in dims))  # a complete row: no None
+            if not any(negative[d][v] for d, v in zip(dims, values)):
+                yield dims, values
 
     def _gain(self, row: Row, fixed: list[int], dim: int, value: int) -> float:
         """Uncovered tuples that ``value`` completes with the fixed values, each weighed by its rarest value."""
@@ -177,9 +177,10 @@ class _Cover:
         gain = 0.0
         for others in combinations(fixed, self.t - 1):
             dims = tuple(sorted((*others, dim)))
-            values = tuple(value if d == dim else row[d] for d in dims)
+            # the other dimensions are fixed ones: chosen, not None
+            values = cast(tuple[int, ...], tuple(value if d == dim else row[d] for d in dims))
             if values in self.uncovered[dims]:
-                gain += max(rarity[d][v] for d, v in zip(dims, values))  # type: ignore[index]
+                gain += max(rarity[d][v] for d, v in zip(dims, values))
         return gain
 
     def _fill(self, start: Row) -> Row:
@@ -341,7 +342,8 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
 
 
 def _case(model: Model, space: _Space, index: int, row: Row, seed: int) -> Case:
-    values = {dim.path: dim.values[v] for dim, v in zip(space.dims, row)}  # type: ignore[index]
+    complete = cast(list[int], row)  # every row of a suite is complete: no None
+    values = {dim.path: dim.values[v] for dim, v in zip(space.dims, complete)}
     base = build_payload(model.base, {ORDER_ID: f"qa-{seed}-{index}"})
     payload = build_payload(base, {path: value.value for path, value in values.items()})
     return Case(
