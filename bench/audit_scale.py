@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             last = connect(db_path).conn.execute("SELECT ts FROM entries ORDER BY seq DESC LIMIT 1").fetchone()[0]
             now = datetime.fromisoformat(last)
         else:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             started = time.perf_counter()
             fill(db_path, args.entries, now)
             print(f"filled {args.entries:,} entries in {time.perf_counter() - started:.1f} s "

@@ -1,7 +1,7 @@
 """AppTest of the New session page."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from lib.calllog.log import CallLog
 from lib.fields.schema import leaves
@@ -39,7 +39,7 @@ def test_create_happy_path_shows_id_link_and_qr(open_page, app_env) -> None:
     click(at, "Create session")
     assert not at.exception
     assert "15.02 GBP" in at.success[0].value
-    sessions = Registry(app_env / "ops.db").active("sandbox", datetime.now(timezone.utc))
+    sessions = Registry(app_env / "ops.db").active("sandbox", datetime.now(UTC))
     assert len(sessions) == 1
     session_id = sessions[0]["session_id"]
     codes = [c.value for c in at.code]
@@ -114,7 +114,7 @@ def test_a_created_session_that_expires_is_shown_expired_without_message_or_qr(o
     from lib.fields.validation import SessionRequest
 
     behind = SessionsService(ensure_sandbox().base_url, app_env / "ops.db",
-                     clock=lambda: datetime.now(timezone.utc) - timedelta(minutes=11))
+                     clock=lambda: datetime.now(UTC) - timedelta(minutes=11))
     body = {"transaction": {"order_id": "ord-gone", "amount": 20, "currency": "gbp"}}
     old = behind.client("sandbox", "tester@example.com").create_session(SessionRequest.parse(body))
     at = open_page()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,6 @@ UPDATE = "pages/update_amount.py"
 DETAIL = "pages/session_detail.py"
 ME = "tester@example.com"  # OPS_OPERATOR in app_env
 LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback=ME)  # the local-mode operator (admin)
-UTC = timezone.utc
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 MMSS = re.compile(r"^\d{2}:\d{2}$")
 

@@ -7,7 +7,7 @@ is the console's injected clock, moved past the environment's answer deadline; n
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,7 +25,6 @@ from tests.killing import OPERATOR, Killed, killed_client
 
 ME = OPERATOR
 LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback=ME)
-UTC = timezone.utc
 
 
 class Clock:
