@@ -70,7 +70,7 @@ def unanswered_notice(sessions: SessionsService, env: Environment, who: Identity
             choices = ["took_effect", "did_not_take_effect"]
         labels = {"left": "Leave it: no new session", "took_effect": "It took effect (the API holds it)",
                   "did_not_take_effect": "It did not take effect"}
-        for column, choice in zip(st.columns(len(choices)), choices):
+        for column, choice in zip(st.columns(len(choices)), choices, strict=True):
             column.button(labels[choice], key=f"unanswered-{choice}-{key}", help=attempt.choices[choice],
                           **once(f"unanswered-{key}", _settle, sessions, who, key, choice, note_key, confirm_key))
 

@@ -41,7 +41,7 @@ def export_rows(db_path: str | Path, filters: AuditFilters, limit: int = EXPORT_
     )
     yield [csv_escape(c) for c in EXPORT_COLUMNS]
     for values in cursor:
-        yield [_cell(bool(v) if name == "in_flight" else v) for name, v in zip(EXPORT_COLUMNS, values)]
+        yield [_cell(bool(v) if name == "in_flight" else v) for name, v in zip(EXPORT_COLUMNS, values, strict=True)]
 
 
 def export_and_record(
@@ -53,9 +53,12 @@ def export_and_record(
     log is itself evidence; if recording fails, no file is handed out."""
     out = io.StringIO()
     writer = csv.writer(out)
-    written = -1  # the header is not a row
-    for written, cells in enumerate(export_rows(db_path, filters, limit)):
+    rows = export_rows(db_path, filters, limit)
+    writer.writerow(next(rows))  # the header, which is not a row
+    written = 0
+    for cells in rows:
         writer.writerow(cells)
+        written += 1
     CallLog(db_path).append("export", operator=operator, environment=environment, tags=tags,
                             detail={"filters": to_query_params(filters), "rows": written})
     return out.getvalue().encode("utf-8-sig")
