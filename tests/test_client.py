@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -227,10 +228,11 @@ class _SendsAnotherFirst:
     """An HTTP session whose next request lets ``first`` run to completion before going out: a
     slow call overtaken by a fast one, deterministically (no threads, no timing)."""
 
-    def __init__(self, http: requests.Session, first) -> None:  # type: ignore[no-untyped-def]
-        self.http, self.first = http, first
+    def __init__(self, http: requests.Session, first: Callable[[], object]) -> None:
+        self.http = http
+        self.first: Callable[[], object] | None = first
 
-    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         first, self.first = self.first, None
         if first is not None:
             first()
@@ -286,7 +288,7 @@ class _AnswersWith:
     def __init__(self, http: requests.Session, member: bytes) -> None:
         self.http, self.member = http, member
 
-    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         response = self.http.request(*args, **kwargs)
         if response.ok and response.content.startswith(b"{"):
             response._content = b"{" + self.member + b"," + response.content[1:]

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -97,7 +98,7 @@ _json = st.recursive(_leaf, lambda inner: st.lists(inner, max_size=4) | st.dicti
 
 @settings(max_examples=300, deadline=None)
 @given(_json)
-def test_dumps_writes_what_the_standard_library_writes(value) -> None:  # type: ignore[no-untyped-def]
+def test_dumps_writes_what_the_standard_library_writes(value: Any) -> None:
     assert jsonutil.dumps(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     assert jsonutil.dumps(value, pretty=True) == json.dumps(value, indent=2, ensure_ascii=False)
 

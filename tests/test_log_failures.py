@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlite_utils import Database
 
 from lib.calllog import failures as logfailure
 from lib.calllog.log import CallLog
@@ -26,6 +27,7 @@ from lib.api.client import Client
 from lib.settings import Credentials, Environment
 from lib.storage.db import close_thread_connections, connect
 from lib.calllog.failures import CallLogUnavailable
+from lib.sandbox import SandboxServer
 from lib.sandbox.runtime import serve_in_thread
 
 
@@ -48,20 +50,20 @@ def body(order_id: str) -> dict:
     return {"transaction": {"order_id": order_id, "amount": Decimal("15.02"), "currency": "gbp"}}
 
 
-def client(server, log: CallLog) -> Client:  # type: ignore[no-untyped-def]
+def client(server: SandboxServer, log: CallLog) -> Client:
     env = Environment("sandbox", f"{server.base_url}/v1", Credentials("sandbox", "sandbox"), connect_timeout=2.0,
                       read_timeout=10.0)
     return Client(env, operator="ann", log=log)
 
 
-def sandbox_has(server, order_id: str) -> bool:  # type: ignore[no-untyped-def]
+def sandbox_has(server: SandboxServer, order_id: str) -> bool:
     found = requests.get(f"{server.base_url}/sandbox/sessions", params={"order_id": order_id}, timeout=5)
     return bool(found.json()["sessions"])
 
 
-def new_log(path: Path, **kwargs: object) -> CallLog:
+def new_log(path: Path, busy_timeout_s: float | None = None) -> CallLog:
     """A log with one entry, its connection closed (as after a restart)."""
-    log = CallLog(path, **kwargs)  # type: ignore[arg-type]
+    log = CallLog(path, busy_timeout_s=busy_timeout_s)
     log.append("session_start", operator="ann", environment="sandbox")
     close_thread_connections()
     return log
@@ -215,7 +217,7 @@ def test_a_corrupt_file_is_explained_at_open(tmp_path: Path) -> None:
 def test_other_database_errors_are_not_disguised(tmp_path: Path) -> None:
     log = CallLog(tmp_path / "ops.db")
 
-    def duplicate(db, seq: int) -> None:  # type: ignore[no-untyped-def]
+    def duplicate(db: Database, seq: int) -> None:
         db.conn.execute("INSERT INTO entries (seq, ts, kind, operator, environment, tags, prev_hash, hash) "
                         "SELECT seq, ts, kind, operator, environment, tags, prev_hash, hash FROM entries WHERE seq = ?",
                         (seq,))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, UTC
 
+from streamlit.testing.v1 import AppTest
+
 from lib.calllog.log import CallLog
 from lib.fields.schema import leaves
 from lib.sessions.registry import Registry
@@ -10,14 +12,14 @@ from tests.page_support import errors, field_errors
 from ui.field_widgets import widget_key
 
 
-def fill(at, **values: str):  # type: ignore[no-untyped-def]
+def fill(at: AppTest, **values: str) -> AppTest:
     for path, value in values.items():
         at.text_input(key=widget_key(path.replace("__", "."))).input(value)
     at.run()
     return at
 
 
-def click(at, label: str):  # type: ignore[no-untyped-def]
+def click(at: AppTest, label: str) -> AppTest:
     next(b for b in at.button if b.label == label).click()
     at.run()
     return at
@@ -61,7 +63,7 @@ def test_bad_input_shows_per_field_errors_and_sends_nothing(open_page, app_env) 
     assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["session_start"]  # no API call
 
 
-def keys_in_order(at, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
+def keys_in_order(at: AppTest, prefix: str) -> list[str]:
     """Widget keys under ``prefix`` in the order the page draws them (its DOM and tab order)."""
     found, stack = [], [at.main]
     while stack:

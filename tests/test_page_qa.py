@@ -7,7 +7,12 @@ with ``at.run()``. The export downloads' callables never run under AppTest (test
 """
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
 import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Button
 
 from lib.qa import runner
 from tests.page_support import errors
@@ -15,43 +20,44 @@ from tests.page_support import errors
 PAGE = "pages/qa_explorer.py"
 
 
-def button(at, label: str):  # type: ignore[no-untyped-def]
+def button(at: AppTest, label: str) -> Button:
     return next(b for b in at.button if b.label.startswith(label))
 
 
-def captions(at) -> list[str]:  # type: ignore[no-untyped-def]
+def captions(at: AppTest) -> list[str]:
     return [c.value for c in at.caption]
 
 
-def table(at, column: str):  # type: ignore[no-untyped-def]
+def table(at: AppTest, column: str) -> pd.DataFrame:
     """The first grid with this column, as a DataFrame (plain st.dataframe carries no key under AppTest)."""
     return next(d.value for d in at.dataframe if column in d.value.columns)
 
 
-def enabled_caption(at) -> str:  # type: ignore[no-untyped-def]
+def enabled_caption(at: AppTest) -> str:
     return next(c for c in captions(at) if "fields enabled" in c)
 
 
-def edit_rows(at, edits: dict[str, dict]):  # type: ignore[no-untyped-def]
+def edit_rows(at: AppTest, edits: dict[str, dict[str, Any]]) -> AppTest:
     """Seed the model table's edit state (AppTest cannot type into a data editor), then rerun."""
     editor = at.data_editor[0]
+    assert editor.key is not None  # the page keys its editor
     paths = list(editor.value["path"])
     at.session_state[editor.key] = {"edited_rows": {paths.index(p): cells for p, cells in edits.items()},
                                     "added_rows": [], "deleted_rows": []}
     return at.run()
 
 
-def apply_pict(at, text: str):  # type: ignore[no-untyped-def]
+def apply_pict(at: AppTest, text: str) -> AppTest:
     at.text_area(key="qa_pict_text").input(text)
     return button(at, "Apply PICT").click().run()
 
 
-def generate(at, seed: int = 0):  # type: ignore[no-untyped-def]
+def generate(at: AppTest, seed: int = 0) -> AppTest:
     at.number_input(key="qa_seed").set_value(seed)
     return button(at, "Generate").click().run()
 
 
-def run_to_end(at) -> str:  # type: ignore[no-untyped-def]
+def run_to_end(at: AppTest) -> str:
     """Start the generated suite with the page's button and wait for the server-side run."""
     button(at, "Run ").click().run()
     assert not errors(at), errors(at)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -19,6 +20,7 @@ from lib.access.policy import AccessDenied, Identity
 from lib.access.signin import AccessPolicy
 from lib.sessions.service import SessionsService, UnknownAttempt
 from lib.sessions.registry import Registry
+from lib.sandbox import SandboxServer
 from lib.sandbox.runtime import serve_in_thread
 from lib.fields.validation import SessionRequest
 from tests.killing import OPERATOR, Killed, killed_client
@@ -59,7 +61,7 @@ def body(order_id: str, amount: str = "10.00") -> dict:
     return {"transaction": {"order_id": order_id, "amount": Decimal(amount), "currency": "gbp"}}
 
 
-def at_api(server, order_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
+def at_api(server: SandboxServer, order_id: str) -> list[dict[str, Any]]:
     return requests.get(f"{server.base_url}/sandbox/sessions", params={"order_id": order_id}, timeout=5).json()["sessions"]
 
 
