@@ -27,9 +27,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.net import free_port
+from tests.net import free_port  # noqa: E402
 from lib.sessions import registry  # noqa: E402
-from lib.sessions import rows as session_rows
+from lib.sessions import rows as session_rows  # noqa: E402
 from lib.calllog.log import CallLog  # noqa: E402
 from lib.sessions.service import SessionsService  # noqa: E402
 

@@ -31,10 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.audit import queries as audit  # noqa: E402
+from lib.audit import queries as audit
 from lib.common import jsonutil
-from lib.calllog.log import COLUMNS, GENESIS_HASH, HASHED_COLUMNS, CallLog, entry_hash  # noqa: E402
-from lib.storage.db import connect, immediate  # noqa: E402
+from lib.calllog.log import COLUMNS, GENESIS_HASH, HASHED_COLUMNS, CallLog, entry_hash
+from lib.storage.db import connect, immediate
 from lib.common.timefmt import utc_text
 
 DAYS = 30
@@ -116,10 +116,9 @@ def fill(db_path: Path, n_entries: int, end: datetime, seed: int = 1) -> None:
     head = db.conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
     if head is not None:
         raise SystemExit(f"{db_path} already holds entries: pass a new file, or --reuse")
-    seq, prev = 0, GENESIS_HASH
+    prev = GENESIS_HASH
     batch: list[list[Any]] = []
-    for fields in _calls(n_entries, end, random.Random(seed)):
-        seq += 1
+    for seq, fields in enumerate(_calls(n_entries, end, random.Random(seed)), start=1):
         fields.update(seq=seq, prev_hash=prev)
         values = [fields[name] for name in HASHED_COLUMNS]
         prev = entry_hash(values)

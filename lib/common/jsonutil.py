@@ -98,9 +98,9 @@ def inexact_numbers(value: Any) -> list[str]:
             stack.extend((f"{path}.{key}" if path else str(key), sub) for key, sub in item.items())
         elif isinstance(item, list):
             stack.extend((path, sub) for sub in item)
-        elif isinstance(item, Decimal):
-            if not item.is_finite() or not isfinite(float(item)) or Decimal(repr(float(item))) != item:
-                found.append(path or "body")
+        elif isinstance(item, Decimal) and (
+                not item.is_finite() or not isfinite(float(item)) or Decimal(repr(float(item))) != item):
+            found.append(path or "body")
     return sorted(set(found))
 
 
