@@ -70,29 +70,14 @@ HTTPS_URL_REASON = "must be a valid https URL"
 
 # The keywords and annotations (see above) that the helpers below add to a node, with their JSON types.
 Keywords = TypedDict("Keywords", {
-    "description": str,
-    "default": bool,
-    "format": str,
-    "minLength": int,
-    "pattern": str,
-    "examples": list[str],
-    "x-invalid-examples": list[str],
-    "x-reason": "str | dict[str, str]",
-    "x-personal": bool,
-    "x-not-future": bool,
-    "x-group": str,
-    "x-updatable": bool,
-    "x-qa-default": bool,
-    "x-fills": dict[str, str],
-}, total=False)
+    "description": str, "default": bool, "format": str, "minLength": int, "pattern": str, "examples": list[str],
+    "x-invalid-examples": list[str], "x-reason": "str | dict[str, str]", "x-personal": bool, "x-not-future": bool,
+    "x-group": str, "x-updatable": bool, "x-qa-default": bool, "x-fills": dict[str, str]}, total=False)
 
 
 def _string(title: str, max_length: int | None = None, keywords: Keywords | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "title": title}
-    if max_length is not None:
-        schema["maxLength"] = max_length
-    schema.update(keywords or {})
-    return schema
+    length = {} if max_length is None else {"maxLength": max_length}
+    return {"type": "string", "title": title, **length, **(keywords or {})}
 
 
 def _boolean(title: str, description: str = "", keywords: Keywords | None = None) -> dict[str, Any]:
@@ -109,11 +94,9 @@ def _address() -> dict[str, Any]:
             "city": _string("City", 40, {"x-personal": True}),
             "state": _string("State (US, ≤ 3)", 3, {"x-personal": True}),
             "postcode": _string("Postcode", 40, {"minLength": 1, "x-personal": True}),
-            "country_code": _string(
-                "Country (ISO 3166 alpha-2)", keywords={
-                    "pattern": "^[A-Za-z]{2}$", "x-reason": "format is invalid, must be a 2-letter country code",
-                    "examples": ["GB"]},
-            ),
+            "country_code": _string("Country (ISO 3166 alpha-2)", keywords={
+                "pattern": "^[A-Za-z]{2}$", "x-reason": "format is invalid, must be a 2-letter country code",
+                "examples": ["GB"]}),
         },
     }
 
@@ -126,25 +109,19 @@ def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
             keywords={"x-fills": {"from": "customer.billing.address", "to": "customer.shipping.address"}})
     properties |= {
         "address": _address(),
-        "email": _string(
-            "Email", 254,
-            {"format": "email", "x-reason": "format is invalid, must be an email address", "x-personal": True,
-             "examples": ["qa@example.com"], "x-invalid-examples": ["not an email"]},
-        ),
+        "email": _string("Email", 254, {
+            "format": "email", "x-reason": "format is invalid, must be an email address", "x-personal": True,
+            "examples": ["qa@example.com"], "x-invalid-examples": ["not an email"]}),
         "phone": {
             "type": "object",
             "title": "Phone",
             "properties": {
-                "country_code": _string(
-                    "Phone country code", keywords={
-                        "pattern": r"^[0-9]{1,3}$", "x-reason": "format is invalid, must be 1-3 digits",
-                        "examples": ["44"]},
-                ),
-                "number": _string(
-                    "Phone number", keywords={
-                        "pattern": r"^[0-9]{0,15}$", "x-reason": "format is invalid, must be up to 15 digits",
-                        "x-personal": True},
-                ),
+                "country_code": _string("Phone country code", keywords={
+                    "pattern": r"^[0-9]{1,3}$", "x-reason": "format is invalid, must be 1-3 digits",
+                    "examples": ["44"]}),
+                "number": _string("Phone number", keywords={
+                    "pattern": r"^[0-9]{0,15}$", "x-reason": "format is invalid, must be up to 15 digits",
+                    "x-personal": True}),
             },
         },
     }
@@ -153,14 +130,13 @@ def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
 
 # Any absolute http(s) URL is a valid "uri"; the long one breaks ``URL_MAX``.
 _URL_EXAMPLES: Keywords = {"examples": ["https://example.com/qa", "http://example.com/qa"],
-                 "x-invalid-examples": ["not a url", "https://example.com/" + "x" * 280]}
+                           "x-invalid-examples": ["not a url", "https://example.com/" + "x" * 280]}
 
 
 def _tds_url(title: str) -> dict[str, Any]:
     # Any absolute http(s) URL while 3-D Secure is off; https only when it is on (the if/then below).
-    return _string(title, URL_MAX,
-                   {"format": "uri", "x-reason": {"format": HTTPS_URL_REASON, "pattern": HTTPS_URL_REASON},
-                    **_URL_EXAMPLES})
+    return _string(title, URL_MAX, {
+        "format": "uri", "x-reason": {"format": HTTPS_URL_REASON, "pattern": HTTPS_URL_REASON}, **_URL_EXAMPLES})
 
 
 TDS_URL_FIELDS = ["contact_url", "redirect_url", "webhook_url"]
@@ -179,11 +155,9 @@ SESSION_SCHEMA: dict[str, Any] = {
             "required": ["order_id", "amount", "currency"],
             "x-decimals-by-currency": {code: decimals for code, (_, decimals) in CURRENCIES.items()},
             "properties": {
-                "order_id": _string(
-                    "Order id", keywords={
-                        "pattern": "^[A-Za-z0-9_-]{2,50}$",
-                        "x-reason": "format is invalid, must be 2-50 letters, digits, _ or -"},
-                ),
+                "order_id": _string("Order id", keywords={
+                    "pattern": "^[A-Za-z0-9_-]{2,50}$",
+                    "x-reason": "format is invalid, must be 2-50 letters, digits, _ or -"}),
                 "amount": {
                     # The upper bound is the sandbox's own (ours): 12 whole digits and the decimals
                     # stay exact through a float on the wire and on its checkout page.
@@ -193,11 +167,9 @@ SESSION_SCHEMA: dict[str, Any] = {
                 "currency": {"type": "string", "title": "Currency", "enum": list(CURRENCIES), "x-form-default": "gbp"},
                 "capture": _boolean("Capture", "Off = authorise only.", {"default": True}),
                 "moto": _boolean("MOTO", "Mail or telephone order.", {"default": False}),
-                "custom_data": _string(
-                    "Custom data (base64)", keywords={
-                        "format": "base64", "x-reason": "format is invalid, must be base64",
-                        "examples": ["eyJyZWYiOiAxfQ=="], "x-invalid-examples": ["not base64!"]},
-                ),
+                "custom_data": _string("Custom data (base64)", keywords={
+                    "format": "base64", "x-reason": "format is invalid, must be base64",
+                    "examples": ["eyJyZWYiOiAxfQ=="], "x-invalid-examples": ["not base64!"]}),
                 "custom1": _string("Custom field 1", 50),
                 "custom2": _string("Custom field 2", 50),
             },
@@ -233,35 +205,28 @@ SESSION_SCHEMA: dict[str, Any] = {
             "title": "Customer",
             "x-group": "Customer",
             "properties": {
-                "customer_id": _string(
-                    "Customer id (UUID)", keywords={
-                        "format": "uuid-or-empty", "x-reason": "format is invalid, must be a UUID",
-                        "examples": ["3f2c8a4e-9b1d-4c7e-8a55-0d6b2e9f1a37"], "x-invalid-examples": ["not-a-uuid"]},
-                ),
+                "customer_id": _string("Customer id (UUID)", keywords={
+                    "format": "uuid-or-empty", "x-reason": "format is invalid, must be a UUID",
+                    "examples": ["3f2c8a4e-9b1d-4c7e-8a55-0d6b2e9f1a37"], "x-invalid-examples": ["not-a-uuid"]}),
                 "reference": _string("Customer reference"),
                 "first_name": _string("First name", 22, {"x-personal": True}),
                 "last_name": _string("Last name", 22, {"x-personal": True}),
-                "dob": _string(
-                    "Date of birth", keywords={
-                        "format": "date", "x-not-future": True, "x-personal": True, "examples": ["1990-01-31"],
-                        "x-invalid-examples": ["31/01/1990", "2999-01-01"],
-                        "x-reason": {"format": "format is invalid, must be YYYY-MM-DD",
-                                     "x-not-future": "must not be in the future"}},
-                ),
-                "ip": _string(
-                    "IP address", keywords={
-                        "format": "ip-address", "x-reason": "format is invalid, must be an IP address",
-                        "x-personal": True, "examples": ["192.0.2.1"], "x-invalid-examples": ["999.0.2.1"]},
-                ),
+                "dob": _string("Date of birth", keywords={
+                    "format": "date", "x-not-future": True, "x-personal": True, "examples": ["1990-01-31"],
+                    "x-invalid-examples": ["31/01/1990", "2999-01-01"],
+                    "x-reason": {"format": "format is invalid, must be YYYY-MM-DD",
+                                 "x-not-future": "must not be in the future"}}),
+                "ip": _string("IP address", keywords={
+                    "format": "ip-address", "x-reason": "format is invalid, must be an IP address", "x-personal": True,
+                    "examples": ["192.0.2.1"], "x-invalid-examples": ["999.0.2.1"]}),
                 "custom_data": _string("Customer custom data"),
                 "billing": _contact("Billing", shipping=False),
                 "shipping": _contact("Shipping", shipping=True),
             },
         },
-        "webhook_url": _string(
-            "Webhook URL", URL_MAX,
-            {"format": "uri", "description": "Authorisation notifications.", "x-group": "Options", "x-reason": {"format": "must be a valid URL"}, **_URL_EXAMPLES},
-        ),
+        "webhook_url": _string("Webhook URL", URL_MAX, {
+            "format": "uri", "description": "Authorisation notifications.", "x-group": "Options",
+            "x-reason": {"format": "must be a valid URL"}, **_URL_EXAMPLES}),
         "save_card": _boolean("Save card", "Show the save-card checkbox (Payment and Form components).",
                               {"x-group": "Options", "x-updatable": False, "x-qa-default": True}),
         "is_recurring": _boolean("Recurring", "Save the card for later use (Apple Pay / Google Pay).",
@@ -293,11 +258,9 @@ SESSION_SCHEMA: dict[str, Any] = {
             "x-group": "Options",
             "x-updatable": False,
             "properties": {
-                "reference": _string(
-                    "Statement reference", keywords={
-                        "pattern": "^[A-Za-z0-9 _-]{1,18}$",
-                        "x-reason": "format is invalid, must be 1-18 letters, digits, spaces, _ or -"},
-                ),
+                "reference": _string("Statement reference", keywords={
+                    "pattern": "^[A-Za-z0-9 _-]{1,18}$",
+                    "x-reason": "format is invalid, must be 1-18 letters, digits, spaces, _ or -"}),
             },
         },
     },
