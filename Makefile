@@ -28,7 +28,9 @@ browser:
 	@[ -x $(CHROMIUM) ] && fc-list | grep -qi "color emoji" || { $(SUDO) apt-get update -qq && \
 		$(SUDO) apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
-## Run every test (after a lint for real errors: undefined names, unused imports).
+## Run every test, after a lint (real errors, sorted imports, likely bugs, the 3.11 spelling:
+## ruff.toml) and a type check of lib, ui, pages and app.py (lib strict: mypy.ini).
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check --select F,E9 --quiet app.py lib ui pages tests bench
+	$(VENV)/bin/ruff check --quiet app.py lib ui pages tests bench
+	$(VENV)/bin/mypy
 	$(PY) -m pytest

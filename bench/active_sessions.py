@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.net import free_port
+from tests.net import free_port  # noqa: E402
 from lib.sessions import registry  # noqa: E402
-from lib.sessions import rows as session_rows
+from lib.sessions import rows as session_rows  # noqa: E402
 from lib.calllog.log import CallLog  # noqa: E402
 from lib.sessions.service import SessionsService  # noqa: E402
 
@@ -40,7 +40,7 @@ OPERATORS = ("ann@example.com", "bob@example.com", "cat@example.com", "dan@examp
 def fill(db_path: Path, active: int, expired: int) -> None:
     """``active`` sessions spread over the last 9.5 minutes and ``expired`` over the last hour."""
     log = CallLog(db_path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     spans = [(i, now - timedelta(seconds=570 * i / max(active, 1))) for i in range(active)]
     spans += [(active + i, now - timedelta(minutes=11) - timedelta(seconds=2900 * i / max(expired, 1)))
               for i in range(expired)]

@@ -25,13 +25,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.common import jsonutil  # noqa: E402
-from lib.calllog.log import CallLog  # noqa: E402
-from lib.api.client import Client  # noqa: E402
-from lib.settings import Credentials, Environment  # noqa: E402
-from lib.storage.db import connect  # noqa: E402
-from lib.sandbox.runtime import serve_in_thread  # noqa: E402
-from lib.fields.validation import SessionRequest  # noqa: E402
+from lib.common import jsonutil
+from lib.calllog.log import CallLog
+from lib.api.client import Client
+from lib.settings import Credentials, Environment
+from lib.storage.db import connect
+from lib.sandbox.runtime import serve_in_thread
+from lib.fields.validation import SessionRequest
 
 
 def body(i: int) -> dict:

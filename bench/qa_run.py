@@ -28,17 +28,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.access.signin import AccessPolicy  # noqa: E402
-from lib.qa import runner  # noqa: E402
-from lib.qa.allpairs import allpairspy_suite, positives_only  # noqa: E402
-from lib.qa.defaults import default_model  # noqa: E402
-from lib.qa.generate import coverage_of, generate  # noqa: E402
-from lib.qa.model import Model  # noqa: E402
-from lib.qa.results import RunReader  # noqa: E402
-from lib.qa.store import RunStore  # noqa: E402
-from lib.qa.suite import Case, Suite  # noqa: E402
-from lib.sandbox.runtime import serve_in_thread  # noqa: E402
-from lib.sessions.service import SessionsService  # noqa: E402
+from lib.access.signin import AccessPolicy
+from lib.qa import runner
+from lib.qa.allpairs import allpairspy_suite, positives_only
+from lib.qa.defaults import default_model
+from lib.qa.generate import coverage_of, generate
+from lib.qa.model import Model
+from lib.qa.results import RunReader
+from lib.qa.store import RunStore
+from lib.qa.suite import Case, Suite
+from lib.sandbox.runtime import serve_in_thread
+from lib.sessions.service import SessionsService
 
 TARGET_AT_8 = 150.0
 

@@ -7,7 +7,7 @@ page), so an auditor shares what they see as a link.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import streamlit as st
 
@@ -28,7 +28,7 @@ f = frame(AUDIT)
 audit = f.audit
 ss = st.session_state
 
-now = minute_of(datetime.now(timezone.utc))
+now = minute_of(datetime.now(UTC))
 url = st.query_params.to_dict()
 if ss.get(WRITTEN) != url:
     opened_view, problems = view_from_query_params(url, now)

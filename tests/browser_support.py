@@ -5,6 +5,7 @@ Facts these rely on are in shared/streamlit-notes.md (launch args, how to wait f
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -218,10 +219,8 @@ def clear_failure_shots() -> None:
 
 def save_log(server: AppServer, name: str = "streamlit") -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(OSError):
         shutil.copyfile(server.log_path, ARTIFACTS / f"{name}.log")
-    except OSError:
-        pass
 
 
 def mmss_seconds(text: str) -> int:

@@ -5,7 +5,7 @@ exactly as after a crash, a deploy or a power cut.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ def backdated_kill(db_path: Path, sandbox_url: str, *, session_id: str | None = 
     """A killed create for ``order_id`` (or update of ``session_id`` to 30.00) whose request entry
     is 10 minutes old: long past any answer deadline."""
     old = SessionsService(sandbox_base_url=sandbox_url, db_path=db_path)
-    old.log = CallLog(db_path, clock=lambda: datetime.now(timezone.utc) - timedelta(minutes=10))
+    old.log = CallLog(db_path, clock=lambda: datetime.now(UTC) - timedelta(minutes=10))
     client = killed_client(old)
     try:
         if session_id:

@@ -219,6 +219,7 @@ def test_acting_without_an_environment_is_a_bug(action: str) -> None:
 
 def test_unknown_action_or_page_is_a_bug() -> None:
     with pytest.raises(ValueError):
+        # "delete" is no Action on purpose: the check must refuse what the type would not allow
         require(person(ADMIN), "delete", SANDBOX)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         person(ADMIN).may("settings")

@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from lib.audit.filters import AuditFilters
 from lib.calllog.log import CallLog
 from lib.storage.db import connect
 
-T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 LOGIN, SESSIONS, SESSION = "/v1/login", "/v1/payment-sessions", "/v1/payment-sessions/{session_id}"
 OPERATORS = ["ann", "bob", "cat"]
 ENVIRONMENTS = ["sandbox", "acquired-test"]
@@ -221,7 +221,7 @@ def test_bad_filters_are_refused_naming_the_field(kwargs: dict[str, Any], named:
 
 _text = st.text(min_size=1, max_size=12)
 _moment = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                       timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=5, minutes=30))]))
+                       timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]))
 _filters = st.builds(
     AuditFilters,
     since=st.none() | _moment, until=st.none() | _moment,
@@ -391,7 +391,7 @@ def test_export_rows_are_escaped_capped_and_newest_first(log: Log) -> None:
     rows = list(audit_export.export_rows(log.path, AuditFilters(kind="access"), limit=2))
     assert rows[0] == list(audit_filters.EXPORT_COLUMNS)
     assert len(rows) == 3
-    record = dict(zip(rows[0], rows[1]))
+    record = dict(zip(rows[0], rows[1], strict=True))
     assert record["operator"] == "'" + FORMULA
     assert record["tags"] == '["-1+1", "@x"]' and record["in_flight"] == "false" and record["outcome"] == ""
     assert int(rows[1][0]) > int(rows[2][0])
@@ -417,7 +417,7 @@ def test_export_csv_parses_back(tmp_path: Path) -> None:
 
 def test_export_of_in_flight_request_says_so(log: Log) -> None:
     rows = list(audit_export.export_rows(log.path, AuditFilters(outcome="in_flight")))
-    assert {dict(zip(rows[0], r))["in_flight"] for r in rows[1:]} == {"true"}
+    assert {dict(zip(rows[0], r, strict=True))["in_flight"] for r in rows[1:]} == {"true"}
 
 
 # --- charts and filter choices -------------------------------------------------------------
@@ -519,7 +519,7 @@ def test_filter_fields_are_all_in_the_url() -> None:
 
 
 # --- the page's view: URL ⇄ view, grid rows, opened entry, recorded export, checkpoints ----------
-NOW = datetime(2024, 5, 2, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 2, 12, 0, tzinfo=UTC)
 
 
 def test_a_url_without_filters_opens_the_sliding_last_24_hours() -> None:
@@ -568,9 +568,9 @@ def test_minute_of_and_page_count() -> None:
 
 def test_grid_frame_reads_like_the_page(log: Log) -> None:
     rows = audit_queries.page(log.path, AuditFilters(), 1, size=500)
-    frame = audit_view.grid_frame(rows, timezone.utc)
+    frame = audit_view.grid_frame(rows, UTC)
     assert list(frame.columns) == list(audit_view.GRID_COLUMNS) and len(frame) == len(rows)
-    by_seq = dict(zip(frame["seq"], frame["outcome"]))
+    by_seq = dict(zip(frame["seq"], frame["outcome"], strict=True))
     assert {by_seq[r["seq"]] for r in rows if r["in_flight"]} == {Outcome.IN_FLIGHT.label}
     first = frame.iloc[-1]
     assert first["time"] == (T0 + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -21,7 +21,7 @@ import requests
 try:
     from playwright.sync_api import expect
 except ImportError:  # require_playwright() skips (or fails under CI=true) with the reason
-    expect = None  # type: ignore[assignment]
+    expect = None  # type: ignore[assignment]  # never called then: every test needs playwright first
 
 from tests.browser_support import (
     AppServer,
@@ -185,7 +185,9 @@ def test_finance_path_create_tick_update_pay_link_audit(app: AppServer, page: An
     wait_for_run(page)
     success = main(page).locator("[data-testid=stAlertContentSuccess]")
     expect(success).to_contain_text("20.00 GBP")
-    order_id = UUID_RE.search(success.inner_text()).group(0)  # type: ignore[union-attr]
+    found = UUID_RE.search(success.inner_text())
+    assert found, success.inner_text()
+    order_id = found.group(0)
     id_box = main(page).locator("[data-testid=stCode]").filter(has_text=re.compile(rf"^\s*{UUID_RE.pattern}\s*$"))
     expect(id_box).to_have_count(1)
     session_id = id_box.inner_text().strip()

@@ -76,6 +76,7 @@ def test_in_flight_lists_requests_without_result(log: CallLog) -> None:
 
 def test_bad_values_are_refused_before_writing(log: CallLog) -> None:
     with pytest.raises(TypeError):
+        # a float amount on purpose: the log must refuse what the type would not allow
         log.append("api_request", operator="ann", environment="sandbox", amount=15.02)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         log.append("api_result", operator="ann", environment="sandbox", duration_ms=float("nan"))

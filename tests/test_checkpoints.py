@@ -16,6 +16,7 @@ from lib.calllog import checkpoints
 from lib import settings
 from lib.calllog.log import CallLog
 from tests.test_calllog import attacker, documented_hash, fill
+from datetime import UTC
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = b"k" * 16 + b"0123456789abcdef0123"  # 36 characters
@@ -152,7 +153,7 @@ def test_cli_signs_mirrors_to_stdout_and_verifies(tmp_path: Path) -> None:
 def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
     """Hostile answers, a killed call settled by a resolution, a signed and mirrored checkpoint, more
     calls: the CLI still prints exactly ``OK (N entries)``."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     from decimal import Decimal
 
     from lib.access.signin import AccessPolicy
@@ -164,7 +165,7 @@ def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
 
     server = serve_in_thread(tmp_path / "sandbox.db")
     try:
-        later = datetime.now(timezone.utc) + timedelta(minutes=5)
+        later = datetime.now(UTC) + timedelta(minutes=5)
         console = SessionsService(sandbox_base_url=server.base_url, db_path=tmp_path / "ops.db", clock=lambda: later)
         console.log = CallLog(console.db_path, tmp_path / "cp.jsonl", checkpoint_key=KEY)
         for n, kind in enumerate(HOSTILE_MEMBERS):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from lib.fields.schema import CURRENCIES
 from lib.sessions.links import customer_message, payment_link, qr_png
 from lib.fields.money import AmountError, format_amount, parse_amount, plain
 
-CREATED = datetime(2024, 7, 1, 12, 0, tzinfo=timezone.utc)
+CREATED = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 EXPIRES = CREATED + timedelta(minutes=10)
 
 # --- countdown -----------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def test_qr_png_is_a_png_of_the_expected_size(scale: int) -> None:
 
 
 def test_customer_message_is_ready_to_paste() -> None:
-    expires = datetime(2024, 7, 1, 12, 5, 59, tzinfo=timezone.utc)
+    expires = datetime(2024, 7, 1, 12, 5, 59, tzinfo=UTC)
     text = customer_message("https://shop.example/pay/s1", Decimal("1234.5"), "gbp", expires, ZoneInfo("Europe/London"))
     assert "1,234.50 GBP" in text
     assert "https://shop.example/pay/s1" in text.splitlines()
@@ -100,7 +100,7 @@ def test_customer_message_is_ready_to_paste() -> None:
 
 
 def test_customer_message_in_yen_and_utc() -> None:
-    text = customer_message("https://x.example/p", Decimal("1500"), "jpy", EXPIRES, timezone.utc)
+    text = customer_message("https://x.example/p", Decimal("1500"), "jpy", EXPIRES, UTC)
     assert "1,500 JPY" in text and "valid until 12:10 (UTC)" in text
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_bad_amounts_are_refused_at_the_amount(typed: str, currency: str, reason
 
 
 def test_zero_is_fine_with_capture_off_and_the_ceiling_is_configurable(monkeypatch: pytest.MonkeyPatch,
-                                                                        tmp_path) -> None:  # type: ignore[no-untyped-def]
+                                                                        tmp_path: Path) -> None:
     assert forms.check_create({**GBP, "transaction.amount": "0", "transaction.capture": False})[1] == []
     secrets = tmp_path / "secrets.toml"
     secrets.write_text("[limits]\namount_ceiling = 500\n[limits.amount_ceiling_by_currency]\njpy = 150000000\n")
@@ -72,7 +73,7 @@ def test_zero_is_fine_with_capture_off_and_the_ceiling_is_configurable(monkeypat
 
 
 @pytest.mark.parametrize("setting", ["0", "-5", "abc", "1e13", "true"])
-def test_a_broken_ceiling_is_a_config_error(setting: str, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_broken_ceiling_is_a_config_error(setting: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f"[limits]\namount_ceiling = {setting if setting in ('true', '0', '-5') else repr(setting)}\n")
     monkeypatch.setenv("OPS_SECRETS_PATH", str(secrets))

@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from lib.calllog.outcome import Outcome
 from lib.audit.filters import EXPORT_COLUMNS
@@ -45,11 +46,11 @@ def seeded(app_env: Path) -> list[int]:
     return seed(app_env / "ops.db", [("ann", "ORD-1"), ("bob", "ORD-2"), ("ann", "ORD-3")])
 
 
-def summary(at) -> str:  # type: ignore[no-untyped-def]
+def summary(at: AppTest) -> str:
     return next(m.value for m in at.markdown if "entries match**" in m.value)
 
 
-def codes(at) -> list[str]:  # type: ignore[no-untyped-def]
+def codes(at: AppTest) -> list[str]:
     return [c.value for c in at.code]
 
 

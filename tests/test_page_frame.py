@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from ui.pages import PAGES
 
 
-def live_banner_shown(at) -> bool:  # type: ignore[no-untyped-def]
+def live_banner_shown(at: AppTest) -> bool:
     return any("LIVE" in m.value and "real money" in m.value for m in at.markdown)
 
 

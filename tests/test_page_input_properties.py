@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,7 @@ def test_new_session_stores_exactly_the_amount_meant_or_refuses_it_at_the_field(
     at.text_input(key=widget_key("transaction.amount")).input(typed.text)
     at.run()
     click(at, "Create session")
-    stored = [s for s in Registry(db).active("sandbox", datetime.now(timezone.utc)) if s["order_id"] == order_id]
+    stored = [s for s in Registry(db).active("sandbox", datetime.now(UTC)) if s["order_id"] == order_id]
     if typed.meant is None:
         assert stored == [] and api_calls(db) == before, typed
         assert "transaction.amount" in field_errors(at), typed
@@ -202,7 +202,7 @@ def test_any_text_in_any_field_is_stored_exactly_or_refused_at_that_field(app_en
     click(at, "Create session")
     problems = field_errors(at)
     sent_order = text if leaf.path == "transaction.order_id" else order_id
-    stored = [s for s in Registry(db).active("sandbox", datetime.now(timezone.utc)) if s["order_id"] == sent_order]
+    stored = [s for s in Registry(db).active("sandbox", datetime.now(UTC)) if s["order_id"] == sent_order]
     if problems:
         assert set(problems) == {leaf.path}, problems  # refused at this field and nowhere else
         assert problems[leaf.path].startswith(f"{leaf.title}: ")

@@ -1,7 +1,9 @@
 """AppTest of the New session page."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
+
+from streamlit.testing.v1 import AppTest
 
 from lib.calllog.log import CallLog
 from lib.fields.schema import leaves
@@ -10,14 +12,14 @@ from tests.page_support import errors, field_errors
 from ui.field_widgets import widget_key
 
 
-def fill(at, **values: str):  # type: ignore[no-untyped-def]
+def fill(at: AppTest, **values: str) -> AppTest:
     for path, value in values.items():
         at.text_input(key=widget_key(path.replace("__", "."))).input(value)
     at.run()
     return at
 
 
-def click(at, label: str):  # type: ignore[no-untyped-def]
+def click(at: AppTest, label: str) -> AppTest:
     next(b for b in at.button if b.label == label).click()
     at.run()
     return at
@@ -39,7 +41,7 @@ def test_create_happy_path_shows_id_link_and_qr(open_page, app_env) -> None:
     click(at, "Create session")
     assert not at.exception
     assert "15.02 GBP" in at.success[0].value
-    sessions = Registry(app_env / "ops.db").active("sandbox", datetime.now(timezone.utc))
+    sessions = Registry(app_env / "ops.db").active("sandbox", datetime.now(UTC))
     assert len(sessions) == 1
     session_id = sessions[0]["session_id"]
     codes = [c.value for c in at.code]
@@ -61,7 +63,7 @@ def test_bad_input_shows_per_field_errors_and_sends_nothing(open_page, app_env) 
     assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["session_start"]  # no API call
 
 
-def keys_in_order(at, prefix: str) -> list[str]:  # type: ignore[no-untyped-def]
+def keys_in_order(at: AppTest, prefix: str) -> list[str]:
     """Widget keys under ``prefix`` in the order the page draws them (its DOM and tab order)."""
     found, stack = [], [at.main]
     while stack:
@@ -114,7 +116,7 @@ def test_a_created_session_that_expires_is_shown_expired_without_message_or_qr(o
     from lib.fields.validation import SessionRequest
 
     behind = SessionsService(ensure_sandbox().base_url, app_env / "ops.db",
-                     clock=lambda: datetime.now(timezone.utc) - timedelta(minutes=11))
+                     clock=lambda: datetime.now(UTC) - timedelta(minutes=11))
     body = {"transaction": {"order_id": "ord-gone", "amount": 20, "currency": "gbp"}}
     old = behind.client("sandbox", "tester@example.com").create_session(SessionRequest.parse(body))
     at = open_page()

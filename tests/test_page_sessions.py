@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Hashable
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import TextInput
 
 from lib.sessions import form_values as forms
 from lib.sessions import rows as session_rows
@@ -40,7 +42,6 @@ UPDATE = "pages/update_amount.py"
 DETAIL = "pages/session_detail.py"
 ME = "tester@example.com"  # OPS_OPERATOR in app_env
 LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback=ME)  # the local-mode operator (admin)
-UTC = timezone.utc
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 MMSS = re.compile(r"^\d{2}:\d{2}$")
 
@@ -57,18 +58,18 @@ def make(app_console: SessionsService) -> Callable[..., Created]:
     return _make
 
 
-def click(at, label: str):  # type: ignore[no-untyped-def]
+def click(at: AppTest, label: str) -> AppTest:
     next(b for b in at.button if b.label == label).click()
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
 
-def grid(at, i: int = 0) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def grid(at: AppTest, i: int = 0) -> list[dict[Hashable, Any]]:
     return at.dataframe[i].value.to_dict("records")
 
 
-def texts(at) -> str:  # type: ignore[no-untyped-def]
+def texts(at: AppTest) -> str:
     """Every markdown, caption, alert and code text on the page, to search in."""
     parts = [e.value for kind in ("markdown", "caption", "error", "warning", "info", "success", "code")
              for e in getattr(at, kind)]
@@ -155,7 +156,8 @@ def test_calls_fold_request_and_result_and_find_the_unanswered_update() -> None:
     assert [(c.seq, c.method, c.outcome) for c in calls] == [(2, "POST", "ok"), (4, "PUT", "unknown_outcome"),
                                                              (5, "PUT", "in_flight")]
     assert calls[1].at == datetime(2026, 3, 1, 12, 0, 3, tzinfo=UTC)  # when it was sent
-    assert unanswered_update(calls).seq == 4  # type: ignore[union-attr]
+    update = unanswered_update(calls)
+    assert update is not None and update.seq == 4
     settled = calls + calls_of([entry(6, "api_request", "d"), entry(7, "api_result", "d", outcome="ok")], RESOLUTION)
     assert unanswered_update(settled) is None
     rows = session_rows.call_rows(calls, UTC)
@@ -243,7 +245,7 @@ def test_expired_list_and_recreate_with_the_same_parameters(open_page, make, app
 
 
 # --- Update amount page -----------------------------------------------------------------------------
-def amount_box(at, session_id: str):  # type: ignore[no-untyped-def]
+def amount_box(at: AppTest, session_id: str) -> TextInput:
     return at.text_input(key=widget_key("transaction.amount", f"upd:{session_id}"))
 
 

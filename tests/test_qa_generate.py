@@ -25,7 +25,7 @@ def valid_cases(model: Model, negative: tuple[str, Value] | None = None) -> list
     """Brute force: every complete case of non-negative values (one given negative) the constraints allow."""
     dims = model.enabled()
     options = [[negative[1]] if negative and d.path == negative[0] else d.positives for d in dims]
-    cases = [dict(zip((d.path for d in dims), values)) for values in product(*options)]
+    cases = [dict(zip((d.path for d in dims), values, strict=True)) for values in product(*options)]
     return [case for case in cases if all(c.holds(case) for c in model.constraints)]
 
 
@@ -37,8 +37,9 @@ def allowed_tuples(model: Model, t: int) -> set[tuple[tuple[str, str], ...]]:
     for chosen in combinations(dims, t):
         others = [d for d in dims if d.path in constrained and d not in chosen]
         for values in product(*(d.positives for d in chosen)):
-            fixed = {d.path: v for d, v in zip(chosen, values)}
-            if any(all(c.holds({**fixed, **dict(zip((d.path for d in others), rest))}) for c in model.constraints)
+            fixed = {d.path: v for d, v in zip(chosen, values, strict=True)}
+            if any(all(c.holds({**fixed, **dict(zip((d.path for d in others), rest, strict=True))})
+                       for c in model.constraints)
                    for rest in product(*(d.positives for d in others))):
                 found.add(tuple(sorted((path, v.label) for path, v in fixed.items())))
     return found

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ DIMENSIONS = ("transaction.currency", "transaction.amount", "tds.challenge_prefe
 def case(index: int, currency: str, amount: str, preference: str, expected: Sequence[str] = ()) -> Case:
     """A case whose payload carries its values; the expected paths name its negative value."""
     raw = (currency, Decimal(amount), preference)
-    values = {path: Value(v, negative=path in expected) for path, v in zip(DIMENSIONS, raw)}
+    values = {path: Value(v, negative=path in expected) for path, v in zip(DIMENSIONS, raw, strict=True)}
     payload = {"transaction": {"order_id": f"qa-{index:04d}", "amount": raw[1], "currency": currency},
                "tds": {"is_active": True, "challenge_preference": preference}}
     return Case(index=index, values=values, negative_path=expected[0] if expected else None, payload=payload,
@@ -247,7 +247,7 @@ def test_recover_interrupted_marks_only_runs_whose_process_is_gone(service: QASe
         assert service.progress(ours).status == "running"
         service.cancel(ours)
         assert runner.wait(ours, 5)
-        later = datetime.now(timezone.utc) + timedelta(minutes=5)
+        later = datetime.now(UTC) + timedelta(minutes=5)
         silent_too_long = QAService(db_path, console.client, console.environments, clock=lambda: later)
         assert silent_too_long.recover_interrupted() == ["alive-run"]
     finally:

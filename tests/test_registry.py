@@ -1,7 +1,7 @@
 """The session registry: lifetime windows, versions, and commits shared with the call log."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import pytest
 from lib.calllog.log import CallLog
 from lib.sessions.registry import Registry, UnknownSession, diff_params, mark_state, record_created, record_update
 
-SENT = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+SENT = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 TTL = 600
 US = timedelta(microseconds=1)
 

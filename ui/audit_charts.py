@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo, UTC
 
 import altair as alt
 import pandas as pd
@@ -64,7 +64,7 @@ def show_charts(audit: AuditService, filters: AuditFilters, tz: tzinfo, time: Ca
     if charts.over_time.empty:
         st.caption("No finished calls in this view.")
     else:
-        zone = time(datetime.now(timezone.utc)).rsplit(" ", 1)[-1]
+        zone = time(datetime.now(UTC)).rsplit(" ", 1)[-1]
         st.altair_chart(calls_chart(charts.over_time, charts.bucket, tz, zone), width="stretch", key="audit_calls_chart")
     st.markdown("**Latency per endpoint (ms, nearest rank)**")
     st.dataframe(charts.latency, hide_index=True, key="audit_latency",

@@ -55,7 +55,7 @@ def show_entry(audit: AuditService, seq: int, *, mask: bool, tz: tzinfo, time: C
     if view is None:
         st.warning(f"There is no log entry #{seq}.")
         return
-    for column, e in zip(st.columns(len(view.pair)), view.pair):
+    for column, e in zip(st.columns(len(view.pair)), view.pair, strict=True):
         with column:
             _half(e, seq, len(view.pair) == 1, time)
     if view.session_id:

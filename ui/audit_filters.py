@@ -102,9 +102,9 @@ def filter_widgets(audit: AuditService, now: datetime, tz: tzinfo, time: Callabl
         from_col.caption(f"From **{time(since)}**" if since else "From the first entry")
     with kind_col:
         _choice("kind", "Kind", KINDS)
-    row = st.columns(4)
+    row = st.columns(4)  # the fourth, for the method, is filled below
     for column, (name, label) in zip(row, (("environment", "Environment"), ("operator", "Operator"),
-                                           ("endpoint", "Endpoint"))):
+                                           ("endpoint", "Endpoint")), strict=False):
         with column:
             _choice(name, label, audit.choices(name))
     with row[3]:

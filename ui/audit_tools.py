@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import partial
 
 import streamlit as st
@@ -18,7 +18,7 @@ def show_export(audit: AuditService, filters: AuditFilters, total: int, *, opera
     else:
         st.markdown(f"{total:,} entries match: all are exported.")
     st.caption("The export is recorded in the log (who, when, which filters, how many rows).")
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     st.download_button("Export CSV", data=partial(audit.export, filters, operator=operator, environment=environment),
                        file_name=f"audit-log-{stamp}.csv", mime="text/csv", icon="⬇️", disabled=total == 0,
                        key="audit_export")
@@ -26,7 +26,7 @@ def show_export(audit: AuditService, filters: AuditFilters, total: int, *, opera
 
 def _run_verify(audit: AuditService) -> None:
     """Button callback: the full chain walk (seconds on a big log), only when asked."""
-    st.session_state[VERIFIED] = (audit.verify(), datetime.now(timezone.utc))
+    st.session_state[VERIFIED] = (audit.verify(), datetime.now(UTC))
 
 
 def show_integrity(audit: AuditService, time: Callable[[datetime | None], str]) -> None:

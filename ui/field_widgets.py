@@ -157,7 +157,8 @@ def session_form(*, problems: Iterable[Problem] = (), prefix: str = "field",
                 if subheading:
                     st.caption(title_of(subheading))
                 for start in range(0, len(chunk), 2):
-                    for column, leaf in zip(st.columns(2), chunk[start:start + 2]):
+                    # two columns, the last pair of an odd chunk fills one
+                    for column, leaf in zip(st.columns(2), chunk[start:start + 2], strict=False):
                         with column:
                             values[leaf.path] = field(leaf, problems=by_path, prefix=prefix,
                                                       default=defaults.get(leaf.path))

@@ -77,7 +77,8 @@ class Frame:
 
 def _logged_in_email() -> str | None:
     user = st.user
-    return user.get("email") if user.get("is_logged_in") else None
+    email = user.get("email")
+    return email if user.get("is_logged_in") and isinstance(email, str) else None
 
 
 def _stop_with(title: str, message: str, icon: str) -> None:

@@ -58,7 +58,9 @@ def show(service: QAService) -> Model | QAError:
                  placeholder='IF [tds.is_active] = false THEN [tds.challenge_preference] IN {<not sent>};')
     model: Model | QAError
     try:
-        model = service.edit_model(ss[MODEL], table.to_dict("records"), ss.get(CONSTRAINTS, ""))
+        # The editor's columns are the row fields' names: str keys, which pandas types as Hashable.
+        records = [{str(column): value for column, value in row.items()} for row in table.to_dict("records")]
+        model = service.edit_model(ss[MODEL], records, ss.get(CONSTRAINTS, ""))
         st.caption(f"{len(model.enabled())} of {len(model.dimensions)} fields enabled · "
                    f"{len(model.constraints)} constraint(s)")
     except QAError as exc:

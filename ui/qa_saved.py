@@ -33,9 +33,8 @@ def show(service: QAService, f: Frame) -> None:
                  hide_index=True, width="stretch", key="qa_saved_grid")
     labels = {r.run_id: r.label for r in runs}
     ids = list(labels)
+    # Never None: ids is not empty.
     picked = st.selectbox("Run", ids, format_func=labels.__getitem__, key="qa_saved_pick")
-    if picked is None:
-        return
     open_col, model_col, csv_col, json_col = st.columns(4)
     open_col.button("Open this run", icon="📂", on_click=qa_run.open_run, args=(picked,), key="qa_open")
     model_col.button("Load its model", icon="🧩", on_click=_load_model, args=(service, picked), key="qa_load_model")

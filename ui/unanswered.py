@@ -70,7 +70,7 @@ def unanswered_notice(sessions: SessionsService, env: Environment, who: Identity
             choices = ["took_effect", "did_not_take_effect"]
         labels = {"left": "Leave it: no new session", "took_effect": "It took effect (the API holds it)",
                   "did_not_take_effect": "It did not take effect"}
-        for column, choice in zip(st.columns(len(choices)), choices):
+        for column, choice in zip(st.columns(len(choices)), choices, strict=True):
             column.button(labels[choice], key=f"unanswered-{choice}-{key}", help=attempt.choices[choice],
                           **once(f"unanswered-{key}", _settle, sessions, who, key, choice, note_key, confirm_key))
 
@@ -91,7 +91,7 @@ def show_settled(tz: tzinfo) -> None:
         session_links(outcome.session_id)
     else:
         st.success("Resolution recorded in the log.", icon="🗒")
-        log_link(int(outcome), "The resolution")  # type: ignore[call-overload]
+        log_link(int(outcome), "The resolution")
 
 
 def unanswered_section(sessions: SessionsService, env: Environment, who: Identity, attempts: list[Unanswered],

@@ -81,9 +81,10 @@ def _role_scope(role: str) -> frozenset[str] | None:
     A role with no environment-bound grant (auditor) reads every environment.
     """
     scopes = [scope for action, scope in GRANTS[role].items() if action in ENV_ACTIONS]
-    if not scopes or any(scope is None for scope in scopes):
+    bound = [scope for scope in scopes if scope is not None]
+    if not scopes or len(bound) < len(scopes):
         return None
-    return frozenset().union(*scopes)
+    return frozenset[str]().union(*bound)
 
 
 @dataclass(frozen=True)

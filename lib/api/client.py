@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -56,7 +56,7 @@ OnSuccess = Callable[[Database, int, Mapping[str, Any]], None]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,11 @@ def _consequence(text: str) -> Iterator[None]:
 def _answer(response: requests.Response) -> jsonutil.Answer:
     """The body as the log can keep it (see ``jsonutil.read_answer``): any answer is recordable."""
     return jsonutil.read_answer(response.content)
+
+
+def _recording(on_success: OnSuccess, members: Mapping[str, Any]) -> Then:
+    """``then`` for the log: hand an answer's members to ``on_success`` once its entry is in."""
+    return lambda db, seq: on_success(db, seq, members)
 
 
 def _text_member(members: Mapping[str, Any], name: str) -> str | None:
@@ -361,10 +366,9 @@ class Client:
             answer = _answer(response)
             ok = 200 <= response.status_code < 300
 
-            def then(db: Database, seq: int) -> None:
-                if ok and on_success is not None:
-                    on_success(db, seq, answer.members)
-
+            # Bound to this answer now rather than closing over the loop's variables (it runs
+            # inside log.append below, but a closure would read whatever they hold when called).
+            then = _recording(on_success, answer.members) if ok and on_success is not None else None
             answered = _text_member(answer.members, "session_id") if ok else None
             about = f" for session {answered}" if answered else ""
             with _consequence(f"{method} {path} was sent and the API answered HTTP {response.status_code}{about}, but "

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from json.decoder import scanstring
+# json's own string scanner (the C one where built), which typeshed does not declare.
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from json.encoder import encode_basestring
 from math import isfinite
 from typing import Any
@@ -97,9 +98,9 @@ def inexact_numbers(value: Any) -> list[str]:
             stack.extend((f"{path}.{key}" if path else str(key), sub) for key, sub in item.items())
         elif isinstance(item, list):
             stack.extend((path, sub) for sub in item)
-        elif isinstance(item, Decimal):
-            if not item.is_finite() or not isfinite(float(item)) or Decimal(repr(float(item))) != item:
-                found.append(path or "body")
+        elif isinstance(item, Decimal) and (
+                not item.is_finite() or not isfinite(float(item)) or Decimal(repr(float(item))) != item):
+            found.append(path or "body")
     return sorted(set(found))
 
 
@@ -131,7 +132,7 @@ def _write(value: Any, out: list[str], indent: str | None, level: int) -> None:
         if level >= MAX_DEPTH:
             raise TooDeep(f"nested more than {MAX_DEPTH} levels deep")
         mapping = isinstance(value, Mapping)
-        items = value.items() if mapping else value
+        items: Collection[Any] = value.items() if isinstance(value, Mapping) else value
         if not items:
             out.append("{}" if mapping else "[]")
             return
@@ -149,8 +150,8 @@ def _write(value: Any, out: list[str], indent: str | None, level: int) -> None:
                 out.append(encode_basestring(key))
                 out.append(":" if indent is None else ": ")
             _write(item, out, indent, level + 1)
-        if inner is not None:
-            out.append("\n" + indent * level)  # type: ignore[operator]
+        if indent is not None:
+            out.append("\n" + indent * level)
         out.append("}" if mapping else "]")
     else:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from lib.fields import dotted
 
@@ -68,16 +68,20 @@ AMOUNT_BOUND = 10**12  # amounts are below this (exclusive), see ``transaction.a
 HTTPS_URL_REASON = "must be a valid https URL"
 
 
-def _string(title: str, max_length: int | None = None, **extra: Any) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", "title": title}
-    if max_length is not None:
-        schema["maxLength"] = max_length
-    schema.update(extra)
-    return schema
+# The keywords and annotations (see above) that the helpers below add to a node, with their JSON types.
+Keywords = TypedDict("Keywords", {
+    "description": str, "default": bool, "format": str, "minLength": int, "pattern": str, "examples": list[str],
+    "x-invalid-examples": list[str], "x-reason": "str | dict[str, str]", "x-personal": bool, "x-not-future": bool,
+    "x-group": str, "x-updatable": bool, "x-qa-default": bool, "x-fills": dict[str, str]}, total=False)
 
 
-def _boolean(title: str, description: str = "", **extra: Any) -> dict[str, Any]:
-    return {"type": "boolean", "title": title, "description": description, **extra}
+def _string(title: str, max_length: int | None = None, keywords: Keywords | None = None) -> dict[str, Any]:
+    length = {} if max_length is None else {"maxLength": max_length}
+    return {"type": "string", "title": title, **length, **(keywords or {})}
+
+
+def _boolean(title: str, description: str = "", keywords: Keywords | None = None) -> dict[str, Any]:
+    return {"type": "boolean", "title": title, "description": description, **(keywords or {})}
 
 
 def _address() -> dict[str, Any]:
@@ -85,15 +89,14 @@ def _address() -> dict[str, Any]:
         "type": "object",
         "title": "Address",
         "properties": {
-            "line_1": _string("Address line 1", 50, **{"x-personal": True}),
-            "line_2": _string("Address line 2", 50, **{"x-personal": True}),
-            "city": _string("City", 40, **{"x-personal": True}),
-            "state": _string("State (US, ≤ 3)", 3, **{"x-personal": True}),
-            "postcode": _string("Postcode", 40, minLength=1, **{"x-personal": True}),
-            "country_code": _string(
-                "Country (ISO 3166 alpha-2)", pattern="^[A-Za-z]{2}$",
-                **{"x-reason": "format is invalid, must be a 2-letter country code", "examples": ["GB"]},
-            ),
+            "line_1": _string("Address line 1", 50, {"x-personal": True}),
+            "line_2": _string("Address line 2", 50, {"x-personal": True}),
+            "city": _string("City", 40, {"x-personal": True}),
+            "state": _string("State (US, ≤ 3)", 3, {"x-personal": True}),
+            "postcode": _string("Postcode", 40, {"minLength": 1, "x-personal": True}),
+            "country_code": _string("Country (ISO 3166 alpha-2)", keywords={
+                "pattern": "^[A-Za-z]{2}$", "x-reason": "format is invalid, must be a 2-letter country code",
+                "examples": ["GB"]}),
         },
     }
 
@@ -103,26 +106,22 @@ def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
     if shipping:  # first: ticking it fills the shipping address below from billing
         properties["address_match"] = _boolean(
             "Shipping address matches billing",
-            **{"x-fills": {"from": "customer.billing.address", "to": "customer.shipping.address"}})
+            keywords={"x-fills": {"from": "customer.billing.address", "to": "customer.shipping.address"}})
     properties |= {
         "address": _address(),
-        "email": _string(
-            "Email", 254, format="email",
-            **{"x-reason": "format is invalid, must be an email address", "x-personal": True,
-               "examples": ["qa@example.com"], "x-invalid-examples": ["not an email"]},
-        ),
+        "email": _string("Email", 254, {
+            "format": "email", "x-reason": "format is invalid, must be an email address", "x-personal": True,
+            "examples": ["qa@example.com"], "x-invalid-examples": ["not an email"]}),
         "phone": {
             "type": "object",
             "title": "Phone",
             "properties": {
-                "country_code": _string(
-                    "Phone country code", pattern=r"^[0-9]{1,3}$",
-                    **{"x-reason": "format is invalid, must be 1-3 digits", "examples": ["44"]},
-                ),
-                "number": _string(
-                    "Phone number", pattern=r"^[0-9]{0,15}$",
-                    **{"x-reason": "format is invalid, must be up to 15 digits", "x-personal": True},
-                ),
+                "country_code": _string("Phone country code", keywords={
+                    "pattern": r"^[0-9]{1,3}$", "x-reason": "format is invalid, must be 1-3 digits",
+                    "examples": ["44"]}),
+                "number": _string("Phone number", keywords={
+                    "pattern": r"^[0-9]{0,15}$", "x-reason": "format is invalid, must be up to 15 digits",
+                    "x-personal": True}),
             },
         },
     }
@@ -130,14 +129,14 @@ def _contact(title: str, *, shipping: bool) -> dict[str, Any]:
 
 
 # Any absolute http(s) URL is a valid "uri"; the long one breaks ``URL_MAX``.
-_URL_EXAMPLES = {"examples": ["https://example.com/qa", "http://example.com/qa"],
-                 "x-invalid-examples": ["not a url", "https://example.com/" + "x" * 280]}
+_URL_EXAMPLES: Keywords = {"examples": ["https://example.com/qa", "http://example.com/qa"],
+                           "x-invalid-examples": ["not a url", "https://example.com/" + "x" * 280]}
 
 
 def _tds_url(title: str) -> dict[str, Any]:
     # Any absolute http(s) URL while 3-D Secure is off; https only when it is on (the if/then below).
-    return _string(title, URL_MAX, format="uri",
-                   **{"x-reason": {"format": HTTPS_URL_REASON, "pattern": HTTPS_URL_REASON}, **_URL_EXAMPLES})
+    return _string(title, URL_MAX, {
+        "format": "uri", "x-reason": {"format": HTTPS_URL_REASON, "pattern": HTTPS_URL_REASON}, **_URL_EXAMPLES})
 
 
 TDS_URL_FIELDS = ["contact_url", "redirect_url", "webhook_url"]
@@ -156,10 +155,9 @@ SESSION_SCHEMA: dict[str, Any] = {
             "required": ["order_id", "amount", "currency"],
             "x-decimals-by-currency": {code: decimals for code, (_, decimals) in CURRENCIES.items()},
             "properties": {
-                "order_id": _string(
-                    "Order id", pattern="^[A-Za-z0-9_-]{2,50}$",
-                    **{"x-reason": "format is invalid, must be 2-50 letters, digits, _ or -"},
-                ),
+                "order_id": _string("Order id", keywords={
+                    "pattern": "^[A-Za-z0-9_-]{2,50}$",
+                    "x-reason": "format is invalid, must be 2-50 letters, digits, _ or -"}),
                 "amount": {
                     # The upper bound is the sandbox's own (ours): 12 whole digits and the decimals
                     # stay exact through a float on the wire and on its checkout page.
@@ -167,13 +165,11 @@ SESSION_SCHEMA: dict[str, Any] = {
                     "description": "Major units (15.02, not 1502). 0 only makes sense with capture off (card saving).",
                 },
                 "currency": {"type": "string", "title": "Currency", "enum": list(CURRENCIES), "x-form-default": "gbp"},
-                "capture": _boolean("Capture", "Off = authorise only.", default=True),
-                "moto": _boolean("MOTO", "Mail or telephone order.", default=False),
-                "custom_data": _string(
-                    "Custom data (base64)", format="base64",
-                    **{"x-reason": "format is invalid, must be base64", "examples": ["eyJyZWYiOiAxfQ=="],
-                       "x-invalid-examples": ["not base64!"]},
-                ),
+                "capture": _boolean("Capture", "Off = authorise only.", {"default": True}),
+                "moto": _boolean("MOTO", "Mail or telephone order.", {"default": False}),
+                "custom_data": _string("Custom data (base64)", keywords={
+                    "format": "base64", "x-reason": "format is invalid, must be base64",
+                    "examples": ["eyJyZWYiOiAxfQ=="], "x-invalid-examples": ["not base64!"]}),
                 "custom1": _string("Custom field 1", 50),
                 "custom2": _string("Custom field 2", 50),
             },
@@ -184,7 +180,7 @@ SESSION_SCHEMA: dict[str, Any] = {
             "x-group": "3-D Secure",
             "required": ["is_active"],
             "properties": {
-                "is_active": _boolean("3-D Secure active", default=True, **{"x-qa-default": True}),
+                "is_active": _boolean("3-D Secure active", keywords={"default": True, "x-qa-default": True}),
                 "challenge_preference": {
                     "type": "string", "title": "Challenge preference", "enum": CHALLENGE_PREFERENCES,
                     "x-only-if": True, "x-qa-default": True,
@@ -209,39 +205,32 @@ SESSION_SCHEMA: dict[str, Any] = {
             "title": "Customer",
             "x-group": "Customer",
             "properties": {
-                "customer_id": _string(
-                    "Customer id (UUID)", format="uuid-or-empty",
-                    **{"x-reason": "format is invalid, must be a UUID",
-                       "examples": ["3f2c8a4e-9b1d-4c7e-8a55-0d6b2e9f1a37"], "x-invalid-examples": ["not-a-uuid"]},
-                ),
+                "customer_id": _string("Customer id (UUID)", keywords={
+                    "format": "uuid-or-empty", "x-reason": "format is invalid, must be a UUID",
+                    "examples": ["3f2c8a4e-9b1d-4c7e-8a55-0d6b2e9f1a37"], "x-invalid-examples": ["not-a-uuid"]}),
                 "reference": _string("Customer reference"),
-                "first_name": _string("First name", 22, **{"x-personal": True}),
-                "last_name": _string("Last name", 22, **{"x-personal": True}),
-                "dob": _string(
-                    "Date of birth", format="date",
-                    **{"x-not-future": True, "x-personal": True, "examples": ["1990-01-31"],
-                       "x-invalid-examples": ["31/01/1990", "2999-01-01"],
-                       "x-reason": {"format": "format is invalid, must be YYYY-MM-DD",
-                                    "x-not-future": "must not be in the future"}},
-                ),
-                "ip": _string(
-                    "IP address", format="ip-address",
-                    **{"x-reason": "format is invalid, must be an IP address", "x-personal": True,
-                       "examples": ["192.0.2.1"], "x-invalid-examples": ["999.0.2.1"]},
-                ),
+                "first_name": _string("First name", 22, {"x-personal": True}),
+                "last_name": _string("Last name", 22, {"x-personal": True}),
+                "dob": _string("Date of birth", keywords={
+                    "format": "date", "x-not-future": True, "x-personal": True, "examples": ["1990-01-31"],
+                    "x-invalid-examples": ["31/01/1990", "2999-01-01"],
+                    "x-reason": {"format": "format is invalid, must be YYYY-MM-DD",
+                                 "x-not-future": "must not be in the future"}}),
+                "ip": _string("IP address", keywords={
+                    "format": "ip-address", "x-reason": "format is invalid, must be an IP address", "x-personal": True,
+                    "examples": ["192.0.2.1"], "x-invalid-examples": ["999.0.2.1"]}),
                 "custom_data": _string("Customer custom data"),
                 "billing": _contact("Billing", shipping=False),
                 "shipping": _contact("Shipping", shipping=True),
             },
         },
-        "webhook_url": _string(
-            "Webhook URL", URL_MAX, format="uri", description="Authorisation notifications.",
-            **{"x-group": "Options", "x-reason": {"format": "must be a valid URL"}, **_URL_EXAMPLES},
-        ),
+        "webhook_url": _string("Webhook URL", URL_MAX, {
+            "format": "uri", "description": "Authorisation notifications.", "x-group": "Options",
+            "x-reason": {"format": "must be a valid URL"}, **_URL_EXAMPLES}),
         "save_card": _boolean("Save card", "Show the save-card checkbox (Payment and Form components).",
-                              **{"x-group": "Options", "x-updatable": False, "x-qa-default": True}),
+                              {"x-group": "Options", "x-updatable": False, "x-qa-default": True}),
         "is_recurring": _boolean("Recurring", "Save the card for later use (Apple Pay / Google Pay).",
-                                 **{"x-group": "Options", "x-updatable": False}),
+                                 {"x-group": "Options", "x-updatable": False}),
         "payment_methods": {
             "type": "array",
             "title": "Payment methods",
@@ -262,17 +251,16 @@ SESSION_SCHEMA: dict[str, Any] = {
             "items": {"type": "string", "format": "uri", "pattern": "^https://",
                       "examples": ["https://example.com/qa"], "x-invalid-examples": ["http://example.com/qa"]},
         },
-        "subscription_id": _string("Subscription id", **{"x-group": "Options", "x-updatable": False}),
+        "subscription_id": _string("Subscription id", keywords={"x-group": "Options", "x-updatable": False}),
         "payment": {
             "type": "object",
             "title": "Payment",
             "x-group": "Options",
             "x-updatable": False,
             "properties": {
-                "reference": _string(
-                    "Statement reference", pattern="^[A-Za-z0-9 _-]{1,18}$",
-                    **{"x-reason": "format is invalid, must be 1-18 letters, digits, spaces, _ or -"},
-                ),
+                "reference": _string("Statement reference", keywords={
+                    "pattern": "^[A-Za-z0-9 _-]{1,18}$",
+                    "x-reason": "format is invalid, must be 1-18 letters, digits, spaces, _ or -"}),
             },
         },
     },
@@ -316,7 +304,8 @@ class Leaf:
         """`enum`, `boolean`, `number`, `string` or `list` — what widget or value set it needs."""
         if "enum" in self.schema:
             return "enum"
-        return {"array": "list"}.get(self.schema["type"], self.schema["type"])
+        json_type = str(self.schema["type"])
+        return {"array": "list"}.get(json_type, json_type)
 
     @property
     def personal(self) -> bool:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
+from jsonschema.protocols import Validator
 from jsonschema.validators import extend
 
 from lib.fields.schema import NOT_UPDATABLE_FIELDS, SESSION_SCHEMA, UPDATABLE_FIELDS, leaves
@@ -153,7 +154,8 @@ def _not_future(validator: Any, enabled: bool, instance: Any, schema: Any) -> It
         yield ValidationError("must not be in the future")
 
 
-_Validator = extend(
+# types-jsonschema leaves extend() unannotated; what it returns is a validator class.
+_Validator: type[Validator] = extend(  # type: ignore[no-untyped-call]
     Draft202012Validator, {"x-decimals-by-currency": _decimals_by_currency, "x-not-future": _not_future},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("number", lambda _checker, value: _is_number(value)),
 )
@@ -187,6 +189,9 @@ def _schema_at(path: list[str]) -> tuple[list[str], dict[str, Any] | None, bool]
 def _reason(error: ValidationError, field: dict[str, Any] | None, value: Any, required: bool) -> tuple[int, str]:
     """(priority, reason) for one jsonschema error; lower priority wins when a path has several."""
     keyword = error.validator
+    # The keyword's value in the schema. The stubs allow Unset (an error made by hand, without
+    # one); the errors read here come from iter_errors, which sets it, or from our keywords above.
+    wanted: Any = error.validator_value
     if required and (value is None or value == ""):
         return 0, "can not be empty"
     if field is not None and field.get("type") == "array":
@@ -194,22 +199,22 @@ def _reason(error: ValidationError, field: dict[str, Any] | None, value: Any, re
         return 1, field.get("x-reason") or (
             f"format is invalid, must be [{','.join(items_enum)}]" if items_enum else "must be a list")
     if keyword == "type":
-        return 1, f"must be {_TYPE_WORDS[error.validator_value]}"
+        return 1, f"must be {_TYPE_WORDS[wanted]}"
     override = error.schema.get("x-reason") if isinstance(error.schema, dict) else None
     if isinstance(override, str):
         return 2, override
     if isinstance(override, dict) and keyword in override:
         return 2, override[keyword]
     if keyword == "enum":
-        return 2, f"format is invalid, must be [{','.join(map(str, error.validator_value))}]"
+        return 2, f"format is invalid, must be [{','.join(map(str, wanted))}]"
     if keyword == "maxLength":
-        return 2, f"must be at most {error.validator_value} characters"
+        return 2, f"must be at most {wanted} characters"
     if keyword == "minLength":
         return 0, "can not be empty"
     if keyword == "minimum":
-        return 2, "must be zero or more" if error.validator_value == 0 else f"must be at least {error.validator_value}"
+        return 2, "must be zero or more" if wanted == 0 else f"must be at least {wanted}"
     if keyword == "exclusiveMaximum":
-        return 2, f"must be less than {error.validator_value}"
+        return 2, f"must be less than {wanted}"
     return 2, error.message
 
 
@@ -217,8 +222,12 @@ def _problems(errors: Iterator[ValidationError]) -> list[Problem]:
     best: dict[str, tuple[int, str]] = {}
     for error in errors:
         base = [str(p) for p in error.absolute_path]
+        # (path, value there): iter_errors sets the keyword's value and the instance on each error.
+        targets: list[tuple[list[str], Any]]
         if error.validator == "required":
-            targets = [(base + [name], None) for name in error.validator_value if name not in error.instance]
+            names: Any = error.validator_value
+            instance: Any = error.instance
+            targets = [(base + [name], None) for name in names if name not in instance]
         else:
             targets = [(base, error.instance)]
         for raw_path, value in targets:

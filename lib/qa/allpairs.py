@@ -26,10 +26,12 @@ def allpairspy_suite(model: Model) -> list[dict[str, Value]]:
         return [{dims[0].path: value} for value in dims[0].positives] if dims else []
 
     def allowed(prefix: list[Value]) -> bool:
-        assignment = {d.path: v for d, v in zip(dims, prefix)}
+        # a prefix: the values of the first dimensions only
+        assignment = {d.path: v for d, v in zip(dims, prefix, strict=False)}
         return all(c.holds(assignment) for c in model.constraints)
 
-    return [dict(zip((d.path for d in dims), case)) for case in AllPairs([d.positives for d in dims], filter_func=allowed)]
+    cases = AllPairs([d.positives for d in dims], filter_func=allowed)
+    return [dict(zip((d.path for d in dims), case, strict=True)) for case in cases]
 
 
 def positives_only(model: Model) -> Model:

@@ -31,7 +31,7 @@ import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import combinations, product
-from typing import Literal
+from typing import Literal, cast
 
 from lib.fields.schema import ORDER_ID
 from lib.fields.validation import validate_create
@@ -52,7 +52,7 @@ Combo = tuple[tuple[int, ...], tuple[int, ...]]  # (dimensions, value indices)
 def _row(n: int, dims: Sequence[int], values: Sequence[int]) -> Row:
     """A row of ``n`` dimensions with only ``dims`` set."""
     row: Row = [None] * n
-    for d, v in zip(dims, values):
+    for d, v in zip(dims, values, strict=True):
         row[d] = v
     return row
 
@@ -97,7 +97,7 @@ class _Space:
         for values in product(*options):
             if self.holds(_row(self.n, self.constrained, values)):
                 total += 1
-                counts.update(zip(self.constrained, values))
+                counts.update(zip(self.constrained, values, strict=True))
         for (d, v), count in counts.items():
             rarity[d][v] = total / count
         return rarity
@@ -161,15 +161,15 @@ class _Cover:
         self.tries = CANDIDATES if strength <= 2 else CANDIDATES_HIGHER
         self.counts: Counter[Combo] = Counter()  # rows containing each tuple
         # uncovered tuples through each (dimension, value): breaks ties towards values still much needed
-        self.pending = Counter((d, v) for dims, values in self.possible for d, v in zip(dims, values))
+        self.pending = Counter((d, v) for dims, values in self.possible for d, v in zip(dims, values, strict=True))
 
     def tuples(self, row: Row, within: Iterable[tuple[int, ...]] | None = None) -> Iterator[Combo]:
         """The t-tuples of non-negative values a complete row contains (in the ``within`` dimension sets)."""
         negative = self.space.negative_flags
         for dims in self.uncovered if within is None else within:
-            values = tuple(row[d] for d in dims)
-            if not any(negative[d][v] for d, v in zip(dims, values)):  # type: ignore[index]
-                yield dims, values  # type: ignore[misc]
+            values = cast(tuple[int, ...], tuple(row[d] for d in dims))  # a complete row: no None
+            if not any(negative[d][v] for d, v in zip(dims, values, strict=True)):
+                yield dims, values
 
     def _gain(self, row: Row, fixed: list[int], dim: int, value: int) -> float:
         """Uncovered tuples that ``value`` completes with the fixed values, each weighed by its rarest value."""
@@ -177,9 +177,10 @@ class _Cover:
         gain = 0.0
         for others in combinations(fixed, self.t - 1):
             dims = tuple(sorted((*others, dim)))
-            values = tuple(value if d == dim else row[d] for d in dims)
+            # the other dimensions are fixed ones: chosen, not None
+            values = cast(tuple[int, ...], tuple(value if d == dim else row[d] for d in dims))
             if values in self.uncovered[dims]:
-                gain += max(rarity[d][v] for d, v in zip(dims, values))  # type: ignore[index]
+                gain += max(rarity[d][v] for d, v in zip(dims, values, strict=True))
         return gain
 
     def _fill(self, start: Row) -> Row:
@@ -187,7 +188,7 @@ class _Cover:
         row = list(start)
         if all(v is None for v in row):
             dims = max(self.uncovered, key=lambda k: len(self.uncovered[k]))
-            for d, v in zip(dims, self.rng.choice(sorted(self.uncovered[dims]))):
+            for d, v in zip(dims, self.rng.choice(sorted(self.uncovered[dims])), strict=True):
                 row[d] = v
         free = [d for d in range(self.space.n) if row[d] is None]
         self.rng.shuffle(free)
@@ -216,7 +217,7 @@ class _Cover:
             self.counts[dims, values] += 1
             if values in self.uncovered[dims]:
                 self.uncovered[dims].discard(values)
-                self.pending.subtract(zip(dims, values))
+                self.pending.subtract(zip(dims, values, strict=True))
 
     def add(self, start: Row, tries: int = 1) -> Row:
         """The best of ``tries`` greedy completions of ``start``; its tuples become covered."""
@@ -259,7 +260,7 @@ class _Cover:
         while any(self.uncovered.values()):
             dims = max(self.uncovered, key=lambda k: len(self.uncovered[k]))
             values = min(self.uncovered[dims])
-            if not self.patch(rows, dict(zip(dims, values))):
+            if not self.patch(rows, dict(zip(dims, values, strict=True))):
                 rows.append(self.add(_row(self.space.n, dims, values), self.tries))
 
     def place_negatives(self, rows: list[Row]) -> None:
@@ -341,7 +342,8 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
 
 
 def _case(model: Model, space: _Space, index: int, row: Row, seed: int) -> Case:
-    values = {dim.path: dim.values[v] for dim, v in zip(space.dims, row)}  # type: ignore[index]
+    complete = cast(list[int], row)  # every row of a suite is complete: no None
+    values = {dim.path: dim.values[v] for dim, v in zip(space.dims, complete, strict=True)}
     base = build_payload(model.base, {ORDER_ID: f"qa-{seed}-{index}"})
     payload = build_payload(base, {path: value.value for path, value in values.items()})
     return Case(

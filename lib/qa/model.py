@@ -66,7 +66,9 @@ class Constraint:
     then_values: list[Any]
 
     def __post_init__(self) -> None:
-        unwrap = (lambda v: v.value if isinstance(v, Value) else v)
+        def unwrap(v: Any) -> Any:
+            return v.value if isinstance(v, Value) else v
+
         object.__setattr__(self, "if_value", normalise(unwrap(self.if_value)))
         object.__setattr__(self, "then_values", [normalise(unwrap(v)) for v in self.then_values])
 

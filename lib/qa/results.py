@@ -237,7 +237,7 @@ class RunReader:
         row = cur.fetchone()
         if row is None:
             return None
-        run = dict(zip((d[0] for d in cur.description), row))
+        run = dict(zip((d[0] for d in cur.description), row, strict=True))
         run["headers"] = json.loads(run["headers"])
         return run
 
@@ -296,7 +296,7 @@ class RunReader:
 
 
 def _run_info(row: Sequence[Any]) -> RunInfo:
-    run = dict(zip(_RUN_COLUMNS, row))
+    run = dict(zip(_RUN_COLUMNS, row, strict=True))
     run["created_at"] = parse_utc(run["created_at"])
     run["finished_at"] = run["finished_at"] and parse_utc(run["finished_at"])
     return RunInfo(**run)
@@ -310,6 +310,6 @@ _FROM_TEXT: dict[str, Callable[[Any], Any]] = {
 
 
 def _case(row: Sequence[Any]) -> CaseRow:
-    stored = zip(CASE_COLUMNS, row)
+    stored = zip(CASE_COLUMNS, row, strict=True)
     return CaseRow(**{"index" if name == "idx" else name: _FROM_TEXT.get(name, lambda value: value)(value)
                       for name, value in stored if name not in _DERIVED})

@@ -1,6 +1,7 @@
 """The contract's response bodies (docs/contract.md, "Environments and sign-in" / "Sessions" / "Refusals"), shared by every part of the sandbox."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -32,7 +33,7 @@ class JSONBody(Response):
         return dumps(content).encode("utf-8")
 
 
-def error_response(status: int, instance: str, headers: dict[str, str] | None = None, *,
+def error_response(status: int, instance: str, headers: Mapping[str, str] | None = None, *,
                    title: str | None = None) -> JSONBody:
     """The error body (docs/contract.md, "Refusals") for ``status``; ``instance`` is the request path, as the API reports it.
     ``title`` replaces the standard one where the answer must say more (a size limit)."""

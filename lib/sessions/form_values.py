@@ -25,7 +25,8 @@ from lib.fields import money
 from lib.fields.schema import AMOUNT, CAPTURE, CURRENCY, Leaf, currency_decimals, leaf, leaves
 from lib.fields.validation import Problem, validate_create, validate_update
 
-EMPTY = (None, "", [], ())
+# What a form field holds when nothing was entered.
+EMPTY: tuple[object, ...] = (None, "", [], ())
 
 
 def amount_rules(currency: Any) -> str:
