@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from lib.storage import db as dbmod
 from lib.common.jsonutil import dumps, loads
+from lib.sandbox.payments import create_payment_tables
 
 SCHEMA = "sandbox-v1"
 
@@ -78,6 +79,7 @@ def _create(db: Database) -> None:
         pk=("session_id", "version"), foreign_keys=[("session_id", "sessions", "session_id")],
         if_not_exists=True)
     db["session_versions"].create_index(["order_id"], if_not_exists=True)
+    create_payment_tables(db)
 
 
 class SandboxStore:
