@@ -27,8 +27,8 @@ def _amount(description: str) -> dict[str, Any]:
 
 
 def _reference() -> dict[str, Any]:
-    return _string("Statement reference", pattern=REFERENCE_PATTERN,
-                   **{"x-reason": "format is invalid, must be 1-18 letters, digits, spaces, _ or -"})
+    return {**_string("Statement reference", pattern=REFERENCE_PATTERN),
+            "x-reason": "format is invalid, must be 1-18 letters, digits, spaces, _ or -"}
 
 
 def _action(title: str, properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
