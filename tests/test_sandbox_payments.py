@@ -460,3 +460,22 @@ def test_concurrent_void_and_capture_do_one_or_the_other(api: Api) -> None:
             codes = sorted(pool.map(go, ["void", "capture"]))
         amounts = api.amounts(tid)
         assert codes == [200, 409] and (amounts["voided"] == 0) != (amounts["captured"] == 0)
+
+
+def test_every_payment_page_escapes_what_it_shows() -> None:
+    from datetime import timedelta
+
+    from lib.sandbox.cards import CardForm
+    from lib.sandbox.checkout import (LinkView, render_challenge, render_link, render_paid, render_result,
+                                      render_waiting)
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    view = LinkView('<script>alert("x")</script>&', Decimal("1"), "<b>", now + timedelta(minutes=5), now)
+    typed = {"number": '"><img src=x>', "expiry": "<i>", "cvc": "&", "holder": "</form>"}
+    pages = [render_link(view, CardForm(typed, {"number": "<u>bad</u>"}, None), notice="<em>n</em>"),
+             render_paid(view, True, "<em>n</em>"), render_waiting(view, '/x"><script>', "<em>n</em>"),
+             render_challenge(view, 10), render_result(view, "declined", "<reason>", True, '/c"><b>')]
+    for html in pages:
+        assert "<script>alert" not in html and "&lt;script&gt;" in html and "<b>" not in html
+        assert "<em>" not in html and "<img" not in html and "<u>" not in html
+    assert 'value="&lt;/form&gt;"' in pages[0] and "&lt;u&gt;bad&lt;/u&gt;" in pages[0]

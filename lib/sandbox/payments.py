@@ -51,6 +51,7 @@ def create_payment_tables(db: Database) -> None:
         created TEXT NOT NULL, tds_deadline TEXT)""")
     db.execute("CREATE INDEX IF NOT EXISTS transactions_by_order ON transactions (order_id, created)")
     db.execute("CREATE INDEX IF NOT EXISTS transactions_by_session ON transactions (session_id, status)")
+    db.execute("CREATE INDEX IF NOT EXISTS transactions_by_status ON transactions (status, tds_deadline)")
     db.execute("""CREATE TABLE IF NOT EXISTS transaction_actions (
         action_id TEXT PRIMARY KEY,
         transaction_id TEXT NOT NULL REFERENCES transactions (transaction_id),
@@ -217,7 +218,14 @@ class Payments:
         return settled, True
 
     def expire_challenges(self, now: datetime) -> list[Transaction]:
-        """Challenges past their deadline become ``tds_expired``; returns those this call changed."""
+        """Challenges past their deadline become ``tds_expired``; returns those this call changed.
+
+        A plain read first: every page and list calls this, and most find nothing to change, so
+        they take no write lock."""
+        due = self.store.db.execute("SELECT 1 FROM transactions WHERE status = ? AND tds_deadline <= ? LIMIT 1",
+                                    [TDS_PENDING, iso_z(now)]).fetchone()
+        if due is None:
+            return []
         with dbmod.immediate(self.store.db) as db:
             return self._expire(db, now)
 
