@@ -154,6 +154,14 @@ def test_a_3ds_outcome_is_sent_when_it_is_known(make_sandbox: MakeSandbox, recei
     assert got.body["webhook_body"]["status"] == "tds_failed" and got.verifies()
 
 
+def test_a_challenge_nobody_answers_is_sent_as_tds_expired(make_sandbox: MakeSandbox, receiver: Receiver) -> None:
+    api = Api(make_sandbox(tds_timeout_seconds=0.2))
+    session_id, order_id = api.session(webhook_url=receiver.url)
+    api.pay(session_id, number="4000000000003220")
+    (got,) = receiver.wait_for(1)  # no page or read of the transaction in between
+    assert got.body["webhook_body"]["status"] == "tds_expired" and got.body["webhook_body"]["order_id"] == order_id
+
+
 def test_no_webhook_url_no_delivery(make_sandbox: MakeSandbox) -> None:
     api = Api(make_sandbox())
     session_id, order_id = api.session()

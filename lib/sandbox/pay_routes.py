@@ -8,6 +8,7 @@ form posts to the link, which redirects to the challenge or to the result.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ from lib.sandbox.webhooks import WebhookFaults, Webhooks
 STATUSES = ("success", "declined", "blocked", "error", "tds_error", "tds_expired", "tds_failed", "tds_pending")
 LIMIT_MAX, LIMIT_DEFAULT = 100, 25
 FORM_MAX_BYTES = 16 << 10  # a card form is four short fields
+TIMER_MARGIN_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,10 @@ def checkout_routes(ctx: PayContext) -> list[BaseRoute]:
         except Refused:  # another submission won between our check and the payment's transaction
             return HTMLResponse(taken(record, now, ALREADY_PAID) or render_link(view(record, now)), status_code=409)
         if txn.status == TDS_PENDING:
+            # Settle it at its deadline even if nobody looks (pages and reads also settle it lazily,
+            # which covers a restart in between); a little late, as the timer and the clock differ.
+            delay = ctx.payments.tds_timeout.total_seconds() + TIMER_MARGIN_S
+            asyncio.get_running_loop().call_later(delay, lambda: ctx.settle_timeouts(ctx.clock()))
             return RedirectResponse(_challenge_path(txn), status_code=303)
         ctx.notify(txn, now)
         return RedirectResponse(_result_path(txn), status_code=303)
