@@ -101,7 +101,7 @@ def test_a_sandbox_database_of_an_older_commit_is_adopted(commit: str, tmp_path:
     store = SandboxStore(path)
     (record,) = store.find_sessions("order-sbx")
     assert [v.version for v in record.versions] == [1, 2]
-    assert migrate_mod.applied(path, sandbox_schema.MIGRATIONS) == ["0001_initial"]
+    assert migrate_mod.applied(path, sandbox_schema.MIGRATIONS) == ["0001_initial", "0002_payments"]
     assert store.token_valid("ab" * 32, datetime(2027, 1, 1, tzinfo=UTC))
 
 

@@ -132,7 +132,7 @@ def test_create_stores_exact_amounts_and_the_lifetime(make_sandbox: MakeSandbox,
     sandbox = make_sandbox(clock=clock)
     clock.advance(timedelta(milliseconds=1234))
     session = stored(sandbox, create(sandbox, auth(sandbox), body(amount=Decimal("0.10"))))
-    assert (session["created_at"], session["expires_at"]) == ("2026-03-01T12:00:01.234Z", "2026-03-01T12:10:01.234Z")
+    assert (session["created_at"], session["expires_at"]) == ("2026-03-01T12:00:01.234000Z", "2026-03-01T12:10:01.234000Z")
     assert datetime.fromisoformat(session["created_at"]) == clock()
     assert session["params"]["transaction"]["amount"] == 0.1 and session["expired"] is False
     assert [v["version"] for v in session["versions"]] == [1]

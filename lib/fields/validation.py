@@ -24,6 +24,7 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import extend
 
+from lib.fields.actions import ACTION_SCHEMAS
 from lib.fields.schema import NOT_UPDATABLE_FIELDS, SESSION_SCHEMA, UPDATABLE_FIELDS, leaves
 
 
@@ -160,6 +161,7 @@ _Validator: type[Validator] = extend(  # type: ignore[no-untyped-call]
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("number", lambda _checker, value: _is_number(value)),
 )
 _VALIDATOR = _Validator(SESSION_SCHEMA, format_checker=_FORMATS)
+_ACTION_VALIDATORS = {kind: _Validator(schema, format_checker=_FORMATS) for kind, schema in ACTION_SCHEMAS.items()}
 
 _TYPE_WORDS = {"string": "a string", "number": "a number", "boolean": "a boolean", "object": "an object", "array": "a list"}
 _ORDER = {path: i for i, path in enumerate(
@@ -168,12 +170,12 @@ _ORDER = {path: i for i, path in enumerate(
 )}
 
 
-def _schema_at(path: list[str]) -> tuple[list[str], dict[str, Any] | None, bool]:
-    """Walk the schema along ``path``; stop at an array (its items report at the array's path).
+def _schema_at(path: list[str], root: dict[str, Any]) -> tuple[list[str], dict[str, Any] | None, bool]:
+    """Walk the schema ``root`` along ``path``; stop at an array (its items report at the array's path).
 
     Returns the reporting path, its schema (None under unknown keys) and whether it is required.
     """
-    node: dict[str, Any] = SESSION_SCHEMA
+    node: dict[str, Any] = root
     required = False
     for depth, name in enumerate(path):
         if node.get("type") == "array":
@@ -213,12 +215,14 @@ def _reason(error: ValidationError, field: dict[str, Any] | None, value: Any, re
         return 0, "can not be empty"
     if keyword == "minimum":
         return 2, "must be zero or more" if wanted == 0 else f"must be at least {wanted}"
+    if keyword == "exclusiveMinimum":
+        return 2, "must be more than zero" if wanted == 0 else f"must be more than {wanted}"
     if keyword == "exclusiveMaximum":
         return 2, f"must be less than {wanted}"
     return 2, error.message
 
 
-def _problems(errors: Iterator[ValidationError]) -> list[Problem]:
+def _problems(errors: Iterator[ValidationError], root: dict[str, Any] = SESSION_SCHEMA) -> list[Problem]:
     best: dict[str, tuple[int, str]] = {}
     for error in errors:
         base = [str(p) for p in error.absolute_path]
@@ -231,12 +235,13 @@ def _problems(errors: Iterator[ValidationError]) -> list[Problem]:
         else:
             targets = [(base, error.instance)]
         for raw_path, value in targets:
-            path, field, required = _schema_at(raw_path)
+            path, field, required = _schema_at(raw_path, root)
             dotted = ".".join(path)
             found = (0, "can not be empty") if error.validator == "required" else _reason(error, field, value, required)
             if dotted not in best or found[0] < best[dotted][0]:
                 best[dotted] = found
-    ordered = sorted(best, key=lambda p: (_ORDER.get(p, len(_ORDER)), p))
+    order = _ORDER if root is SESSION_SCHEMA else {name: i for i, name in enumerate(root.get("properties", {}))}
+    ordered = sorted(best, key=lambda p: (order.get(p, len(order)), p))
     return [Problem(parameter=p, reason=f"{p} {best[p][1]}") for p in ordered]
 
 
@@ -245,6 +250,16 @@ def validate_create(payload: Any) -> list[Problem]:
     if not isinstance(payload, dict):
         return [BODY_NOT_OBJECT]
     return _problems(_VALIDATOR.iter_errors(payload))
+
+
+def validate_action(kind: str, payload: Any, currency: str) -> list[Problem]:
+    """Every problem of a money operation's body (``lib.fields.actions``: capture, void, refund,
+    reversal) on a transaction in ``currency``; ``[]`` when it is valid. The amount is checked
+    against the transaction's currency, whatever the body says."""
+    if not isinstance(payload, dict):
+        return [BODY_NOT_OBJECT]
+    instance = {**payload, "currency": currency}
+    return _problems(_ACTION_VALIDATORS[kind].iter_errors(instance), ACTION_SCHEMAS[kind])
 
 
 def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
@@ -306,3 +321,18 @@ class SessionUpdate:
         if problems:
             raise InvalidRequest(problems)
         return cls(dict(patch), merged)
+
+
+@dataclass(frozen=True)
+class ActionRequest:
+    """A money operation's body (capture, void, refund, reversal) that passed the pre-check."""
+
+    kind: str
+    body: dict[str, Any]
+
+    @classmethod
+    def parse(cls, kind: str, body: Any, currency: str) -> ActionRequest:
+        problems = validate_action(kind, body, currency)
+        if problems:
+            raise InvalidRequest(problems)
+        return cls(kind, dict(body))

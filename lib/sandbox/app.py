@@ -15,16 +15,18 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from lib.common.jsonutil import BODY_MAX_DEPTH, LoneSurrogate, TooDeep, dumps, inexact_numbers, loads
 from lib.sandbox.auth import Authenticator, Clock, RequireBearer
-from lib.sandbox.checkout import EXPIRED, NOT_VALID, LinkView, render_gone, render_link
 from lib.sandbox.faults import FaultInjector, Sleep
+from lib.sandbox.pay_routes import PayContext, LinkGone, checkout_routes, gone_page, sandbox_routes, transaction_routes
+from lib.sandbox.payments import Payments
 from lib.sandbox.responses import JSONBody, error_response, validation_response
 from lib.sandbox.store import SandboxStore, utcnow
+from lib.sandbox.webhooks import WebhookSettings, Webhooks
 from lib.fields.validation import BODY_NOT_OBJECT, InvalidRequest, Problem, validate_create, validate_update
 
 VERSION = "1.0"
@@ -75,7 +77,8 @@ class SandboxApp(Starlette):
 def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "sandbox",
                token_ttl_seconds: int = 3600, session_ttl_seconds: int = 600,
                update_extends: bool = False, max_body_bytes: int = MAX_BODY_BYTES,
-               clock: Clock = utcnow, fault_sleep: Sleep = asyncio.sleep) -> Starlette:
+               clock: Clock = utcnow, fault_sleep: Sleep = asyncio.sleep,
+               tds_timeout_seconds: float = 300, webhooks: WebhookSettings | None = None) -> Starlette:
     """The sandbox on the SQLite file ``db_path``.
 
     ``update_extends`` (env ``SANDBOX_UPDATE_EXTENDS=1``) makes a PUT restart the session's
@@ -83,10 +86,21 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
     ``clock`` is the only time the sandbox reads: token and session expiry and every timestamp
     it stores or shows (a test moves it to expire a token or a session without waiting);
     ``fault_sleep`` is how a ``latency`` fault waits (a test records the wait instead of timing it).
+    ``tds_timeout_seconds`` is how long a 3-D Secure challenge waits for an answer; ``webhooks``
+    the delivery schedule and fault switches (``lib.sandbox.webhooks``). The webhook worker is
+    ``app.state.webhooks``: stop it with the server.
     """
     store = SandboxStore(db_path)
     auth = Authenticator(store, app_id, app_key, token_ttl_seconds, clock)
     session_ttl = timedelta(seconds=session_ttl_seconds)
+    sender = Webhooks(store, app_key, webhooks, clock=clock)
+
+    async def read_json(request: Request) -> dict[str, Any]:
+        raw = await read_body(request, max_body_bytes)
+        return {} if not raw.strip() else _parse_object(raw)  # an action with no body is an empty one
+
+    pay = PayContext(store, Payments(store, timedelta(seconds=tds_timeout_seconds)), sender, clock, read_json,
+                     read_body)
 
     async def login(request: Request) -> Response:
         return auth.login(request.url.path, _parse_object(await read_body(request, max_body_bytes)))
@@ -129,32 +143,27 @@ def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "
         now = clock()
         return JSONBody({"sessions": [r.as_json(now) for r in store.find_sessions(order_id)]})
 
-    async def checkout(request: Request) -> Response:
-        now = clock()
-        record = store.get_session(request.path_params["session_id"])
-        if record is None:
-            return HTMLResponse(render_gone(NOT_VALID, "invalid"), status_code=404)
-        if record.expired(now):
-            return HTMLResponse(render_gone(EXPIRED, "expired"), status_code=410)
-        txn = record.params["transaction"]
-        view = LinkView(txn["order_id"], txn["amount"], txn["currency"], record.expires(), now)
-        return HTMLResponse(render_link(view))
-
-    return SandboxApp(
+    app = SandboxApp(
         fault_sleep=fault_sleep,
         routes=[
             Route("/v1/login", login, methods=["POST"]),
             Mount("/v1", routes=[
                 Route("/payment-sessions", create_session, methods=["POST"]),
                 Route("/payment-sessions/{session_id}", update_session, methods=["PUT"]),
+                *transaction_routes(pay),
             ], middleware=[Middleware(RequireBearer, authenticator=auth)]),
             Route("/sandbox/info", info),
             Route("/sandbox/sessions", find_sessions),
             Route("/sandbox/sessions/{session_id}", show_session),
-            Route("/checkout/{session_id}", checkout),
+            *sandbox_routes(pay),
+            *checkout_routes(pay),
         ],
-        exception_handlers={HTTPException: _http_error, InvalidRequest: _invalid, BodyTooLarge: _too_large},
+        exception_handlers={LinkGone: gone_page, HTTPException: _http_error, InvalidRequest: _invalid,
+                            BodyTooLarge: _too_large},
     )
+    app.state.webhooks = sender
+    sender.resume()
+    return app
 
 
 def _parse_object(raw: bytes) -> dict[str, Any]:

@@ -53,3 +53,12 @@ def validation_response(instance: str, problems: list[Problem]) -> JSONBody:
 def _fallback(status: int) -> tuple[str, str]:
     phrase = HTTPStatus(status).phrase
     return phrase.lower().replace(" ", "_").replace("-", "_"), f"{phrase}."
+
+
+def conflict_response(instance: str, problems: list[Problem]) -> JSONBody:
+    """The 409 body (docs/contract.md, "Payments"): a refusal for the state of a transaction or a
+    session, naming the field as a validation refusal does."""
+    error_type, title = ERRORS[409]
+    body = {"status": "error", "error_type": error_type, "title": title, "instance": instance,
+            "invalid_parameters": problems}
+    return JSONBody(body, status_code=409)

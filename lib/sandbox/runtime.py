@@ -24,6 +24,7 @@ from lib.settings import sandbox_credentials
 from lib.storage.db import close_thread_connections
 from lib import settings
 from lib.sandbox.app import SERVICE, create_app
+from lib.sandbox.webhooks import WebhookFaults, WebhookSettings
 
 DEFAULT_PORT = 8765
 START_TIMEOUT_S = 10.0
@@ -48,6 +49,12 @@ def app_kwargs_from_env() -> dict[str, Any]:
         "token_ttl_seconds": int(env.get("SANDBOX_TOKEN_TTL_SECONDS", "3600")),
         "session_ttl_seconds": int(env.get("SANDBOX_SESSION_TTL_SECONDS", "600")),
         "update_extends": env.get("SANDBOX_UPDATE_EXTENDS", "0") == "1",
+        "tds_timeout_seconds": float(env.get("SANDBOX_TDS_TIMEOUT_SECONDS", "300")),
+        "webhooks": WebhookSettings(
+            retry_seconds=float(env.get("SANDBOX_WEBHOOK_RETRY_SECONDS", "300")),
+            give_up_seconds=float(env.get("SANDBOX_WEBHOOK_GIVE_UP_SECONDS", "1500")),
+            timeout_seconds=float(env.get("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", "10")),
+            faults=WebhookFaults.parse(env.get("SANDBOX_WEBHOOK_FAULTS", ""))),
     }
 
 
@@ -60,9 +67,11 @@ class SandboxServer:
 
     started_here: Literal[True] = True
 
-    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int) -> None:
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str, port: int,
+                 app: ASGIApp | None = None) -> None:
         self._server = server
         self._thread = thread
+        self.app = app
         self.host = host
         self.port = port
 
@@ -78,6 +87,9 @@ class SandboxServer:
         """Ask uvicorn to finish (in-flight requests get a few seconds) and wait for the thread."""
         self._server.should_exit = True
         self._thread.join(timeout)
+        webhooks = getattr(getattr(self.app, "state", None), "webhooks", None)
+        if webhooks is not None:
+            webhooks.stop()
         atexit.unregister(self.stop)
 
 
@@ -120,7 +132,8 @@ def serve_in_thread(db_path: str | Path, *, host: str = "127.0.0.1", port: int =
     """
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(create_app(db_path, **app_kwargs)))
+    app = create_app(db_path, **app_kwargs)
+    server = uvicorn.Server(uvicorn_config(app))
     thread = threading.Thread(target=_run, args=(server, sock), name=f"acquired-sandbox:{bound_port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -131,7 +144,7 @@ def serve_in_thread(db_path: str | Path, *, host: str = "127.0.0.1", port: int =
         thread.join(START_TIMEOUT_S)
         sock.close()
         raise RuntimeError(f"the sandbox did not start on {host}:{bound_port}")
-    sandbox = SandboxServer(server, thread, host, bound_port)
+    sandbox = SandboxServer(server, thread, host, bound_port, app)
     atexit.register(sandbox.stop)
     return sandbox
 

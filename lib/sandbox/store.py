@@ -18,15 +18,11 @@ from sqlite_utils import Database
 from lib.storage import db as dbmod
 from lib.common.jsonutil import dumps, loads
 from lib.sandbox.schema import migrate_sandbox
+from lib.common.timefmt import utc_text
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(timezone.utc)
-
-
-def iso_z(moment: datetime) -> str:
-    """Fixed-width UTC ISO-8601 with milliseconds and ``Z`` (what browsers and ``fromisoformat`` read)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True)
@@ -82,12 +78,12 @@ class SandboxStore:
     def add_token(self, token_sha256: str, now: datetime, ttl: timedelta) -> None:
         """Remember a token's digest until ``now + ttl``; expired digests are purged on the way."""
         with dbmod.immediate(self.db) as db:
-            db.execute("DELETE FROM tokens WHERE expires_at <= ?", [iso_z(now)])
-            db["tokens"].insert({"token_sha256": token_sha256, "expires_at": iso_z(now + ttl)})
+            db.execute("DELETE FROM tokens WHERE expires_at <= ?", [utc_text(now)])
+            db["tokens"].insert({"token_sha256": token_sha256, "expires_at": utc_text(now + ttl)})
 
     def token_valid(self, token_sha256: str, now: datetime) -> bool:
         row = self.db.execute(
-            "SELECT 1 FROM tokens WHERE token_sha256 = ? AND expires_at > ?", [token_sha256, iso_z(now)]).fetchone()
+            "SELECT 1 FROM tokens WHERE token_sha256 = ? AND expires_at > ?", [token_sha256, utc_text(now)]).fetchone()
         return row is not None
 
     # Sessions -----------------------------------------------------------------------------
@@ -96,7 +92,7 @@ class SandboxStore:
         """Store a new session (version 1 = ``params``) expiring at ``now + ttl``; returns its id."""
         session_id = str(uuid.uuid4())
         with dbmod.immediate(self.db) as db:
-            db["sessions"].insert({"session_id": session_id, "created_at": iso_z(now), "expires_at": iso_z(now + ttl)})
+            db["sessions"].insert({"session_id": session_id, "created_at": utc_text(now), "expires_at": utc_text(now + ttl)})
             self._insert_version(db, session_id, 1, params, now)
         return session_id
 
@@ -110,7 +106,7 @@ class SandboxStore:
                 raise KeyError(session_id)
             self._insert_version(db, session_id, last + 1, params, now)
             if expires_at is not None:
-                db["sessions"].update(session_id, {"expires_at": iso_z(expires_at)})
+                db["sessions"].update(session_id, {"expires_at": utc_text(expires_at)})
         return last + 1
 
     def get_session(self, session_id: str) -> SessionRecord | None:
@@ -140,5 +136,5 @@ class SandboxStore:
     @staticmethod
     def _insert_version(db: Database, session_id: str, version: int, params: dict[str, Any], now: datetime) -> None:
         order_id = params.get("transaction", {}).get("order_id")
-        db["session_versions"].insert({"session_id": session_id, "version": version, "at": iso_z(now),
+        db["session_versions"].insert({"session_id": session_id, "version": version, "at": utc_text(now),
                                        "order_id": order_id, "params": dumps(params)})
