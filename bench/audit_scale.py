@@ -25,17 +25,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.audit import queries as audit  # noqa: E402
+from lib.audit import queries as audit
 from lib.common import jsonutil
-from lib.calllog.log import COLUMNS, GENESIS_HASH, HASHED_COLUMNS, CallLog, entry_hash  # noqa: E402
-from lib.calllog.recipes import CURRENT  # noqa: E402
-from lib.storage.db import connect, immediate  # noqa: E402
+from lib.calllog.log import COLUMNS, GENESIS_HASH, HASHED_COLUMNS, CallLog, entry_hash
+from lib.calllog.recipes import CURRENT
+from lib.storage.db import connect, immediate
 from lib.common.timefmt import utc_text
 
 DAYS = 30
@@ -117,10 +117,9 @@ def fill(db_path: Path, n_entries: int, end: datetime, seed: int = 1) -> None:
     head = db.conn.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
     if head is not None:
         raise SystemExit(f"{db_path} already holds entries: pass a new file, or --reuse")
-    seq, prev = 0, GENESIS_HASH
+    prev = GENESIS_HASH
     batch: list[list[Any]] = []
-    for fields in _calls(n_entries, end, random.Random(seed)):
-        seq += 1
+    for seq, fields in enumerate(_calls(n_entries, end, random.Random(seed)), start=1):
         fields.update(seq=seq, prev_hash=prev, hash_version=CURRENT)
         values = [fields[name] for name in HASHED_COLUMNS]
         prev = entry_hash(values)
@@ -238,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             last = connect(db_path).conn.execute("SELECT ts FROM entries ORDER BY seq DESC LIMIT 1").fetchone()[0]
             now = datetime.fromisoformat(last)
         else:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             started = time.perf_counter()
             fill(db_path, args.entries, now)
             print(f"filled {args.entries:,} entries in {time.perf_counter() - started:.1f} s "

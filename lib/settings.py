@@ -74,6 +74,11 @@ def ops_db_path() -> Path:
     return Path(os.environ.get("OPS_DB_PATH") or DEFAULT_OPS_DB)
 
 
+def checkpoint_path(db_path: Path) -> Path:
+    """Where the log's checkpoints go: ``$OPS_CHECKPOINT_PATH``, else beside the database."""
+    return Path(os.environ.get("OPS_CHECKPOINT_PATH") or f"{db_path}.checkpoints.jsonl")
+
+
 def sandbox_db_path() -> Path:
     """The local sandbox's own database: ``$SANDBOX_DB_PATH``, else data/sandbox.db."""
     return Path(os.environ.get("SANDBOX_DB_PATH") or DEFAULT_SANDBOX_DB)

@@ -8,7 +8,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -82,5 +82,5 @@ def test_eight_threads_and_two_processes_lose_nothing(tmp_path: Path, sandbox: S
     assert all(kinds[(a, "api_request")] == 1 and kinds[(a, "api_result")] == 1 for a in attempts)
     creates = [e for e in entries if e["kind"] == "api_result" and e["endpoint"] == "/v1/payment-sessions"]
     assert len(creates) == 8 * 50 + 2 * 50 and all(e["outcome"] == "ok" for e in creates)
-    assert len(Registry(db).active("sandbox", datetime.now(timezone.utc))) == 8 * 50 + 2 * 50
+    assert len(Registry(db).active("sandbox", datetime.now(UTC))) == 8 * 50 + 2 * 50
     assert log.verify().ok

@@ -129,7 +129,7 @@ def test_a_run_against_the_sandbox_shows_results_and_no_surprise(open_page) -> N
     assert len(results) == total and set(results["surprise"]) == {""}
     assert "accepted" in set(results["expected"]) and results["HTTP status"].notna().all()
     counts = table(at, "cases")
-    assert dict(zip(counts["result"], counts["cases"])) == {"as_expected": total}
+    assert dict(zip(counts["result"], counts["cases"], strict=True)) == {"as_expected": total}
     assert "No surprises so far." in [m.value for m in at.markdown]
 
     # The same run from the URL, as another tab or a reload sees it.

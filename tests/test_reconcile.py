@@ -6,7 +6,7 @@ is the console's injected clock, moved past the environment's answer deadline; n
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from tests.sandbox_support import order, sessions_for
 
 ME = OPERATOR
 LOCAL = AccessPolicy(auth=False).identity(None, operator_fallback=ME)
-UTC = timezone.utc
+UTC = UTC
 
 
 class Clock:

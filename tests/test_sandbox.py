@@ -6,7 +6,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -357,7 +357,7 @@ def test_checkout_of_an_unknown_link(sandbox: SandboxServer) -> None:
 
 
 def test_render_escapes_everything_it_shows() -> None:
-    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
     nasty = '<script>alert("x")</script>&'
     html = render_link(LinkView(nasty, Decimal("1"), "<b>", now + timedelta(seconds=75.5), now))
     assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;" in html
@@ -368,7 +368,7 @@ def test_render_escapes_everything_it_shows() -> None:
 @pytest.mark.parametrize(("amount", "currency", "shown"), [
     (Decimal("1234.5"), "gbp", "1,234.50"), (1500, "jpy", "1,500"), (Decimal("0.1"), "usd", "0.10")])
 def test_amounts_show_the_currency_decimals(amount: Decimal | int, currency: str, shown: str) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     html = render_link(LinkView("ord-1", amount, currency, now + timedelta(minutes=5), now))
     assert f'<span id="amount">{shown}</span>' in html
 

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -205,7 +205,7 @@ def test_two_concurrent_submissions_make_one_payment(api: Api) -> None:
         session_id, order_id = api.session()
         barrier = threading.Barrier(4)
 
-        def submit(_: int) -> int:
+        def submit(_: int, barrier: threading.Barrier = barrier, session_id: str = session_id) -> int:
             barrier.wait()
             return api.pay(session_id).status_code
 
@@ -264,7 +264,7 @@ def test_a_refused_form_says_why_at_the_field_keeps_what_was_typed_and_pays_noth
 
 
 def test_the_card_rules_as_units() -> None:
-    now = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 2, tzinfo=UTC)
     assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
     assert read_card({**GOOD, "expiry": "12/26"}, now).card is not None  # valid to the end of its month
     assert read_card({**GOOD, "expiry": "11/26"}, now).problems == {"expiry": "Expiry date is in the past: this card "
@@ -452,7 +452,7 @@ def test_concurrent_void_and_capture_do_one_or_the_other(api: Api) -> None:
         tid = paid(api, capture=False)
         barrier = threading.Barrier(2)
 
-        def go(kind: str) -> int:
+        def go(kind: str, barrier: threading.Barrier = barrier, tid: str = tid) -> int:
             barrier.wait()
             return api.act(kind, tid).status_code
 
@@ -469,7 +469,7 @@ def test_every_payment_page_escapes_what_it_shows() -> None:
     from lib.sandbox.checkout import (LinkView, render_challenge, render_link, render_paid, render_result,
                                       render_waiting)
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     view = LinkView('<script>alert("x")</script>&', Decimal("1"), "<b>", now + timedelta(minutes=5), now)
     typed = {"number": '"><img src=x>', "expiry": "<i>", "cvc": "&", "holder": "</form>"}
     pages = [render_link(view, CardForm(typed, {"number": "<u>bad</u>"}, None), notice="<em>n</em>"),

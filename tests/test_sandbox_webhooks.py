@@ -24,6 +24,7 @@ from lib.sandbox import SandboxServer, serve_in_thread
 from lib.sandbox.runtime import app_kwargs_from_env
 from lib.sandbox.webhooks import WebhookFaults, WebhookSettings, sign, webhook_body
 from tests.test_sandbox_payments import Api
+from datetime import UTC
 
 FAST = WebhookSettings(retry_seconds=0.05, give_up_seconds=5, timeout_seconds=2)
 
@@ -67,7 +68,7 @@ def receiver() -> Iterator[Receiver]:
     state = Receiver("")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the http.server name)
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with state.lock:
                 state.received.append(Received(dict(self.headers), raw, time.monotonic()))
@@ -274,9 +275,9 @@ def test_a_delivery_left_pending_resumes_after_a_restart(make_sandbox: MakeSandb
 
 
 def test_signing_and_the_body_as_units() -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    raw = webhook_body("w-1", "t-1", "success", "o-1", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    raw = webhook_body("w-1", "t-1", "success", "o-1", datetime(2026, 1, 1, tzinfo=UTC))
     assert raw == (b'{"webhook_type":"status_update","webhook_id":"w-1","timestamp":1767225600,'
                    b'"webhook_body":{"transaction_id":"t-1","status":"success","order_id":"o-1"}}')
     assert sign(raw, "k") == hmac.new(b"k", raw, hashlib.sha256).hexdigest()

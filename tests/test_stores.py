@@ -51,7 +51,7 @@ def test_the_sqlite_stores_pass_a_runtime_protocol_check(tmp_path: Path) -> None
     db = tmp_path / "ops.db"
     store = RunStore(db)
     found = [CallLog(db), Registry(db), store, RunReader(store), SqliteAuditStore(db)]
-    for (protocol, _), instance in zip(PAIRS, found):
+    for (protocol, _), instance in zip(PAIRS, found, strict=True):
         assert isinstance(instance, typing.runtime_checkable(protocol)), protocol.__name__
 
 

@@ -42,7 +42,7 @@ def export_rows(db_path: str | Path, filters: AuditFilters, limit: int = EXPORT_
     )
     yield [csv_escape(c) for c in EXPORT_COLUMNS]
     for values in cursor:
-        yield [_cell(bool(v) if name == "in_flight" else v) for name, v in zip(EXPORT_COLUMNS, values)]
+        yield [_cell(bool(v) if name == "in_flight" else v) for name, v in zip(EXPORT_COLUMNS, values, strict=True)]
 
 
 def export_and_record(
@@ -61,9 +61,12 @@ def csv_and_record(rows: Iterable[list[str]], log: CallLogStore, filters: AuditF
     """``rows`` (header first) as the CSV file, once its ``export`` entry is in ``log``."""
     out = io.StringIO()
     writer = csv.writer(out)
-    written = -1  # the header is not a row
-    for written, cells in enumerate(rows):
+    lines = iter(rows)
+    writer.writerow(next(lines))  # the header, which is not a row
+    written = 0
+    for cells in lines:
         writer.writerow(cells)
+        written += 1
     log.append("export", operator=operator, environment=environment, tags=tags,
                detail={"filters": to_query_params(filters), "rows": written})
     return out.getvalue().encode("utf-8-sig")

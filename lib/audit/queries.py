@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +29,7 @@ def _conn(db_path: str | Path) -> sqlite3.Connection:
 
 
 def _row(values: tuple[Any, ...]) -> dict[str, Any]:
-    row = dict(zip((*ROW_COLUMNS, "in_flight"), values))
+    row = dict(zip((*ROW_COLUMNS, "in_flight"), values, strict=True))
     row["tags"] = json.loads(row["tags"])
     row["in_flight"] = bool(row["in_flight"])
     if row["amount"] is not None:
@@ -40,7 +40,7 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
 def count(db_path: str | Path, filters: AuditFilters) -> int:
     """How many entries the view holds (for the pager and the export's truncation notice)."""
     sql, params = where(filters)
-    return _conn(db_path).execute(f"SELECT COUNT(*) FROM entries AS e WHERE {sql}", params).fetchone()[0]
+    return int(_conn(db_path).execute(f"SELECT COUNT(*) FROM entries AS e WHERE {sql}", params).fetchone()[0])
 
 
 def page(db_path: str | Path, filters: AuditFilters, page_no: int, size: int = 50) -> list[dict[str, Any]]:
@@ -63,7 +63,7 @@ def attempt(db_path: str | Path, attempt_id: str) -> list[dict[str, Any]]:
     """The request of one attempt and its result (one entry while in flight), in full."""
     log = CallLog(db_path)
     seqs = _conn(db_path).execute("SELECT seq FROM entries WHERE attempt_id = ? ORDER BY seq", (attempt_id,))
-    return [log.entry(seq) for (seq,) in seqs.fetchall()]
+    return [entry for (seq,) in seqs.fetchall() if (entry := log.entry(seq)) is not None]
 
 
 def session_timeline(db_path: str | Path, session_id: str) -> list[dict[str, Any]]:
@@ -110,7 +110,7 @@ _BUCKET_SPANS = (timedelta(hours=2), timedelta(hours=12), timedelta(days=7))
 def chart_bucket(span: timedelta) -> str:
     """The bucket width for a chart whose calls span ``span`` (first to last): ``minute`` up to 2 h,
     ``5 minutes`` up to 12 h, ``hour`` up to 7 days, ``day`` beyond."""
-    for (name, *_), longest in zip(CHART_BUCKETS, _BUCKET_SPANS):
+    for (name, *_), longest in zip(CHART_BUCKETS, _BUCKET_SPANS, strict=False):  # the last bucket has no limit
         if span <= longest:
             return name
     return CHART_BUCKETS[-1][0]
@@ -219,8 +219,13 @@ class LogEntry:
     @classmethod
     def of(cls, entry: dict[str, Any]) -> LogEntry:
         """From the log's reader (columns the page does not show, newer ones included, are left out)."""
-        return cls(**{f.name: (tuple(entry[f.name]) if f.name == "tags" else entry.get(f.name))
-                      for f in fields(cls)})
+        e = entry.get
+        return cls(seq=entry["seq"], ts=entry["ts"], kind=entry["kind"], operator=entry["operator"],
+                   environment=entry["environment"],
+                   tags=tuple(e("tags") or ()), attempt_id=e("attempt_id"), method=e("method"), endpoint=e("endpoint"),
+                   path=e("path"), session_id=e("session_id"), order_id=e("order_id"), amount=e("amount"),
+                   currency=e("currency"), http_status=e("http_status"), outcome=e("outcome"),
+                   duration_ms=e("duration_ms"), detail=e("detail"), prev_hash=entry["prev_hash"], hash=entry["hash"])
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 from math import isfinite
 from pathlib import Path
@@ -62,11 +62,11 @@ _HEAD = "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1"
 def entry_hash(values: Iterable[Any], version: int = CURRENT) -> str:
     """The hash of one entry from its values in the order of recipe ``version``'s columns
     (``HASHED_COLUMNS`` for the current one; the recipes are in ``lib.calllog.recipes``)."""
-    return recipe_hash(dict(zip(RECIPES[version], values)), version)
+    return recipe_hash(dict(zip(RECIPES[version], values, strict=True)), version)
 
 
 def _decode(row: Sequence[Any]) -> dict[str, Any]:
-    entry = dict(zip(COLUMNS, row))
+    entry = dict(zip(COLUMNS, row, strict=True))
     entry["tags"] = json.loads(entry["tags"])
     if entry["detail"] is not None:
         entry["detail"] = jsonutil.loads(entry["detail"])
@@ -83,7 +83,7 @@ class CallLog:
         db_path: str | Path | None = None,
         checkpoint_path: str | Path | None = None,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         synchronous: str = "FULL",
         busy_timeout_s: float | None = None,
         checkpoint_key: bytes | None | EllipsisType = ...,
@@ -94,9 +94,7 @@ class CallLog:
         ``checkpoint_key`` signs and checks checkpoints (``lib.calllog.checkpoints``); by default it is read
         from the configuration each time it is needed, None means no key."""
         self.db_path = Path(db_path or settings.ops_db_path()).resolve()
-        self.checkpoint_path = Path(
-            checkpoint_path or os.environ.get("OPS_CHECKPOINT_PATH") or f"{self.db_path}.checkpoints.jsonl"
-        ).resolve()
+        self.checkpoint_path = Path(checkpoint_path or settings.checkpoint_path(self.db_path)).resolve()
         self._clock = clock
         self._synchronous = synchronous
         self._busy_timeout_s = busy_timeout_s
@@ -186,7 +184,7 @@ class CallLog:
                 db.conn.execute(_INSERT, values)
                 if then is not None:
                     then(db, fields["seq"])
-        return fields["seq"]
+        return int(fields["seq"])
 
     def entry(self, seq: int) -> dict[str, Any] | None:
         """One entry with tags and detail decoded and the amount as a Decimal."""
@@ -195,7 +193,7 @@ class CallLog:
 
     def count(self) -> int:
         """Number of entries: the head's seq (seqs are contiguous; COUNT(*) would scan the table)."""
-        return self._db().conn.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()[0]
+        return int(self._db().conn.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()[0])
 
     def in_flight(self) -> list[dict[str, Any]]:
         """Requests with no result yet: calls under way, or whose outcome was never recorded (crash).
@@ -230,7 +228,9 @@ class CallLog:
             return [entry for entry in map(self.entry, seqs) if entry is not None]
 
     def checkpoint_key(self) -> bytes | None:
-        return settings.checkpoint_key() if self._checkpoint_key is ... else self._checkpoint_key  # type: ignore[return-value]
+        if isinstance(self._checkpoint_key, EllipsisType):
+            return settings.checkpoint_key()
+        return self._checkpoint_key
 
     def _read_checkpoints(self) -> list[tuple[int, dict[str, Any] | None]]:
         """(line number, checkpoint) pairs; None for a line that is not a well-formed checkpoint."""

@@ -8,10 +8,10 @@ what became of it.
 """
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     OK = "ok"
     HTTP_ERROR = "http_error"
     NETWORK_ERROR = "network_error"
@@ -34,9 +34,9 @@ class Outcome(str, Enum):
     def label_of(cls, value: str | None) -> str:
         """The label of a stored value; an unknown one (a newer writer) is shown as it is."""
         try:
-            return cls(value).label
+            return cls(value or "").label
         except ValueError:
-            return str(value or "")
+            return value or ""
 
 
 _LABELS = {

@@ -35,7 +35,7 @@ def verify_chain(
     (seq, message) or None). Records into ``heads`` the hash at every seq in ``wanted``."""
     count, prev_hash = 0, GENESIS_HASH
     for values in rows:
-        row = dict(zip(columns, values))
+        row = dict(zip(columns, values, strict=True))
         seq, recipe, stored_hash = row["seq"], row["hash_version"], row["hash"]
         if seq != count + 1:
             gap = f"entry {count + 1} is" if seq == count + 2 else f"entries {count + 1}-{seq - 1} are"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping
+from collections.abc import Mapping
 
 SUCCESS, DECLINED, BLOCKED, ERROR = "success", "declined", "blocked", "error"
 TDS_PENDING, TDS_FAILED, TDS_EXPIRED = "tds_pending", "tds_failed", "tds_expired"

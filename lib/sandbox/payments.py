@@ -237,11 +237,11 @@ class Payments:
         found = cursor.fetchone()
         if found is None:
             return None
-        row = dict(zip([d[0] for d in cursor.description], found))
+        row = dict(zip([d[0] for d in cursor.description], found, strict=True))
         actions = db.execute("SELECT action_id, kind, amount, reference, created FROM transaction_actions "
                              "WHERE transaction_id = ? ORDER BY created, rowid", [transaction_id]).fetchall()
         keys = ("action_id", "kind", "amount", "reference", "created")
-        return Transaction(row, [dict(zip(keys, a)) for a in actions])
+        return Transaction(row, [dict(zip(keys, a, strict=True)) for a in actions])
 
     # Money operations ---------------------------------------------------------------------
 

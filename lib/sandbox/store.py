@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from lib.common.timefmt import utc_text
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class SandboxStore:
         """Remember a token's digest until ``now + ttl``; expired digests are purged on the way."""
         with dbmod.immediate(self.db) as db:
             db.execute("DELETE FROM tokens WHERE expires_at <= ?", [utc_text(now)])
-            db["tokens"].insert({"token_sha256": token_sha256, "expires_at": utc_text(now + ttl)})
+            db.table("tokens").insert({"token_sha256": token_sha256, "expires_at": utc_text(now + ttl)})
 
     def token_valid(self, token_sha256: str, now: datetime) -> bool:
         row = self.db.execute(
@@ -92,7 +92,7 @@ class SandboxStore:
         """Store a new session (version 1 = ``params``) expiring at ``now + ttl``; returns its id."""
         session_id = str(uuid.uuid4())
         with dbmod.immediate(self.db) as db:
-            db["sessions"].insert({"session_id": session_id, "created_at": utc_text(now), "expires_at": utc_text(now + ttl)})
+            db.table("sessions").insert({"session_id": session_id, "created_at": utc_text(now), "expires_at": utc_text(now + ttl)})
             self._insert_version(db, session_id, 1, params, now)
         return session_id
 
@@ -104,10 +104,11 @@ class SandboxStore:
                 "SELECT max(version) FROM session_versions WHERE session_id = ?", [session_id]).fetchone()
             if last is None:
                 raise KeyError(session_id)
-            self._insert_version(db, session_id, last + 1, params, now)
+            version = int(last) + 1
+            self._insert_version(db, session_id, version, params, now)
             if expires_at is not None:
-                db["sessions"].update(session_id, {"expires_at": utc_text(expires_at)})
-        return last + 1
+                db.table("sessions").update(session_id, {"expires_at": utc_text(expires_at)})
+        return version
 
     def get_session(self, session_id: str) -> SessionRecord | None:
         rows = self._records("WHERE s.session_id = ?", [session_id])
@@ -136,5 +137,5 @@ class SandboxStore:
     @staticmethod
     def _insert_version(db: Database, session_id: str, version: int, params: dict[str, Any], now: datetime) -> None:
         order_id = params.get("transaction", {}).get("order_id")
-        db["session_versions"].insert({"session_id": session_id, "version": version, "at": utc_text(now),
+        db.table("session_versions").insert({"session_id": session_id, "version": version, "at": utc_text(now),
                                        "order_id": order_id, "params": dumps(params)})

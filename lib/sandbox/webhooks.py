@@ -166,7 +166,7 @@ class Webhooks:
         where, args = ("WHERE transaction_id = ?", [transaction_id]) if transaction_id else ("", [])
         cursor = self.store.db.execute(f"SELECT * FROM webhook_deliveries {where} ORDER BY created, rowid", args)
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def resume(self) -> None:
         """Start the worker if deliveries are waiting (a sandbox restarted on its old file)."""
@@ -206,7 +206,7 @@ class Webhooks:
             cursor = db.execute("SELECT * FROM webhook_deliveries WHERE state = ? AND next_at <= ? ORDER BY next_at",
                                 [PENDING, utc_text(now)])
             names = [d[0] for d in cursor.description]
-            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
             for row in rows:
                 db.execute("UPDATE webhook_deliveries SET state = ? WHERE delivery_id = ?", [SENDING, row["delivery_id"]])
         return rows

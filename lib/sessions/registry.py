@@ -38,10 +38,10 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return a == b
+    return bool(a == b)
 
 
 def diff_params(before: Mapping[str, Any], after: Mapping[str, Any], _prefix: str = "") -> list[dict[str, Any]]:
@@ -199,7 +199,8 @@ class Registry:
         """Sessions not yet expired, soonest to expire first. ``with_params=False`` leaves the
         parameters out: decoding them dominated the Active sessions tick at 1,000 sessions."""
         columns = "*" if with_params else _LIST_COLUMNS
-        sql, args = f"SELECT {columns} FROM sessions WHERE environment = ? AND expires_at > ?", [environment, utc_text(now)]
+        sql = f"SELECT {columns} FROM sessions WHERE environment = ? AND expires_at > ?"
+        args: list[str | int] = [environment, utc_text(now)]
         if created_by is not None:
             sql += " AND created_by = ?"
             args.append(created_by)
