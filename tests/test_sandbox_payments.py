@@ -5,11 +5,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +15,10 @@ import requests
 
 from lib.common.jsonutil import dumps, loads
 from lib.fields.validation import ActionRequest, InvalidRequest, validate_action
-from lib.sandbox import SandboxServer, serve_in_thread
+from lib.sandbox import SandboxServer
 from lib.sandbox.cards import luhn_valid, read_card
+from tests.clocks import FakeClock
+from tests.conftest import MakeSandbox
 
 CONFLICT = {"status": "error", "error_type": "conflict",
             "title": "There was a conflict when trying to complete your request."}
@@ -26,20 +26,6 @@ VALIDATION = {"status": "error", "error_type": "validation",
               "title": "Your request parameters did not pass our validation."}
 GOOD = {"number": "4111 1111 1111 1111", "expiry": "12/35", "cvc": "123", "holder": "Ada Lovelace"}
 
-MakeSandbox = Callable[..., SandboxServer]
-
-
-@pytest.fixture
-def make_sandbox(tmp_path: Path) -> Iterator[MakeSandbox]:
-    started: list[SandboxServer] = []
-
-    def make(**app_kwargs: Any) -> SandboxServer:
-        started.append(serve_in_thread(tmp_path / "sandbox.db", **app_kwargs))
-        return started[-1]
-
-    yield make
-    for server in started:
-        server.stop()
 
 
 class Api:
@@ -215,27 +201,22 @@ def test_two_concurrent_submissions_make_one_payment(api: Api) -> None:
         assert [t["status"] for t in api.transactions(order_id=order_id)["data"]] == ["success"]
 
 
-def test_an_expired_link_takes_no_payment(make_sandbox: MakeSandbox) -> None:
-    sandbox = make_sandbox(session_ttl_seconds=1)
-    api = Api(sandbox)
+def test_an_expired_link_takes_no_payment(make_sandbox: MakeSandbox, clock: FakeClock) -> None:
+    api = Api(make_sandbox(clock=clock))
     session_id, order_id = api.session()
-    deadline = time.monotonic() + 10
-    while not requests.get(f"{api.base}/sandbox/sessions/{session_id}", timeout=5).json()["expired"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    clock.advance(timedelta(minutes=10))
+    assert requests.get(f"{api.base}/sandbox/sessions/{session_id}", timeout=5).json()["expired"]
     page = api.pay(session_id)
     assert page.status_code == 410 and "This payment link has expired" in page.text
     assert api.transactions(order_id=order_id)["meta"]["count"] == 0
 
 
-def test_a_paid_link_still_says_paid_after_it_expires(make_sandbox: MakeSandbox) -> None:
-    api = Api(make_sandbox(session_ttl_seconds=1))
+def test_a_paid_link_still_says_paid_after_it_expires(make_sandbox: MakeSandbox, clock: FakeClock) -> None:
+    api = Api(make_sandbox(clock=clock))
     session_id, _ = api.session(capture=False)
     api.pay(session_id)
-    deadline = time.monotonic() + 10
-    while not requests.get(f"{api.base}/sandbox/sessions/{session_id}", timeout=5).json()["expired"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    clock.advance(timedelta(minutes=10))
+    assert requests.get(f"{api.base}/sandbox/sessions/{session_id}", timeout=5).json()["expired"]
     page = requests.get(f"{api.base}/checkout/{session_id}", timeout=5)
     assert page.status_code == 200 and "This payment has been authorised" in page.text
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, UTC
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ from sqlite_utils import Database
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from lib.common import jsonutil
+from lib.common.timefmt import utc_now
 from lib.calllog.interface import CallLogStore
 from lib.calllog.log import CallLog
 from lib import settings
@@ -53,10 +54,6 @@ Clock = Callable[[], datetime]
 Then = Callable[[Database, int], None]
 # Runs in the result entry's transaction with the answer's readable top-level members.
 OnSuccess = Callable[[Database, int, Mapping[str, Any]], None]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, UTC
+from datetime import datetime
 from decimal import Decimal
 from math import isfinite
 from pathlib import Path
@@ -42,7 +42,7 @@ from lib import settings
 from lib.common import jsonutil
 from lib.storage.db import connect, decimal_text, immediate
 from lib.storage.ops_schema import migrate_ops
-from lib.common.timefmt import utc_text
+from lib.common.timefmt import utc_now, utc_text
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
 from lib.calllog.recipes import CURRENT, RECIPES, recipe_hash
 from lib.calllog.redaction import detail_text
@@ -83,7 +83,7 @@ class CallLog:
         db_path: str | Path | None = None,
         checkpoint_path: str | Path | None = None,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
         synchronous: str = "FULL",
         busy_timeout_s: float | None = None,
         checkpoint_key: bytes | None | EllipsisType = ...,

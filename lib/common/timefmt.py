@@ -9,6 +9,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
+def utc_now() -> datetime:
+    """The current time, aware UTC: the default of every injectable clock."""
+    return datetime.now(UTC)
+
+
 def utc_text(moment: datetime) -> str:
     """``moment`` as stored text (see ``UTC_FORMAT``); naive datetimes are refused, being ambiguous."""
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lib.access.policy import AccessDenied, Identity
-from lib.api.client import utc_now
+from lib.common.timefmt import utc_now
 from lib.qa import allpairs, editor, export, runner
 from lib.qa.allpairs import Yardstick
 from lib.qa.defaults import default_model

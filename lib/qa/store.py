@@ -20,7 +20,7 @@ import socket
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, UTC
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from lib.common import jsonutil
 from lib.calllog.log import CallLog
 from lib.calllog.redaction import redact
 from lib.settings import ops_db_path
-from lib.common.timefmt import utc_text
+from lib.common.timefmt import utc_now, utc_text
 from lib.storage.db import connect, immediate
 
 RUNNING, COMPLETED, CANCELLED, INTERRUPTED, FAILED = "running", "completed", "cancelled", "interrupted", "failed"
@@ -140,7 +140,7 @@ class RunStore:
     """QA runs in one SQLite file (default: the call log's). Cheap to construct; thread-safe."""
 
     def __init__(self, db_path: str | Path | None = None, *,
-                 clock: Clock = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = utc_now) -> None:
         self.db_path = Path(db_path or ops_db_path()).resolve()
         self._clock = clock
         CallLog(self.db_path)  # runs the database's migrations (lib.storage.ops_schema): qa_runs, qa_cases, entries

@@ -19,13 +19,14 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
+from lib.common.timefmt import utc_now
 from lib.common.jsonutil import BODY_MAX_DEPTH, LoneSurrogate, TooDeep, dumps, inexact_numbers, loads
 from lib.sandbox.auth import Authenticator, Clock, RequireBearer
 from lib.sandbox.faults import FaultInjector, Sleep
 from lib.sandbox.pay_routes import PayContext, LinkGone, checkout_routes, gone_page, sandbox_routes, transaction_routes
 from lib.sandbox.payments import Payments
 from lib.sandbox.responses import JSONBody, error_response, validation_response
-from lib.sandbox.store import SandboxStore, utcnow
+from lib.sandbox.store import SandboxStore
 from lib.sandbox.webhooks import WebhookSettings, Webhooks
 from lib.fields.validation import BODY_NOT_OBJECT, InvalidRequest, Problem, validate_create, validate_update
 
@@ -77,7 +78,7 @@ class SandboxApp(Starlette):
 def create_app(db_path: str | Path, *, app_id: str = "sandbox", app_key: str = "sandbox",
                token_ttl_seconds: int = 3600, session_ttl_seconds: int = 600,
                update_extends: bool = False, max_body_bytes: int = MAX_BODY_BYTES,
-               clock: Clock = utcnow, fault_sleep: Sleep = asyncio.sleep,
+               clock: Clock = utc_now, fault_sleep: Sleep = asyncio.sleep,
                tds_timeout_seconds: float = 300, webhooks: WebhookSettings | None = None) -> Starlette:
     """The sandbox on the SQLite file ``db_path``.
 

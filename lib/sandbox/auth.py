@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lib.common.timefmt import utc_now
 from lib.sandbox.responses import JSONBody, error_response
-from lib.sandbox.store import SandboxStore, utcnow
+from lib.sandbox.store import SandboxStore
 from lib.fields.validation import InvalidRequest, Problem
 
 # What the sandbox reads the time from: an aware UTC datetime (tests pass one they move by hand).
@@ -27,7 +28,7 @@ class Authenticator:
     """Checks credentials and tokens against one app id/key pair and the store."""
 
     def __init__(self, store: SandboxStore, app_id: str, app_key: str, token_ttl_seconds: int,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utc_now) -> None:
         self.store = store
         self.app_id = app_id
         self.app_key = app_key

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, UTC
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,6 @@ from lib.storage import db as dbmod
 from lib.common.jsonutil import dumps, loads
 from lib.sandbox.schema import migrate_sandbox
 from lib.common.timefmt import utc_text
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
 
 @dataclass(frozen=True)
 class Version:

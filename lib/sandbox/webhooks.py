@@ -34,9 +34,9 @@ from typing import Any
 import requests
 
 from lib.common.jsonutil import dumps
-from lib.common.timefmt import utc_text
+from lib.common.timefmt import utc_now, utc_text
 from lib.sandbox.payments import COMPANY_ID, MID
-from lib.sandbox.store import SandboxStore, utcnow
+from lib.sandbox.store import SandboxStore
 from lib.storage import db as dbmod
 
 WEBHOOK_VERSION = "2"
@@ -127,7 +127,7 @@ class Webhooks:
     """Records deliveries and sends them from one worker thread (started on the first delivery)."""
 
     def __init__(self, store: SandboxStore, app_key: str, settings: WebhookSettings | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.store = store
         self.app_key = app_key
         self.settings = settings or WebhookSettings()

@@ -20,7 +20,8 @@ from lib import settings
 from lib.access import masking
 from lib.access import events
 from lib.access.policy import Identity
-from lib.api.client import Client, Created, Updated, utc_now
+from lib.api.client import Client, Created, Updated
+from lib.common.timefmt import utc_now
 from lib.audit.interface import AuditStore
 from lib.audit.store import SqliteAuditStore
 from lib.calllog.interface import CallLogStore
