@@ -355,3 +355,43 @@ def ca_bundle() -> str | bool:
     """The CA bundle HTTPS calls trust: ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` (a corporate
     proxy's), else the system's (True)."""
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
+PUBLIC_BASE_ENV = "OPS_PUBLIC_BASE_URL"
+WEBHOOK_PATH = "/webhooks/acquired/{environment}"
+
+
+def public_base_url(secrets: Mapping[str, Any] | None = None) -> str | None:
+    """Where Acquired reaches this console from outside (``OPS_PUBLIC_BASE_URL`` or ``[console]
+    public_base_url``, e.g. ``https://ops.example.com``), or None when it is not configured."""
+    from_env = os.environ.get(PUBLIC_BASE_ENV, "").strip()
+    if from_env:
+        return from_env.rstrip("/")
+    secrets = load_secrets() if secrets is None else secrets
+    section = secrets.get("console", {})
+    value = section.get("public_base_url") if isinstance(section, Mapping) else None
+    return str(value).rstrip("/") if value else None
+
+
+def webhook_url(env_name: str, secrets: Mapping[str, Any] | None = None) -> str | None:
+    """The console's webhook URL for sessions of ``env_name``: under the public base URL when one
+    is configured; for the sandbox, else this machine's server (``STREAMLIT_SERVER_PORT`` or 8501:
+    the local sandbox just works); None for a real environment without a public address."""
+    base = public_base_url(secrets)
+    if base is None and env_name != SANDBOX:
+        return None
+    base = base or f"http://127.0.0.1:{os.environ.get('STREAMLIT_SERVER_PORT') or 8501}"
+    return base + WEBHOOK_PATH.replace("{environment}", env_name)
+
+
+def webhook_key(env_name: str, secrets: Mapping[str, Any] | None = None) -> bytes | None:
+    """The key that signs ``env_name``'s webhooks (its ``app_key``), or None for an unknown or
+    unconfigured environment (its deliveries are refused)."""
+    if env_name == SANDBOX:
+        return sandbox_credentials().app_key.encode("utf-8")
+    if env_name not in _KNOWN:
+        return None
+    secrets = load_secrets() if secrets is None else secrets
+    if not is_configured(env_name, secrets):
+        return None
+    return str(_setting(secrets, env_name, "app_key")).encode("utf-8")
