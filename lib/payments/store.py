@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +27,7 @@ from lib.payments.models import ZERO, TransactionRecord
 from lib.storage.db import connect, decimal_text, ensure_schema, immediate
 
 SENDING, DONE, REFUSED, UNKNOWN, NOT_SENT, SETTLED = "sending", "ok", "refused", "unknown", "not_sent", "settled"
+CLOCK_SKEW = timedelta(minutes=5)  # how far the API's clock may be ahead of ours, for linking sessions
 OPEN_STATES = (SENDING, UNKNOWN)  # operations whose effect is not known: they hold back what is left
 
 
@@ -203,10 +204,13 @@ class SqlitePaymentStore:
             return False  # the same facts again (a late webhook, a second reconciliation): nothing changes
         paid = facts["status"] == "success"  # paid or authorised: the customer did their part
         if before is None:
+            # The newest session of the order created before the transaction (give or take the two
+            # clocks' skew), else the newest session of the order.
+            before_txn = utc_text(txn.created + CLOCK_SKEW) if txn.created else None
             session = conn.execute(
                 "SELECT session_id FROM sessions WHERE environment = ? AND order_id = ? "
-                "AND (? IS NULL OR created_at <= ?) ORDER BY created_at DESC LIMIT 1",
-                (environment, facts["order_id"], facts["created"], facts["created"])).fetchone()
+                "ORDER BY (? IS NULL OR created_at <= ?) DESC, created_at DESC LIMIT 1",
+                (environment, facts["order_id"], before_txn, before_txn)).fetchone()
             conn.execute(
                 f"INSERT INTO payment_transactions ({_TXN_COLUMNS}, last_seq) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, 1, ?, ?)",
