@@ -69,8 +69,8 @@ class World:
         return [e for e in found if e is not None and (kind is None or e["kind"] == kind)]
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+@pytest.fixture(name="world")
+def world_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "no-secrets.toml"))
     for name in ("SANDBOX_APP_ID", "SANDBOX_APP_KEY", "OPS_PUBLIC_BASE_URL", "OPS_LIVE_AMOUNT_LIMIT"):
         monkeypatch.delenv(name, raising=False)

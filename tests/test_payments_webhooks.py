@@ -15,7 +15,7 @@ from lib.payments import webhooks
 from lib.payments.service import PaymentStatus, Verdict
 from lib.payments.webhooks import CONFIRMED, CONTRADICTED, NOT_FOUND, NOTHING
 from tests.fake_acquired import delivery, sign
-from tests.payments_support import World, world  # noqa: F401 - the fixture
+from tests.payments_support import World, world_fixture  # noqa: F401 - the fixture
 
 
 def deliveries(w: World) -> list[dict[str, Any]]:
