@@ -50,9 +50,9 @@ class World:
         return self.sessions.log
 
     def session(self, amount: str = "20.00", *, currency: str = "gbp", capture: bool = True,
-                who: Identity = ADMIN, env: str = "sandbox") -> str:
+                who: Identity = ADMIN, env: str = "sandbox", confirm: str | None = None) -> str:
         values = {ORDER_ID: f"ord-{uuid.uuid4().hex[:12]}", AMOUNT: amount, CURRENCY: currency, CAPTURE: capture}
-        return self.sessions.create(env, who, values).session_id
+        return self.sessions.create(env, who, values, confirm=confirm).session_id
 
     def deliver(self, body: bytes, *, env: str = "sandbox", key: str = "sandbox",
                 headers: dict[str, str] | None = None) -> Receipt:
