@@ -56,6 +56,9 @@ def test_the_webhook_entry_holds_what_an_auditor_needs_and_the_body_as_received(
                                                           "success", "accepted", 200)
     assert detail["body"] == body.decode() and detail["body_sha256"] == hashlib.sha256(body).hexdigest()
     assert detail["headers"]["hash"] == sign(body) and entry["ts"]
+    assert entry["session_id"] == session_id  # on the session's timeline, with the lookup that follows
+    lookup = [e for e in w.entries("api_request") if e["path"] == f"/v1/transactions/{txn.transaction_id}"]
+    assert lookup[0]["session_id"] == session_id
 
 
 @pytest.mark.parametrize("headers", [

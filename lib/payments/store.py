@@ -101,6 +101,8 @@ class PaymentStore(Protocol):
 
     def for_order(self, environment: str, order_id: str) -> list[TransactionRecord]: ...
 
+    def session_for_order(self, environment: str, order_id: str | None) -> str | None: ...
+
     def record_delivery(self, db: Database, environment: str, *, webhook_id: str, webhook_type: str | None,
                         transaction_id: str | None, order_id: str | None, claimed_status: str | None,
                         seq: int, now: datetime, confirmation: str) -> bool:
@@ -271,6 +273,14 @@ class SqlitePaymentStore:
         for record in self._records(f"t.session_id IN ({', '.join('?' * len(session_ids))})", session_ids):
             by_session[str(record.session_id)].append(record)
         return by_session
+
+    def session_for_order(self, environment: str, order_id: str | None) -> str | None:
+        """The newest session of an order in an environment (what a webhook's entry is filed under)."""
+        if not order_id:
+            return None
+        rows = self.query("SELECT session_id FROM sessions WHERE environment = ? AND order_id = ? "
+                          "ORDER BY created_at DESC LIMIT 1", (environment, order_id))
+        return str(rows[0]["session_id"]) if rows else None
 
     def for_order(self, environment: str, order_id: str) -> list[TransactionRecord]:
         return self._records("t.environment = ? AND t.order_id = ?", (environment, order_id))

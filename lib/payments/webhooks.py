@@ -192,24 +192,28 @@ class WebhookReceiver:
                                Verdict.REFUSED, refused.status, refused.reason)
             return Receipt(Verdict.REFUSED, refused.status, refused.reason, seq)
         earlier = self.store.delivery(environment, claim.webhook_id)
+        session_id = self.store.session_for_order(environment, claim.order_id)
         if earlier is None:
             try:
                 seq = self._record(environment, environment, claim, body, lowered, Verdict.ACCEPTED, 200,
-                                   "verified", accept=True)
+                                   "verified", accept=True, session_id=session_id)
             except _Raced:
                 earlier = self.store.delivery(environment, claim.webhook_id)
             else:
-                return Receipt(Verdict.ACCEPTED, 200, "verified", seq, self._confirm(environment, claim))
+                return Receipt(Verdict.ACCEPTED, 200, "verified", seq, self._confirm(environment, claim, session_id))
         seq = self._record(environment, environment, claim, body, lowered, Verdict.DUPLICATE, 200,
-                           f"webhook_id already recorded (log entry {earlier['entry_seq'] if earlier else '?'})")
+                           f"webhook_id already recorded (log entry {earlier['entry_seq'] if earlier else '?'})",
+                           session_id=session_id)
         confirmation = None
         if earlier is not None and earlier["confirmation"] in (PENDING, FAILED):
-            confirmation = self._confirm(environment, claim)  # the first confirmation never completed
+            confirmation = self._confirm(environment, claim, session_id)  # the first one never completed
         return Receipt(Verdict.DUPLICATE, 200, "already recorded", seq, confirmation)
 
     def _record(self, environment: str, named: str, claim: Claim, body: bytes, headers: Mapping[str, str],
-                verdict: Verdict, status: int, reason: str, *, accept: bool = False) -> int:
-        """One ``webhook`` entry; for an accepted delivery, its row in the same transaction."""
+                verdict: Verdict, status: int, reason: str, *, accept: bool = False,
+                session_id: str | None = None) -> int:
+        """One ``webhook`` entry (filed under its order's session when the Hash held); for an
+        accepted delivery, its row in the same transaction."""
         now = self.clock()
         confirmation = PENDING if claim.webhook_type == STATUS_UPDATE and claim.transaction_id else NOTHING
 
@@ -227,10 +231,11 @@ class WebhookReceiver:
                   "headers": {k: headers[k] for k in KEPT_HEADERS if k in headers}, **_body_as_received(body)}
         path = WEBHOOK_PATH.replace("{environment}", named[:64])
         return self.log.append(WEBHOOK, operator=WEBHOOK_OPERATOR, environment=environment, method="POST",
-                               endpoint=WEBHOOK_PATH, path=path, order_id=claim.order_id, http_status=status,
+                               endpoint=WEBHOOK_PATH, path=path, session_id=session_id, order_id=claim.order_id,
+                               http_status=status,
                                outcome=verdict.value, detail=detail, then=then if accept else None)
 
-    def _confirm(self, environment: str, claim: Claim) -> str:
+    def _confirm(self, environment: str, claim: Claim, session_id: str | None) -> str:
         """Look the claimed transaction up and record what the API says; the confirmation's word."""
         if claim.webhook_type != STATUS_UPDATE or not claim.transaction_id:
             return NOTHING
@@ -245,7 +250,7 @@ class WebhookReceiver:
             self.store.confirm_delivery(db, environment, claim.webhook_id, found[0], seq)
 
         try:
-            self.lookup_client(environment).transaction(claim.transaction_id, record=record)
+            self.lookup_client(environment).transaction(claim.transaction_id, session_id=session_id, record=record)
         except NotFound as exc:
             found[0] = NOT_FOUND
             self._settle(environment, claim, NOT_FOUND, exc.entry_seq)
