@@ -362,8 +362,7 @@ WEBHOOK_PATH = "/webhooks/acquired/{environment}"
 
 
 def public_base_url(secrets: Mapping[str, Any] | None = None) -> str | None:
-    """Where Acquired reaches this console from outside (``OPS_PUBLIC_BASE_URL`` or ``[console]
-    public_base_url``, e.g. ``https://ops.example.com``), or None when it is not configured."""
+    """Where Acquired reaches us (``OPS_PUBLIC_BASE_URL`` or ``[console] public_base_url``), or None."""
     from_env = os.environ.get(PUBLIC_BASE_ENV, "").strip()
     if from_env:
         return from_env.rstrip("/")
@@ -374,9 +373,8 @@ def public_base_url(secrets: Mapping[str, Any] | None = None) -> str | None:
 
 
 def webhook_url(env_name: str, secrets: Mapping[str, Any] | None = None) -> str | None:
-    """The console's webhook URL for sessions of ``env_name``: under the public base URL when one
-    is configured; for the sandbox, else this machine's server (``STREAMLIT_SERVER_PORT`` or 8501:
-    the local sandbox just works); None for a real environment without a public address."""
+    """The webhook URL of ``env_name``'s sessions: under the public base URL; else, for the sandbox
+    only, this machine's server (``STREAMLIT_SERVER_PORT`` or 8501): the local sandbox just works."""
     base = public_base_url(secrets)
     if base is None and env_name != SANDBOX:
         return None
@@ -395,3 +393,8 @@ def webhook_key(env_name: str, secrets: Mapping[str, Any] | None = None) -> byte
     if not is_configured(env_name, secrets):
         return None
     return str(_setting(secrets, env_name, "app_key")).encode("utf-8")
+
+
+def reconcile_every_s() -> float:
+    """Seconds between the server's sweeps for expired sessions' payments (``OPS_RECONCILE_EVERY_S``, 300)."""
+    return float(os.environ.get("OPS_RECONCILE_EVERY_S") or 300)

@@ -88,6 +88,7 @@ class FakeAcquired:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     actions: list[tuple[str, str, Any]] = field(default_factory=list)
     held: float = 0.0  # seconds the next money operation waits after taking effect
+    base_url: str = ""  # where it answers, once served
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pay(self, session_id: str, status: str = "success", *, reason: str | None = None,
@@ -185,6 +186,7 @@ class FakeServer:
         sock = bind_socket("127.0.0.1", port)
         self.port = sock.getsockname()[1]
         self.fake = fake
+        fake.base_url = self.base_url
         self._server = uvicorn.Server(uvicorn_config(fake.app()))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()

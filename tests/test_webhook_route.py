@@ -6,6 +6,7 @@ fake of the API's payment routes (tests/fake_acquired.py answers ``/sandbox/info
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import pytest
 import requests
 
 from lib.calllog.log import CallLog
+from lib.fields.schema import AMOUNT, CURRENCY, ORDER_ID
+from lib.payments.service import PaymentsService, PaymentStatus
+from lib.sessions.service import SessionsService
+from tests.payments_support import ADMIN
 from tests.browser_support import AppServer, streamlit_app
 from tests.fake_acquired import FakeAcquired, FakeServer, delivery, sign
 
@@ -23,7 +28,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppServer
     api = FakeServer(fake)
     work = tmp_path_factory.mktemp("route")
     try:
-        with streamlit_app(work, extra_env={"SANDBOX_PORT": str(api.port)}) as server:
+        with streamlit_app(work, extra_env={"SANDBOX_PORT": str(api.port), "OPS_RECONCILE_EVERY_S": "0.5"}) as server:
             yield server, fake
     finally:
         api.stop()
@@ -64,3 +69,23 @@ def test_every_delivery_is_in_a_log_that_verifies(served: tuple[AppServer, FakeA
                f"{txn.transaction_id}"]
     assert lookups and lookups[-1]["seq"] > webhooks[-1]["seq"]
     assert log.verify().ok
+
+
+def test_the_server_finds_the_payment_of_an_expired_session_whose_webhook_never_came(
+        served: tuple[AppServer, FakeAcquired], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, fake = served
+    monkeypatch.setenv("SANDBOX_SESSION_TTL_SECONDS", "1")
+    monkeypatch.setenv("OPS_SECRETS_PATH", str(server.work / "no-secrets.toml"))
+    sessions = SessionsService(sandbox_base_url=fake.base_url,
+                               db_path=Path(server.work) / "ops.db")
+    values = {ORDER_ID: "ord-route-swept", AMOUNT: "7.00", CURRENCY: "gbp"}
+    session_id = sessions.create("sandbox", ADMIN, values).session_id  # in the server's database
+    fake.pay(session_id)  # paid, and no webhook ever comes
+    payments = PaymentsService(sessions)
+    deadline = time.monotonic() + 20
+    while payments.status(session_id).status is not PaymentStatus.PAID and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert payments.status(session_id).status is PaymentStatus.PAID
+    reconciler = [e for e in (sessions.log.entry(s) for s in range(1, sessions.log.count() + 1))
+                  if e and e["operator"] == "payments-reconciler" and e["kind"] == "api_result"]
+    assert reconciler and reconciler[-1]["session_id"] == session_id

@@ -33,7 +33,7 @@ from lib.fields.validation import InvalidRequest, Problem
 from lib.payments import rules
 from lib.payments.models import PaymentState, PaymentStatus, TransactionRecord, derive, reason_words
 from lib.payments.reconcile import Reconciled, reconcile_order
-from lib.payments.route import routes
+from lib.payments.route import routes, sweeping
 from lib.payments.rules import MoneyResult, OperationNotAllowed, PaymentNotFound
 from lib.payments.store import DONE, NOT_SENT, REFUSED, UNKNOWN, Operation, SqlitePaymentStore
 from lib.payments.webhooks import LOOKUP_TIMEOUTS, WEBHOOK_OPERATOR, Receipt, Verdict, WebhookReceiver
@@ -44,11 +44,12 @@ from lib.sessions.service import SessionsService
 __all__ = [  # what pages and ui/ use of the payments area, besides the service itself
     "ActionRefused", "InvalidRequest", "MoneyResult", "Operation", "OperationNotAllowed", "PaidNotice",
     "PaymentNotFound", "PaymentState", "PaymentStatus", "PaymentsService", "Problem", "Receipt", "RecentPayment",
-    "Reconciled", "SessionNotFound", "TransactionRecord", "UnknownOutcome", "Verdict", "reason_words",
-    "webhook_routes",
+    "Reconciled", "SessionNotFound", "TransactionRecord", "UnknownOutcome", "Verdict", "payments_lifespan",
+    "reason_words", "webhook_routes",
 ]
 
 # The recent-payments view by default: what was paid (or authorised) and what expired unpaid.
+RECONCILER = "payments-reconciler"  # who the log names for the server's own lookups
 DEFAULT_RECENT = frozenset({PaymentStatus.PAID, PaymentStatus.AUTHORISED, PaymentStatus.REFUNDED_PARTLY,
                             PaymentStatus.REFUNDED, PaymentStatus.EXPIRED_UNPAID})
 
@@ -209,10 +210,11 @@ class PaymentsService:
         client = self.client(session.environment, who.operator)
         return reconcile_order(client, self.store, session.environment, session_id, session.order_id, self.clock)
 
-    def reconcile_due(self, env_name: str, operator: str = WEBHOOK_OPERATOR, *,
+    def reconcile_due(self, env_name: str, operator: str = RECONCILER, *,
                       within: timedelta = timedelta(days=1), limit: int = 20) -> list[Reconciled]:
         """The sessions that expired (in the last ``within``) with no payment known and were not
-        looked at since: list their orders' transactions. A failed lookup is left for next time."""
+        looked at since: list their orders' transactions. The first failed lookup ends the round
+        (the API is down, or does not list transactions): the rest wait for the next one."""
         now = self.clock()
         client = self.client(env_name, operator)
         done = []
@@ -220,8 +222,13 @@ class PaymentsService:
             try:
                 done.append(reconcile_order(client, self.store, env_name, session_id, order_id, self.clock))
             except ApiError:
-                continue
+                break
         return done
+
+    def sweep(self) -> int:
+        """:meth:`reconcile_due` in every configured environment (the server runs it every few
+        minutes); how many sessions were reconciled."""
+        return sum(len(self.reconcile_due(env)) for env in self.sessions.environments())
 
     # --- money ------------------------------------------------------------------------------------
     def capture(self, env_name: str, who: Identity, transaction_id: str, amount: str | None = None, *,
@@ -306,4 +313,10 @@ def webhook_routes(service: Callable[[], PaymentsService] | None = None) -> list
     answered by ``service()`` (default: :meth:`PaymentsService.shared`)."""
     factory = service or PaymentsService.shared
     return routes(lambda: factory().receiver)
+
+
+def payments_lifespan(service: Callable[[], PaymentsService] | None = None) -> Callable[[Any], Any]:
+    """The server's lifespan: :meth:`PaymentsService.sweep` every ``settings.reconcile_every_s()``."""
+    factory = service or PaymentsService.shared
+    return sweeping(lambda: factory().sweep(), settings.reconcile_every_s())
 
