@@ -34,6 +34,7 @@ def test_statuses_of_many_sessions_take_one_query(world: World) -> None:
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
     assert sum(states[i].status is PaymentStatus.PAID for i in ids) == 10
     assert sum(states[i].status is PaymentStatus.AWAITING for i in ids) == 20
+    assert world.payments.active_statuses(ids) == states
 
 
 @pytest.mark.parametrize(("status", "reason", "expected", "text"), [

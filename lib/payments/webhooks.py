@@ -224,7 +224,7 @@ class WebhookReceiver:
                                               confirmation=confirmation):
                 raise _Raced(claim.webhook_id)
 
-        detail = {"verdict": verdict.value, "reason": reason, "http_status": status, "environment_in_url": named,
+        detail = {"verdict": verdict.value, "reason": reason, "http_status": status, "environment_in_url": named[:200],
                   "webhook_id": claim.webhook_id or None, "webhook_type": claim.webhook_type or None,
                   "timestamp": claim.timestamp, "transaction_id": claim.transaction_id,
                   "status_claimed": claim.status, "order_id": claim.order_id,
