@@ -183,11 +183,13 @@ def test_without_the_apis_figures_an_unknown_outcome_blocks_further_operations(w
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SANDBOX_READ_TIMEOUT", "0.3")
     world.fake.figures = False
-    txn_id, _ = world.paid(world.session("20.00"))
+    session_id = world.session("20.00")
+    txn_id, _ = world.paid(session_id)
     world.fake.hold(1.0)
     with pytest.raises(UnknownOutcome):
         world.payments.refund("sandbox", FINANCE, txn_id, "5.00", "slow")
     assert world.payments.transaction("sandbox", txn_id).uncertain
+    assert world.payments.status(session_id).text.endswith("(an operation on it got no answer: look it up)")
     with pytest.raises(OperationNotAllowed, match="got no answer"):
         world.payments.refund("sandbox", FINANCE, txn_id, "1.00", "again")
     assert len(world.fake.actions) == 1

@@ -203,19 +203,29 @@ class PaymentsClient(Client):
                                 entry_seq=seq)
         return ActionResult(operation, transaction_id, taken[0].action_id, taken[0].status, seq, attempt)
 
-    def capture(self, transaction_id: str, amount: Decimal | None = None, **kwargs: Any) -> ActionResult:
+    def capture(self, transaction_id: str, amount: Decimal | None = None, *, about: Transaction,
+                session_id: str | None = None, record: RecordAction | None = None,
+                on_unknown: Then | None = None) -> ActionResult:
         """Capture an authorisation: ``amount`` or, without one, everything authorised."""
-        return self.act("capture", transaction_id, {} if amount is None else {"amount": amount}, **kwargs)
+        return self.act("capture", transaction_id, {} if amount is None else {"amount": amount}, about=about,
+                        session_id=session_id, record=record, on_unknown=on_unknown)
 
-    def void(self, transaction_id: str, **kwargs: Any) -> ActionResult:
-        return self.act("void", transaction_id, {}, **kwargs)
+    def void(self, transaction_id: str, *, about: Transaction, session_id: str | None = None,
+             record: RecordAction | None = None, on_unknown: Then | None = None) -> ActionResult:
+        return self.act("void", transaction_id, {}, about=about, session_id=session_id, record=record,
+                        on_unknown=on_unknown)
 
-    def refund(self, transaction_id: str, amount: Decimal, reference: str, **kwargs: Any) -> ActionResult:
-        return self.act("refund", transaction_id, {"amount": amount, "reference": reference}, **kwargs)
+    def refund(self, transaction_id: str, amount: Decimal, reference: str, *, about: Transaction,
+               session_id: str | None = None, record: RecordAction | None = None,
+               on_unknown: Then | None = None) -> ActionResult:
+        return self.act("refund", transaction_id, {"amount": amount, "reference": reference}, about=about,
+                        session_id=session_id, record=record, on_unknown=on_unknown)
 
     def reversal(self, transaction_id: str, amount: Decimal | None = None, reference: str | None = None,
-                 webhook_url: str | None = None, **kwargs: Any) -> ActionResult:
+                 webhook_url: str | None = None, *, about: Transaction, session_id: str | None = None,
+                 record: RecordAction | None = None, on_unknown: Then | None = None) -> ActionResult:
         """Void or refund, whichever applies (the API decides)."""
         body = {k: v for k, v in (("amount", amount), ("reference", reference), ("webhook_url", webhook_url))
                 if v is not None}
-        return self.act("reversal", transaction_id, body, **kwargs)
+        return self.act("reversal", transaction_id, body, about=about, session_id=session_id, record=record,
+                        on_unknown=on_unknown)

@@ -171,6 +171,8 @@ def derive(session_id: str, transactions: Sequence[TransactionRecord], *, expire
     if paid:
         chosen = _newest(paid)
         status, text = _status_of(chosen)
+        if chosen.uncertain:
+            text += " (an operation on it got no answer: look it up)"
         return PaymentState(session_id, status, text, chosen, len(transactions))
     if not transactions:
         status = PaymentStatus.EXPIRED_UNPAID if expired else PaymentStatus.AWAITING

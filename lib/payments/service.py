@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from lib import settings
 from lib.access import events
-from lib.access.policy import Action, Identity
+from lib.access.policy import AccessDenied, Action, Identity
 from lib.api.errors import ApiError, UnknownOutcome
 from lib.api.transactions import ActionResult, ActionRefused, PaymentsClient, Transaction
 from lib.common.timefmt import parse_utc
@@ -38,11 +38,12 @@ from lib.payments.rules import MoneyResult, OperationNotAllowed, PaymentNotFound
 from lib.payments.store import DONE, NOT_SENT, REFUSED, UNKNOWN, Operation, SqlitePaymentStore
 from lib.payments.webhooks import LOOKUP_TIMEOUTS, WEBHOOK_OPERATOR, Receipt, Verdict, WebhookReceiver
 from lib.sessions import live_safety
+from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.sessions.models import QA_TAG_PREFIX, Session, SessionNotFound
 from lib.sessions.service import SessionsService
 
 __all__ = [  # what pages and ui/ use of the payments area, besides the service itself
-    "ActionRefused", "InvalidRequest", "MoneyResult", "Operation", "OperationNotAllowed", "PaidNotice",
+    "AccessDenied", "ActionRefused", "LiveConfirmationRequired", "LiveLimitExceeded", "InvalidRequest", "MoneyResult", "Operation", "OperationNotAllowed", "PaidNotice",
     "PaymentNotFound", "PaymentState", "PaymentStatus", "PaymentsService", "Problem", "Receipt", "RecentPayment",
     "Reconciled", "SessionNotFound", "TransactionRecord", "UnknownOutcome", "Verdict", "payments_lifespan",
     "reason_words", "webhook_routes",
