@@ -259,3 +259,24 @@ def test_a_session_carries_the_consoles_webhook_url_unless_one_was_set(world: Wo
               "webhook_url": "https://shop.example.com/hook"}
     own = world.sessions.create("sandbox", ADMIN, values).session_id
     assert world.fake.sessions[own]["webhook_url"] == "https://shop.example.com/hook"
+
+
+@pytest.mark.parametrize("took_effect", [True, False])
+def test_a_person_settles_an_operation_the_api_cannot_tell_about(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                                  took_effect: bool) -> None:
+    monkeypatch.setenv("SANDBOX_READ_TIMEOUT", "0.3")
+    world.fake.figures = False
+    txn_id, _ = world.paid(world.session("20.00"))
+    world.fake.hold(1.0)
+    with pytest.raises(UnknownOutcome):
+        world.payments.refund("sandbox", FINANCE, txn_id, "5.00", "slow")
+    [op] = world.payments.operations("sandbox", txn_id)
+    with pytest.raises(AccessDenied):
+        world.payments.settle("sandbox", AUDITOR, op.id, took_effect=took_effect)
+    seq = world.payments.settle("sandbox", FINANCE, op.id, took_effect=took_effect, note="checked the Hub")
+    entry = world.log.entry(seq)
+    assert entry is not None and entry["kind"] == "payment_resolution" and entry["detail"]["took_effect"] is took_effect
+    record = world.payments.transaction("sandbox", txn_id)
+    assert (record.uncertain, record.refunded) == (False, Decimal("5.00") if took_effect else Decimal(0))
+    with pytest.raises(LookupError):
+        world.payments.settle("sandbox", FINANCE, op.id, took_effect=took_effect)

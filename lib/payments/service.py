@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlite_utils import Database
 from starlette.routing import Route
@@ -35,7 +35,7 @@ from lib.payments.models import PaymentState, PaymentStatus, TransactionRecord, 
 from lib.payments.reconcile import Reconciled, reconcile_order
 from lib.payments.route import routes, sweeping
 from lib.payments.rules import MoneyResult, OperationNotAllowed, PaymentNotFound
-from lib.payments.store import DONE, NOT_SENT, REFUSED, UNKNOWN, Operation, SqlitePaymentStore
+from lib.payments.store import DONE, NOT_SENT, REFUSED, SETTLED, UNKNOWN, Operation, SqlitePaymentStore
 from lib.payments.webhooks import LOOKUP_TIMEOUTS, WEBHOOK_OPERATOR, Receipt, Verdict, WebhookReceiver
 from lib.sessions import live_safety
 from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
@@ -50,6 +50,7 @@ __all__ = [  # what pages and ui/ use of the payments area, besides the service 
 ]
 
 # The recent-payments view by default: what was paid (or authorised) and what expired unpaid.
+RESOLUTION = "payment_resolution"  # the log's kind for a person settling an operation with no answer
 RECONCILER = "payments-reconciler"  # who the log names for the server's own lookups
 DEFAULT_RECENT = frozenset({PaymentStatus.PAID, PaymentStatus.AUTHORISED, PaymentStatus.REFUNDED_PARTLY,
                             PaymentStatus.REFUNDED, PaymentStatus.EXPIRED_UNPAID})
@@ -298,6 +299,27 @@ class PaymentsService:
             raise
         return MoneyResult(operation, amount, before, self.transaction(env_name, before.transaction_id),
                            result.action_id, result.entry_seq)
+
+    def settle(self, env_name: str, who: Identity, op_id: int, *, took_effect: bool, note: str = "") -> int:
+        """A person settles an operation that got no answer, when the API's answer cannot (no
+        figures): a ``payment_resolution`` entry says who decided what; ``took_effect`` applies
+        the operation to the record in the same transaction. Returns the entry's seq."""
+        op = self.store.operation(op_id)
+        if op is None or op.environment != env_name or op.state != UNKNOWN:
+            raise LookupError(f"operation {op_id} in {env_name} is not waiting to be settled")
+        events.enforce(self.log, who, cast(Action, op.operation), env_name)
+
+        def then(db: Database, seq: int) -> None:
+            if took_effect:
+                self.store.apply_operation(db, env_name, op.transaction_id, op.operation, op.amount, seq=seq,
+                                           now=self.clock())
+            self.store.finish(db, op_id, SETTLED, seq=seq)
+
+        return self.log.append(RESOLUTION, operator=who.operator, environment=env_name, method="POST",
+                               path=f"/v1/transactions/{op.transaction_id}/{op.operation}",
+                               amount=op.amount, detail={"operation_id": op_id, "took_effect": took_effect,
+                                                         "note": note.strip(), "request_seq": op.entry_seq},
+                               then=then)
 
     def _look_up_quietly(self, client: PaymentsClient, env_name: str, transaction_id: str) -> None:
         """After an unknown outcome: record what the API says now, if it answers (it may not)."""

@@ -122,6 +122,8 @@ class PaymentStore(Protocol):
 
     def operations(self, environment: str, transaction_id: str) -> list[Operation]: ...
 
+    def operation(self, op_id: int) -> Operation | None: ...
+
     def record_reconciliation(self, db: Database, environment: str, session_id: str, *, seq: int, found: int,
                               now: datetime) -> None: ...
 
@@ -262,8 +264,7 @@ class SqlitePaymentStore:
         return [record_of(row) for row in self._db().query(sql, list(args))]
 
     def transaction(self, environment: str, transaction_id: str) -> TransactionRecord | None:
-        found = self._records("t.environment = ? AND t.transaction_id = ?", (environment, transaction_id))
-        return found[0] if found else None
+        return next(iter(self._records("t.environment = ? AND t.transaction_id = ?", (environment, transaction_id))), None)
 
     def for_sessions(self, session_ids: Sequence[str]) -> dict[str, list[TransactionRecord]]:
         """The transactions of many sessions in one query (the Active sessions grid's every tick)."""
@@ -342,9 +343,14 @@ class SqlitePaymentStore:
                         f"WHERE environment = ? AND transaction_id = ? AND state = '{UNKNOWN}'",
                         (environment, transaction_id))
 
+    def operation(self, op_id: int) -> Operation | None:
+        return next(iter(self._operations("id = ?", (op_id,))), None)
+
     def operations(self, environment: str, transaction_id: str) -> list[Operation]:
-        rows = self.query("SELECT * FROM payment_operations WHERE environment = ? AND transaction_id = ? ORDER BY id",
-                          (environment, transaction_id))
+        return self._operations("environment = ? AND transaction_id = ?", (environment, transaction_id))
+
+    def _operations(self, where: str, args: Sequence[Any]) -> list[Operation]:
+        rows = self.query(f"SELECT * FROM payment_operations WHERE {where} ORDER BY id", args)
         return [Operation(r["id"], r["environment"], r["transaction_id"], r["operation"], _dec(r["amount"]),
                           r["reference"], r["operator"], parse_utc(r["requested_at"]), r["state"], r["action_id"],
                           r["entry_seq"]) for r in rows]
