@@ -89,6 +89,7 @@ class FakeAcquired:
     actions: list[tuple[str, str, Any]] = field(default_factory=list)
     held: float = 0.0  # seconds the next money operation waits after taking effect
     base_url: str = ""  # where it answers, once served
+    slow_lookups: float = 0.0  # seconds every GET of a transaction waits before answering
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def pay(self, session_id: str, status: str = "success", *, reason: str | None = None,
@@ -118,6 +119,8 @@ class FakeAcquired:
         return _json({"session_id": session_id}, 201)
 
     async def one(self, request: Request) -> Response:
+        if self.slow_lookups:
+            await asyncio.sleep(self.slow_lookups)
         txn = self.transactions.get(request.path_params["transaction_id"])
         if txn is None:
             return _json({"status": "error", "error_type": "not_found", "instance": request.url.path}, 404)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -197,3 +198,23 @@ def test_a_payer_who_gave_up_early_is_recorded_without_a_lookup(world: World) ->
     w = world
     receipt = w.deliver(delivery("", "tds_expired", "ord-gave-up"))
     assert (receipt.verdict, receipt.confirmation) == (Verdict.ACCEPTED, NOTHING)
+
+
+def test_a_slow_api_cannot_hold_the_answer_and_the_retry_confirms(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookup runs in the request with short timeouts: the 200 comes in time, the delivery is
+    left ``lookup_failed``, and Acquired's retry of it (a duplicate) confirms it."""
+    w = world
+    monkeypatch.setattr("lib.payments.service.LOOKUP_TIMEOUTS", (1.0, 0.3))
+    session_id = w.session()
+    txn = w.fake.pay(session_id)
+    body = delivery(txn.transaction_id, "success", txn.order_id)
+    w.fake.slow_lookups = 2.0
+    started = time.monotonic()
+    first = w.deliver(body)
+    assert time.monotonic() - started < 1.5
+    assert (first.verdict, first.http_status, first.confirmation) == (Verdict.ACCEPTED, 200, webhooks.FAILED)
+    assert w.payments.status(session_id).status is PaymentStatus.AWAITING
+    w.fake.slow_lookups = 0.0
+    retry = w.deliver(body)
+    assert (retry.verdict, retry.confirmation) == (Verdict.DUPLICATE, CONFIRMED)
+    assert w.payments.status(session_id).status is PaymentStatus.PAID
