@@ -18,7 +18,7 @@ from ui.pages import PAGES
 from lib.calllog.log import CallLog
 from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, ENVIRONMENTS, SANDBOX, ConfigError, configured_environments, \
     form_defaults
-from lib.settings import live_amount_limit
+from lib.settings.limits import live_amount_limit
 
 AUTH = {"redirect_uri": "https://ops.example.com/oauth2callback", "cookie_secret": "x" * 32,
         "client_id": "id", "client_secret": "secret", "server_metadata_url": "https://idp.example/.well-known"}
@@ -167,15 +167,17 @@ TEST_ENVS = {SANDBOX, ACQUIRED_TEST}
 EVERY = set(ENVIRONMENTS)
 # The rules, written out independently of lib.access.policy.GRANTS: role → action → environments.
 SPEC: dict[str, dict[str, set[str]]] = {
-    FINANCE: {"create": EVERY, "update": EVERY, "view_session": EVERY, "view_active": EVERY, "export": EVERY},
-    QA: {"create": TEST_ENVS, "view_active": TEST_ENVS, "qa_run": TEST_ENVS, "view_session": EVERY, "export": EVERY},
+    FINANCE: {"create": EVERY, "update": EVERY, "view_session": EVERY, "view_active": EVERY, "export": EVERY,
+              "capture": EVERY, "void": EVERY, "refund": EVERY},
+    QA: {"create": TEST_ENVS, "view_active": TEST_ENVS, "qa_run": TEST_ENVS, "view_session": EVERY, "export": EVERY,
+         "capture": TEST_ENVS, "void": TEST_ENVS, "refund": TEST_ENVS},
     AUDITOR: {"view_audit": EVERY, "view_session": EVERY, "export": EVERY},
     ADMIN: {**{a: EVERY for a in access.ACTIONS}, "qa_run": TEST_ENVS},  # QA runs never go live
 }
 
 
 def spec_allows(roles: set[str], action: str, env: str, local: bool) -> bool:
-    if local and env == ACQUIRED_LIVE and action in ("create", "update"):
+    if local and env == ACQUIRED_LIVE and action in ("create", "update", "capture", "void", "refund"):
         return False
     return any(env in SPEC[role].get(action, set()) for role in roles)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lib import settings
+from lib.settings import limits
 from lib.fields import dotted
 from lib.sessions import form_values as forms
 def test_lookup_tells_missing_from_a_sent_none() -> None:
@@ -78,7 +79,7 @@ def test_a_broken_ceiling_is_a_config_error(setting: str, monkeypatch: pytest.Mo
     secrets.write_text(f"[limits]\namount_ceiling = {setting if setting in ('true', '0', '-5') else repr(setting)}\n")
     monkeypatch.setenv("OPS_SECRETS_PATH", str(secrets))
     with pytest.raises(settings.ConfigError, match="amount_ceiling"):
-        settings.check_settings()
+        limits.check_settings()
 
 
 def test_an_update_is_checked_against_the_merged_session() -> None:

@@ -67,7 +67,7 @@ def read_only(path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def small_disk(folder: Path, size: str = "256k") -> Iterator[Path]:
+def small_disk(folder: Path, size: str = "1m") -> Iterator[Path]:
     """A tmpfs of ``size`` mounted at ``folder`` (skips where mounting is not allowed)."""
     folder.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
@@ -160,9 +160,9 @@ def test_a_full_disk_is_explained(tmp_path: Path, sandbox) -> None:
 
 
 def test_a_full_disk_at_start_is_explained_not_a_disk_io_error(tmp_path: Path) -> None:
-    # Room for the new database to be checkpointed when it closes (all of ops.db's tables, made
-    # by its migrations, and the WAL that made them): otherwise its WAL outlives the close.
-    with small_disk(tmp_path / "disk", size="512k") as disk:
+    # The disk has room for the new database to be checkpointed when it closes (all of ops.db's
+    # tables, made by its migrations, and the WAL that made them): otherwise its WAL outlives the close.
+    with small_disk(tmp_path / "disk") as disk:
         path = new_log(disk / "ops.db").db_path
         fill_disk(disk)
         with pytest.raises(CallLogUnavailable) as caught:

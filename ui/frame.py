@@ -17,6 +17,7 @@ import streamlit as st
 
 from lib.access.service import AccessDenied, AccessService, ConfigError, Identity, LoginRequired
 from lib.audit.service import AuditService, CallLogUnavailable, ops_db_path
+from lib.payments.service import PaymentsService
 from lib.qa.service import QAService
 from lib.sessions.service import Environment, SessionsService, local_time, zone
 from ui.pages import PAGES, PageInfo
@@ -60,6 +61,10 @@ class Frame:
     @property
     def audit(self) -> AuditService:
         return AuditService(self.sessions.log)
+
+    @property
+    def payments(self) -> PaymentsService:
+        return PaymentsService.for_console(self.sessions)
 
     @property
     def operator(self) -> str:

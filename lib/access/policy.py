@@ -21,10 +21,12 @@ FINANCE, QA, AUDITOR, ADMIN = "finance", "qa", "auditor", "admin"
 ROLES: tuple[str, ...] = (FINANCE, QA, AUDITOR, ADMIN)
 UNMASKED_ROLES = frozenset({FINANCE, AUDITOR, ADMIN})  # see customer personal data in full
 
-Action = Literal["create", "update", "qa_run", "view_audit", "export", "view_session", "view_active"]
+Action = Literal["create", "update", "qa_run", "view_audit", "export", "view_session", "view_active", "capture",
+                 "void", "refund"]
 ACTIONS: tuple[str, ...] = get_args(Action)
 # Actions that act in one environment: the caller must say which.
-ENV_ACTIONS = frozenset({"create", "update", "qa_run", "view_active"})
+ENV_ACTIONS = frozenset({"create", "update", "qa_run", "view_active", "capture", "void", "refund"})
+MONEY_ACTIONS = frozenset({"capture", "void", "refund"})  # operations on a customer's payment
 ACTION_LABELS: dict[str, str] = {
     "create": "create sessions",
     "update": "update sessions",
@@ -33,18 +35,22 @@ ACTION_LABELS: dict[str, str] = {
     "export": "export data",
     "view_session": "view session details",
     "view_active": "list active sessions",
+    "capture": "capture payments",
+    "void": "void payments",
+    "refund": "refund payments",
 }
 
 QA_ENVIRONMENTS = frozenset({SANDBOX, ACQUIRED_TEST})
 ANY_ENVIRONMENT: frozenset[str] | None = None  # a grant valid in every environment
 NEVER_LIVE = frozenset({"qa_run"})  # hundreds of odd requests: never where money is real
-LOCAL_NEVER_LIVE = frozenset({"create", "update"})  # nobody is authenticated in local mode
+LOCAL_NEVER_LIVE = frozenset({"create", "update"}) | MONEY_ACTIONS  # nobody is authenticated in local mode
 
 # role → action → environments it may act in (None: any). The one statement of the rules.
 GRANTS: dict[str, dict[str, frozenset[str] | None]] = {
-    FINANCE: {"create": None, "update": None, "view_session": None, "view_active": None, "export": None},
+    FINANCE: {"create": None, "update": None, "view_session": None, "view_active": None, "export": None,
+              **dict.fromkeys(MONEY_ACTIONS)},
     QA: {"create": QA_ENVIRONMENTS, "view_active": QA_ENVIRONMENTS, "qa_run": QA_ENVIRONMENTS,
-         "view_session": None, "export": None},
+         "view_session": None, "export": None, **dict.fromkeys(MONEY_ACTIONS, QA_ENVIRONMENTS)},
     AUDITOR: {"view_audit": None, "view_session": None, "export": None},  # read-only
     ADMIN: dict.fromkeys(ACTIONS),
 }

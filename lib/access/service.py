@@ -15,7 +15,8 @@ from lib.access.operator_name import local_operator
 from lib.access.policy import AccessDenied, Identity, LoginRequired, denial, require_page
 from lib.access.signin import AccessPolicy
 from lib.calllog.interface import CallLogStore
-from lib.settings import ConfigError, check_settings, load_secrets
+from lib.settings import ConfigError, load_secrets
+from lib.settings.limits import check_settings
 
 __all__ = ["AccessDenied", "AccessPolicy", "AccessService", "ConfigError", "Identity", "LoginRequired"]
 

@@ -169,7 +169,7 @@ class Transport(Protocol):
     """What sends the HTTP requests: a ``requests.Session`` (the environment's pooled one by
     default); a test hands the client one that wraps it (to die after sending, or to alter an answer)."""
 
-    def request(self, method: str, url: str, *, data: bytes, headers: dict[str, str],
+    def request(self, method: str, url: str, *, data: bytes | None, headers: dict[str, str],
                 timeout: tuple[float, float]) -> requests.Response: ...
 
 
@@ -292,13 +292,14 @@ class Client:
     def _call(self, method: str, endpoint: str, path: str, body: Any, *, session_id: str | None = None,
               concerns_body: Any = None, tags: Sequence[str] = (),
               on_success: OnSuccess | None = None,
-              on_unknown: Then | None = None) -> tuple[requests.Response, int, str]:
-        """An authenticated call: on a 401, log in again and try once more."""
+              on_unknown: Then | None = None, idempotent: bool = False) -> tuple[requests.Response, int, str]:
+        """An authenticated call: on a 401, log in again and try once more. ``idempotent`` (a GET):
+        a request that got no answer is a network error, not an unknown outcome."""
         for retry_after_login in (False, True):
             try:
                 return self._attempt(method, endpoint, path, body, session_id=session_id,
                                      concerns_body=concerns_body, tags=tags, on_success=on_success,
-                                     on_unknown=on_unknown)
+                                     on_unknown=on_unknown, idempotent=idempotent)
             except Unauthorized:
                 if retry_after_login:
                     raise
@@ -321,7 +322,7 @@ class Client:
                  on_unknown: Then | None = None) -> tuple[requests.Response, int, str]:
         """One logged HTTP exchange, retrying only connections that were never made."""
         headers = self._headers(auth)
-        data = jsonutil.dumps(body).encode()
+        data = None if body is None else jsonutil.dumps(body).encode()  # a GET or a bodiless POST sends none
         url = self.env.api_base + path.removeprefix("/v1")
         common = {
             "operator": self.operator, "environment": self.env.name, "tags": self.tags + tuple(tags),

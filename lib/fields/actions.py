@@ -16,6 +16,7 @@ from typing import Any
 from lib.fields.schema import AMOUNT_BOUND, CURRENCIES, SESSION_SCHEMA, _string
 
 CAPTURE, VOID, REFUND, REVERSAL = "capture", "void", "refund", "reversal"
+AMOUNT, REFERENCE, WEBHOOK_URL = "amount", "reference", "webhook_url"  # the members of the bodies
 ACTIONS = (CAPTURE, VOID, REFUND, REVERSAL)
 # The statement reference's rule is the session's ``payment.reference`` rule (1-18 characters).
 REFERENCE_PATTERN = SESSION_SCHEMA["properties"]["payment"]["properties"]["reference"]["pattern"]

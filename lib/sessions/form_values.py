@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from lib import settings
+from lib.settings import limits
 from lib.fields import dotted
 from lib.common import jsonutil
 from lib.fields import money
@@ -35,7 +36,7 @@ def amount_rules(currency: Any) -> str:
     places = currency_decimals(code)
     decimals = f"up to {places} decimal places" if places else "no decimals"
     try:
-        ceiling = f", at most {money.format_amount(settings.amount_ceiling(code), code)}"
+        ceiling = f", at most {money.format_amount(limits.amount_ceiling(code), code)}"
     except settings.ConfigError:
         ceiling = ""  # the frame reports the broken setting on its own
     return f"{code.upper()}: {decimals}{ceiling}"
@@ -49,10 +50,10 @@ def _amount(raw: str, currency: Any) -> tuple[Decimal | None, str | None]:
         return None, exc.reason
     code = str(currency or "").lower()
     if code in leaf(CURRENCY).schema["enum"]:
-        ceiling = settings.amount_ceiling(code)
+        ceiling = limits.amount_ceiling(code)
         if value > ceiling:
             return None, (f"must be at most {money.format_amount(ceiling, code)} (the console's ceiling for one "
-                          f"session; {settings.CEILING_SOURCE})")
+                          f"session; {limits.CEILING_SOURCE})")
     return value, None
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from lib.fields import money
-from lib.settings import LIMIT_SOURCE, live_amount_limit
+from lib.settings.limits import LIMIT_SOURCE, live_amount_limit
 
 # "15.02 GBP": an amount (grouping commas allowed), then the three-letter code.
 _TYPED = re.compile(r"^\s*(?P<number>[0-9][0-9,]*(?:\.[0-9]+)?)\s*(?P<code>[A-Za-z]{3})\s*$")

@@ -53,6 +53,8 @@ from lib.sessions.rows import (EXPIRED_NOTE, active_columns, active_rows, call_r
                                session_label, version_rows)
 from lib.settings import ConfigError, Environment
 
+WEBHOOK_URL = "webhook_url"  # the field the API posts payment outcomes to (top level: not a dotted path)
+
 __all__ = [  # what pages and ui/ use of the sessions area, besides the service itself
     "AMOUNT", "CURRENCY", "EXPIRED_NOTE", "ORDER_ID", "QA_TAG_PREFIX", "ApiError", "Call", "ConfigError", "Countdown", "Created",
     "Environment", "InvalidRequest", "Leaf", "TransactionFacts", "LiveConfirmationRequired", "LiveLimitExceeded", "LiveSafetyError",
@@ -122,8 +124,12 @@ class SessionsService:
     def create(self, env_name: str, who: Identity, values: Mapping[str, Any], *, confirm: str | None = None) -> Created:
         """Pre-check the form values (raising :class:`InvalidRequest` with every problem), then create.
 
-        ``confirm`` is what the operator typed to confirm a live amount (``15.02 GBP``)."""
+        ``confirm`` is what the operator typed to confirm a live amount (``15.02 GBP``). Unless the
+        person set a webhook URL, the session carries the console's own (``settings.webhook_url``)."""
         events.enforce(self.log, who, "create", env_name)
+        hook = settings.webhook_url(env_name)
+        if hook and is_empty(values.get(WEBHOOK_URL)):
+            values = {**values, WEBHOOK_URL: hook}
         body, problems = check_create(values)
         if problems:
             raise InvalidRequest(problems)

@@ -98,6 +98,39 @@ def _entries_hash_version(db: Database) -> None:
     db.execute("ALTER TABLE entries ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 1")
 
 
+@MIGRATIONS(name="0003_payments")
+def _payments(db: Database) -> None:
+    """What the console knows of payments: transactions per environment, webhook deliveries (once
+    per environment and webhook id), money operations, reconciliations of expired sessions."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS payment_transactions (
+            environment TEXT NOT NULL, transaction_id TEXT NOT NULL, order_id TEXT, session_id TEXT,
+            status TEXT, reason TEXT, amount TEXT, currency TEXT, capture INTEGER, captured TEXT NOT NULL,
+            refunded TEXT NOT NULL, voided INTEGER NOT NULL, created TEXT, known_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL, version INTEGER NOT NULL, paid_seq INTEGER, last_seq INTEGER NOT NULL,
+            PRIMARY KEY (environment, transaction_id))""")
+    for name, on in (("payment_transactions_session", "payment_transactions (session_id)"),
+                     ("payment_transactions_order", "payment_transactions (environment, order_id)"),
+                     ("payment_transactions_paid", "payment_transactions (paid_seq) WHERE paid_seq IS NOT NULL"),
+                     ("payment_transactions_updated", "payment_transactions (updated_at)")):
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS webhook_deliveries (
+            environment TEXT NOT NULL, webhook_id TEXT NOT NULL, webhook_type TEXT, transaction_id TEXT,
+            order_id TEXT, claimed_status TEXT, received_at TEXT NOT NULL, entry_seq INTEGER NOT NULL,
+            confirmation TEXT NOT NULL, confirmed_seq INTEGER, PRIMARY KEY (environment, webhook_id))""")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS payment_operations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, environment TEXT NOT NULL, transaction_id TEXT NOT NULL,
+            operation TEXT NOT NULL, amount TEXT, reference TEXT, operator TEXT NOT NULL, requested_at TEXT NOT NULL,
+            state TEXT NOT NULL, action_id TEXT, entry_seq INTEGER, settled_at TEXT)""")
+    db.execute("CREATE INDEX IF NOT EXISTS payment_operations_txn ON payment_operations (environment, transaction_id)")
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS payment_reconciliations (
+            environment TEXT NOT NULL, session_id TEXT NOT NULL, at TEXT NOT NULL, entry_seq INTEGER NOT NULL,
+            found INTEGER NOT NULL, PRIMARY KEY (environment, session_id))""")
+
+
 def migrate_ops(path: str | Path) -> Database:
     """Bring the console's database at ``path`` to the latest schema (once per process)."""
     return migrate(path, MIGRATIONS)

@@ -1,0 +1,1 @@
+"""Payments: did the customer pay? Transactions, webhooks, reconciliation, money operations."""
