@@ -19,7 +19,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone, UTC
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.net import free_port  # noqa: E402
+from lib.calllog.log import CallLog  # noqa: E402
 from lib.sessions import registry  # noqa: E402
 from lib.sessions import rows as session_rows  # noqa: E402
-from lib.calllog.log import CallLog  # noqa: E402
 from lib.sessions.service import SessionsService  # noqa: E402
+from tests.net import free_port  # noqa: E402
 
 TARGET_MS = 100.0
 OPERATORS = ("ann@example.com", "bob@example.com", "cat@example.com", "dan@example.com")

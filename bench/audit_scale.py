@@ -25,18 +25,18 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lib.audit import queries as audit
-from lib.common import jsonutil
 from lib.calllog.log import COLUMNS, GENESIS_HASH, HASHED_COLUMNS, CallLog, entry_hash
 from lib.calllog.recipes import CURRENT
-from lib.storage.db import connect, immediate
+from lib.common import jsonutil
 from lib.common.timefmt import utc_text
+from lib.storage.db import connect, immediate
 
 DAYS = 30
 BATCH = 20_000

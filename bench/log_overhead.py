@@ -25,13 +25,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib.common import jsonutil
-from lib.calllog.log import CallLog
 from lib.api.client import Client
+from lib.calllog.log import CallLog
+from lib.common import jsonutil
+from lib.fields.validation import SessionRequest
+from lib.sandbox.runtime import serve_in_thread
 from lib.settings import Credentials, Environment
 from lib.storage.db import connect
-from lib.sandbox.runtime import serve_in_thread
-from lib.fields.validation import SessionRequest
 
 
 def body(i: int) -> dict:

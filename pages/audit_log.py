@@ -7,15 +7,24 @@ page), so an auditor shares what they see as a link.
 """
 from __future__ import annotations
 
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 import streamlit as st
 
 from lib.audit.service import CUSTOM, AuditView, minute_of, page_count, view_from_query_params, view_to_query_params
 from ui.audit_charts import show_charts
 from ui.audit_entry import GRID_CONFIG, MISSING, show_entry
-from ui.audit_filters import (ENTRY, GRID_KEY, LAST_FILTERS, PAGE_KEY, SEEN_SELECTION, WRITTEN, filter_widgets,
-                              load_view, sync_url)
+from ui.audit_filters import (
+    ENTRY,
+    GRID_KEY,
+    LAST_FILTERS,
+    PAGE_KEY,
+    SEEN_SELECTION,
+    WRITTEN,
+    filter_widgets,
+    load_view,
+    sync_url,
+)
 from ui.audit_tools import show_export, show_integrity
 from ui.frame import frame
 from ui.pages import AUDIT

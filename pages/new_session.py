@@ -5,8 +5,17 @@ import uuid
 
 import streamlit as st
 
-from lib.sessions.service import (ORDER_ID, ApiError, ConfigError, InvalidRequest, TransactionFacts, check_create,
-                                  curl_command, form_defaults, preview_json)
+from lib.sessions.service import (
+    ORDER_ID,
+    ApiError,
+    ConfigError,
+    InvalidRequest,
+    TransactionFacts,
+    check_create,
+    curl_command,
+    form_defaults,
+    preview_json,
+)
 from ui.field_widgets import current_values, session_form, visible_problems, widget_key
 from ui.frame import frame
 from ui.once import once

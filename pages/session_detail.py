@@ -9,8 +9,16 @@ from ui.pages import DETAIL, UPDATE
 from ui.session_picker import pick
 from ui.text import md
 from ui.unanswered import unanswered_section
-from ui.widgets import (ENTRY_LINK, TO_ENTRY, expired_notice, linked, live_countdown, log_link, page_link,
-                        payment_link_block)
+from ui.widgets import (
+    ENTRY_LINK,
+    TO_ENTRY,
+    expired_notice,
+    linked,
+    live_countdown,
+    log_link,
+    page_link,
+    payment_link_block,
+)
 
 f = frame(DETAIL)
 
@@ -20,7 +28,7 @@ session_id = (st.query_params.get("session") or "").strip() or pick(
     empty=f"No sessions in {f.env_name} in the last day. Open a session from Active sessions, or add "
           "?session=<id> to the address.")
 if not session_id:
-    unanswered_section(f.sessions, f.env, f.identity, f.sessions.unanswered(f.env_name), f.tz,
+    unanswered_section(f.sessions, f.env, f.identity, f.sessions.unanswered_calls.all(f.env_name), f.tz,
                        title="Calls with no answer recorded")
     st.stop()
 try:

@@ -5,8 +5,18 @@ from typing import Any
 
 import streamlit as st
 
-from lib.sessions.service import (AMOUNT, ApiError, InvalidRequest, SessionExpired, SessionNotFound, change_rows, leaf,
-                                  preview_json, update_defaults, version_rows)
+from lib.sessions.service import (
+    AMOUNT,
+    ApiError,
+    InvalidRequest,
+    SessionExpired,
+    SessionNotFound,
+    change_rows,
+    leaf,
+    preview_json,
+    update_defaults,
+    version_rows,
+)
 from ui.field_widgets import current_values, field, session_form, visible_problems
 from ui.frame import frame
 from ui.once import once
@@ -14,8 +24,18 @@ from ui.pages import DETAIL, UPDATE
 from ui.session_picker import pick
 from ui.text import md
 from ui.update_parts import refused, uncertain_banner
-from ui.widgets import (ENTRY_LINK, REFUSALS, TO_ENTRY, linked, live_confirmation, live_countdown, log_link, page_link,
-                        problems_of, show_failure)
+from ui.widgets import (
+    ENTRY_LINK,
+    REFUSALS,
+    TO_ENTRY,
+    linked,
+    live_confirmation,
+    live_countdown,
+    log_link,
+    page_link,
+    problems_of,
+    show_failure,
+)
 
 PICK = "upd_session"
 OUTCOME = "upd_outcome"  # (session id, Updated | exception): shown only with that session

@@ -1,7 +1,7 @@
 """The one clock tests move by hand: time passes only when a test says so, and nothing sleeps."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 

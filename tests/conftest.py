@@ -1,7 +1,6 @@
 """Shared fixtures."""
 from __future__ import annotations
 
-
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path

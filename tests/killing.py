@@ -5,17 +5,17 @@ exactly as after a crash, a deploy or a power cut.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from lib.calllog.log import CallLog
 from lib.api.client import Client, Transport
-from lib.sessions.service import SessionsService
+from lib.calllog.log import CallLog
 from lib.fields.validation import SessionRequest
+from lib.sessions.service import SessionsService
 
 OPERATOR = "ann@example.com"
 

@@ -14,11 +14,18 @@ from lib.access import policy as access
 from lib.access.bind import check_bind_address
 from lib.access.policy import ADMIN, AUDITOR, FINANCE, QA, AccessDenied, Identity, LoginRequired, require
 from lib.access.signin import AccessPolicy
-from ui.pages import PAGES
 from lib.calllog.log import CallLog
-from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, ENVIRONMENTS, SANDBOX, ConfigError, configured_environments, \
-    form_defaults
+from lib.settings import (
+    ACQUIRED_LIVE,
+    ACQUIRED_TEST,
+    ENVIRONMENTS,
+    SANDBOX,
+    ConfigError,
+    configured_environments,
+    form_defaults,
+)
 from lib.settings.limits import live_amount_limit
+from ui.pages import PAGES
 
 AUTH = {"redirect_uri": "https://ops.example.com/oauth2callback", "cookie_secret": "x" * 32,
         "client_id": "id", "client_secret": "secret", "server_metadata_url": "https://idp.example/.well-known"}

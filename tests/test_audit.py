@@ -11,7 +11,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta, timezone, UTC
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.calllog.outcome import Outcome
 from lib.audit import export as audit_export
 from lib.audit import filters as audit_filters
 from lib.audit import queries as audit_queries
 from lib.audit import view as audit_view
-from lib.sessions import registry
 from lib.audit.filters import AuditFilters
 from lib.calllog.log import CallLog
+from lib.calllog.outcome import Outcome
+from lib.sessions import registry
 from lib.storage.db import connect
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)

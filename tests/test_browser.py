@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import quote
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -337,8 +337,8 @@ def test_text_from_the_url_is_shown_as_text(app: AppServer, page: Any, path: str
 
 
 def test_customer_text_is_shown_as_text_on_session_detail(app: AppServer, page: Any) -> None:
-    from lib.sessions.service import SessionsService
     from lib.fields.validation import SessionRequest
+    from lib.sessions.service import SessionsService
 
     console = SessionsService(app.sandbox_url, app.work / "ops.db")
     body = {"transaction": {"order_id": "ord-evil-name", "amount": 30, "currency": "gbp"},

@@ -284,8 +284,8 @@ def test_backup_while_another_thread_appends(log: CallLog, tmp_path: Path) -> No
 def test_entries_are_committed_with_synchronous_full_in_every_thread(log: CallLog) -> None:
     """A request entry must survive a power cut once the request has left: WAL with NORMAL may roll
     the last commits back, FULL fsyncs each commit before append returns."""
-    from lib.storage.db import connect
     from lib.sessions.registry import Registry
+    from lib.storage.db import connect
 
     seen: list[int] = []
 

@@ -7,16 +7,16 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lib.calllog import checkpoints
 from lib import settings
+from lib.calllog import checkpoints
 from lib.calllog.log import CallLog
 from tests.test_calllog import attacker, documented_hash, fill
-from datetime import UTC
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = b"k" * 16 + b"0123456789abcdef0123"  # 36 characters
@@ -157,10 +157,10 @@ def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
     from decimal import Decimal
 
     from lib.access.signin import AccessPolicy
-    from lib.sessions.service import SessionsService
+    from lib.fields.validation import SessionRequest
     from lib.sandbox.faults import HEADER, HOSTILE_MEMBERS
     from lib.sandbox.runtime import serve_in_thread
-    from lib.fields.validation import SessionRequest
+    from lib.sessions.service import SessionsService
     from tests.killing import Killed, killed_client
 
     server = serve_in_thread(tmp_path / "sandbox.db")
@@ -174,8 +174,8 @@ def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
         with pytest.raises(Killed):
             killed_client(console).create_session(SessionRequest.parse(
                 {"transaction": {"order_id": "ord-all-killed", "amount": Decimal("2.00"), "currency": "gbp"}}))
-        (attempt,) = console.unanswered("sandbox")
-        console.new_session_for_unanswered(AccessPolicy(auth=False).identity(None, operator_fallback="ann"),
+        (attempt,) = console.unanswered_calls.all("sandbox")
+        console.unanswered_calls.new_session(AccessPolicy(auth=False).identity(None, operator_fallback="ann"),
                                            attempt.attempt_id)
         console.log.checkpoint(str(tmp_path / "mirror.jsonl"))
         console.client("sandbox", "ann").create_session(

@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 import requests
 
+from lib.api import client as client_module
+from lib.api.client import Client, Transport
+from lib.api.errors import ApiError, NetworkError, NotFound, ServerError, UnknownOutcome, ValidationFailed
+from lib.api.tokens import TokenCache
+from lib.calllog.log import CallLog
+from lib.fields.validation import SessionRequest
+from lib.sessions.registry import Registry
 from tests.clocks import FakeClock
 from tests.conftest import MakeSandbox
 from tests.net import free_port
-from lib.api import client as client_module
-from lib.calllog.log import CallLog
-from lib.api.client import Client, Transport
-from lib.api.tokens import TokenCache
-from lib.api.errors import ApiError, NetworkError, NotFound, ServerError, UnknownOutcome, ValidationFailed
-from lib.sessions.registry import Registry
-from lib.fields.validation import SessionRequest
 from tests.sandbox_support import RECORDER, order, sandbox_env, sessions_for
+
 
 def requests_of(log: CallLog, endpoint: str) -> list[dict]:
     return [e for e in (log.entry(s) for s in range(1, log.count() + 1))

@@ -8,14 +8,14 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from datetime import datetime, UTC
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
-from lib.calllog.log import CallLog
 from lib.api.client import Client
-from lib.sessions.registry import Registry
+from lib.calllog.log import CallLog
 from lib.sandbox import SandboxServer
+from lib.sessions.registry import Registry
 from tests.sandbox_support import RECORDER, order, sandbox_env
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,12 +13,12 @@ import pytest
 from lib.access.policy import ADMIN, AUDITOR, FINANCE, QA, AccessDenied, Identity
 from lib.access.signin import AccessPolicy
 from lib.calllog.log import CallLog
-from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
-from lib.sessions.service import SessionsService, OrderHasLiveSession
-from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.qa import runner
-from lib.qa.generate import generate
 from lib.qa.defaults import default_model
+from lib.qa.generate import generate
+from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
+from lib.sessions.service import OrderHasLiveSession, SessionsService
+from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
 from tests.conftest import ConfigureEnvironment
 
 VALUES = {"transaction.order_id": "ord-1", "transaction.amount": "15.02", "transaction.currency": "gbp"}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import struct
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -11,11 +11,11 @@ import segno
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib.settings import ConfigError
-from lib.sessions.countdown import format_mmss, fraction_left, is_expired, time_left
-from lib.fields.schema import CURRENCIES
-from lib.sessions.links import customer_message, payment_link, qr_png
 from lib.fields.money import AmountError, format_amount, parse_amount, plain
+from lib.fields.schema import CURRENCIES
+from lib.sessions.countdown import format_mmss, fraction_left, is_expired, time_left
+from lib.sessions.links import customer_message, payment_link, qr_png
+from lib.settings import ConfigError
 
 CREATED = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
 EXPIRES = CREATED + timedelta(minutes=10)

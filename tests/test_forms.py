@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from lib import settings
-from lib.settings import limits
 from lib.fields import dotted
 from lib.sessions import form_values as forms
+from lib.settings import limits
+
+
 def test_lookup_tells_missing_from_a_sent_none() -> None:
     body = {"customer": {"billing": {"email": None}}, "transaction": {"amount": Decimal("1.50")}}
     assert dotted.lookup(body, "customer.billing.email") is None

@@ -14,13 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lib.common import jsonutil
-from lib.calllog.log import CallLog
 from lib.api.client import Client
-from lib.sessions.registry import Registry
+from lib.calllog.log import CallLog
+from lib.common import jsonutil
 from lib.sandbox.faults import HEADER as FAULT
 from lib.sandbox.faults import HOSTILE_MEMBERS
+from lib.sessions.registry import Registry
 from tests.sandbox_support import RECORDER, order, sandbox_env
+
 
 def client(sandbox, log: CallLog, fault: str | None = None) -> Client:
     return Client(sandbox_env(sandbox.base_url), operator="ann", log=log, recorder=RECORDER, headers={FAULT: fault} if fault else None)

@@ -8,11 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lib.fields import money
-from lib.settings import ConfigError
 from lib.fields.schema import CURRENCIES
+from lib.sessions.live_safety import (
+    LiveConfirmationRequired,
+    LiveLimitExceeded,
+    check_live,
+    confirmation_text,
+    guard,
+    matches,
+)
+from lib.settings import ConfigError
 from lib.settings.limits import live_amount_limit
-from lib.sessions.live_safety import (LiveConfirmationRequired, LiveLimitExceeded, check_live, confirmation_text, guard,
-                             matches)
 
 
 @pytest.mark.parametrize(("amount", "currency", "text"), [

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from lib.calllog import failures as logfailure
-from lib.calllog.log import CallLog
 from lib.api.client import Client
-from lib.storage.db import close_thread_connections, connect
+from lib.calllog import failures as logfailure
 from lib.calllog.failures import CallLogUnavailable
+from lib.calllog.log import CallLog
 from lib.sandbox import SandboxServer
+from lib.storage.db import close_thread_connections, connect
 from tests.sandbox_support import order, sandbox_env, sessions_for
 
 

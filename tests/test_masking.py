@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lib.access import masking
-from lib.fields.schema import leaves
 from lib.access.masking import MASK, PARAMS, PERSONAL_PATHS, mask_params, mask_rows, mask_value
+from lib.fields.schema import leaves
 
 LEAVES = list(leaves())
 

@@ -17,11 +17,10 @@ from streamlit.testing.v1 import AppTest
 
 from lib.audit.service import AuditFilters, AuditService
 from lib.calllog.log import CallLog
-from lib.sessions.service import SessionsService
 from lib.fields.validation import SessionRequest
-from tests.conftest import REPO, signed_in_as
+from lib.sessions.service import SessionsService
+from tests.conftest import REPO, ConfigureEnvironment, signed_in_as
 from tests.page_support import errors, run, seen
-from tests.conftest import ConfigureEnvironment
 from ui.field_widgets import widget_key
 from ui.pages import PAGES
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.calllog.outcome import Outcome
 from lib.audit.filters import EXPORT_COLUMNS
 from lib.audit.service import ALL_TIME, CUSTOM, AuditFilters, AuditService
 from lib.calllog.log import CallLog
+from lib.calllog.outcome import Outcome
 from tests.page_support import seen
 
 PAGE = "pages/audit_log.py"

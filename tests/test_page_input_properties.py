@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,14 +19,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from lib.calllog.log import CallLog
 from lib.api.client import Created
-from lib.sessions.service import SessionsService
-from lib.fields.schema import CURRENCIES, Leaf, leaves
+from lib.calllog.log import CallLog
 from lib.fields.money import plain
-from lib.sessions.registry import Registry
-from lib.sandbox.runtime import ensure_sandbox
+from lib.fields.schema import CURRENCIES, Leaf, leaves
 from lib.fields.validation import SessionRequest
+from lib.sandbox.runtime import ensure_sandbox
+from lib.sessions.registry import Registry
+from lib.sessions.service import SessionsService
 from tests.conftest import REPO
 from tests.page_support import field_errors, run
 from ui.field_widgets import widget_key

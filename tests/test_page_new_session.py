@@ -1,7 +1,7 @@
 """AppTest of the New session page."""
 from __future__ import annotations
 
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 from streamlit.testing.v1 import AppTest
 
@@ -111,9 +111,9 @@ def test_the_amount_help_states_the_ceiling(open_page) -> None:
 def test_a_created_session_that_expires_is_shown_expired_without_message_or_qr(open_page, app_env) -> None:
     from datetime import timedelta
 
-    from lib.sessions.service import SessionsService
-    from lib.sandbox.runtime import ensure_sandbox
     from lib.fields.validation import SessionRequest
+    from lib.sandbox.runtime import ensure_sandbox
+    from lib.sessions.service import SessionsService
 
     behind = SessionsService(ensure_sandbox().base_url, app_env / "ops.db",
                      clock=lambda: datetime.now(UTC) - timedelta(minutes=11))

@@ -7,7 +7,6 @@ with ``at.run()``. The export downloads' callables never run under AppTest (test
 """
 from __future__ import annotations
 
-
 from lib.qa import runner
 from tests.page_support import errors
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Hashable
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,21 +18,21 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import TextInput
 
-from lib.sessions import form_values as forms
-from lib.sessions import rows as session_rows
 from lib.access.signin import AccessPolicy
 from lib.api.client import Created
-from lib.sessions.models import Change, Session, Version, amount_text, calls_of, unanswered_update
-from lib.sessions.reconcile import RESOLUTION
-from lib.sessions.service import SessionsService
 from lib.api.errors import UnknownOutcome
 from lib.calllog.log import CallLog
-from lib.sessions.registry import Registry, record_created
+from lib.fields.validation import SessionRequest
 from lib.sandbox.faults import HEADER as FAULT
 from lib.sandbox.runtime import ensure_sandbox
-from lib.fields.validation import SessionRequest
-from tests.page_support import field_errors, seen
+from lib.sessions import form_values as forms
+from lib.sessions import rows as session_rows
+from lib.sessions.models import Change, Session, Version, amount_text, calls_of, unanswered_update
+from lib.sessions.reconcile import RESOLUTION
+from lib.sessions.registry import Registry, record_created
+from lib.sessions.service import SessionsService
 from tests.killing import OPERATOR, backdated_kill
+from tests.page_support import field_errors, seen
 from tests.sandbox_support import order
 from ui.field_widgets import widget_key
 from ui.widgets import TO_DETAIL, TO_ENTRY, TO_UPDATE, linked

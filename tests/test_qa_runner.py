@@ -10,18 +10,19 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lib.access.policy import ADMIN, QA as QA_ROLE, Identity
+from lib.access.policy import ADMIN, Identity
+from lib.access.policy import QA as QA_ROLE
 from lib.api.client import Client
 from lib.qa import runner
-from lib.qa.defaults import default_model
 from lib.qa.allpairs import Yardstick
+from lib.qa.defaults import default_model
 from lib.qa.service import CaseDifference, Generated, QAError, QAService
 from lib.qa.store import RunStore, recover_interrupted
 from lib.qa.suite import Case, Suite
@@ -29,8 +30,8 @@ from lib.qa.values import Value
 from lib.sandbox import SandboxServer
 from lib.sessions.service import QA_TAG_PREFIX, SessionsService
 from lib.storage.db import connect
-from tests.net import free_port
 from tests.conftest import ConfigureEnvironment
+from tests.net import free_port
 
 
 def qa_person(email: str) -> Identity:

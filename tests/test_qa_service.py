@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 
 from lib.access.policy import ADMIN, QA, Identity
-from lib.qa.service import (CaseDifference, CaseRow, FullProduct, Model, Outcome, QAError, QAService, RunProgress,
-                            RunSummary)
+from lib.qa.service import (
+    CaseDifference,
+    CaseRow,
+    FullProduct,
+    Model,
+    Outcome,
+    QAError,
+    QAService,
+    RunProgress,
+    RunSummary,
+)
 from lib.qa.suite import Coverage, coverage_text
 from lib.sessions.service import SessionsService
 

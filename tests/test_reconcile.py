@@ -6,19 +6,19 @@ is the console's injected clock, moved past the environment's answer deadline; n
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from lib.sessions import reconcile
 from lib.access.policy import AccessDenied, Identity
 from lib.access.signin import AccessPolicy
-from lib.sessions.service import SessionsService, UnknownAttempt
-from lib.sessions.registry import Registry
-from lib.sandbox import SandboxServer
 from lib.fields.validation import SessionRequest
+from lib.sandbox import SandboxServer
+from lib.sessions import reconcile
+from lib.sessions.registry import Registry
+from lib.sessions.service import SessionsService, UnknownAttempt
 from tests.killing import OPERATOR, Killed, killed_client
 from tests.sandbox_support import order, sessions_for
 
@@ -49,32 +49,32 @@ def console(sandbox: SandboxServer, app_env: Path, clock: Clock) -> SessionsServ
 
 
 def past_deadline(console: SessionsService, clock: Clock) -> None:
-    clock.offset = console.answer_deadline("sandbox") + timedelta(seconds=1)
+    clock.offset = console.unanswered_calls.answer_deadline("sandbox") + timedelta(seconds=1)
 
 
 def test_a_killed_create_is_in_flight_then_no_answer_recorded(console: SessionsService, clock: Clock, sandbox) -> None:
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(order("ord-killed")))
     assert len(console.log.in_flight()) == 1 and len(sessions_for(sandbox, "ord-killed")) == 1  # it exists at the API
-    assert console.unanswered("sandbox") == []  # the client could still be waiting: in flight, not "no answer"
+    assert console.unanswered_calls.all("sandbox") == []  # the client could still be waiting: in flight, not "no answer"
     past_deadline(console, clock)
-    (attempt,) = console.unanswered("sandbox")
+    (attempt,) = console.unanswered_calls.all("sandbox")
     assert attempt.call == reconcile.CREATE and attempt.request["order_id"] == "ord-killed"
     assert "a session may exist for this order" in attempt.meaning and "cannot look sessions up" in attempt.meaning
     assert "two sessions are live for this order" in attempt.todo
-    assert console.answer_deadline("sandbox") == timedelta(seconds=3.05 + 30)
+    assert console.unanswered_calls.answer_deadline("sandbox") == timedelta(seconds=3.05 + 30)
 
 
 def test_a_new_session_for_the_same_order_settles_a_killed_create(console: SessionsService, clock: Clock, sandbox) -> None:
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(order("ord-again")))
     past_deadline(console, clock)
-    (attempt,) = console.unanswered("sandbox")
+    (attempt,) = console.unanswered_calls.all("sandbox")
     request_hash = console.log.entry(attempt.request["seq"])["hash"]
-    created = console.new_session_for_unanswered(LOCAL, attempt.attempt_id, note="customer still on the phone")
+    created = console.unanswered_calls.new_session(LOCAL, attempt.attempt_id, note="customer still on the phone")
     assert len(sessions_for(sandbox, "ord-again")) == 2  # the warning's premise: both may be live
     assert Registry(console.db_path).get(created.session_id)["order_id"] == "ord-again"
-    assert console.unanswered("sandbox") == []
+    assert console.unanswered_calls.all("sandbox") == []
     resolution = console.log.entry(console.log.count())
     assert resolution["kind"] == reconcile.RESOLUTION and resolution["attempt_id"] == attempt.attempt_id
     assert resolution["session_id"] == created.session_id and resolution["operator"] == ME
@@ -86,17 +86,17 @@ def test_a_new_session_for_the_same_order_settles_a_killed_create(console: Sessi
     assert attempt.attempt_id in {c.attempt_id for c in console.calls(created.session_id)}
     assert console.log.verify().message == f"OK ({console.log.count()} entries)"
     with pytest.raises(UnknownAttempt):
-        console.new_session_for_unanswered(LOCAL, attempt.attempt_id)  # settled once only
+        console.unanswered_calls.new_session(LOCAL, attempt.attempt_id)  # settled once only
 
 
 def test_a_create_can_be_left_with_a_note(console: SessionsService, clock: Clock) -> None:
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(order("ord-left")))
     past_deadline(console, clock)
-    (attempt,) = console.unanswered("sandbox")
-    seq = console.resolve_unanswered(LOCAL, attempt.attempt_id, "left", "order cancelled by phone")
+    (attempt,) = console.unanswered_calls.all("sandbox")
+    seq = console.unanswered_calls.resolve(LOCAL, attempt.attempt_id, "left", "order cancelled by phone")
     assert console.log.entry(seq)["detail"]["resolution"] == "left"
-    assert console.unanswered("sandbox") == [] and console.log.verify().ok
+    assert console.unanswered_calls.all("sandbox") == [] and console.log.verify().ok
     with pytest.raises(ValueError, match="resolved as one of"):
         reconcile.resolve(console.log, attempt, operator=ME, resolution="took_effect")
 
@@ -121,7 +121,7 @@ def test_a_killed_update_marks_the_session_uncertain_and_a_resend_settles_it(con
     updated = console.resend_update("sandbox", LOCAL, created.session_id, pending.patch)
     row = console.session(created.session_id)
     assert (row.state, row.amount) == ("ok", Decimal("20.00"))
-    assert console.unanswered_of_session(created.session_id) == []
+    assert console.unanswered_calls.of_session(created.session_id) == []
     resolution = console.log.entry(console.log.count())
     assert (resolution["kind"], resolution["attempt_id"], resolution["detail"]["resolution"]) == \
         (reconcile.RESOLUTION, attempt.attempt_id, "resent")
@@ -137,25 +137,25 @@ def test_a_person_records_whether_a_killed_update_took_effect(console: SessionsS
     created = console.client("sandbox", ME).create_session(SessionRequest.parse(order("ord-fact")))
     killed_update(console, created.session_id)
     past_deadline(console, clock)
-    (attempt,) = console.unanswered_of_session(created.session_id)
-    seq = console.resolve_unanswered(LOCAL, attempt.attempt_id, resolution, "checked the payment page")
+    (attempt,) = console.unanswered_calls.of_session(created.session_id)
+    seq = console.unanswered_calls.resolve(LOCAL, attempt.attempt_id, resolution, "checked the payment page")
     row = console.session(created.session_id)
     assert (row.state, row.amount) == ("ok", amount)
     if resolution == "took_effect":
         assert Registry(console.db_path).history(created.session_id)[-1]["entry_seq"] == seq
-    assert console.unanswered("sandbox") == [] and console.log.verify().ok
+    assert console.unanswered_calls.all("sandbox") == [] and console.log.verify().ok
 
 
 def test_settling_needs_the_right_to_make_that_call(console: SessionsService, clock: Clock) -> None:
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(order("ord-rights")))
     past_deadline(console, clock)
-    (attempt,) = console.unanswered("sandbox")
+    (attempt,) = console.unanswered_calls.all("sandbox")
     auditor = Identity("carol@example.com", frozenset({"auditor"}), local_mode=False)
     with pytest.raises(AccessDenied):
-        console.resolve_unanswered(auditor, attempt.attempt_id, "left")
+        console.unanswered_calls.resolve(auditor, attempt.attempt_id, "left")
     assert console.log.entry(console.log.count())["kind"] == "access_denied"
-    assert len(console.unanswered("sandbox")) == 1
+    assert len(console.unanswered_calls.all("sandbox")) == 1
 
 
 def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: SessionsService, clock: Clock, sandbox) -> None:
@@ -163,8 +163,8 @@ def test_a_logged_request_with_a_redacted_secret_is_not_replayed(console: Sessio
     with pytest.raises(Killed):
         killed_client(console).create_session(SessionRequest.parse(payload))
     past_deadline(console, clock)
-    (attempt,) = console.unanswered("sandbox")
+    (attempt,) = console.unanswered_calls.all("sandbox")
     from lib.fields.validation import InvalidRequest
     with pytest.raises(InvalidRequest, match="had secrets removed"):
-        console.new_session_for_unanswered(LOCAL, attempt.attempt_id)
+        console.unanswered_calls.new_session(LOCAL, attempt.attempt_id)
     assert len(sessions_for(sandbox, "ord-secret")) == 1  # nothing sent again

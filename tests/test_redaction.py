@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from lib.common import jsonutil
-from lib.calllog.log import CallLog
-from lib.sandbox import SandboxServer
-from lib.calllog.redaction import REDACTED, redact
 from lib.api.client import Client
+from lib.calllog.log import CallLog
+from lib.calllog.redaction import REDACTED, redact
+from lib.common import jsonutil
+from lib.sandbox import SandboxServer
 from lib.settings import Credentials, Environment
 
 

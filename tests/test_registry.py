@@ -1,7 +1,7 @@
 """The session registry: lifetime windows, versions, and commits shared with the call log."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 

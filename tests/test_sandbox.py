@@ -4,9 +4,9 @@ from __future__ import annotations
 import socket
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
-from datetime import datetime, timedelta, UTC
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 import requests
 
+from lib.common.jsonutil import dumps
+from lib.sandbox import SandboxServer, ensure_sandbox, serve_in_thread
+from lib.sandbox.checkout import LinkView, render_gone, render_link
+from lib.sandbox.runtime import Sandboxes
 from tests.clocks import FakeClock
 from tests.conftest import MakeSandbox
 from tests.net import free_port
-from lib.common.jsonutil import dumps
-from lib.sandbox import SandboxServer, ensure_sandbox, serve_in_thread
-from lib.sandbox.runtime import Sandboxes
-from lib.sandbox.checkout import LinkView, render_gone, render_link
 
 SESSIONS = "/v1/payment-sessions"
 UNAUTHORIZED = {"status": "error", "error_type": "unauthorized",

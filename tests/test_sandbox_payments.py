@@ -447,8 +447,7 @@ def test_every_payment_page_escapes_what_it_shows() -> None:
     from datetime import timedelta
 
     from lib.sandbox.cards import CardForm
-    from lib.sandbox.checkout import (LinkView, render_challenge, render_link, render_paid, render_result,
-                                      render_waiting)
+    from lib.sandbox.checkout import LinkView, render_challenge, render_link, render_paid, render_result, render_waiting
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     view = LinkView('<script>alert("x")</script>&', Decimal("1"), "<b>", now + timedelta(minutes=5), now)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from lib.sandbox import SandboxServer, serve_in_thread
 from lib.sandbox.runtime import app_kwargs_from_env
 from lib.sandbox.webhooks import WebhookFaults, WebhookSettings, sign, webhook_body
 from tests.test_sandbox_payments import Api
-from datetime import UTC
 
 FAST = WebhookSettings(retry_seconds=0.05, give_up_seconds=5, timeout_seconds=2)
 

@@ -11,8 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lib.fields.schema import CURRENCIES, SESSION_SCHEMA, Leaf, TransactionFacts, currency_label, leaves
-from lib.fields.validation import (InvalidRequest, SessionRequest, SessionUpdate, decimal_places, merge,
-                            validate_create, validate_update)
+from lib.fields.validation import (
+    InvalidRequest,
+    SessionRequest,
+    SessionUpdate,
+    decimal_places,
+    merge,
+    validate_create,
+    validate_update,
+)
 
 VALID = {"transaction": {"order_id": "ord-1", "amount": Decimal("15.02"), "currency": "gbp"}}
 UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"

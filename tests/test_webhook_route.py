@@ -17,9 +17,9 @@ from lib.calllog.log import CallLog
 from lib.fields.schema import AMOUNT, CURRENCY, ORDER_ID
 from lib.payments.service import PaymentsService, PaymentStatus
 from lib.sessions.service import SessionsService
-from tests.payments_support import ADMIN
 from tests.browser_support import AppServer, streamlit_app
 from tests.fake_acquired import FakeAcquired, FakeServer, delivery, sign
+from tests.payments_support import ADMIN
 
 
 @pytest.fixture(scope="module")

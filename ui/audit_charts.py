@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, tzinfo, UTC
+from datetime import UTC, datetime, tzinfo
 
 import altair as alt
 import pandas as pd

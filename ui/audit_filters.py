@@ -11,8 +11,21 @@ from datetime import datetime, tzinfo
 
 import streamlit as st
 
-from lib.audit.service import (CUSTOM, DEFAULT_RANGE, IN_FLIGHT, KINDS, METHODS, OUTCOMES, TIME_RANGES, AuditFilters,
-                               AuditService, AuditView, Outcome, sliding_since, view_to_query_params)
+from lib.audit.service import (
+    CUSTOM,
+    DEFAULT_RANGE,
+    IN_FLIGHT,
+    KINDS,
+    METHODS,
+    OUTCOMES,
+    TIME_RANGES,
+    AuditFilters,
+    AuditService,
+    AuditView,
+    Outcome,
+    sliding_since,
+    view_to_query_params,
+)
 
 GRID_KEY = "audit_grid"
 PAGE_KEY = "audit_page"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 from functools import partial
 
 import streamlit as st

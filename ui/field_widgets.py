@@ -15,8 +15,19 @@ from typing import Any
 
 import streamlit as st
 
-from lib.sessions.service import (AMOUNT, CURRENCY, InvalidRequest, Leaf, Problem, amount_rules, currency_label,
-                                  describe, is_empty, leaves, title_of)
+from lib.sessions.service import (
+    AMOUNT,
+    CURRENCY,
+    InvalidRequest,
+    Leaf,
+    Problem,
+    amount_rules,
+    currency_label,
+    describe,
+    is_empty,
+    leaves,
+    title_of,
+)
 from ui.text import md
 
 NOT_SENT = "— not sent —"

@@ -10,8 +10,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lib.qa.service import (DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MIN_CONCURRENCY, SURPRISE, Model, QAError,
-                            QAService, RunProgress)
+from lib.qa.service import (
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    MIN_CONCURRENCY,
+    SURPRISE,
+    Model,
+    QAError,
+    QAService,
+    RunProgress,
+)
 from ui import qa_generate
 from ui.frame import Frame
 from ui.text import md

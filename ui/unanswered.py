@@ -11,8 +11,18 @@ from datetime import tzinfo
 import streamlit as st
 
 from lib.access.service import AccessService, Identity
-from lib.sessions.service import (ApiError, Created, Environment, InvalidRequest, SessionsService, TransactionFacts,
-                                  Unanswered, UnknownAttempt, amount_text, local_time)
+from lib.sessions.service import (
+    ApiError,
+    Created,
+    Environment,
+    InvalidRequest,
+    SessionsService,
+    TransactionFacts,
+    Unanswered,
+    UnknownAttempt,
+    amount_text,
+    local_time,
+)
 from ui.once import once
 from ui.pages import UPDATE
 from ui.text import md
@@ -28,10 +38,10 @@ def _settle(sessions: SessionsService, who: Identity, attempt_id: str, resolutio
     note = str(st.session_state.get(note_key) or "")
     try:
         if resolution == "recreated":
-            outcome: object = sessions.new_session_for_unanswered(who, attempt_id, note=note,
+            outcome: object = sessions.unanswered_calls.new_session(who, attempt_id, note=note,
                                                                   confirm=st.session_state.get(confirm_key))
         else:
-            outcome = sessions.resolve_unanswered(who, attempt_id, resolution, note)
+            outcome = sessions.unanswered_calls.resolve(who, attempt_id, resolution, note)
     except (ApiError, InvalidRequest, UnknownAttempt, ValueError, *REFUSALS) as exc:
         outcome = exc
     st.session_state[OUTCOME] = (attempt_id, outcome)

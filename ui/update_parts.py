@@ -9,8 +9,8 @@ from typing import Any
 
 import streamlit as st
 
-from lib.sessions.service import Environment, Session, SessionExpired, SessionsService, preview_json
 from lib.access.service import Identity
+from lib.sessions.service import Environment, Session, SessionExpired, SessionsService, preview_json
 from ui.once import once
 from ui.text import md
 from ui.widgets import expired_notice, live_confirmation, log_link, recreate_session, show_recreated

@@ -14,9 +14,24 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from lib.access.service import AccessDenied, Identity
 from lib.audit.service import CallLogUnavailable
-from lib.sessions.service import (ApiError, ConfigError, Created, Environment, InvalidRequest, LiveSafetyError,
-                                  NetworkError, OrderHasLiveSession, Problem, SessionsService, Share, UnknownOutcome,
-                                  ValidationFailed, countdown_at, live_confirmation_text, local_time)
+from lib.sessions.service import (
+    ApiError,
+    ConfigError,
+    Created,
+    Environment,
+    InvalidRequest,
+    LiveSafetyError,
+    NetworkError,
+    OrderHasLiveSession,
+    Problem,
+    SessionsService,
+    Share,
+    UnknownOutcome,
+    ValidationFailed,
+    countdown_at,
+    live_confirmation_text,
+    local_time,
+)
 from ui.once import once
 from ui.pages import AUDIT, DETAIL, UPDATE, PageInfo
 from ui.text import md

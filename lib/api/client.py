@@ -10,7 +10,6 @@ Rules (docs/contract.md, "Environments and sign-in" and "Refusals"):
 """
 from __future__ import annotations
 
-
 import re
 import threading
 import time
@@ -27,17 +26,17 @@ from requests.adapters import HTTPAdapter
 from sqlite_utils import Database
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from lib.common import jsonutil
-from lib.common.timefmt import utc_now
+from lib import settings
+from lib.api.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
+from lib.api.tokens import TOKENS, TokenCache, TokenKey
+from lib.calllog.failures import CallLogUnavailable
 from lib.calllog.interface import CallLogStore
 from lib.calllog.log import CallLog
-from lib import settings
-from lib.settings import Environment
-from lib.api.tokens import TOKENS, TokenCache, TokenKey
-from lib.api.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
-from lib.calllog.failures import CallLogUnavailable
+from lib.common import jsonutil
+from lib.common.timefmt import utc_now
 from lib.fields.schema import TransactionFacts
 from lib.fields.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
+from lib.settings import Environment
 
 LOGIN = "/v1/login"
 SESSIONS = "/v1/payment-sessions"

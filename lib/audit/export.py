@@ -11,11 +11,21 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lib.audit.filters import (FORMULA_LEAD, IN_FLIGHT_SQL, NEWEST_FIRST, EXPORT_COLUMNS, EXPORT_LIMIT, ROW_COLUMNS,
-                               AuditFilters, to_query_params, where)
+from lib.audit.filters import (
+    EXPORT_COLUMNS,
+    EXPORT_LIMIT,
+    FORMULA_LEAD,
+    IN_FLIGHT_SQL,
+    NEWEST_FIRST,
+    ROW_COLUMNS,
+    AuditFilters,
+    to_query_params,
+    where,
+)
 from lib.audit.queries import _conn
 from lib.calllog.interface import CallLogStore
 from lib.calllog.log import CallLog
+
 
 def csv_escape(cell: str) -> str:
     """``cell`` made inert for spreadsheets: a formula-leading cell gets a leading ``'``."""

@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from lib.audit.filters import (FINISHED_SQL, NEWEST_FIRST, ROW_SELECT, ROW_COLUMNS, AuditFilters,
-                               where)
+from lib.audit.filters import FINISHED_SQL, NEWEST_FIRST, ROW_COLUMNS, ROW_SELECT, AuditFilters, where
 from lib.calllog.log import CallLog
 from lib.storage.db import connect
+
 
 def _conn(db_path: str | Path) -> sqlite3.Connection:
     """This thread's connection, with the log's schema in place (an empty log reads as empty)."""

@@ -21,14 +21,27 @@ from lib.audit.filters import ALL_TIME, EXPORT_LIMIT, IN_FLIGHT, OUTCOMES, Audit
 from lib.audit.interface import AuditStore
 from lib.audit.queries import EntryView, LogEntry
 from lib.audit.store import SqliteAuditStore
-from lib.audit.view import (CUSTOM, DEFAULT_RANGE, KINDS, METHODS, TIME_RANGES, AuditView, grid_frame, minute_of,
-                            outcome_label, page_count, sliding_since, view_from_query_params, view_to_query_params)
+from lib.audit.view import (
+    CUSTOM,
+    DEFAULT_RANGE,
+    KINDS,
+    METHODS,
+    TIME_RANGES,
+    AuditView,
+    grid_frame,
+    minute_of,
+    outcome_label,
+    page_count,
+    sliding_since,
+    view_from_query_params,
+    view_to_query_params,
+)
 from lib.calllog.failures import CallLogUnavailable
 from lib.calllog.interface import CallLogStore
-from lib.calllog.verification import VerifyResult
-from lib.settings import ops_db_path
 from lib.calllog.outcome import Outcome
+from lib.calllog.verification import VerifyResult
 from lib.common import jsonutil
+from lib.settings import ops_db_path
 
 __all__ = [
     "ALL_TIME", "CUSTOM", "DEFAULT_RANGE", "EXPORT_LIMIT", "IN_FLIGHT", "KINDS", "METHODS", "OUTCOMES", "TIME_RANGES",

@@ -15,8 +15,7 @@ from typing import Any
 import pandas as pd
 
 from lib.access.events import ACCESS_KINDS
-from lib.audit.filters import (ALL_TIME, DEFAULT_WINDOW, AuditFilters, from_query_params,
-                               to_query_params)
+from lib.audit.filters import ALL_TIME, DEFAULT_WINDOW, AuditFilters, from_query_params, to_query_params
 from lib.calllog.outcome import Outcome
 from lib.common import timefmt
 from lib.sessions.reconcile import RESOLUTION

@@ -37,17 +37,16 @@ from typing import Any, TextIO
 
 from sqlite_utils import Database
 
-from lib.calllog import checkpoints
 from lib import settings
-from lib.common import jsonutil
-from lib.storage.db import connect, decimal_text, immediate
-from lib.storage.ops_schema import migrate_ops
-from lib.common.timefmt import utc_now, utc_text
+from lib.calllog import checkpoints
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
 from lib.calllog.recipes import CURRENT, RECIPES, recipe_hash
 from lib.calllog.redaction import detail_text
-from lib.calllog.verification import (GENESIS_HASH, VerifyResult, check_checkpoints, checkpoint_notes,
-                                      verify_chain)
+from lib.calllog.verification import GENESIS_HASH, VerifyResult, check_checkpoints, checkpoint_notes, verify_chain
+from lib.common import jsonutil
+from lib.common.timefmt import utc_now, utc_text
+from lib.storage.db import connect, decimal_text, immediate
+from lib.storage.ops_schema import migrate_ops
 
 # Every column, in the order reads and writes name them: the current recipe's, then the hash.
 HASHED_COLUMNS = RECIPES[CURRENT]

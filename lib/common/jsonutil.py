@@ -20,6 +20,7 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+
 # json's own string scanner (the C one where built), which typeshed does not declare.
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from json.encoder import encode_basestring

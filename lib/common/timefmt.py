@@ -1,7 +1,7 @@
 """Times are stored in UTC in one text format and shown in the viewer's local time, zone named."""
 from __future__ import annotations
 
-from datetime import datetime, tzinfo, UTC
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Every stored time is text in this one format: UTC, microseconds, "Z". Fixed width, so text order

@@ -10,13 +10,12 @@ is looked up instead and what it says is recorded.
 """
 from __future__ import annotations
 
-from contextlib import suppress
-
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta, UTC
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
@@ -28,7 +27,7 @@ from lib import settings
 from lib.access import events
 from lib.access.policy import AccessDenied, Action, Identity
 from lib.api.errors import ApiError, UnknownOutcome
-from lib.api.transactions import ActionResult, ActionRefused, PaymentsClient, Transaction
+from lib.api.transactions import ActionRefused, ActionResult, PaymentsClient, Transaction
 from lib.common.timefmt import parse_utc
 from lib.fields.validation import ActionRequest, InvalidRequest, Problem
 from lib.payments import rules

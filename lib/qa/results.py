@@ -16,10 +16,10 @@ from typing import Any
 
 from lib.access import masking
 from lib.common import jsonutil
+from lib.common.timefmt import parse_utc
 from lib.qa.store import CANCELLING, CASE_COLUMNS, FINAL_STATUSES, RESULTS, RUNNING, CaseResult, RunStore
 from lib.qa.suite import expected_text
 from lib.qa.values import Marker, Value, parse_label
-from lib.common.timefmt import parse_utc
 from lib.storage.db import connect
 
 SURPRISE = "⚠ surprise"

@@ -27,14 +27,14 @@ from typing import Any, Protocol
 from lib.access import events
 from lib.access.policy import Identity
 from lib.api.client import Client
-from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
-from lib.sessions.service import QA_TAG_PREFIX, SessionsService
-from lib.storage.db import close_thread_connections
 from lib.api.errors import ApiError, NetworkError, ServerError, UnknownOutcome, ValidationFailed
 from lib.qa import store as qa_store
 from lib.qa.interface import RunWriter
 from lib.qa.store import CaseResult, RunStore
 from lib.qa.suite import Case, Suite
+from lib.sessions.service import QA_TAG_PREFIX, SessionsService
+from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
+from lib.storage.db import close_thread_connections
 
 TARGETS = (SANDBOX, ACQUIRED_TEST)
 MIN_CONCURRENCY, MAX_CONCURRENCY, DEFAULT_CONCURRENCY = 1, 16, 4  # at most the client's pooled connections

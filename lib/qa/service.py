@@ -31,8 +31,17 @@ from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, genera
 from lib.qa.interface import RunRecords, RunWriter
 from lib.qa.model import Model
 from lib.qa.pict import from_pict, to_pict
-from lib.qa.results import (SURPRISE, CaseDifference, CaseRow, Outcome, RunInfo, RunProgress, RunReader, RunSummary,
-                            ValueRate)
+from lib.qa.results import (
+    SURPRISE,
+    CaseDifference,
+    CaseRow,
+    Outcome,
+    RunInfo,
+    RunProgress,
+    RunReader,
+    RunSummary,
+    ValueRate,
+)
 from lib.qa.runner import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MIN_CONCURRENCY, TARGETS, ClientFactory
 from lib.qa.store import RunStore
 from lib.qa.suite import Suite, coverage_text

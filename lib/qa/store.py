@@ -26,11 +26,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lib.common import jsonutil
 from lib.calllog.log import CallLog
 from lib.calllog.redaction import redact
-from lib.settings import ops_db_path
+from lib.common import jsonutil
 from lib.common.timefmt import utc_now, utc_text
+from lib.settings import ops_db_path
 from lib.storage.db import connect, immediate
 
 RUNNING, COMPLETED, CANCELLED, INTERRUPTED, FAILED = "running", "completed", "cancelled", "interrupted", "failed"

@@ -19,16 +19,16 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from lib.common.timefmt import utc_now
 from lib.common.jsonutil import BODY_MAX_DEPTH, LoneSurrogate, TooDeep, dumps, inexact_numbers, loads
+from lib.common.timefmt import utc_now
+from lib.fields.validation import BODY_NOT_OBJECT, InvalidRequest, Problem, validate_create, validate_update
 from lib.sandbox.auth import Authenticator, Clock, RequireBearer
 from lib.sandbox.faults import FaultInjector, Sleep
-from lib.sandbox.pay_routes import PayContext, LinkGone, checkout_routes, gone_page, sandbox_routes, transaction_routes
+from lib.sandbox.pay_routes import LinkGone, PayContext, checkout_routes, gone_page, sandbox_routes, transaction_routes
 from lib.sandbox.payments import Payments
 from lib.sandbox.responses import JSONBody, error_response, validation_response
 from lib.sandbox.store import SandboxStore
-from lib.sandbox.webhooks import WebhookSettings, Webhooks
-from lib.fields.validation import BODY_NOT_OBJECT, InvalidRequest, Problem, validate_create, validate_update
+from lib.sandbox.webhooks import Webhooks, WebhookSettings
 
 VERSION = "1.0"
 SERVICE = "acquired-sandbox"

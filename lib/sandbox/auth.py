@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lib.common.timefmt import utc_now
+from lib.fields.validation import InvalidRequest, Problem
 from lib.sandbox.responses import JSONBody, error_response
 from lib.sandbox.store import SandboxStore
-from lib.fields.validation import InvalidRequest, Problem
 
 # What the sandbox reads the time from: an aware UTC datetime (tests pass one they move by hand).
 Clock = Callable[[], datetime]

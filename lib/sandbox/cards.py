@@ -9,9 +9,9 @@ no transaction. :func:`outcome` then reads the test-card table.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from collections.abc import Mapping
 
 SUCCESS, DECLINED, BLOCKED, ERROR = "success", "declined", "blocked", "error"
 TDS_PENDING, TDS_FAILED, TDS_EXPIRED = "tds_pending", "tds_failed", "tds_expired"

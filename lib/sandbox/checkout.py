@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from html import escape
 
-from lib.sessions.countdown import format_mmss, time_left
 from lib.fields.money import grouped
 from lib.sandbox.cards import FIELDS, IN_WORDS, SUCCESS, CardForm
+from lib.sessions.countdown import format_mmss, time_left
 
 MERCHANT = "Sandbox checkout"
 EXPIRED = "This payment link has expired"

@@ -27,8 +27,8 @@ from http import HTTPStatus
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lib.sandbox.responses import error_response, validation_response
 from lib.fields.validation import Problem
+from lib.sandbox.responses import error_response, validation_response
 
 HEADER = "X-Sandbox-Fault"
 EXEMPT_PATHS = frozenset({"/v1/login"})

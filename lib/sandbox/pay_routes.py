@@ -23,8 +23,19 @@ from starlette.routing import BaseRoute, Route
 from lib.fields.actions import ACTIONS, REVERSAL
 from lib.fields.validation import InvalidRequest, Problem, validate_action
 from lib.sandbox.cards import SUCCESS, TDS_PENDING, read_card
-from lib.sandbox.checkout import ALREADY_PAID, EXPIRED, NOT_VALID, LinkView, render_challenge, render_gone, render_link, \
-    STILL_WAITING, render_paid, render_result, render_waiting
+from lib.sandbox.checkout import (
+    ALREADY_PAID,
+    EXPIRED,
+    NOT_VALID,
+    STILL_WAITING,
+    LinkView,
+    render_challenge,
+    render_gone,
+    render_link,
+    render_paid,
+    render_result,
+    render_waiting,
+)
 from lib.sandbox.payments import APPROVE, FAIL, TIMEOUT, Payments, Refused, Transaction
 from lib.sandbox.responses import JSONBody, conflict_response
 from lib.sandbox.store import SandboxStore, SessionRecord

@@ -27,9 +27,8 @@ from lib.fields.actions import CAPTURE, REFUND, REVERSAL, VOID
 from lib.fields.money import plain
 from lib.fields.validation import Problem
 from lib.sandbox.cards import SUCCESS, TDS_EXPIRED, TDS_FAILED, TDS_PENDING, Card, outcome
-from lib.storage import db as dbmod
-
 from lib.sandbox.store import SandboxStore, SessionRecord
+from lib.storage import db as dbmod
 
 # Ours: the sandbox's one merchant account (the transaction's ``mid``, the webhook's ``Mid`` header).
 COMPANY_ID = "5b3c2a1e-0d4f-4e8a-9c6b-7a1d2e3f4a5b"

@@ -20,11 +20,11 @@ import requests
 import uvicorn
 from starlette.types import ASGIApp
 
-from lib.settings import sandbox_credentials
-from lib.storage.db import close_thread_connections
 from lib import settings
 from lib.sandbox.app import SERVICE, create_app
 from lib.sandbox.webhooks import WebhookFaults, WebhookSettings
+from lib.settings import sandbox_credentials
+from lib.storage.db import close_thread_connections
 
 DEFAULT_PORT = 8765
 START_TIMEOUT_S = 10.0

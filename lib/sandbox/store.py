@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from lib.storage import db as dbmod
 from lib.common.jsonutil import dumps, loads
-from lib.sandbox.schema import migrate_sandbox
 from lib.common.timefmt import utc_text
+from lib.sandbox.schema import migrate_sandbox
+from lib.storage import db as dbmod
+
 
 @dataclass(frozen=True)
 class Version:

@@ -19,12 +19,11 @@ from decimal import Decimal
 from typing import Any
 
 from lib import settings
-from lib.settings import limits
-from lib.fields import dotted
 from lib.common import jsonutil
-from lib.fields import money
+from lib.fields import dotted, money
 from lib.fields.schema import AMOUNT, CAPTURE, CURRENCY, Leaf, currency_decimals, leaf, leaves
 from lib.fields.validation import Problem, validate_create, validate_update
+from lib.settings import limits
 
 # What a form field holds when nothing was entered.
 EMPTY: tuple[object, ...] = (None, "", [], ())

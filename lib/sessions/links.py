@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import segno
 
-from lib.settings import ConfigError, env_prefix, secrets_path
 from lib.fields.money import format_amount
+from lib.settings import ConfigError, env_prefix, secrets_path
 
 PLACEHOLDER = "{session_id}"
 

@@ -19,12 +19,12 @@ from typing import Any
 from sqlite_utils import Database
 
 from lib.common import jsonutil
-from lib.settings import ops_db_path
-from lib.storage.db import connect, decimal_text, immediate
-from lib.storage.ops_schema import migrate_ops
 from lib.common.timefmt import parse_utc, utc_text
 from lib.fields.schema import TransactionFacts
 from lib.fields.validation import merge
+from lib.settings import ops_db_path
+from lib.storage.db import connect, decimal_text, immediate
+from lib.storage.ops_schema import migrate_ops
 
 STATES = ("ok", "amount_uncertain")
 

@@ -17,41 +17,67 @@ from pathlib import Path
 from typing import Any
 
 from lib import settings
-from lib.access import masking
-from lib.access import events
+from lib.access import events, masking
 from lib.access.policy import Identity
 from lib.api.client import Client, Created, Updated
-from lib.common.timefmt import utc_now
+from lib.api.errors import ApiError, NetworkError, UnknownOutcome, ValidationFailed
 from lib.audit.interface import AuditStore
 from lib.audit.store import SqliteAuditStore
 from lib.calllog.interface import CallLogStore
 from lib.calllog.log import CallLog
-from lib.settings import ops_db_path
-from lib.calllog.redaction import REDACTED
-from lib.common import jsonutil
-from lib.fields.schema import (AMOUNT, CURRENCY, ORDER_ID, Leaf, TransactionFacts, currency_label, leaf, leaves,
-                               title_of)
-from lib.fields.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
-from lib.sessions import form_values, links, live_safety, reconcile, registry
-from lib.sessions.form_values import (amount_rules, check_create, curl_command, describe, is_empty, preview_json,
-                                      update_defaults, update_values)
-from lib.sessions.reconcile import Unanswered
-from lib.sessions.models import (QA_TAG_PREFIX, RECREATES_TAG_PREFIX, UNCERTAIN, Call, Change, OrderHasLiveSession,
-                                 PendingUpdate, Session, SessionElsewhere, SessionExpired, SessionNotFound,
-                                 SessionView, UnknownAttempt, UpdatePreview, Version, amount_text, calls_of,
-                                 unanswered_update)
-from lib.api.errors import ApiError, NetworkError, UnknownOutcome, ValidationFailed
 from lib.common.timefmt import local as local_time
-from lib.common.timefmt import zone
-from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded, LiveSafetyError
-from lib.sessions.sharing import Countdown, Share, countdown_at, live_confirmation_text, share
+from lib.common.timefmt import utc_now, zone
+from lib.fields.schema import AMOUNT, CURRENCY, ORDER_ID, Leaf, TransactionFacts, currency_label, leaf, leaves, title_of
+from lib.fields.validation import InvalidRequest, Problem, SessionRequest, SessionUpdate, merge
 from lib.sandbox.runtime import ensure_sandbox
-from lib.sessions.recorder import RegistryRecorder
+from lib.sessions import form_values, links, live_safety, reconcile, registry
+from lib.sessions.form_values import (
+    amount_rules,
+    check_create,
+    curl_command,
+    describe,
+    is_empty,
+    preview_json,
+    update_defaults,
+    update_values,
+)
 from lib.sessions.interface import SessionStore
+from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded, LiveSafetyError
+from lib.sessions.models import (
+    QA_TAG_PREFIX,
+    RECREATES_TAG_PREFIX,
+    Call,
+    Change,
+    OrderHasLiveSession,
+    PendingUpdate,
+    Session,
+    SessionElsewhere,
+    SessionExpired,
+    SessionNotFound,
+    SessionView,
+    UnknownAttempt,
+    UpdatePreview,
+    Version,
+    amount_text,
+    calls_of,
+    unanswered_update,
+)
+from lib.sessions.reconcile import Unanswered
+from lib.sessions.recorder import RegistryRecorder
 from lib.sessions.registry import Registry
-from lib.sessions.rows import (EXPIRED_NOTE, active_columns, active_rows, call_rows, change_rows, expired_rows,
-                               session_label, version_rows)
-from lib.settings import ConfigError, Environment
+from lib.sessions.rows import (
+    EXPIRED_NOTE,
+    active_columns,
+    active_rows,
+    call_rows,
+    change_rows,
+    expired_rows,
+    session_label,
+    version_rows,
+)
+from lib.sessions.sharing import Countdown, Share, countdown_at, live_confirmation_text, share
+from lib.sessions.unanswered_calls import UnansweredCalls
+from lib.settings import ConfigError, Environment, ops_db_path
 
 WEBHOOK_URL = "webhook_url"  # the field the API posts payment outcomes to (top level: not a dotted path)
 
@@ -181,7 +207,7 @@ class SessionsService:
         updated = self.client(env_name, who.operator).update_session(
             session_id, SessionUpdate.parse(session.params, patch), current=session.params)
         if pending is not None and pending.call.outcome == "in_flight" and pending.call.attempt_id:
-            attempt = self._unanswered_attempt(pending.call.attempt_id)
+            attempt = self.unanswered_calls.attempt(pending.call.attempt_id)
             if attempt is not None:
                 reconcile.resolve(self.log, attempt, operator=who.operator, resolution="resent",
                                   note=f"sent again as attempt {updated.attempt_id} (entry {updated.entry_seq})")
@@ -263,7 +289,7 @@ class SessionsService:
                      tz=tz, expired=session.expired(self.clock()))
 
     def view(self, session_id: str, *, mask: bool = False) -> SessionView:
-        unanswered = self.unanswered_of_session(session_id)  # first: it may mark the session uncertain
+        unanswered = self.unanswered_calls.of_session(session_id)  # first: it may mark the session uncertain
         session = self.session(session_id, mask=mask)
         link, link_error = self.link_or_reason(session.environment, session_id)
         return SessionView(session, tuple(self.history(session_id, mask=mask)), tuple(self.calls(session_id)),
@@ -285,11 +311,11 @@ class SessionsService:
         """The update whose outcome is unknown, with the exact patch that was sent; None when the
         session is not marked ``amount_uncertain`` or a later update succeeded. An update with no
         answer recorded counts once no answer can come (and marks the session uncertain)."""
-        self.unanswered_of_session(session_id)
+        self.unanswered_calls.of_session(session_id)
         session = self.session(session_id)
         if not session.uncertain:
             return None
-        stale_before = self.clock() - self.answer_deadline(session.environment)
+        stale_before = self.clock() - self.unanswered_calls.answer_deadline(session.environment)
         call = unanswered_update(self.calls(session_id), stale_before=stale_before)
         if call is None or call.attempt_id is None:
             return None
@@ -298,98 +324,8 @@ class SessionsService:
                 return PendingUpdate(call, entry["detail"]["body"])
         return None
 
-    # --- calls with no answer recorded (lib.sessions.reconcile) ------------------------------------------
-    def answer_deadline(self, env_name: str) -> timedelta:
-        """How long after sending no answer can come in ``env_name`` (its connect + read timeouts;
-        the defaults for an environment no longer configured)."""
-        try:
-            env = self.environment(env_name)
-            timeouts = (env.connect_timeout, env.read_timeout)
-        except ConfigError:
-            timeouts = (Environment.connect_timeout, Environment.read_timeout)
-        return reconcile.answer_deadline(*timeouts)
-
-    def unanswered(self, env_name: str, *, within: timedelta = timedelta(days=1)) -> list[reconcile.Unanswered]:
-        """Creates and updates of ``env_name`` sent in the last ``within`` with no answer recorded
-        and no resolution, oldest first; their sessions are marked amount uncertain meanwhile."""
-        now = self.clock()
-        found = reconcile.unanswered(self.log, now, self.answer_deadline, environment=env_name, since=now - within)
-        self._mark_uncertain(found)
-        return found
-
-    def unanswered_of_session(self, session_id: str) -> list[reconcile.Unanswered]:
-        """This session's updates with no answer recorded and no resolution (marking it uncertain)."""
-        found = reconcile.unanswered(self.log, self.clock(), self.answer_deadline, session_id=session_id)
-        self._mark_uncertain(found)
-        return found
-
-    def _mark_uncertain(self, found: Sequence[reconcile.Unanswered]) -> None:
-        """An unresolved update with no answer leaves its session's amount uncertain: say so in the
-        registry (where every page reads the state), once."""
-        for session_id in {u.request["session_id"] for u in found if u.call == reconcile.UPDATE}:
-            row = self.registry.get(session_id) if session_id else None
-            if row is not None and row["state"] != UNCERTAIN:
-                with self.log.failures_explained("written"):
-                    self.registry.set_state(session_id, UNCERTAIN)
-
-    def _unanswered_attempt(self, attempt_id: str) -> reconcile.Unanswered | None:
-        found = reconcile.unanswered(self.log, self.clock(), self.answer_deadline, attempt_id=attempt_id)
-        return found[0] if found else None
-
-    def _settleable(self, who: Identity, attempt_id: str) -> reconcile.Unanswered:
-        """The unanswered attempt ``who`` may settle (create or update rights in its environment)."""
-        attempt = self._unanswered_attempt(attempt_id)
-        if attempt is None:
-            raise UnknownAttempt(f"attempt {attempt_id} has an answer or a resolution already, or is still under way")
-        events.enforce(self.log, who, "create" if attempt.call == reconcile.CREATE else "update",
-                       attempt.request["environment"])
-        return attempt
-
-    def resolve_unanswered(self, who: Identity, attempt_id: str, resolution: str, note: str = "") -> int:
-        """Record how a person settled an attempt with no answer (a new entry pointing at it)
-        and what it implies for the registry: ``took_effect`` applies the update as a new version,
-        ``did_not_take_effect`` clears the uncertainty unless another update is still in doubt."""
-        attempt = self._settleable(who, attempt_id)
-        then = None
-        session_id = attempt.request["session_id"]
-        if resolution == "recreated":
-            raise ValueError("a new session for the same order is made with new_session_for_unanswered")
-        if attempt.call == reconcile.UPDATE and resolution == "took_effect":
-            _refuse_redacted(attempt.body, "recorded as taking effect")
-
-            def then(db: Any, seq: int) -> None:
-                self.registry.record_update(db, session_id=session_id, operator=who.operator, at=self.clock(),
-                                       patch=attempt.body, entry_seq=seq)
-        elif attempt.call == reconcile.UPDATE and resolution == "did_not_take_effect":
-            session = self.session(session_id)
-            stale_before = self.clock() - self.answer_deadline(session.environment)
-            others = [c for c in self.calls(session_id) if c.attempt_id != attempt_id]
-            if unanswered_update(others, stale_before=stale_before) is None:
-                def then(db: Any, seq: int) -> None:
-                    self.registry.mark_state(db, session_id, "ok")
-        return reconcile.resolve(self.log, attempt, operator=who.operator, resolution=resolution, note=note,
-                                 then=then)
-
-    def new_session_for_unanswered(self, who: Identity, attempt_id: str, *, note: str = "",
-                                   confirm: str | None = None) -> Created:
-        """A new session with what the unanswered create sent (same order id), then its resolution
-        ``recreated`` naming the new session. If the first create did reach the API, two sessions
-        are live for the order until the first expires: the page says so before offering this."""
-        attempt = self._settleable(who, attempt_id)
-        if attempt.call != reconcile.CREATE:
-            raise ValueError("only a create attempt is settled with a new session")
-        _refuse_redacted(attempt.body, "sent again")
-        env_name = attempt.request["environment"]
-        self._live_check(env_name, attempt.body, confirm)
-        created = self.client(env_name, who.operator).create_session(SessionRequest.parse(attempt.body))
-        reconcile.resolve(self.log, attempt, operator=who.operator, resolution="recreated", note=note,
-                          new_session_id=created.session_id)
-        return created
-
-
-def _refuse_redacted(body: Mapping[str, Any], doing: str) -> None:
-    """The log keeps requests redacted: one that lost a secret cannot be replayed from it."""
-    if REDACTED in jsonutil.dumps(body):
-        raise InvalidRequest([Problem(parameter="body", reason=(
-            f"the logged request had secrets removed ({REDACTED}), so it cannot be {doing} from the log: "
-            "use the New session or Update page"))])
+    # --- calls with no answer recorded -------------------------------------------------------------
+    @property
+    def unanswered_calls(self) -> UnansweredCalls:
+        """Creates and updates that got no answer, and how a person settles them."""
+        return UnansweredCalls(self)

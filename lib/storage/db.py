@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -26,8 +27,6 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from lib import settings
-
-
 
 _local = threading.local()
 _resolved: dict[str, str] = {}
@@ -46,6 +45,25 @@ def _key(path: str | Path) -> str:
 
 
 SYNCHRONOUS = ("NORMAL", "FULL")
+
+
+def _enter_wal(raw: sqlite3.Connection, timeout_s: float) -> None:
+    """Switch a connection's file to WAL, waiting like any writer when others hold it.
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once rather
+    than calling the busy handler when another connection is opening or switching the same new
+    file (seen with four processes creating one database): so wait and try again, within the busy
+    timeout, as the busy handler would.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            raw.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s: float | None = None) -> Database:
@@ -68,7 +86,7 @@ def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s:
         raw = sqlite3.connect(key, check_same_thread=False, timeout=timeout, isolation_level=None)
         try:
             raw.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            raw.execute("PRAGMA journal_mode = WAL")
+            _enter_wal(raw, timeout)
             raw.execute("PRAGMA synchronous = NORMAL")
             raw.execute("PRAGMA foreign_keys = ON")
         except BaseException:
