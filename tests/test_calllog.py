@@ -302,6 +302,21 @@ def test_entries_are_committed_with_synchronous_full_in_every_thread(log: CallLo
     assert seen == [2, 2]  # FULL
 
 
+def test_a_read_request_entry_waits_for_no_fsync_and_the_next_commit_syncs_it(log: CallLog) -> None:
+    """The request of a read (a lookup) changes nothing at the API, so its entry commits with
+    NORMAL; the connection is FULL again for the next entry, whose fsync covers the WAL before it."""
+    from lib.storage.db import connect
+
+    during: list[int] = []
+    log.append("api_request", operator="ann", environment="sandbox", attempt_id="get", durable=False,
+               then=lambda db, seq: during.append(db.execute("PRAGMA synchronous").fetchone()[0]))
+    log.append("api_result", operator="ann", environment="sandbox", attempt_id="get",
+               then=lambda db, seq: during.append(db.execute("PRAGMA synchronous").fetchone()[0]))
+    assert during == [1, 2]  # NORMAL for the read's request, FULL for what follows
+    assert connect(log.db_path).execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert log.verify().ok
+
+
 def test_cli_explains_a_log_it_cannot_open(tmp_path: Path) -> None:
     path = tmp_path / "ops.db"
     path.write_bytes(b"this is not a database, it is a note someone saved over it\n" * 100)

@@ -5,6 +5,7 @@ import secrets
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -80,6 +81,22 @@ def test_bad_credentials_raise_unauthorized(sandbox, log: CallLog) -> None:
         client.create_session(order())
     assert caught.value.status == 401
     assert caught.value.body["error_type"] == "unauthorized"
+
+
+def test_only_a_request_that_may_change_something_is_fsynced_before_it_leaves(sandbox, log: CallLog,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    durable: dict[str, bool] = {}
+    append = log.append
+
+    def spy(kind: str, **fields: Any) -> int:
+        if kind == "api_request":
+            durable[fields["endpoint"]] = fields.get("durable", True)
+        return append(kind, **fields)
+
+    monkeypatch.setattr(log, "append", spy)
+    Client(sandbox_env(sandbox.base_url), operator="ann", log=log, recorder=RECORDER).create_session(order("ord-d"))
+    assert durable == {"/v1/login": False, "/v1/payment-sessions": True}  # a login acts on nothing; a create does
+    assert log.verify().ok
 
 
 def test_create_registers_the_session_from_the_send_time(sandbox, log: CallLog) -> None:

@@ -332,7 +332,7 @@ class Client:
             attempt = uuid.uuid4().hex
             with _consequence("Nothing was sent to the API."):
                 self.log.append("api_request", attempt_id=attempt, detail={"url": url, "headers": headers, "body": body},
-                                **common)
+                                durable=not idempotent, **common)
             started = time.perf_counter()
             try:
                 response = self.http.request(method, url, data=data, headers=headers,

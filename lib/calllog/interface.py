@@ -31,9 +31,10 @@ class CallLogStore(Protocol):
         session_id: str | None = None, order_id: str | None = None, amount: Decimal | str | None = None,
         currency: str | None = None, http_status: int | None = None, outcome: str | None = None,
         duration_ms: float | None = None, detail: Mapping[str, Any] | None = None,
-        then: Callable[[Transaction, int], None] | None = None,
+        then: Callable[[Transaction, int], None] | None = None, durable: bool = True,
     ) -> int:
-        """Append one entry (``then(tx, seq)`` inside its transaction) and return its seq."""
+        """Append one entry (``then(tx, seq)`` inside its transaction) and return its seq; not
+        ``durable``: committed without an fsync (the request of a read), synced by the next commit."""
         ...
 
     def entry(self, seq: int) -> dict[str, Any] | None: ...

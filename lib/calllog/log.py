@@ -104,6 +104,18 @@ class CallLog:
     def _db(self) -> Database:
         return connect(self.db_path, synchronous=self._synchronous, busy_timeout_s=self._busy_timeout_s)
 
+    @contextmanager
+    def _durability(self, durable: bool) -> Iterator[Database]:
+        """This thread's connection, committing without an fsync inside when not ``durable``."""
+        if durable:
+            yield self._db()
+            return
+        db = connect(self.db_path, synchronous="NORMAL", busy_timeout_s=self._busy_timeout_s)
+        try:
+            yield db
+        finally:
+            connect(self.db_path, synchronous=self._synchronous)
+
     @property
     def busy_timeout_s(self) -> float:
         return settings.busy_timeout() if self._busy_timeout_s is None else self._busy_timeout_s
@@ -148,11 +160,16 @@ class CallLog:
         duration_ms: float | None = None,
         detail: Mapping[str, Any] | None = None,
         then: Callable[[Database, int], None] | None = None,
+        durable: bool = True,
     ) -> int:
         """Append one entry and return its seq.
 
         ``then(db, seq)`` runs inside the same transaction, after the insert: its writes and the
         entry are committed together, and if it raises neither is.
+
+        ``durable=False`` commits without waiting for the disk (synchronous=NORMAL) for an entry
+        whose loss to a power cut could hide nothing the API did: the request of a read (a lookup,
+        a login). The next durable commit syncs the write-ahead log, and this entry with it.
         """
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise TypeError("tags must be a sequence of strings")
@@ -171,18 +188,16 @@ class CallLog:
         for name in _TEXT_COLUMNS.intersection(fields):
             if fields[name] is not None and not isinstance(fields[name], str):
                 raise TypeError(f"{name} must be a string, not {type(fields[name]).__name__}")
-        with self.failures_explained("written"):
-            db = self._db()
-            with immediate(db):
-                head = db.conn.execute(_HEAD).fetchone()
-                fields["seq"], fields["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-                # The time is taken once the write lock is held, so ts never goes backwards along seq.
-                fields["ts"] = utc_text(self._clock())
-                values = [fields[name] for name in HASHED_COLUMNS]
-                values.append(entry_hash(values))
-                db.conn.execute(_INSERT, values)
-                if then is not None:
-                    then(db, fields["seq"])
+        with self.failures_explained("written"), self._durability(durable) as db, immediate(db):
+            head = db.conn.execute(_HEAD).fetchone()
+            fields["seq"], fields["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+            # The time is taken once the write lock is held, so ts never goes backwards along seq.
+            fields["ts"] = utc_text(self._clock())
+            values = [fields[name] for name in HASHED_COLUMNS]
+            values.append(entry_hash(values))
+            db.conn.execute(_INSERT, values)
+            if then is not None:
+                then(db, fields["seq"])
         return int(fields["seq"])
 
     def entry(self, seq: int) -> dict[str, Any] | None:

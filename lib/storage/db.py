@@ -11,8 +11,10 @@ sandbox's emulated API, not for the call log: its ``api_request`` entry is writt
 request leaves, and a rolled-back entry would hide a call the API acted on. So the call log asks
 for ``synchronous=FULL`` (``connect(..., synchronous="FULL")``): each commit is fsynced before
 the request is sent. Every connection to the log's file in that thread then stays FULL, the
-registry's writes included (they commit inside the log's transactions anyway). The measured cost
-is printed by bench/log_overhead.py (NORMAL and FULL in the same run).
+registry's writes included (they commit inside the log's transactions anyway). One exception:
+the request entry of a read (a lookup, a login), which the API cannot act on, commits with NORMAL
+(``CallLog.append(durable=False)``); the next FULL commit syncs the write-ahead log and it with it.
+The measured cost is printed by bench/log_overhead.py (NORMAL and FULL in the same run).
 """
 from __future__ import annotations
 
