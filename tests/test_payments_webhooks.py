@@ -41,6 +41,28 @@ def test_a_signed_status_update_is_recorded_then_confirmed_by_a_lookup_before_an
     assert record.session_id == session_id
 
 
+def test_one_durable_commit_lands_before_the_answer_and_covers_the_delivery(world: World,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The accepted delivery and the lookup's request may wait for the disk only because the
+    lookup's result, last before the answer, is committed durably (it syncs what came before)."""
+    w = world
+    session_id = w.session()
+    w.paid(w.session())  # the client has logged in: only this delivery's own entries below
+    seen: list[tuple[str, bool]] = []
+    append = w.log.append
+
+    def spy(kind: str, **fields: Any) -> int:
+        seen.append((kind, fields.get("durable", True)))
+        return append(kind, **fields)
+
+    monkeypatch.setattr(w.log, "append", spy)
+    w.paid(session_id)
+    assert seen == [("webhook", False), ("api_request", False), ("api_result", True)]
+    seen.clear()
+    w.deliver(delivery("t-1", "success", "ord-x"), key="wrong key")  # refused: no lookup follows
+    assert seen == [("webhook", True)]
+
+
 def test_the_webhook_entry_holds_what_an_auditor_needs_and_the_body_as_received(world: World) -> None:
     w = world
     session_id = w.session()

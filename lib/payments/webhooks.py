@@ -213,7 +213,11 @@ class WebhookReceiver:
                 verdict: Verdict, status: int, reason: str, *, accept: bool = False,
                 session_id: str | None = None) -> int:
         """One ``webhook`` entry (filed under its order's session when the Hash held); for an
-        accepted delivery, its row in the same transaction."""
+        accepted delivery, its row in the same transaction.
+
+        An accepted delivery that a lookup will confirm is committed without its own fsync: the
+        lookup's result is committed durably before the answer goes back, and that commit syncs
+        this entry too (one fsync per delivery, not two). Anything else is durable at once."""
         now = self.clock()
         confirmation = PENDING if claim.webhook_type == STATUS_UPDATE and claim.transaction_id else NOTHING
 
@@ -233,7 +237,8 @@ class WebhookReceiver:
         return self.log.append(WEBHOOK, operator=WEBHOOK_OPERATOR, environment=environment, method="POST",
                                endpoint=WEBHOOK_PATH, path=path, session_id=session_id, order_id=claim.order_id,
                                http_status=status,
-                               outcome=verdict.value, detail=detail, then=then if accept else None)
+                               outcome=verdict.value, detail=detail, then=then if accept else None,
+                               durable=not (accept and confirmation == PENDING))
 
     def _confirm(self, environment: str, claim: Claim, session_id: str | None) -> str:
         """Look the claimed transaction up and record what the API says; the confirmation's word."""
