@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import errno
-import os
 import socket
 import threading
 import time
@@ -26,7 +25,6 @@ from lib.sandbox.webhooks import WebhookFaults, WebhookSettings
 from lib.settings import sandbox_credentials
 from lib.storage.db import close_thread_connections
 
-DEFAULT_PORT = 8765
 START_TIMEOUT_S = 10.0
 PROBE_TIMEOUT_S = 1.0
 
@@ -40,26 +38,24 @@ def uvicorn_config(app: ASGIApp, **overrides: Any) -> uvicorn.Config:
 
 
 def app_kwargs_from_env() -> dict[str, Any]:
-    """``create_app`` keyword arguments from ``SANDBOX_*`` variables (defaults as ``create_app``'s)."""
-    env = os.environ
+    """``create_app`` keyword arguments from the sandbox's settings (``lib.settings``)."""
     credentials = sandbox_credentials()  # the same place the client reads them from
+    s = settings.sandbox_settings()
     return {
         "app_id": credentials.app_id,
         "app_key": credentials.app_key,
-        "token_ttl_seconds": int(env.get("SANDBOX_TOKEN_TTL_SECONDS", "3600")),
-        "session_ttl_seconds": int(env.get("SANDBOX_SESSION_TTL_SECONDS", "600")),
-        "update_extends": env.get("SANDBOX_UPDATE_EXTENDS", "0") == "1",
-        "tds_timeout_seconds": float(env.get("SANDBOX_TDS_TIMEOUT_SECONDS", "300")),
-        "webhooks": WebhookSettings(
-            retry_seconds=float(env.get("SANDBOX_WEBHOOK_RETRY_SECONDS", "300")),
-            give_up_seconds=float(env.get("SANDBOX_WEBHOOK_GIVE_UP_SECONDS", "1500")),
-            timeout_seconds=float(env.get("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", "10")),
-            faults=WebhookFaults.parse(env.get("SANDBOX_WEBHOOK_FAULTS", ""))),
+        "token_ttl_seconds": s.token_ttl_seconds,
+        "session_ttl_seconds": s.session_ttl_seconds,
+        "update_extends": s.update_extends,
+        "tds_timeout_seconds": s.tds_timeout_seconds,
+        "webhooks": WebhookSettings(retry_seconds=s.webhook_retry_seconds, give_up_seconds=s.webhook_give_up_seconds,
+                                    timeout_seconds=s.webhook_timeout_seconds,
+                                    faults=WebhookFaults.parse(s.webhook_faults)),
     }
 
 
 def port_from_env() -> int:
-    return int(os.environ.get("SANDBOX_PORT", str(DEFAULT_PORT)))
+    return settings.sandbox_settings().port
 
 
 class SandboxServer:

@@ -153,6 +153,46 @@ def _float(secrets: Mapping[str, Any], env_name: str, key: str, default: float) 
     return number
 
 
+@dataclass(frozen=True)
+class SandboxSettings:
+    """The local sandbox's own settings (``SANDBOX_*``); the defaults are the API's own figures."""
+
+    port: int = 8765
+    token_ttl_seconds: int = 3600
+    session_ttl_seconds: int = SESSION_TTL_SECONDS
+    update_extends: bool = False  # an update restarts the session's lifetime (the API's does not)
+    tds_timeout_seconds: float = 300.0  # how long a 3-D Secure challenge waits for the customer
+    webhook_retry_seconds: float = 300.0  # every 5 minutes …
+    webhook_give_up_seconds: float = 1500.0  # … for 25 minutes
+    webhook_timeout_seconds: float = 10.0
+    webhook_faults: str = ""  # fault switches for tests: missing, late=<s>, twice, wrong-hash
+
+
+def sandbox_settings() -> SandboxSettings:
+    """``SANDBOX_PORT``, ``SANDBOX_TOKEN_TTL_SECONDS``, ``SANDBOX_SESSION_TTL_SECONDS``,
+    ``SANDBOX_UPDATE_EXTENDS`` (1), ``SANDBOX_TDS_TIMEOUT_SECONDS``, ``SANDBOX_WEBHOOK_RETRY_SECONDS``,
+    ``SANDBOX_WEBHOOK_GIVE_UP_SECONDS``, ``SANDBOX_WEBHOOK_TIMEOUT_SECONDS``, ``SANDBOX_WEBHOOK_FAULTS``."""
+    d, env = SandboxSettings(), os.environ
+
+    def number(name: str, default: float) -> float:
+        raw = env.get(name, "").strip()
+        try:
+            return float(raw) if raw else default
+        except ValueError:
+            raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+    return SandboxSettings(
+        port=int(number("SANDBOX_PORT", d.port)), token_ttl_seconds=int(number("SANDBOX_TOKEN_TTL_SECONDS",
+                                                                            d.token_ttl_seconds)),
+        session_ttl_seconds=int(number("SANDBOX_SESSION_TTL_SECONDS", d.session_ttl_seconds)),
+        update_extends=env.get("SANDBOX_UPDATE_EXTENDS", "0") == "1",
+        tds_timeout_seconds=number("SANDBOX_TDS_TIMEOUT_SECONDS", d.tds_timeout_seconds),
+        webhook_retry_seconds=number("SANDBOX_WEBHOOK_RETRY_SECONDS", d.webhook_retry_seconds),
+        webhook_give_up_seconds=number("SANDBOX_WEBHOOK_GIVE_UP_SECONDS", d.webhook_give_up_seconds),
+        webhook_timeout_seconds=number("SANDBOX_WEBHOOK_TIMEOUT_SECONDS", d.webhook_timeout_seconds),
+        webhook_faults=env.get("SANDBOX_WEBHOOK_FAULTS", ""))
+
+
 def sandbox_credentials() -> Credentials:
     """The sandbox's own credentials (`SANDBOX_APP_ID` / `SANDBOX_APP_KEY`, default sandbox/sandbox)."""
     return Credentials(os.environ.get("SANDBOX_APP_ID", "sandbox"), os.environ.get("SANDBOX_APP_KEY", "sandbox"))
@@ -186,7 +226,7 @@ def environment(name: str, *, sandbox_base_url: str | None = None, secrets: Mapp
         if not sandbox_base_url:
             raise ConfigError("the sandbox environment needs the running sandbox's address")
         base = sandbox_base_url.rstrip("/")
-        ttl = int(os.environ.get("SANDBOX_SESSION_TTL_SECONDS", SESSION_TTL_SECONDS))
+        ttl = sandbox_settings().session_ttl_seconds
         return Environment(
             name, f"{base}/v1", sandbox_credentials(), live=False,
             checkout_url_template=str(known["checkout_url_template"]).replace("{sandbox_base}", base),
