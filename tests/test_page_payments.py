@@ -85,6 +85,7 @@ def test_detail_shows_authorised_then_part_capture_then_part_refund_adding_up(ap
     typed(at, "Amount to refund", "5")
     click(at, "Refund")
     assert "Payment: ↩️ partly refunded: 5.00 GBP of 12.50 GBP" in markdown(at)
+    assert [t.value for t in at.text_input if t.label in ("Amount to refund", "Statement reference")] == ["", ""]
     record = PaymentsService(app_console).transaction("sandbox", txn)
     assert (record.captured, record.refunded, record.left_to_refund) == (Decimal("12.50"), Decimal(5), Decimal("7.50"))
     at.run()  # the next tick: the same figures on the page (nothing counted twice)

@@ -58,6 +58,9 @@ def _act(payments: PaymentsService, env_name: str, who: Identity, transaction_id
                                      str(st.session_state.get(f"{key}-refund-reference") or ""), confirm=confirm)
     except REFUSED as exc:
         result = exc
+    else:  # done: the form starts empty, so a second click cannot repeat it by mistake
+        for field in ("amount", "reference", "confirm"):
+            st.session_state.pop(f"{key}-{operation}-{field}", None)
     st.session_state.setdefault(OUTCOME, {})[key] = (operation, result)
 
 
