@@ -193,3 +193,45 @@ def test_refund_takes_exactly_the_amount_meant_or_refuses_it_at_the_field(app_co
     else:
         assert not errors(at), errors(at)
         assert record.refunded == text.meant
+
+
+def test_an_unanswered_refund_is_never_resent_looked_up_then_settled_by_a_person(
+        app_env: Any, configure_environment: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """acquired-test on the fake API, whose transactions carry no captured/refunded figures: the
+    lookup cannot say whether the refund took effect, so the page offers the person's choice."""
+    from tests.fake_acquired import APP_ID, APP_KEY, FakeAcquired, FakeServer, delivery, sign
+
+    fake = FakeAcquired()
+    fake.figures = False
+    server = FakeServer(fake)
+    try:
+        configure_environment("acquired-test", app_id=APP_ID, app_key=APP_KEY, api_base=f"{server.base_url}/v1")
+        monkeypatch.setenv("ACQUIRED_TEST_READ_TIMEOUT", "0.3")
+        console = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
+        payments = PaymentsService(console)
+        values = {ORDER_ID: f"ord-{uuid.uuid4().hex[:12]}", AMOUNT: "20.00", CURRENCY: "gbp"}
+        session_id = console.create("acquired-test", LOCAL, values).session_id
+        txn = fake.pay(session_id)
+        body = delivery(txn.transaction_id, "success", txn.order_id)
+        payments.receive_webhook("acquired-test", body, {"Hash": sign(body, APP_KEY), "Webhook-Version": "2"})
+        at = run(AppTest.from_file(DETAIL, default_timeout=30), session=session_id)
+        assert "Payment: ✅ paid: 20.00 GBP" in markdown(at)
+        fake.hold(1.0)
+        typed(at, "Amount to refund", "5")
+        typed(at, "Statement reference", "SLOW")
+        click(at, "Refund")
+        told = "\n".join(errors(at) + [seen(w.value) for w in at.warning])
+        assert "No answer to the refund" in told and "not sent again" in told
+        assert [a[0] for a in fake.actions] == ["refund"]
+        assert not any(b.label.startswith("It took effect") for b in at.button)  # look it up first
+        click(at, "Look up now")
+        assert "cannot say whether the operation took effect" in "\n".join(seen(i.value) for i in at.info)
+        typed(at, "Note for the log (what you checked, whom you asked)", "asked the Hub: no refund")
+        click(at, "It did not take effect")
+        assert "Your decision is recorded in the log." in [seen(s.value) for s in at.success]
+        record = payments.transaction("acquired-test", txn.transaction_id)
+        assert (record.uncertain, record.refunded) == (False, Decimal(0))
+        assert "Payment: ✅ paid: 20.00 GBP" in markdown(at)
+        assert [a[0] for a in fake.actions] == ["refund"]  # nothing was sent again
+    finally:
+        server.stop()
