@@ -235,3 +235,37 @@ def test_an_unanswered_refund_is_never_resent_looked_up_then_settled_by_a_person
         assert [a[0] for a in fake.actions] == ["refund"]  # nothing was sent again
     finally:
         server.stop()
+
+
+def test_a_live_refund_needs_the_typed_amount(app_env: Any, signed_in: Any, open_page: Any,
+                                              configure_environment: Any) -> None:
+    """acquired-live (on the fake API): the refund is refused until `5.00 GBP` is typed, as for creates."""
+    from tests.fake_acquired import APP_ID, APP_KEY, FakeAcquired, FakeServer, delivery, sign
+
+    fake = FakeAcquired()
+    server = FakeServer(fake)
+    try:
+        configure_environment("acquired-live", app_id=APP_ID, app_key=APP_KEY, api_base=f"{server.base_url}/v1")
+        console = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
+        payments = PaymentsService(console)
+        finance = Identity(signed_in["finance"], frozenset({"finance"}), local_mode=False)
+        values = {ORDER_ID: f"ord-{uuid.uuid4().hex[:12]}", AMOUNT: "20.00", CURRENCY: "gbp"}
+        session_id = console.create("acquired-live", finance, values, confirm="20.00 GBP").session_id
+        txn = fake.pay(session_id)
+        body = delivery(txn.transaction_id, "success", txn.order_id)
+        payments.receive_webhook("acquired-live", body, {"Hash": sign(body, APP_KEY), "Webhook-Version": "2"})
+        at = open_page("pages/session_detail.py", user=signed_in["finance"], session=session_id)
+        typed(at, "Amount to refund", "5")
+        typed(at, "Statement reference", "LIVE")
+        at.run()
+        confirm = next(t for t in at.text_input if "to confirm" in t.label)
+        assert "5.00 GBP" in confirm.label
+        click(at, "Refund")
+        assert any("5.00 GBP" in e for e in errors(at)), errors(at)
+        assert fake.actions == []  # nothing sent
+        next(t for t in at.text_input if "to confirm" in t.label).input("5.00 GBP")
+        click(at, "Refund")
+        assert "Payment: ↩️ partly refunded: 5.00 GBP of 20.00 GBP" in markdown(at)
+        assert [a[0] for a in fake.actions] == ["refund"]
+    finally:
+        server.stop()
