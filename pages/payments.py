@@ -100,4 +100,4 @@ picked = st.selectbox("Payment (order id · amount · creator · created)", list
 if picked is None:
     st.caption("Only payments that went through (paid, authorised, refunded) are offered here.")
 else:
-    payment_section(f.payments, f.env, f.identity, picked, f.tz, key="payments")
+    payment_section(f.payments, f.env_name, f.identity, picked, f.tz, key="payments")

@@ -59,7 +59,7 @@ else:
     page_link(UPDATE, label="Update this session", icon="✏️", query={"session": s.session_id})
 
 st.subheader("Payment")
-payment_section(f.payments, f.sessions.environment(s.environment), f.identity, s.session_id, f.tz, key="detail")
+payment_section(f.payments, s.environment, f.identity, s.session_id, f.tz, key="detail")
 
 params_tab, versions_tab, calls_tab, link_tab = st.tabs(
     ["Parameters now", f"Versions ({len(view.history)})", "Calls", "Payment link"])

@@ -269,3 +269,31 @@ def test_a_live_refund_needs_the_typed_amount(app_env: Any, signed_in: Any, open
         assert [a[0] for a in fake.actions] == ["refund"]
     finally:
         server.stop()
+
+
+def test_a_session_of_an_environment_no_longer_configured_still_shows_its_payment(
+        app_env: Any, configure_environment: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fake_acquired import APP_ID, APP_KEY, FakeAcquired, FakeServer, delivery, sign
+
+    fake = FakeAcquired()
+    server = FakeServer(fake)
+    try:
+        configure_environment("acquired-test", app_id=APP_ID, app_key=APP_KEY, api_base=f"{server.base_url}/v1")
+        console = SessionsService(sandbox_base_url=ensure_sandbox().base_url, db_path=app_env / "ops.db")
+        values = {ORDER_ID: f"ord-{uuid.uuid4().hex[:12]}", AMOUNT: "20.00", CURRENCY: "gbp"}
+        session_id = console.create("acquired-test", LOCAL, values).session_id
+        txn = fake.pay(session_id)
+        body = delivery(txn.transaction_id, "success", txn.order_id)
+        PaymentsService(console).receive_webhook("acquired-test", body,
+                                                 {"Hash": sign(body, APP_KEY), "Webhook-Version": "2"})
+        for name in ("ACQUIRED_TEST_APP_ID", "ACQUIRED_TEST_APP_KEY", "ACQUIRED_TEST_API_BASE"):
+            monkeypatch.delenv(name)
+        at = run(AppTest.from_file(DETAIL, default_timeout=30), session=session_id)
+        assert "Payment: ✅ paid: 20.00 GBP" in markdown(at)
+        typed(at, "Amount to refund", "5")
+        typed(at, "Statement reference", "GONE")
+        click(at, "Refund")  # refused, said, nothing sent
+        assert any("acquired-test" in e for e in errors(at)), errors(at)
+        assert fake.actions == []
+    finally:
+        server.stop()

@@ -24,7 +24,7 @@ from lib.payments.service import (
     TransactionRecord,
     UnknownOutcome,
 )
-from lib.sessions.service import ApiError, Environment, amount_text
+from lib.sessions.service import ApiError, ConfigError, amount_text
 from ui.once import once
 from ui.text import md
 from ui.widgets import log_link, show_failure
@@ -33,7 +33,7 @@ OPERATIONS = ("capture", "void", "refund")
 LABELS = {"amount": "Amount", "reference": "Statement reference", "transaction": "Transaction"}
 OUTCOME = "money_outcome"  # form key → (operation, MoneyResult | the exception)
 REFUSED = (InvalidRequest, AccessDenied, LiveConfirmationRequired, LiveLimitExceeded, PaymentNotFound, ApiError,
-           CallLogUnavailable)
+           CallLogUnavailable, ConfigError)
 
 
 def show_problem(problem: Problem) -> None:
@@ -113,16 +113,16 @@ def _problems_at(problems: list[Problem], parameter: str) -> None:
             show_problem(problem)
 
 
-def _confirmation(payments: PaymentsService, env: Environment, record: TransactionRecord, operation: str,
+def _confirmation(payments: PaymentsService, env_name: str, record: TransactionRecord, operation: str,
                   key: str) -> None:
-    expected = payments.confirmation_needed(env.name, record, operation,
+    expected = payments.confirmation_needed(env_name, record, operation,
                                             st.session_state.get(f"{key}-{operation}-amount"))
     if expected:
         st.text_input(f"Type **{expected}** to confirm: acquired-live moves real money",
                       key=f"{key}-{operation}-confirm", placeholder=expected)
 
 
-def _form(payments: PaymentsService, env: Environment, who: Identity, record: TransactionRecord, operation: str,
+def _form(payments: PaymentsService, env_name: str, who: Identity, record: TransactionRecord, operation: str,
           key: str, problems: list[Problem]) -> None:
     cur = record.currency
     _problems_at(problems, "transaction")
@@ -138,10 +138,10 @@ def _form(payments: PaymentsService, env: Environment, who: Identity, record: Tr
         st.text_input("Statement reference", key=f"{key}-refund-reference", max_chars=18,
                       help="What the customer's statement shows: 1-18 letters, digits, spaces, _ or -.")
         _problems_at(problems, "reference")
-    _confirmation(payments, env, record, operation, key)
+    _confirmation(payments, env_name, record, operation, key)
     labels = {"capture": "Capture", "void": "Void the authorisation", "refund": "Refund"}
     st.button(labels[operation], key=f"{key}-{operation}-button", type="primary" if operation != "void" else "secondary",
-              **once(f"{key}-{operation}", _act, payments, env.name, who, record.transaction_id, operation, key))
+              **once(f"{key}-{operation}", _act, payments, env_name, who, record.transaction_id, operation, key))
 
 
 def _offered(record: TransactionRecord) -> list[str]:
@@ -151,7 +151,7 @@ def _offered(record: TransactionRecord) -> list[str]:
     return ["refund"] if record.captured > 0 else []
 
 
-def money_operations(payments: PaymentsService, env: Environment, who: Identity, record: TransactionRecord, *,
+def money_operations(payments: PaymentsService, env_name: str, who: Identity, record: TransactionRecord, *,
                      key: str) -> None:
     """The forms for ``record``: only what this person may do here, and why not otherwise."""
     done, problems = _outcome(key)
@@ -159,7 +159,7 @@ def money_operations(payments: PaymentsService, env: Environment, who: Identity,
     if not offered:
         st.caption("Nothing left to capture, void or refund on this payment.")
         return
-    refusals = {op: AccessService.refusal(who, op, env.name) for op in offered}
+    refusals = {op: AccessService.refusal(who, op, env_name) for op in offered}
     allowed = [op for op in offered if refusals[op] is None]
     for op in offered:
         if refusals[op] is not None:
@@ -171,4 +171,4 @@ def money_operations(payments: PaymentsService, env: Environment, who: Identity,
     tabs: Any = st.tabs([op.capitalize() for op in allowed]) if len(allowed) > 1 else [st.container()]
     for tab, op in zip(tabs, allowed, strict=True):
         with tab:
-            _form(payments, env, who, record, op, key, problems if op == done else [])
+            _form(payments, env_name, who, record, op, key, problems if op == done else [])

@@ -24,7 +24,7 @@ from lib.payments.service import (
     TransactionRecord,
     reason_words,
 )
-from lib.sessions.service import ApiError, Environment, amount_text, local_time
+from lib.sessions.service import ApiError, amount_text, local_time
 from ui.money_ops import money_operations
 from ui.once import once
 from ui.text import md
@@ -52,7 +52,6 @@ def live_status(payments: PaymentsService, session_id: str, *, key: str) -> None
     now = _fingerprint(state)
     before = st.session_state.get(seen_key)
     st.session_state[seen_key] = now
-    st.markdown(f'<span data-testid="payment-status-{key}"></span>', unsafe_allow_html=True)
     st.markdown(status_text(state))
     if before is not None and before != now:
         st.rerun()
@@ -147,7 +146,7 @@ def unknown_operations(payments: PaymentsService, env_name: str, who: Identity, 
                      record.transaction_id))
 
 
-def payment_section(payments: PaymentsService, env: Environment, who: Identity, session_id: str, tz: tzinfo, *,
+def payment_section(payments: PaymentsService, env_name: str, who: Identity, session_id: str, tz: tzinfo, *,
                     key: str) -> PaymentState:
     """The status (live), the transactions, unanswered operations, and the money operations."""
     live_status(payments, session_id, key=key)
@@ -160,6 +159,6 @@ def payment_section(payments: PaymentsService, env: Environment, who: Identity, 
                    "payments of sessions that expired without one.")
     record = state.transaction
     if record is not None and record.succeeded:
-        unknown_operations(payments, env.name, who, record, tz)
-        money_operations(payments, env, who, record, key=f"{key}-{record.transaction_id}")
+        unknown_operations(payments, env_name, who, record, tz)
+        money_operations(payments, env_name, who, record, key=f"{key}-{record.transaction_id}")
     return state

@@ -41,6 +41,7 @@ from lib.sessions import live_safety
 from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.sessions.models import QA_TAG_PREFIX, Session, SessionNotFound
 from lib.sessions.service import SessionsService
+from lib.settings import ConfigError
 
 __all__ = [  # what pages and ui/ use of the payments area, besides the service itself
     "AccessDenied", "ActionRefused", "LiveConfirmationRequired", "LiveLimitExceeded", "InvalidRequest", "MoneyResult", "Operation", "OperationNotAllowed", "PaidNotice",
@@ -175,7 +176,11 @@ class PaymentsService:
         """In a live environment, what the person must type to confirm ``operation`` of ``typed``
         (``12.50 GBP``: what would move); None outside live, or while the amount is not readable
         (the form shows that at its field)."""
-        if not self.sessions.environment(env_name).live or not record.currency:
+        try:
+            live = self.sessions.environment(env_name).live
+        except ConfigError:  # not configured (any more): the operation itself is refused and says why
+            return None
+        if not live or not record.currency:
             return None
         try:
             amount = typed_amount(typed, record.currency) if typed and typed.strip() else None
