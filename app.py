@@ -9,6 +9,8 @@ which Streamlit then runs as ``__main__`` for every page view (AppTest too): tha
 the pages. Who is here is settled first (sign-in, role), so only the pages this person may open
 are registered; each page's own ``frame()`` checks again, for a page reached without app.py.
 """
+import os
+
 import streamlit as st
 
 from lib.payments.service import payments_lifespan, webhook_routes
@@ -21,4 +23,8 @@ if __name__ == "__main__":  # a page view
     with log_guard():  # a log that fails in the middle of a page (locked, corrupted) is explained, not a traceback
         st.navigation(pages, position="hidden").run()
 else:  # imported by `streamlit run app.py`: the server, pages and webhooks together
+    # The sandbox's sessions carry this server's webhook URL (lib.settings.webhook_url reads the port
+    # from the environment): say the port the server really listens on, `--server.port` included,
+    # or a console on another port than 8501 would never hear of its payments.
+    os.environ["STREAMLIT_SERVER_PORT"] = str(st.get_option("server.port"))
     app = st.App("app.py", routes=webhook_routes(), lifespan=payments_lifespan())

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.sessions.service import EXPIRED_NOTE, SessionsService, active_columns, expired_rows
+from lib.payments.service import PaymentsService
+from lib.sessions.service import SessionsService, active_columns, expired_rows
 from ui.frame import frame
 from ui.once import once
 from ui.pages import ACTIVE
@@ -28,6 +29,7 @@ ACTIVE_COLUMNS = {
                                                  help="Share of the 10-minute lifetime left"),
     "Order id": st.column_config.TextColumn("Order id", width=125),
     "Amount": st.column_config.TextColumn("Amount", width=92),
+    "Payment": st.column_config.TextColumn("Payment", width=170, help="Did the customer pay? In words."),
     "State": st.column_config.TextColumn("State", width=105,
                                          help="⚠️ uncertain: an amount update's outcome is unknown. "
                                               "Resend it from Update amount."),
@@ -43,6 +45,7 @@ EXPIRED_COLUMNS = {
     "Ago": st.column_config.TextColumn("Ago", width=56, help="mm:ss since it expired"),
     "Order id": st.column_config.TextColumn("Order id", width=125),
     "Amount": st.column_config.TextColumn("Amount", width=92),
+    "Payment": st.column_config.TextColumn("Payment", width=220, help="Paid, or expired unpaid (and why)"),
     "Session": st.column_config.LinkColumn("Session", display_text=LINK, width=250,
                                            help="Opens the session's detail page"),
     "Expired": st.column_config.TextColumn("Expired", width=170),
@@ -51,16 +54,25 @@ EXPIRED_COLUMNS = {
 
 
 @st.fragment(run_every=1)
-def active_grid(sessions: SessionsService, env_name: str, operator: str | None, include_qa: bool) -> None:
-    """Re-queries the registry every second (sessions others create appear within 2 s) and redraws
-    only this grid."""
-    rows = linked(sessions.active_table(env_name, operator=operator, include_qa=include_qa), TO_DETAIL, TO_UPDATE)
+def active_grid(sessions: SessionsService, payments: PaymentsService, env_name: str, operator: str | None,
+                include_qa: bool) -> None:
+    """Re-queries the registry every second (sessions others create appear within 2 s, a payment
+    shows within 2 s of its webhook) and redraws only this grid."""
+    table = sessions.active_table(env_name, operator=operator, include_qa=include_qa)
+    states = payments.active_statuses([row["Session"] for row in table])
+    rows = linked([{**row, "Payment": states[row["Session"]].text} for row in table], TO_DETAIL, TO_UPDATE)
     if not rows:
         st.info(f"No active sessions in **{env_name}**{' of yours' if operator else ''}.", icon="💤")
         return
     st.caption(f"**{len(rows)}** active, soonest expiry first")
     st.dataframe(rows, column_config=ACTIVE_COLUMNS, hide_index=True, width="stretch",
-                 column_order=active_columns(rows), key="active_grid")
+                 column_order=with_payment(active_columns(rows)), key="active_grid")
+
+
+def with_payment(columns: list[str]) -> list[str]:
+    """The payment status right after the amount it is about."""
+    at = columns.index("Amount") + 1
+    return [*columns[:at], "Payment", *columns[at:]]
 
 
 def recreate_selected() -> None:
@@ -78,21 +90,23 @@ include_qa = right.toggle("Include QA-run sessions", key=INCLUDE_QA,
                           help="Sessions made by automated QA runs (tagged qa-run:…) are hidden by default.")
 operator = f.operator if whose == MINE else None
 
-active_grid(f.sessions, f.env_name, operator, include_qa)
+active_grid(f.sessions, f.payments, f.env_name, operator, include_qa)
 
 st.subheader("Expired in the last hour")
 gone = f.sessions.recently_expired(f.env_name, operator=operator, include_qa=include_qa)
 ids = [s.session_id for s in gone]
-expired = linked(expired_rows(gone, f.sessions.clock(), f.tz), TO_DETAIL)
+paid = f.payments.statuses(gone)
+expired = linked([{**row, "Payment": paid[row["Session"]].text} for row in expired_rows(gone, f.sessions.clock(), f.tz)],
+                 TO_DETAIL)
 st.session_state[EXPIRED_SHOWN] = ids  # the ids of the grid as drawn: a selection acts on what was seen
 if not expired:
     st.caption("None.")
 else:
-    # Every row here is the same case, so the caption says it once instead of a repeated column.
-    st.caption(f"All *{EXPIRED_NOTE}*: the API reports payments only by webhook. Select a row to recreate it.")
+    st.caption("Whether each was paid is its Payment column (webhooks, and a lookup after expiry). "
+               "Select a row to recreate it.")
     event = st.dataframe(expired, hide_index=True, width="stretch", key=EXPIRED_GRID,
                          on_select="rerun", selection_mode="single-row",
-                         column_order=["Ago", "Order id", "Amount", "Session", "Expired", "Created by"],
+                         column_order=["Ago", "Order id", "Amount", "Payment", "Session", "Expired", "Created by"],
                          column_config=EXPIRED_COLUMNS)
     chosen = event.selection.rows if event else []
     if chosen and chosen[0] < len(ids):

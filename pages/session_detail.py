@@ -6,6 +6,7 @@ import streamlit as st
 from lib.sessions.service import SessionNotFound, call_rows, change_rows, preview_json, version_rows
 from ui.frame import frame
 from ui.pages import DETAIL, UPDATE
+from ui.payment_status import payment_section
 from ui.session_picker import pick
 from ui.text import md
 from ui.unanswered import unanswered_section
@@ -56,6 +57,9 @@ else:
     st.markdown(f"Expires at **{f.time(s.expires_at)}**")
     live_countdown(s.created_at, s.expires_at, key="detail", clock=f.sessions.clock)
     page_link(UPDATE, label="Update this session", icon="✏️", query={"session": s.session_id})
+
+st.subheader("Payment")
+payment_section(f.payments, s.environment, f.identity, s.session_id, f.tz, key="detail")
 
 params_tab, versions_tab, calls_tab, link_tab = st.tabs(
     ["Parameters now", f"Versions ({len(view.history)})", "Calls", "Payment link"])

@@ -77,7 +77,8 @@ def test_several_roles_union_their_pages_and_unmask() -> None:
     both = policy({"finance": ["dual@example.com"], "qa": ["*@example.com"]}).identity(
         "dual@example.com", operator_fallback="x")
     assert both.roles == {FINANCE, QA}
-    assert set(pages_of(both)) == {"new_session", "active_sessions", "update_amount", "session_detail", "qa_explorer"}
+    assert set(pages_of(both)) == {"new_session", "active_sessions", "update_amount", "session_detail", "payments",
+                                  "qa_explorer"}
     assert not both.masks_personal_data  # finance sees customers in full
     assert both.allowed_environments(ENVIRONMENTS) == list(ENVIRONMENTS)
     require(both, "create", ACQUIRED_LIVE)  # finance allows it
@@ -175,10 +176,11 @@ EVERY = set(ENVIRONMENTS)
 # The rules, written out independently of lib.access.policy.GRANTS: role → action → environments.
 SPEC: dict[str, dict[str, set[str]]] = {
     FINANCE: {"create": EVERY, "update": EVERY, "view_session": EVERY, "view_active": EVERY, "export": EVERY,
-              "capture": EVERY, "void": EVERY, "refund": EVERY},
+              "capture": EVERY, "void": EVERY, "refund": EVERY, "view_payments": EVERY},
     QA: {"create": TEST_ENVS, "view_active": TEST_ENVS, "qa_run": TEST_ENVS, "view_session": EVERY, "export": EVERY,
-         "capture": TEST_ENVS, "void": TEST_ENVS, "refund": TEST_ENVS},
-    AUDITOR: {"view_audit": EVERY, "view_session": EVERY, "export": EVERY},
+         "capture": TEST_ENVS, "void": TEST_ENVS, "refund": TEST_ENVS, "view_payments": TEST_ENVS},
+    # payments read-only: the list of what was paid, never an operation on it
+    AUDITOR: {"view_audit": EVERY, "view_session": EVERY, "export": EVERY, "view_payments": EVERY},
     ADMIN: {**{a: EVERY for a in access.ACTIONS}, "qa_run": TEST_ENVS},  # QA runs never go live
 }
 
@@ -236,9 +238,9 @@ def test_unknown_action_or_page_is_a_bug() -> None:
 
 # --- pages and environments -------------------------------------------------------------------------
 PAGE_SPEC = {
-    FINANCE: {"new_session", "active_sessions", "update_amount", "session_detail"},
-    QA: {"qa_explorer", "new_session", "active_sessions", "session_detail"},
-    AUDITOR: {"audit_log", "session_detail"},
+    FINANCE: {"new_session", "active_sessions", "update_amount", "session_detail", "payments"},
+    QA: {"qa_explorer", "new_session", "active_sessions", "session_detail", "payments"},
+    AUDITOR: {"audit_log", "session_detail", "payments"},
     ADMIN: {p.key for p in PAGES},
 }
 

@@ -27,9 +27,9 @@ from ui.pages import PAGES
 AUDIT = "pages/audit_log.py"
 DETAIL = "pages/session_detail.py"
 ALLOWED = {
-    "finance": ["New session", "Active sessions", "Update amount", "Session detail"],
-    "qa": ["New session", "Active sessions", "Session detail", "QA explorer"],
-    "auditor": ["Session detail", "Audit log"],
+    "finance": ["New session", "Active sessions", "Update amount", "Session detail", "Payments"],
+    "qa": ["New session", "Active sessions", "Session detail", "Payments", "QA explorer"],
+    "auditor": ["Session detail", "Payments", "Audit log"],
     "admin": [p.title for p in PAGES],
 }
 

@@ -109,9 +109,9 @@ def test_active_columns_put_links_early_and_state_only_when_needed() -> None:
     assert set(session_rows.active_columns(doubt)) <= set(doubt[0])  # every shown column is in the rows
 
 
-def test_expired_rows_say_the_outcome_is_not_known_here() -> None:
+def test_expired_rows_leave_the_payment_to_the_payments_service() -> None:
     row = session_rows.expired_rows([session()], T0 + timedelta(minutes=12, seconds=5), UTC)[0]
-    assert row["Status"] == "expired — payment outcome not known here"
+    assert "Status" not in row  # no more "payment outcome not known here": the page adds its payment status
     assert (row["Expired"], row["Ago"]) == ("2026-03-01 12:10:00 UTC", "02:05")
 
 
@@ -231,7 +231,7 @@ def test_expired_list_and_recreate_with_the_same_parameters(open_page, make, app
     at = open_page(ACTIVE)
     assert any("No active sessions" in i.value for i in at.info)
     expired = grid(at)  # the only grid: no active sessions
-    assert [(r["Order id"], r["Status"]) for r in expired] == [("ord-expired", session_rows.EXPIRED_NOTE)]
+    assert [(r["Order id"], r["Payment"]) for r in expired] == [("ord-expired", "💤 expired unpaid")]
     assert next(b for b in at.button if b.label == "Recreate with the same parameters").disabled
     at.session_state["active_expired_grid"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()

@@ -28,6 +28,7 @@ ENV_KEY = "environment"  # the choice itself: plain session state, so it survive
 ENV_WIDGET = "environment_picker"  # the widget, refilled from the choice on every run
 STARTED = "access_session_recorded"  # the operator whose session start is logged (once per session)
 NO_ROLE_LOGGED = "access_no_role_recorded"
+PAID_MARKER = "payments_paid_marker"  # the last payment this browser session was told of (kept across pages)
 
 
 def _keep_choice() -> None:
@@ -44,6 +45,25 @@ def _sessions(db_path: str) -> SessionsService:
     with sessions.log.failures_explained("written"):
         QAService.for_console(sessions).recover_interrupted()
     return sessions
+
+
+@st.cache_resource(show_spinner=False)
+def _payments(db_path: str) -> PaymentsService:
+    """One payments service per server process and database, on the shared sessions service."""
+    return PaymentsService.for_console(_sessions(db_path))
+
+
+@st.fragment(run_every=3)
+def paid_toasts(payments: PaymentsService, creator: str) -> None:
+    """Tell the creator of a session when it is paid, on whatever page they are: a toast, once per
+    payment (the marker in session state moves past each one told). A new browser session starts
+    from now: payments known before it are not news."""
+    if PAID_MARKER not in st.session_state:
+        st.session_state[PAID_MARKER] = payments.paid_marker()
+        return
+    notices, st.session_state[PAID_MARKER] = payments.newly_paid(creator, st.session_state[PAID_MARKER])
+    for notice in notices:
+        st.toast(f"**Paid**: order {md(notice.order_id)} · {md(notice.text)}", icon="💷")
 
 
 @dataclass(frozen=True)
@@ -64,7 +84,7 @@ class Frame:
 
     @property
     def payments(self) -> PaymentsService:
-        return PaymentsService.for_console(self.sessions)
+        return _payments(str(self.sessions.db_path))
 
     @property
     def operator(self) -> str:
@@ -222,6 +242,8 @@ def frame(page: PageInfo) -> Frame:
             st.button("Log out", on_click=st.logout, icon="🚪", key="access_logout")
         if env_name == "sandbox":
             st.caption(f"Local sandbox at `{sessions.sandbox_base_url}`")
+        with log_guard():
+            paid_toasts(_payments(str(ops_db_path())), who.operator)
     try:
         env = sessions.environment(env_name or "sandbox")
     except ConfigError as exc:

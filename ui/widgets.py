@@ -237,6 +237,6 @@ def show_recreated(sessions: SessionsService, env_name: str, who: Identity, *, k
 
 
 def expired_notice(expires_at: datetime, tz: tzinfo) -> None:
-    """Say when a session expired and that whether it was paid is not known here (webhook only)."""
-    st.error(f"This session **expired at {local_time(expires_at, tz)}**: it can no longer be updated. "
-             "Whether it was paid is not known here (the API reports payments only by webhook).", icon="⌛")
+    """Say when a session expired (whether it was paid is the payment status's to say)."""
+    st.error(f"This session **expired at {local_time(expires_at, tz)}**: its link takes no payment and it can "
+             "no longer be updated.", icon="⌛")

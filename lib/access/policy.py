@@ -22,10 +22,10 @@ ROLES: tuple[str, ...] = (FINANCE, QA, AUDITOR, ADMIN)
 UNMASKED_ROLES = frozenset({FINANCE, AUDITOR, ADMIN})  # see customer personal data in full
 
 Action = Literal["create", "update", "qa_run", "view_audit", "export", "view_session", "view_active", "capture",
-                 "void", "refund"]
+                 "void", "refund", "view_payments"]
 ACTIONS: tuple[str, ...] = get_args(Action)
 # Actions that act in one environment: the caller must say which.
-ENV_ACTIONS = frozenset({"create", "update", "qa_run", "view_active", "capture", "void", "refund"})
+ENV_ACTIONS = frozenset({"create", "update", "qa_run", "view_active", "capture", "void", "refund", "view_payments"})
 MONEY_ACTIONS = frozenset({"capture", "void", "refund"})  # operations on a customer's payment
 ACTION_LABELS: dict[str, str] = {
     "create": "create sessions",
@@ -38,6 +38,7 @@ ACTION_LABELS: dict[str, str] = {
     "capture": "capture payments",
     "void": "void payments",
     "refund": "refund payments",
+    "view_payments": "view payments",
 }
 
 QA_ENVIRONMENTS = frozenset({SANDBOX, ACQUIRED_TEST})
@@ -48,10 +49,11 @@ LOCAL_NEVER_LIVE = frozenset({"create", "update"}) | MONEY_ACTIONS  # nobody is 
 # role → action → environments it may act in (None: any). The one statement of the rules.
 GRANTS: dict[str, dict[str, frozenset[str] | None]] = {
     FINANCE: {"create": None, "update": None, "view_session": None, "view_active": None, "export": None,
-              **dict.fromkeys(MONEY_ACTIONS)},
+              "view_payments": None, **dict.fromkeys(MONEY_ACTIONS)},
     QA: {"create": QA_ENVIRONMENTS, "view_active": QA_ENVIRONMENTS, "qa_run": QA_ENVIRONMENTS,
-         "view_session": None, "export": None, **dict.fromkeys(MONEY_ACTIONS, QA_ENVIRONMENTS)},
-    AUDITOR: {"view_audit": None, "view_session": None, "export": None},  # read-only
+         "view_session": None, "export": None, "view_payments": QA_ENVIRONMENTS,
+         **dict.fromkeys(MONEY_ACTIONS, QA_ENVIRONMENTS)},
+    AUDITOR: {"view_audit": None, "view_session": None, "export": None, "view_payments": None},  # read-only
     ADMIN: dict.fromkeys(ACTIONS),
 }
 

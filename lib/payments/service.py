@@ -41,6 +41,7 @@ from lib.sessions import live_safety
 from lib.sessions.live_safety import LiveConfirmationRequired, LiveLimitExceeded
 from lib.sessions.models import QA_TAG_PREFIX, Session, SessionNotFound
 from lib.sessions.service import SessionsService
+from lib.settings import ConfigError
 
 __all__ = [  # what pages and ui/ use of the payments area, besides the service itself
     "AccessDenied", "ActionRefused", "LiveConfirmationRequired", "LiveLimitExceeded", "InvalidRequest", "MoneyResult", "Operation", "OperationNotAllowed", "PaidNotice",
@@ -164,6 +165,30 @@ class PaymentsService:
 
     def operations(self, env_name: str, transaction_id: str) -> list[Operation]:
         return self.store.operations(env_name, transaction_id)
+
+    def undecided(self, env_name: str, transaction_id: str) -> list[Operation]:
+        """The operations on a transaction that got no answer and are not settled yet (never resent:
+        looked up, and settled by a person when the lookup cannot say)."""
+        return [op for op in self.operations(env_name, transaction_id) if op.state == UNKNOWN]
+
+    def confirmation_needed(self, env_name: str, record: TransactionRecord, operation: str,
+                            typed: str | None) -> str | None:
+        """In a live environment, what the person must type to confirm ``operation`` of ``typed``
+        (``12.50 GBP``: what would move); None outside live, or while the amount is not readable
+        (the form shows that at its field)."""
+        try:
+            live = self.sessions.environment(env_name).live
+        except ConfigError:  # not configured (any more): the operation itself is refused and says why
+            return None
+        if not live or not record.currency:
+            return None
+        try:
+            amount = typed_amount(typed, record.currency) if typed and typed.strip() else None
+        except InvalidRequest:
+            return None
+        moved = amount if amount is not None else (
+            record.left_to_capture if operation == "capture" else record.amount)
+        return None if moved is None else live_safety.confirmation_text(moved, record.currency)
 
     def recent(self, env_name: str, *, statuses: Iterable[PaymentStatus] | None = DEFAULT_RECENT,
                order_id: str | None = None, creator: str | None = None, since: datetime | None = None,

@@ -21,8 +21,6 @@ from lib.fields.schema import AMOUNT, TransactionFacts
 from lib.sessions import countdown
 from lib.sessions.models import Call, Change, Session, Version, amount_text
 
-EXPIRED_NOTE = "expired — payment outcome not known here"
-
 
 # The grid redraws every second: what never changes for a session (its amount) is formatted once
 # and remembered, which is most of the cost of a row.
@@ -65,8 +63,7 @@ def active_rows(sessions: Iterable[Session], now: datetime) -> list[dict[str, An
 
 
 def expired_rows(sessions: Iterable[Session], now: datetime, tz: tzinfo) -> list[dict[str, Any]]:
-    """One row per recently expired session, saying plainly that we do not know if it was paid
-    (the API reports payment outcomes only by webhook)."""
+    """One row per recently expired session (whether it was paid: ``PaymentsService.statuses``)."""
     return [{
         "Session": s.session_id,
         "Order id": s.order_id,
@@ -74,7 +71,6 @@ def expired_rows(sessions: Iterable[Session], now: datetime, tz: tzinfo) -> list
         "Created by": s.created_by,
         "Expired": timefmt.local(s.expires_at, tz),
         "Ago": countdown.format_mmss(now - s.expires_at),
-        "Status": EXPIRED_NOTE,
     } for s in sessions]
 
 

@@ -66,7 +66,6 @@ from lib.sessions.reconcile import Unanswered
 from lib.sessions.recorder import RegistryRecorder
 from lib.sessions.registry import Registry
 from lib.sessions.rows import (
-    EXPIRED_NOTE,
     active_columns,
     active_rows,
     call_rows,
@@ -82,7 +81,7 @@ from lib.settings import ConfigError, Environment, ops_db_path
 WEBHOOK_URL = "webhook_url"  # the field the API posts payment outcomes to (top level: not a dotted path)
 
 __all__ = [  # what pages and ui/ use of the sessions area, besides the service itself
-    "AMOUNT", "CURRENCY", "EXPIRED_NOTE", "ORDER_ID", "QA_TAG_PREFIX", "ApiError", "Call", "ConfigError", "Countdown", "Created",
+    "AMOUNT", "CURRENCY", "ORDER_ID", "QA_TAG_PREFIX", "ApiError", "Call", "ConfigError", "Countdown", "Created",
     "Environment", "InvalidRequest", "Leaf", "TransactionFacts", "LiveConfirmationRequired", "LiveLimitExceeded", "LiveSafetyError",
     "NetworkError", "Problem", "Session", "Share", "UnknownOutcome", "Updated", "ValidationFailed", "countdown_at",
     "live_confirmation_text", "local_time", "zone", "OrderHasLiveSession", "PendingUpdate", "SessionElsewhere",
