@@ -3,7 +3,7 @@ webhook route beside them.
 
 ``streamlit run app.py`` finds the ``st.App`` below (Streamlit reads this file's source for an
 ``App(...)`` assignment), imports this file as the module ``app`` and serves that App: the pages
-and ``POST /webhooks/acquired/{environment}`` on one port, and sweeps every few minutes for the
+and ``POST /webhooks/acquired/{environment}`` on one port, and sweeps every 30 s for the
 payments of expired sessions whose webhook never came. The App's script is this same file,
 which Streamlit then runs as ``__main__`` for every page view (AppTest too): that run registers
 the pages. Who is here is settled first (sign-in, role), so only the pages this person may open

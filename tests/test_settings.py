@@ -98,3 +98,12 @@ def test_a_bad_busy_timeout_is_named(monkeypatch: pytest.MonkeyPatch, raw: str) 
     monkeypatch.setenv("OPS_BUSY_TIMEOUT_S", raw)
     with pytest.raises(ValueError, match="OPS_BUSY_TIMEOUT_S must be"):
         settings.busy_timeout()
+
+
+def test_a_lost_webhook_is_looked_for_within_a_minute_of_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPS_RECONCILE_EVERY_S", raising=False)
+    assert settings.reconcile_every_s() <= 60
+    for bad in ("soon", "0", "-5"):
+        monkeypatch.setenv("OPS_RECONCILE_EVERY_S", bad)
+        with pytest.raises(ConfigError, match="OPS_RECONCILE_EVERY_S"):
+            settings.reconcile_every_s()

@@ -5,7 +5,7 @@ Served by the console's own server beside the pages (``app.py`` builds ``st.App`
 routes and this lifespan). The route needs no sign-in and trusts nothing but a valid ``Hash``: the
 receiver (``lib.payments.webhooks``) decides; this only reads the raw body (bounded), hands it over
 on a worker thread (SQLite and the lookup block) and answers the verdict's status with a small
-JSON body. The sweep runs every few minutes while the server runs (``lib.payments.reconcile``).
+JSON body. The sweep runs every 30 s (``OPS_RECONCILE_EVERY_S``) while the server runs (``lib.payments.reconcile``).
 """
 from __future__ import annotations
 

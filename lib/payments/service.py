@@ -259,8 +259,8 @@ class PaymentsService:
         return done
 
     def sweep(self) -> int:
-        """:meth:`reconcile_due` in every configured environment (the server runs it every few
-        minutes); how many sessions were reconciled."""
+        """:meth:`reconcile_due` in every configured environment (the server runs it every
+        ``settings.reconcile_every_s()``, 30 s by default); how many sessions were reconciled."""
         return sum(len(self.reconcile_due(env)) for env in self.sessions.environments())
 
     # --- money ------------------------------------------------------------------------------------

@@ -349,6 +349,17 @@ def webhook_key(env_name: str, secrets: Mapping[str, Any] | None = None) -> byte
     return str(_setting(secrets, env_name, "app_key")).encode("utf-8")
 
 
+RECONCILE_EVERY_S = 30.0  # a payment whose webhook never came is known within a minute of expiry
+
+
 def reconcile_every_s() -> float:
-    """Seconds between the server's sweeps for expired sessions' payments (``OPS_RECONCILE_EVERY_S``, 300)."""
-    return float(os.environ.get("OPS_RECONCILE_EVERY_S") or 300)
+    """Seconds between the server's sweeps for expired sessions' payments (``OPS_RECONCILE_EVERY_S``,
+    30). Each expired session is looked up once, so a short period costs little."""
+    raw = os.environ.get("OPS_RECONCILE_EVERY_S", "").strip()
+    try:
+        value = float(raw) if raw else RECONCILE_EVERY_S
+    except ValueError:
+        raise ConfigError(f"OPS_RECONCILE_EVERY_S must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"OPS_RECONCILE_EVERY_S must be more than 0 seconds, got {raw!r}")
+    return value
