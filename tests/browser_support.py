@@ -149,6 +149,19 @@ def streamlit_app(work: Path, *, operator: str = "e2e@example.com", extra_env: M
 
 
 @contextmanager
+def browser_app(work: Path, *, operator: str, log_name: str) -> Iterator[AppServer]:
+    """A browser test module's server: skipped (or failed under CI=true) without Playwright or
+    chromium, and its log kept under ``log_name`` whatever happens."""
+    require_playwright()
+    require_chromium()
+    with streamlit_app(work, operator=operator) as server:
+        try:
+            yield server
+        finally:
+            save_log(server, log_name)
+
+
+@contextmanager
 def chromium() -> Iterator[Any]:
     """Debian's chromium driven by Playwright (skip or, under CI=true, fail when it is missing)."""
     from playwright.sync_api import sync_playwright

@@ -25,13 +25,12 @@ except ImportError:  # require_playwright() skips (or fails under CI=true) with 
 
 from tests.browser_support import (
     AppServer,
+    browser_app,
     chromium,
     clear_failure_shots,
     goto,
     mmss_seconds,
     new_page,
-    require_chromium,
-    require_playwright,
     save_log,
     shot,
     streamlit_app,
@@ -48,14 +47,9 @@ MMSS_RE = re.compile(r"^\s*(\d+:)?\d{2}:\d{2}\s*$")
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     """One fresh server for this module (the scenario runs first and requests a page URL first)."""
-    require_playwright()
-    require_chromium()
     clear_failure_shots()
-    with streamlit_app(tmp_path_factory.mktemp("browser"), operator=OPERATOR) as server:
-        try:
-            yield server
-        finally:
-            save_log(server)
+    with browser_app(tmp_path_factory.mktemp("browser"), operator=OPERATOR, log_name="streamlit") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -28,14 +28,11 @@ except ImportError:  # require_playwright() skips (or fails under CI=true) with 
 
 from tests.browser_support import (
     AppServer,
+    browser_app,
     chromium,
     goto,
     new_page,
-    require_chromium,
-    require_playwright,
-    save_log,
     shot,
-    streamlit_app,
     wait_for_run,
 )
 from tests.test_browser import UUID_RE, fill_text, grid_cell, main
@@ -48,13 +45,9 @@ PAID_WITHIN_MS = 20_000  # the webhook is sent at once, the status fragment read
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    require_playwright()
-    require_chromium()
-    with streamlit_app(tmp_path_factory.mktemp("browser-payments"), operator=OPERATOR) as server:
-        try:
-            yield server
-        finally:
-            save_log(server, "streamlit-payments")
+    with browser_app(tmp_path_factory.mktemp("browser-payments"), operator=OPERATOR,
+                     log_name="streamlit-payments") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
