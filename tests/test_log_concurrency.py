@@ -1,6 +1,7 @@
 """Many threads and two other processes append to one log at once: no errors, no fork in the chain."""
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -71,3 +72,40 @@ def test_threads_and_processes_append_pairs_concurrently(tmp_path: Path) -> None
     assert set(kinds) == expected and set(kinds.values()) == {1}
     assert log.in_flight() == []
     assert log.verify().message == f"OK ({2 * PAIRS * (THREADS + PROCESSES)} entries)"
+
+
+def test_a_writer_of_this_process_waits_its_turn_and_gives_up_at_the_busy_timeout(tmp_path: Path) -> None:
+    """Threads of one process queue on their own lock before SQLite's: the wait still ends at the
+    busy timeout with "database is locked", as it would between processes."""
+    from lib.storage.db import close_thread_connections, immediate
+
+    path = tmp_path / "one.db"
+    holding, release = threading.Event(), threading.Event()
+    errors: list[str] = []
+
+    def holder() -> None:
+        with immediate(connect(path)):
+            holding.set()
+            release.wait(10)
+        close_thread_connections()
+
+    def latecomer() -> None:
+        try:
+            with immediate(connect(path, busy_timeout_s=0.05)):
+                pass
+        except sqlite3.OperationalError as exc:
+            errors.append(str(exc))
+        finally:
+            close_thread_connections()
+
+    first = threading.Thread(target=holder)
+    first.start()
+    assert holding.wait(10)
+    second = threading.Thread(target=latecomer)
+    second.start()
+    second.join(10)
+    release.set()
+    first.join(10)
+    assert errors == ["database is locked"]
+    with immediate(connect(path)):  # free again once the holder committed
+        pass

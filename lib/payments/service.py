@@ -28,6 +28,7 @@ from lib.access import events
 from lib.access.policy import AccessDenied, Action, Identity
 from lib.api.errors import ApiError, UnknownOutcome
 from lib.api.transactions import ActionRefused, ActionResult, PaymentsClient, Transaction
+from lib.common.tcp import nodelay_on_accepted_connections
 from lib.common.timefmt import parse_utc
 from lib.fields.validation import ActionRequest, InvalidRequest, Problem
 from lib.payments import rules
@@ -368,7 +369,11 @@ def webhook_routes(service: Callable[[], PaymentsService] | None = None) -> list
 
 
 def payments_lifespan(service: Callable[[], PaymentsService] | None = None) -> Callable[[Any], Any]:
-    """The server's lifespan: :meth:`PaymentsService.sweep` every ``settings.reconcile_every_s()``."""
+    """The server's lifespan: :meth:`PaymentsService.sweep` every ``settings.reconcile_every_s()``.
+
+    Built before the server accepts a connection, so it also turns Nagle's algorithm off for the
+    server's connections (``lib.common.tcp``): a webhook must be answered at once, not 40 ms late."""
+    nodelay_on_accepted_connections()
     factory = service or PaymentsService.shared
     return sweeping(lambda: factory().sweep(), settings.reconcile_every_s())
 
