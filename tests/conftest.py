@@ -14,6 +14,10 @@ from lib.sessions.service import SessionsService
 from tests.clocks import FakeClock
 from tests.page_support import run
 
+# The browser test modules bring their own ``app``; the browser and page fixtures are shared.
+pytest_plugins = ["tests.browser_fixtures"]
+
+
 MakeSandbox = Callable[..., SandboxServer]
 
 

@@ -26,7 +26,6 @@ except ImportError:  # require_playwright() skips (or fails under CI=true) with 
 from tests.browser_support import (
     AppServer,
     browser_app,
-    chromium,
     clear_failure_shots,
     goto,
     mmss_seconds,
@@ -51,21 +50,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     with browser_app(tmp_path_factory.mktemp("browser"), operator=OPERATOR, log_name="streamlit") as server:
         yield server
 
-
-@pytest.fixture(scope="module")
-def browser(app: AppServer) -> Iterator[Any]:
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh browser context per test (its own Streamlit session); a screenshot if the test fails."""
-    failed_before = request.session.testsfailed
-    with new_page(browser) as page:
-        yield page
-        if request.session.testsfailed > failed_before:  # what the browser showed when it failed
-            shot(page, f"FAILED-{request.node.name}", full_page=False)
 
 
 def main(page: Any) -> Any:

@@ -29,9 +29,7 @@ except ImportError:  # require_playwright() skips (or fails under CI=true) with 
 from tests.browser_support import (
     AppServer,
     browser_app,
-    chromium,
     goto,
-    new_page,
     shot,
     wait_for_run,
 )
@@ -49,20 +47,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
                      log_name="streamlit-payments") as server:
         yield server
 
-
-@pytest.fixture(scope="module")
-def browser(app: AppServer) -> Iterator[Any]:
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    failed_before = request.session.testsfailed
-    with new_page(browser) as page:
-        yield page
-        if request.session.testsfailed > failed_before:
-            shot(page, f"FAILED-{request.node.name}", full_page=False)
 
 
 def create(page: Any, app: AppServer, amount: str, *, capture: bool = True) -> str:
