@@ -90,8 +90,8 @@ def _outcome(key: str) -> tuple[str | None, list[Problem]]:
 def _drawn(operation: str, outcome: object) -> list[Problem]:
     if isinstance(outcome, MoneyResult):
         st.success(f"**{operation.capitalize()} done.** Left to capture "
-                   f"{amount_text(outcome.left_to_capture, outcome.after.currency)}, left to refund "
-                   f"{amount_text(outcome.left_to_refund, outcome.after.currency)}.", icon="✅")
+                   f"{md(amount_text(outcome.left_to_capture, outcome.after.currency))}, left to refund "
+                   f"{md(amount_text(outcome.left_to_refund, outcome.after.currency))}.", icon="✅")
         st.dataframe(before_after(outcome), hide_index=True)
         log_link(outcome.entry_seq, "The operation's log entry")
         return []
@@ -166,8 +166,8 @@ def money_operations(payments: PaymentsService, env_name: str, who: Identity, re
             st.info(f"You may not {op} here: {md(refusals[op])}.", icon="🔒")
     if not allowed:
         return
-    st.markdown(f"**Left to capture** {amount_text(record.left_to_capture, record.currency)} · "
-                f"**left to refund** {amount_text(record.left_to_refund, record.currency)}")
+    st.markdown(f"**Left to capture** {md(amount_text(record.left_to_capture, record.currency))} · "
+                f"**left to refund** {md(amount_text(record.left_to_refund, record.currency))}")
     tabs: Any = st.tabs([op.capitalize() for op in allowed]) if len(allowed) > 1 else [st.container()]
     for tab, op in zip(tabs, allowed, strict=True):
         with tab:
