@@ -82,7 +82,13 @@ def test_detail_shows_authorised_then_part_capture_then_part_refund_adding_up(ap
     typed(at, "Statement reference", "REF-1")
     click(at, "Refund")
     assert field_errors(at)["amount"] == "Amount: amount must be at most 12.50 GBP (what is left to refund)"
+    long_reference = "INVOICE-2026-12-0042-PARTIAL"  # 28 characters pasted into an 18-character field
     typed(at, "Amount to refund", "5")
+    typed(at, "Statement reference", long_reference)
+    click(at, "Refund")
+    assert field_errors(at)["reference"].startswith("Statement reference: reference format is invalid, must be 1-18")
+    assert next(t.value for t in at.text_input if t.label == "Statement reference") == long_reference  # kept
+    typed(at, "Statement reference", "REF-1")
     click(at, "Refund")
     assert "Payment: ↩️ partly refunded: 5.00 GBP of 12.50 GBP" in markdown(at)
     assert [t.value for t in at.text_input if t.label in ("Amount to refund", "Statement reference")] == ["", ""]

@@ -135,7 +135,7 @@ def _form(payments: PaymentsService, env_name: str, who: Identity, record: Trans
                       placeholder=f"at most {amount_text(record.left_to_refund, cur)}")
     _problems_at(problems, "amount")
     if operation == "refund":
-        st.text_input("Statement reference", key=f"{key}-refund-reference", max_chars=18,
+        st.text_input("Statement reference", key=f"{key}-refund-reference",
                       help="What the customer's statement shows: 1-18 letters, digits, spaces, _ or -.")
         _problems_at(problems, "reference")
     _confirmation(payments, env_name, record, operation, key)
