@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lib import settings
-from lib.calllog import checkpoints
+from lib.calllog import checkpoints, evidence
 from lib.calllog.failures import CallLogUnavailable
 from lib.calllog.log import CallLog
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lib.calllog {verify,checkpoint [--mirror PATH|-],backup DEST} [--db PATH] [--checkpoints PATH]``.
+    """``python -m lib.calllog {verify,checkpoint [--mirror PATH|-],backup DEST,export FILE,verify-export FILE}``.
 
     Exit status: 0 OK, 1 the log does not verify (or is missing), 2 it cannot be used (explained).
     """
@@ -30,7 +30,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                                              "(default: $OPS_CHECKPOINT_MIRROR or [calllog] checkpoint_mirror)")
     backup = commands.add_parser("backup", parents=[common], help="copy the database, then verify the copy")
     backup.add_argument("dest")
+    export = commands.add_parser("export", parents=[common],
+                                 help="write entries (all, or a range) as an evidence file verifiable offline")
+    export.add_argument("file")
+    export.add_argument("--from-seq", type=int, default=1)
+    export.add_argument("--to-seq", type=int, help="default: the newest entry")
+    verify_export = commands.add_parser("verify-export", help="verify an evidence file, without the database "
+                                        "(checkpoint signatures too when a checkpoint key is configured)")
+    verify_export.add_argument("file")
     args = parser.parse_args(argv)
+    if args.command == "verify-export":
+        try:
+            verdict = evidence.verify_file(args.file, settings.checkpoint_key())
+        except settings.ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        print(verdict.message, file=sys.stdout if verdict.ok else sys.stderr)
+        return 0 if verdict.ok else 1
 
     db_path = Path(args.db or settings.ops_db_path())
     if not db_path.exists():  # opening it would create an empty, "valid" log
@@ -51,6 +67,16 @@ def _run(args: argparse.Namespace, db_path: Path) -> int:
         # With the mirror on stdout, stdout carries only the checkpoint line (for a log collector).
         print(f"checkpoint appended to {log.checkpoint_path}{f' and {mirror}' if mirror and mirror != '-' else ''}: "
               f"{json.dumps(record)}", file=sys.stderr if mirror == checkpoints.STDOUT else sys.stdout)
+        return 0
+    if args.command == "export":
+        try:
+            with Path(args.file).open("x", encoding="utf-8") as out:  # never overwrites an earlier file
+                written = log.export_evidence(out, args.from_seq, args.to_seq)
+        except (ValueError, FileExistsError) as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        print(f"{written} entries written to {args.file}; check it with: python -m lib.calllog verify-export "
+              f"{args.file}")
         return 0
     if args.command == "backup":
         copy = log.backup(args.dest)

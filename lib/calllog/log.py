@@ -38,7 +38,7 @@ from typing import Any, TextIO
 from sqlite_utils import Database
 
 from lib import settings
-from lib.calllog import checkpoints
+from lib.calllog import checkpoints, evidence
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
 from lib.calllog.recipes import CURRENT, RECIPES, recipe_hash
 from lib.calllog.redaction import detail_text
@@ -279,6 +279,24 @@ class CallLog:
             return failed
         notes = checkpoint_notes([cp for _, cp in found if cp], key, self.checkpoint_path)
         return VerifyResult(True, count, None, f"OK ({count} entries)", notes)
+
+    def export_evidence(self, out: TextIO, first_seq: int = 1, last_seq: int | None = None) -> int:
+        """Entries ``first_seq`` to ``last_seq`` (default: the head) as an evidence file a third
+        party verifies offline (``lib.calllog.evidence``), from one read snapshot; entries written."""
+        with self.failures_explained("read"):
+            conn = self._db().conn
+            conn.execute("BEGIN")
+            try:
+                head = conn.execute(_HEAD).fetchone()
+                count = head[0] if head else 0
+                last = count if last_seq is None else last_seq
+                if not 1 <= first_seq <= last <= count:
+                    raise ValueError(f"the range {first_seq}-{last} is not within the log's entries 1-{count}")
+                rows = conn.execute(f"{_SELECT} WHERE seq BETWEEN ? AND ? ORDER BY seq", (first_seq, last))
+                found = [cp for _, cp in self._read_checkpoints() if cp]
+                return evidence.write(out, COLUMNS, rows, first_seq, last, found)
+            finally:
+                conn.execute("COMMIT")
 
     def checkpoint(self, mirror: str | None = None, *, stdout: TextIO | None = None) -> dict[str, Any]:
         """Append the current head to the checkpoint file (fsynced), signed when a checkpoint key is

@@ -29,11 +29,14 @@ class VerifyResult:
 
 
 def verify_chain(
-    columns: Sequence[str], rows: Iterable[Sequence[Any]], wanted: set[int], heads: dict[int, str]
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], wanted: set[Any], heads: dict[int, str], *,
+    first_seq: int = 1, prev_hash: str = GENESIS_HASH,
 ) -> tuple[int, tuple[int, str] | None]:
-    """Walk the rows (values in ``columns`` order, by seq); return (entries seen, first break as
-    (seq, message) or None). Records into ``heads`` the hash at every seq in ``wanted``."""
-    count, prev_hash = 0, GENESIS_HASH
+    """Walk the rows (values in ``columns`` order, by seq) from ``first_seq``, whose ``prev_hash``
+    must be the one given (the genesis for the whole log; an exported range's own anchor); return
+    (last seq seen, first break as (seq, message) or None). Records into ``heads`` the hash at
+    every seq in ``wanted``."""
+    count = first_seq - 1
     for values in rows:
         row = dict(zip(columns, values, strict=True))
         seq, recipe, stored_hash = row["seq"], row["hash_version"], row["hash"]
