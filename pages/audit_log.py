@@ -86,4 +86,4 @@ with charts_tab:
 with export_tab:
     show_export(audit, filters, total, operator=f.operator, environment=f.env_name)
 with integrity_tab:
-    show_integrity(audit, f.time)
+    show_integrity(audit, f.identity, f.time)

@@ -180,7 +180,7 @@ SPEC: dict[str, dict[str, set[str]]] = {
     QA: {"create": TEST_ENVS, "view_active": TEST_ENVS, "qa_run": TEST_ENVS, "view_session": EVERY, "export": EVERY,
          "capture": TEST_ENVS, "void": TEST_ENVS, "refund": TEST_ENVS, "view_payments": TEST_ENVS},
     # payments read-only: the list of what was paid, never an operation on it
-    AUDITOR: {"view_audit": EVERY, "view_session": EVERY, "export": EVERY, "view_payments": EVERY},
+    AUDITOR: {"view_audit": EVERY, "view_session": EVERY, "export": EVERY, "view_payments": EVERY, "checkpoint": EVERY},
     ADMIN: {**{a: EVERY for a in access.ACTIONS}, "qa_run": TEST_ENVS},  # QA runs never go live
 }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.access.policy import AccessDenied, Identity
 from lib.audit.filters import EXPORT_COLUMNS
 from lib.audit.service import ALL_TIME, CUSTOM, AuditFilters, AuditService
 from lib.calllog.log import CallLog
@@ -165,6 +166,30 @@ def test_last_checkpoint_is_shown(open_page, app_env, seeded) -> None:
     CallLog(app_env / "ops.db").checkpoint()
     at.run()
     assert any(c.value.startswith("Last checkpoint:") and f"at entry {6 + OPENED}" in c.value for c in at.caption)
+
+
+def test_a_checkpoint_made_from_the_page_is_recorded_in_the_log(open_page, app_env, seeded) -> None:
+    at = open_page(PAGE)
+    next(b for b in at.button if b.label == "Make a checkpoint").click().run()
+    log = CallLog(app_env / "ops.db")
+    pinned = log.entry(log.count())
+    assert pinned["kind"] == "checkpoint" and pinned["detail"]["count"] == log.count() - 1
+    assert pinned["detail"]["head_hash"] == log.entry(log.count() - 1)["hash"]
+    assert any(f"Checkpoint made at entry {log.count() - 1:,}" in m.value for m in at.success)
+    assert log.latest_checkpoint()["count"] == log.count() - 1 and log.verify().ok
+
+
+def test_only_auditors_and_admins_may_pin_the_head_and_a_refusal_is_logged(app_env, seeded) -> None:
+    audit = AuditService(CallLog(app_env / "ops.db"))
+    finance = Identity("fin@example.com", frozenset({"finance"}), False)
+    auditor = Identity("aud@example.com", frozenset({"auditor"}), False)
+    assert audit.checkpoint_refusal(auditor) is None and audit.checkpoint_refusal(finance)
+    with pytest.raises(AccessDenied):
+        audit.make_checkpoint(finance)
+    log = CallLog(app_env / "ops.db")
+    assert log.entry(log.count())["kind"] == "access_denied" and log.latest_checkpoint() is None
+    assert audit.make_checkpoint(auditor).count == log.count() - 1  # the head it pinned: before its own entry
+    assert log.entry(log.count())["operator"] == "aud@example.com" and log.verify().ok
 
 
 def test_export_says_how_many_rows_and_caps_them(open_page, seeded, monkeypatch) -> None:

@@ -7,9 +7,12 @@ from functools import partial
 
 import streamlit as st
 
+from lib.access.service import AccessDenied, Identity
 from lib.audit.service import EXPORT_LIMIT, AuditFilters, AuditService
+from ui.text import md
 
 VERIFIED = "audit_verified"
+PINNED = "audit_pinned"  # the checkpoint just made (or why not), shown once
 
 
 def show_export(audit: AuditService, filters: AuditFilters, total: int, *, operator: str, environment: str) -> None:
@@ -29,7 +32,15 @@ def _run_verify(audit: AuditService) -> None:
     st.session_state[VERIFIED] = (audit.verify(), datetime.now(UTC))
 
 
-def show_integrity(audit: AuditService, time: Callable[[datetime | None], str]) -> None:
+def _make_checkpoint(audit: AuditService, who: Identity) -> None:
+    """Button callback: pin the head now (the service refuses, and logs, whoever may not)."""
+    try:
+        st.session_state[PINNED] = audit.make_checkpoint(who)
+    except AccessDenied as refused:
+        st.session_state[PINNED] = refused
+
+
+def show_integrity(audit: AuditService, who: Identity, time: Callable[[datetime | None], str]) -> None:
     st.button("Verify the chain", icon="🔗", on_click=_run_verify, args=(audit,), key="audit_verify",
               help="Recompute every entry's hash and check the checkpoints.")
     verified = st.session_state.get(VERIFIED)
@@ -45,3 +56,12 @@ def show_integrity(audit: AuditService, time: Callable[[datetime | None], str]) 
         st.caption(f"Last checkpoint: {time(datetime.fromisoformat(checkpoint.at))} at entry {checkpoint.count:,}")
     else:
         st.caption("No checkpoint recorded yet (`python -m lib.calllog checkpoint`).")
+    refusal = audit.checkpoint_refusal(who)
+    st.button("Make a checkpoint", icon="📌", on_click=_make_checkpoint, args=(audit, who), key="audit_checkpoint",
+              disabled=refusal is not None, help=refusal or "Pin the log's head outside the database (signed when "
+              "a checkpoint key is configured); who did it is recorded in the log.")
+    pinned = st.session_state.pop(PINNED, None)
+    if isinstance(pinned, AccessDenied):
+        st.error(md(str(pinned)), icon="🔒")
+    elif pinned is not None:
+        st.success(f"Checkpoint made at entry {pinned.count:,}, {time(datetime.fromisoformat(pinned.at))}.", icon="📌")

@@ -22,7 +22,7 @@ ROLES: tuple[str, ...] = (FINANCE, QA, AUDITOR, ADMIN)
 UNMASKED_ROLES = frozenset({FINANCE, AUDITOR, ADMIN})  # see customer personal data in full
 
 Action = Literal["create", "update", "qa_run", "view_audit", "export", "view_session", "view_active", "capture",
-                 "void", "refund", "view_payments"]
+                 "void", "refund", "view_payments", "checkpoint"]
 ACTIONS: tuple[str, ...] = get_args(Action)
 # Actions that act in one environment: the caller must say which.
 ENV_ACTIONS = frozenset({"create", "update", "qa_run", "view_active", "capture", "void", "refund", "view_payments"})
@@ -39,6 +39,7 @@ ACTION_LABELS: dict[str, str] = {
     "void": "void payments",
     "refund": "refund payments",
     "view_payments": "view payments",
+    "checkpoint": "pin the call log's head (checkpoint)",
 }
 
 QA_ENVIRONMENTS = frozenset({SANDBOX, ACQUIRED_TEST})
@@ -53,7 +54,8 @@ GRANTS: dict[str, dict[str, frozenset[str] | None]] = {
     QA: {"create": QA_ENVIRONMENTS, "view_active": QA_ENVIRONMENTS, "qa_run": QA_ENVIRONMENTS,
          "view_session": None, "export": None, "view_payments": QA_ENVIRONMENTS,
          **dict.fromkeys(MONEY_ACTIONS, QA_ENVIRONMENTS)},
-    AUDITOR: {"view_audit": None, "view_session": None, "export": None, "view_payments": None},  # read-only
+    AUDITOR: {"view_audit": None, "view_session": None, "export": None, "view_payments": None,  # read-only,
+              "checkpoint": None},  # but for pinning the log's head
     ADMIN: dict.fromkeys(ACTIONS),
 }
 

@@ -24,6 +24,7 @@ from lib.audit.filters import (
 )
 from lib.audit.queries import _conn
 from lib.calllog.interface import CallLogStore
+from lib.calllog.kinds import EXPORT
 from lib.calllog.log import CallLog
 
 
@@ -77,7 +78,7 @@ def csv_and_record(rows: Iterable[list[str]], log: CallLogStore, filters: AuditF
     for cells in lines:
         writer.writerow(cells)
         written += 1
-    log.append("export", operator=operator, environment=environment, tags=tags,
+    log.append(EXPORT, operator=operator, environment=environment, tags=tags,
                detail={"filters": to_query_params(filters), "rows": written})
     return out.getvalue().encode("utf-8-sig")
 

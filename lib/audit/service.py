@@ -13,9 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from lib import settings
 from lib.access import masking
-from lib.access.events import AUDIT_VIEW, record_access
-from lib.access.policy import Identity
+from lib.access.events import AUDIT_VIEW, enforce, record_access
+from lib.access.policy import Identity, denial
 from lib.audit import export
 from lib.audit.filters import ALL_TIME, EXPORT_LIMIT, IN_FLIGHT, OUTCOMES, AuditFilters
 from lib.audit.interface import AuditStore
@@ -36,8 +37,10 @@ from lib.audit.view import (
     view_from_query_params,
     view_to_query_params,
 )
+from lib.calllog import checkpoints
 from lib.calllog.failures import CallLogUnavailable
 from lib.calllog.interface import CallLogStore
+from lib.calllog.kinds import CHECKPOINT
 from lib.calllog.outcome import Outcome
 from lib.calllog.verification import VerifyResult
 from lib.common import jsonutil
@@ -125,6 +128,21 @@ class AuditService:
 
     def verify(self) -> VerifyResult:
         return self.log.verify()
+
+    @staticmethod
+    def checkpoint_refusal(who: Identity) -> str | None:
+        """Why ``who`` may not pin the log's head (None: they may: auditors and admins)."""
+        return denial(who, "checkpoint", None)
+
+    def make_checkpoint(self, who: Identity) -> Checkpoint:
+        """Pin the log's head outside the database (signed when a key is configured, mirrored when a
+        mirror is), then record who did it in the log itself."""
+        enforce(self.log, who, "checkpoint")
+        record = self.log.checkpoint(settings.checkpoint_mirror())
+        self.log.append(CHECKPOINT, operator=who.operator, environment="-", tags=("audit_log",),
+                        detail={"count": record["count"], "head_hash": record["head_hash"], "at": record["at"],
+                                "signed": checkpoints.is_signed(record)})
+        return Checkpoint(record["count"], record["at"])
 
     def last_checkpoint(self) -> Checkpoint | None:
         """The newest well-formed checkpoint, or None."""

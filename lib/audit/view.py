@@ -16,6 +16,7 @@ import pandas as pd
 
 from lib.access.events import ACCESS_KINDS
 from lib.audit.filters import ALL_TIME, DEFAULT_WINDOW, AuditFilters, from_query_params, to_query_params
+from lib.calllog.kinds import CHECKPOINT, EXPORT, PAYMENT_RESOLUTION, WEBHOOK
 from lib.calllog.outcome import Outcome
 from lib.common import timefmt
 from lib.sessions.reconcile import RESOLUTION
@@ -34,7 +35,7 @@ TIME_RANGES: dict[str, tuple[str, timedelta | None]] = {
     ALL_TIME: ("All time", None),
     CUSTOM: ("Custom range", None),
 }
-KINDS = ("api_request", "api_result", RESOLUTION, "export", *ACCESS_KINDS)
+KINDS = ("api_request", "api_result", RESOLUTION, WEBHOOK, PAYMENT_RESOLUTION, EXPORT, CHECKPOINT, *ACCESS_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 GRID_COLUMNS = ("seq", "time", "kind", "operator", "environment", "method", "endpoint", "session id",
                 "order id", "amount", "currency", "HTTP status", "outcome", "duration ms")

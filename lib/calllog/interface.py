@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from lib.calllog.verification import VerifyResult
 
@@ -52,6 +52,8 @@ class CallLogStore(Protocol):
     def verify(self) -> VerifyResult: ...
 
     def latest_checkpoint(self) -> dict[str, Any] | None: ...
+
+    def checkpoint(self, mirror: str | None = None, *, stdout: TextIO | None = None) -> dict[str, Any]: ...
 
     def failures_explained(self, doing: str) -> AbstractContextManager[None]: ...
 

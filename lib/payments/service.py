@@ -28,6 +28,7 @@ from lib.access import events
 from lib.access.policy import AccessDenied, Action, Identity
 from lib.api.errors import ApiError, UnknownOutcome
 from lib.api.transactions import ActionRefused, ActionResult, PaymentsClient, Transaction
+from lib.calllog.kinds import PAYMENT_RESOLUTION as RESOLUTION
 from lib.common.tcp import nodelay_on_accepted_connections
 from lib.common.timefmt import parse_utc
 from lib.fields.validation import ActionRequest, InvalidRequest, Problem
@@ -52,7 +53,6 @@ __all__ = [  # what pages and ui/ use of the payments area, besides the service 
 ]
 
 # The recent-payments view by default: what was paid (or authorised) and what expired unpaid.
-RESOLUTION = "payment_resolution"  # the log's kind for a person settling an operation with no answer
 RECONCILER = "payments-reconciler"  # who the log names for the server's own lookups
 DEFAULT_RECENT = frozenset({PaymentStatus.PAID, PaymentStatus.AUTHORISED, PaymentStatus.REFUNDED_PARTLY,
                             PaymentStatus.REFUNDED, PaymentStatus.EXPIRED_UNPAID})

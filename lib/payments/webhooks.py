@@ -45,12 +45,12 @@ from sqlite_utils import Database
 from lib.api.errors import ApiError, NotFound
 from lib.api.transactions import PaymentsClient, Transaction
 from lib.calllog.interface import CallLogStore
+from lib.calllog.kinds import WEBHOOK
 from lib.common import jsonutil
 from lib.payments.store import PaymentStore
 from lib.settings import ENVIRONMENTS, WEBHOOK_PATH
 from lib.storage.db import connect, immediate
 
-WEBHOOK = "webhook"  # the call log's kind for deliveries
 WEBHOOK_OPERATOR = "acquired-webhook"  # who the log names for a delivery and its confirming lookup
 NO_ENVIRONMENT = "-"
 MAX_BODY_BYTES = 64 * 1024  # a delivery is a few hundred bytes
