@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from lib import settings
-from lib.calllog import checkpoints
+from lib.calllog import checkpoints, cli
 from lib.calllog.log import CallLog
 from tests.test_calllog import attacker, documented_hash, fill
 
@@ -187,3 +187,43 @@ def test_verify_still_prints_ok_after_all_of_it(tmp_path: Path) -> None:
         done = run_cli("verify", "--db", str(tmp_path / "ops.db"), "--checkpoints", str(tmp_path / checkpoints_file),
                        OPS_CHECKPOINT_KEY=KEY.decode())
         assert (done.returncode, done.stdout, done.stderr) == (0, f"OK ({count} entries)\n", "")
+
+
+def test_verify_since_the_checkpoint_checks_only_what_came_after(tmp_path: Path) -> None:
+    """The nightly run: the newest checkpoint (signature included), its head still there, then the
+    chain on from it; a change before it is left to the full verify, a change after it is found."""
+    key = b"n" * 40
+    log = CallLog(tmp_path / "ops.db", checkpoint_key=key)
+    assert log.verify_since_checkpoint().notes[-1] == "no checkpoint to start from: the whole chain was checked"
+    for i in range(5):
+        log.append("session_start", operator=f"op{i}", environment="sandbox")
+    log.checkpoint()
+    for i in range(3):
+        log.append("session_start", operator=f"late{i}", environment="sandbox")
+    result = log.verify_since_checkpoint()
+    assert result.ok and result.message.startswith("OK (8 entries; 3 checked since the checkpoint of"), result.message
+    conn = sqlite3.connect(log.db_path)
+    conn.execute("DROP TRIGGER entries_no_update")
+    conn.execute("UPDATE entries SET operator = 'mallory' WHERE seq = 7")
+    conn.commit()
+    broken = log.verify_since_checkpoint()
+    assert not broken.ok and broken.broken_seq == 7 and "hash does not match its content" in broken.message
+    conn.execute("UPDATE entries SET operator = 'late1' WHERE seq = 7")  # put back: the chain is whole again
+    conn.execute("UPDATE entries SET hash = 'f' || substr(hash, 2) WHERE seq = 5")  # the checkpointed head
+    conn.commit()
+    conn.close()
+    moved = log.verify_since_checkpoint()
+    assert not moved.ok and "head hash at entry 5 differs" in moved.message
+    assert not CallLog(log.db_path, checkpoint_key=b"x" * 40).verify_since_checkpoint().ok  # another key: refused
+
+
+def test_the_cli_verifies_since_the_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPS_SECRETS_PATH", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("OPS_CHECKPOINT_KEY", raising=False)
+    log = CallLog(tmp_path / "ops.db", checkpoint_key=None)
+    log.append("session_start", operator="ann", environment="sandbox")
+    log.checkpoint()
+    log.append("session_start", operator="bob", environment="sandbox")
+    assert cli.main(["verify", "--since-checkpoint", "--db", str(log.db_path)]) == 0
+    assert "OK (2 entries; 1 checked since the checkpoint of" in capsys.readouterr().out

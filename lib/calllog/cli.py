@@ -14,7 +14,7 @@ from lib.calllog.log import CallLog
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lib.calllog {verify,checkpoint [--mirror PATH|-],backup DEST,export FILE,verify-export FILE}``.
+    """``python -m lib.calllog {verify [--since-checkpoint],checkpoint [--mirror PATH|-],backup DEST,export FILE,verify-export FILE}``.
 
     Exit status: 0 OK, 1 the log does not verify (or is missing), 2 it cannot be used (explained).
     """
@@ -23,7 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     common.add_argument("--checkpoints", help="checkpoint file (default: $OPS_CHECKPOINT_PATH or <db>.checkpoints.jsonl)")
     parser = argparse.ArgumentParser(prog="python -m lib.calllog", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("verify", parents=[common], help="recompute the hash chain and check the checkpoints")
+    verify = commands.add_parser("verify", parents=[common], help="recompute the hash chain and check the checkpoints")
+    verify.add_argument("--since-checkpoint", action="store_true",
+                        help="check only what was appended since the newest checkpoint (a nightly run)")
     checkpoint = commands.add_parser("checkpoint", parents=[common],
                                      help="record the current head outside the database (signed when a key is set)")
     checkpoint.add_argument("--mirror", help="also write it here: a file, or - for stdout "
@@ -82,7 +84,7 @@ def _run(args: argparse.Namespace, db_path: Path) -> int:
         copy = log.backup(args.dest)
         print(f"backup written to {copy}")
         log = CallLog(copy, log.checkpoint_path)
-    result = log.verify()
+    result = log.verify_since_checkpoint() if getattr(args, "since_checkpoint", False) else log.verify()
     print(result.message if args.command == "verify" else f"backup verifies: {result.message}")
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)

@@ -28,6 +28,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from math import isfinite
@@ -279,6 +280,39 @@ class CallLog:
             return failed
         notes = checkpoint_notes([cp for _, cp in found if cp], key, self.checkpoint_path)
         return VerifyResult(True, count, None, f"OK ({count} entries)", notes)
+
+    def verify_since_checkpoint(self) -> VerifyResult:
+        """Check only what was appended since the newest checkpoint: that checkpoint (its signature
+        when a key is configured) and its head still in the log, then the chain on from there. A
+        nightly run stays short however long the log; ``verify`` re-checks everything."""
+        found = [cp for _, cp in self._read_checkpoints() if cp]
+        if not found:
+            full = self.verify()
+            return replace(full, notes=(*full.notes, "no checkpoint to start from: the whole chain was checked"))
+        anchor, key = found[-1], self.checkpoint_key()
+        problem = None if key is None else checkpoints.signature_problem(anchor, key)
+        if problem:
+            return VerifyResult(False, 0, None, f"checkpoint of {anchor['at']} ({self.checkpoint_path}) {problem}")
+        start = anchor["count"]
+        with self.failures_explained("read"):
+            conn = self._db().conn
+            conn.execute("BEGIN")
+            try:
+                head = conn.execute("SELECT hash FROM entries WHERE seq = ?", (start,)).fetchone() if start else None
+                if start and (head is None or head[0] != anchor["head_hash"]):
+                    return VerifyResult(False, start, start, f"checkpoint of {anchor['at']}: the head hash at entry "
+                                                             f"{start} differs or is gone (the chain was rewritten)")
+                rows = conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (start,))
+                count, broken = verify_chain(COLUMNS, rows, set(), {}, first_seq=start + 1,
+                                             prev_hash=anchor["head_hash"])
+            finally:
+                conn.execute("COMMIT")
+        if broken:
+            return VerifyResult(False, count, *broken)
+        notes = (*checkpoint_notes([anchor], key, self.checkpoint_path),
+                 f"entries 1-{start} rest on that checkpoint: a full verify checks them again")
+        return VerifyResult(True, count, None, f"OK ({count} entries; {count - start} checked since the "
+                                               f"checkpoint of {anchor['at']} at entry {start})", notes)
 
     def export_evidence(self, out: TextIO, first_seq: int = 1, last_seq: int | None = None) -> int:
         """Entries ``first_seq`` to ``last_seq`` (default: the head) as an evidence file a third
