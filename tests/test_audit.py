@@ -124,9 +124,14 @@ def _matches(model: list[dict[str, Any]], entry: dict[str, Any], f: AuditFilters
     """The filter semantics, written plainly in Python."""
     if f.since is not None and entry["ts"] < f.since or f.until is not None and entry["ts"] >= f.until:
         return False
-    for name in ("environment", "operator", "endpoint", "method", "kind", "http_status"):
+    for name in ("environment", "operator", "endpoint", "method", "http_status"):
         if getattr(f, name) is not None and entry.get(name) != getattr(f, name):
             return False
+    kinds = {k for kind in f.kinds for k in (("api_request", "api_result") if kind == audit_filters.CALL else (kind,))}
+    if kinds and entry["kind"] not in kinds:
+        return False
+    if f.per_call and entry["kind"] == "api_request" and not _in_flight(model, entry):
+        return False
     if f.outcome == audit_filters.IN_FLIGHT:
         if not _in_flight(model, entry):
             return False
@@ -159,21 +164,22 @@ def _all_pages(log: Log, f: AuditFilters, size: int) -> Iterator[dict[str, Any]]
 
 
 def test_where_without_filters_matches_everything() -> None:
-    assert audit_filters.where(AuditFilters()) == ("1", [])
+    assert audit_filters.where(AuditFilters(per_call=False)) == ("1", [])
+    assert audit_filters.where(AuditFilters()) == (audit_filters.PER_CALL_SQL, [])
 
 
 def test_where_builds_one_clause_per_filter() -> None:
     f = AuditFilters(since=T0, until=T0 + timedelta(hours=1), operator="ann", outcome="ok", http_status=201,
-                     session_id="s-1", kind="api_result")
+                     session_id="s-1", kinds=("webhook", "api_call"), per_call=False)
     sql, params = audit_filters.where(f)
-    assert sql == ("e.ts >= ? AND e.ts < ? AND e.operator = ? AND e.kind = ? AND e.outcome = ? "
+    assert sql == ("e.ts >= ? AND e.ts < ? AND e.operator = ? AND e.kind IN (?, ?, ?) AND e.outcome = ? "
                    "AND e.http_status = ? AND e.session_id = ?")
-    assert params == ["2024-05-01T09:00:00.000000Z", "2024-05-01T10:00:00.000000Z", "ann", "api_result", "ok",
-                      201, "s-1"]
+    assert params == ["2024-05-01T09:00:00.000000Z", "2024-05-01T10:00:00.000000Z", "ann", "api_request",
+                      "api_result", "webhook", "ok", 201, "s-1"]
 
 
 def test_prefix_search_is_an_index_range_not_like(log: Log) -> None:
-    sql, params = audit_filters.where(AuditFilters(order_id="ORD-1*"))
+    sql, params = audit_filters.where(AuditFilters(order_id="ORD-1*", per_call=False))
     assert (sql, params) == ("e.order_id >= ? AND e.order_id < ?", ["ORD-1", "ORD-2"])
     assert "LIKE" not in sql
     plan = connect(log.path).conn.execute(
@@ -189,7 +195,7 @@ def test_prefix_end_bounds_every_string_with_the_prefix(prefix: str, end: str | 
 
 
 def test_bare_star_means_any_value() -> None:
-    assert audit_filters.where(AuditFilters(session_id="*")) == ("e.session_id IS NOT NULL", [])
+    assert audit_filters.where(AuditFilters(session_id="*", per_call=False)) == ("e.session_id IS NOT NULL", [])
 
 
 def test_in_flight_filter_needs_no_parameter() -> None:
@@ -228,7 +234,8 @@ _filters = st.builds(
     environment=st.none() | _text, operator=st.none() | _text, endpoint=st.none() | _text,
     method=st.none() | _text, outcome=st.none() | st.sampled_from([*audit_filters.OUTCOMES, audit_filters.IN_FLIGHT]),
     http_status=st.none() | st.integers(100, 599), session_id=st.none() | _text, order_id=st.none() | _text,
-    kind=st.none() | _text,
+    kinds=st.lists(st.text(min_size=1, max_size=12).filter(lambda k: "," not in k), max_size=3).map(tuple),
+    per_call=st.booleans(),
 )
 
 
@@ -275,7 +282,11 @@ def _field_filters(log: Log) -> list[AuditFilters]:
         AuditFilters(operator="bob"),
         AuditFilters(endpoint=SESSION),
         AuditFilters(method="PUT"),
-        AuditFilters(kind="access"),
+        AuditFilters(kinds=("access",)),
+        AuditFilters(kinds=("session_start", "api_call")),
+        AuditFilters(kinds=("api_request",), per_call=False),
+        AuditFilters(per_call=False),
+        AuditFilters(outcome="in_flight", per_call=False),
         AuditFilters(http_status=404),
         AuditFilters(outcome="http_error"),
         AuditFilters(outcome="unknown_outcome"),
@@ -295,7 +306,7 @@ def test_each_filter_narrows_to_exactly_the_matching_entries(log: Log) -> None:
         wanted = _expected(log, f)
         assert audit_queries.count(log.path, f) == len(wanted), f
         assert [r["seq"] for r in _all_pages(log, f, 50)] == wanted, f
-        assert 0 < len(wanted) < len(log.model) or f in (AuditFilters(), AuditFilters(order_id="ORD-10-010")), f
+        assert 0 < len(wanted) < len(log.model) or f in (AuditFilters(per_call=False), AuditFilters(order_id="ORD-10-010")), f
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -304,7 +315,8 @@ def test_random_filter_combinations_agree_with_the_model(log: Log, data: st.Data
     pool = {
         "environment": ENVIRONMENTS, "operator": OPERATORS + [FORMULA], "endpoint": [LOGIN, SESSIONS, SESSION],
         "method": ["POST", "PUT"], "outcome": [*audit_filters.OUTCOMES, audit_filters.IN_FLIGHT], "http_status": [200, 201, 400],
-        "kind": ["api_request", "api_result", "access"], "session_id": ["sess-0*", "sess-01*", "sess-created"],
+        "kinds": [("api_request",), ("api_result",), ("access",), ("api_call", "access")], "per_call": [False],
+        "session_id": ["sess-0*", "sess-01*", "sess-created"],
         "order_id": ["ORD-0*", "ORD-1*", "ORD-05*"],
     }
     chosen = data.draw(st.fixed_dictionaries({}, optional={k: st.sampled_from(v) for k, v in pool.items()}))
@@ -318,19 +330,19 @@ def test_random_filter_combinations_agree_with_the_model(log: Log, data: st.Data
 
 
 def test_pages_are_newest_first_and_split_cleanly(log: Log) -> None:
-    everything = [r["seq"] for r in audit_queries.page(log.path, AuditFilters(), 1, 1000)]
+    everything = [r["seq"] for r in audit_queries.page(log.path, AuditFilters(per_call=False), 1, 1000)]
     assert everything == sorted(everything, reverse=True) and len(everything) == len(log.model)
-    first, second = audit_queries.page(log.path, AuditFilters(), 1, 50), audit_queries.page(log.path, AuditFilters(), 2, 50)
+    first, second = audit_queries.page(log.path, AuditFilters(per_call=False), 1, 50), audit_queries.page(log.path, AuditFilters(per_call=False), 2, 50)
     assert [r["seq"] for r in first + second] == everything[:100]
     last_page = math.ceil(len(everything) / 50)
-    assert len(audit_queries.page(log.path, AuditFilters(), last_page)) == len(everything) - 50 * (last_page - 1)
-    assert audit_queries.page(log.path, AuditFilters(), last_page + 1) == []
+    assert len(audit_queries.page(log.path, AuditFilters(per_call=False), last_page)) == len(everything) - 50 * (last_page - 1)
+    assert audit_queries.page(log.path, AuditFilters(per_call=False), last_page + 1) == []
     with pytest.raises(ValueError, match="page_no"):
-        audit_queries.page(log.path, AuditFilters(), 0)
+        audit_queries.page(log.path, AuditFilters(per_call=False), 0)
 
 
 def test_rows_are_decoded_and_flag_calls_in_flight(log: Log) -> None:
-    rows = audit_queries.page(log.path, AuditFilters(), 1, 1000)
+    rows = audit_queries.page(log.path, AuditFilters(per_call=False), 1, 1000)
     flagged = {r["seq"] for r in rows if r["in_flight"]}
     assert flagged == {e["seq"] for e in log.model if _in_flight(log.model, e)} and len(flagged) == 6
     row = next(r for r in rows if r["order_id"] == "ORD-00-0004" and r["kind"] == "api_request")
@@ -388,7 +400,7 @@ def test_csv_escape_never_lets_a_formula_lead(cell: str) -> None:
 
 
 def test_export_rows_are_escaped_capped_and_newest_first(log: Log) -> None:
-    rows = list(audit_export.export_rows(log.path, AuditFilters(kind="access"), limit=2))
+    rows = list(audit_export.export_rows(log.path, AuditFilters(kinds=("access",)), limit=2))
     assert rows[0] == list(audit_filters.EXPORT_COLUMNS)
     assert len(rows) == 3
     record = dict(zip(rows[0], rows[1], strict=True))
@@ -514,8 +526,9 @@ def test_an_empty_log_reads_as_empty(tmp_path: Path) -> None:
 
 def test_filter_fields_are_all_in_the_url() -> None:
     every = AuditFilters(since=T0, until=T0, environment="e", operator="o", endpoint="p", method="m", outcome="ok",
-                         http_status=200, session_id="s", order_id="x*", kind="k")
-    assert set(audit_filters.to_query_params(every)) == {f.name for f in fields(AuditFilters)}
+                         http_status=200, session_id="s", order_id="x*", kinds=("k",), per_call=False)
+    names = {f.name for f in fields(AuditFilters)} - {"kinds", "per_call"} | {"kind", "rows"}
+    assert set(audit_filters.to_query_params(every)) == names
 
 
 # --- the page's view: URL ⇄ view, grid rows, opened entry, recorded export, checkpoints ----------
@@ -567,7 +580,7 @@ def test_minute_of_and_page_count() -> None:
 
 
 def test_grid_frame_reads_like_the_page(log: Log) -> None:
-    rows = audit_queries.page(log.path, AuditFilters(), 1, size=500)
+    rows = audit_queries.page(log.path, AuditFilters(per_call=False), 1, size=500)
     frame = audit_view.grid_frame(rows, UTC)
     assert list(frame.columns) == list(audit_view.GRID_COLUMNS) and len(frame) == len(rows)
     by_seq = dict(zip(frame["seq"], frame["outcome"], strict=True))

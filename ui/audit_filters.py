@@ -32,7 +32,8 @@ PAGE_KEY = "audit_page"
 RANGE_KEY, FROM_KEY, UNTIL_KEY = "audit_range", "audit_from", "audit_until"
 STATUS_KEY = "audit_http_status"
 # Filter fields drawn as a select box (options from the log where an index gives them cheaply).
-CHOICE_FIELDS = ("environment", "operator", "endpoint", "method", "kind", "outcome")
+CHOICE_FIELDS = ("environment", "operator", "endpoint", "method", "outcome")
+KINDS_KEY, PER_CALL_KEY = "audit_kinds", "audit_per_call"
 TEXT_FIELDS = ("session_id", "order_id")
 ENTRY = "audit_entry"  # the opened entry's seq (not a widget: a row click or the URL sets it)
 WRITTEN = "audit_url_written"  # the URL this page last wrote: any other URL came from outside
@@ -73,6 +74,8 @@ def load_view(view: AuditView, tz: tzinfo) -> None:
     for name in (*CHOICE_FIELDS, *TEXT_FIELDS):
         ss[key_of(name)] = getattr(filters, name) or ("" if name in TEXT_FIELDS else None)
     ss[STATUS_KEY] = filters.http_status
+    ss[KINDS_KEY] = list(filters.kinds)
+    ss[PER_CALL_KEY] = filters.per_call
     ss[ENTRY] = view.entry
     if ss.get(PAGE_KEY, 1) != view.page:  # page 1 is the widget's own default: no write needed
         ss[PAGE_KEY] = view.page
@@ -114,7 +117,10 @@ def filter_widgets(audit: AuditService, now: datetime, tz: tzinfo, time: Callabl
         since, until = sliding_since(time_range, now), None
         from_col.caption(f"From **{time(since)}**" if since else "From the first entry")
     with kind_col:
-        _choice("kind", "Kind", KINDS)
+        kinds = ss.get(KINDS_KEY) or []
+        st.multiselect("Kind", [*KINDS, *(k for k in kinds if k not in KINDS)], key=KINDS_KEY, placeholder="All")
+        st.toggle("One row per call", value=True, key=PER_CALL_KEY,
+                  help="A request and its result read as one row; off: every entry of the log.")
     row = st.columns(4)  # the fourth, for the method, is filled below
     for column, (name, label) in zip(row, (("environment", "Environment"), ("operator", "Operator"),
                                            ("endpoint", "Endpoint")), strict=False):
@@ -133,6 +139,7 @@ def filter_widgets(audit: AuditService, now: datetime, tz: tzinfo, time: Callabl
     status = ss.get(STATUS_KEY)
     filters = AuditFilters(
         since=since, until=until, http_status=None if status is None else int(status),
+        kinds=tuple(ss.get(KINDS_KEY) or ()), per_call=bool(ss.get(PER_CALL_KEY, True)),
         **{name: ss.get(key_of(name)) for name in CHOICE_FIELDS},
         **{name: (ss.get(key_of(name)) or "").strip() for name in TEXT_FIELDS},
     )

@@ -23,6 +23,10 @@ IN_FLIGHT = Outcome.IN_FLIGHT.value
 DEFAULT_WINDOW = timedelta(hours=24)
 EXPORT_LIMIT = 100_000
 ALL_TIME = "all"  # the URL value of ``since`` for "no lower bound" (an absent ``since`` means the same)
+# The kind filter's name for a whole call: its request and its result, read as one row.
+CALL = "api_call"
+CALL_KINDS = ("api_request", "api_result")
+ENTRIES = "entries"  # the URL value of ``rows`` for one row per entry (absent: one row per call)
 
 # What a grid row shows; ``detail`` (bodies, headers) is fetched per entry with ``entry``.
 ROW_COLUMNS = (
@@ -36,10 +40,12 @@ IN_FLIGHT_SQL = (
     "(e.kind = 'api_request' AND NOT EXISTS "
     "(SELECT 1 FROM entries AS x WHERE x.attempt_id = e.attempt_id AND x.kind = 'api_result'))"
 )
+# One row per call: a request is shown by its result, unless it has none (then it is the row).
+PER_CALL_SQL = f"(e.kind <> 'api_request' OR {IN_FLIGHT_SQL})"
 ROW_SELECT = f"SELECT {', '.join('e.' + c for c in ROW_COLUMNS)}, {IN_FLIGHT_SQL} AS in_flight FROM entries AS e"
 NEWEST_FIRST = "ORDER BY e.ts DESC, e.seq DESC"
 FINISHED_SQL = f"e.outcome IN ({', '.join(repr(o) for o in OUTCOMES)})"
-_EQUAL_COLUMNS = ("environment", "operator", "endpoint", "method", "kind")
+_EQUAL_COLUMNS = ("environment", "operator", "endpoint", "method")
 _ID_COLUMNS = ("session_id", "order_id")
 _TEXT_FIELDS = (*_EQUAL_COLUMNS, *_ID_COLUMNS, "outcome")
 # Formula-leading characters spreadsheets act on (OWASP "CSV injection").
@@ -50,7 +56,10 @@ _SURROGATES = range(0xD800, 0xE000)
 @dataclass(frozen=True)
 class AuditFilters:
     """One view of the log. None means "no filter"; empty strings are read as None (what an empty
-    text box gives). ``session_id`` / ``order_id`` ending in ``*`` match by prefix."""
+    text box gives). ``session_id`` / ``order_id`` ending in ``*`` match by prefix. ``kinds``: any
+    of these entry kinds (empty: all; ``CALL`` stands for a request and its result). ``per_call``:
+    one row per call (a request answered by a result is read through its result), the view
+    auditors read; False shows every entry."""
 
     since: datetime | None = None
     until: datetime | None = None  # exclusive
@@ -62,12 +71,16 @@ class AuditFilters:
     http_status: int | None = None
     session_id: str | None = None
     order_id: str | None = None
-    kind: str | None = None
+    kinds: tuple[str, ...] = ()
+    per_call: bool = True
 
     def __post_init__(self) -> None:
         for name in _TEXT_FIELDS:
             if getattr(self, name) == "":
                 object.__setattr__(self, name, None)
+        if not isinstance(self.kinds, tuple) or not all(isinstance(k, str) and k and "," not in k for k in self.kinds):
+            raise ValueError(f"kinds must be a tuple of kind names (no commas), got {self.kinds!r}")
+        object.__setattr__(self, "kinds", tuple(sorted(set(self.kinds))))
         for name in ("since", "until"):
             moment = getattr(self, name)
             if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
@@ -115,6 +128,12 @@ def where(filters: AuditFilters) -> tuple[str, list[Any]]:
         if value is not None:
             clauses.append(f"e.{column} = ?")
             params.append(value)
+    if filters.kinds:
+        kinds = sorted({k for kind in filters.kinds for k in (CALL_KINDS if kind == CALL else (kind,))})
+        clauses.append(f"e.kind IN ({', '.join('?' * len(kinds))})")
+        params.extend(kinds)
+    if filters.per_call:
+        clauses.append(PER_CALL_SQL)
     if filters.outcome == IN_FLIGHT:
         clauses.append(IN_FLIGHT_SQL)
     elif filters.outcome is not None:
@@ -150,9 +169,13 @@ def to_query_params(filters: AuditFilters) -> dict[str, str]:
     params = {"since": ALL_TIME if filters.since is None else utc_text(filters.since)}
     for field in fields(AuditFilters):
         value = getattr(filters, field.name)
-        if field.name == "since" or value is None:
+        if field.name in ("since", "kinds", "per_call") or value is None:
             continue
         params[field.name] = utc_text(value) if isinstance(value, datetime) else str(value)
+    if filters.kinds:
+        params["kind"] = ",".join(filters.kinds)
+    if not filters.per_call:
+        params["rows"] = ENTRIES
     return params
 
 
@@ -169,9 +192,16 @@ def _parse_time(name: str, text: str) -> datetime:
 def from_query_params(mapping: Mapping[str, str]) -> AuditFilters:
     """Filters from URL query parameters (unknown keys are ignored: the URL carries other state)."""
     values: dict[str, Any] = {}
+    if mapping.get("kind"):
+        values["kinds"] = tuple(mapping["kind"].split(","))
+    rows = mapping.get("rows")
+    if rows:
+        if rows not in (ENTRIES, "calls"):
+            raise ValueError(f"query parameter rows: {rows!r} is not calls or {ENTRIES}")
+        values["per_call"] = rows != ENTRIES
     for field in fields(AuditFilters):
         text = mapping.get(field.name)
-        if text is None or text == "" or (field.name == "since" and text == ALL_TIME):
+        if field.name in ("kinds", "per_call") or text is None or text == "" or (field.name == "since" and text == ALL_TIME):
             continue
         if field.name in ("since", "until"):
             values[field.name] = _parse_time(field.name, text)
@@ -184,6 +214,6 @@ def from_query_params(mapping: Mapping[str, str]) -> AuditFilters:
     try:
         return AuditFilters(**values)
     except ValueError as exc:
-        raise ValueError(f"query parameter {exc}") from None
+        raise ValueError(f"query parameter {'kind: ' if 'kinds' in str(exc) else ''}{exc}") from None
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from lib.access.events import ACCESS_KINDS
-from lib.audit.filters import ALL_TIME, DEFAULT_WINDOW, AuditFilters, from_query_params, to_query_params
+from lib.audit.filters import ALL_TIME, CALL, DEFAULT_WINDOW, AuditFilters, from_query_params, to_query_params
 from lib.calllog.kinds import CHECKPOINT, EXPORT, PAYMENT_RESOLUTION, WEBHOOK
 from lib.calllog.outcome import Outcome
 from lib.common import timefmt
@@ -35,11 +35,13 @@ TIME_RANGES: dict[str, tuple[str, timedelta | None]] = {
     ALL_TIME: ("All time", None),
     CUSTOM: ("Custom range", None),
 }
-KINDS = ("api_request", "api_result", RESOLUTION, WEBHOOK, PAYMENT_RESOLUTION, EXPORT, CHECKPOINT, *ACCESS_KINDS)
+KINDS = (CALL, "api_request", "api_result", RESOLUTION, WEBHOOK, PAYMENT_RESOLUTION, EXPORT, CHECKPOINT, *ACCESS_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 GRID_COLUMNS = ("seq", "time", "kind", "operator", "environment", "method", "endpoint", "session id",
                 "order id", "amount", "currency", "HTTP status", "outcome", "duration ms")
-_FILTER_NAMES = tuple(f.name for f in fields(AuditFilters))
+# URL parameter → the filter field it sets (the kinds travel as ``kind``, the row mode as ``rows``).
+_FILTER_PARAMS = {"kind": "kinds", "rows": "per_call",
+                  **{f.name: f.name for f in fields(AuditFilters) if f.name not in ("kinds", "per_call")}}
 
 
 @dataclass(frozen=True)
@@ -80,11 +82,11 @@ def view_from_query_params(mapping: Mapping[str, str], now: datetime) -> tuple[A
     problems: list[str] = []
     values: dict[str, Any] = {}
     bad: set[str] = set()
-    for name in _FILTER_NAMES:
-        if name not in mapping:
+    for param, name in _FILTER_PARAMS.items():
+        if param not in mapping:
             continue
         try:
-            values[name] = getattr(from_query_params({name: mapping[name]}), name)
+            values[name] = getattr(from_query_params({param: mapping[param]}), name)
         except ValueError as exc:
             bad.add(name)
             problems.append(f"Ignored {exc}.")
