@@ -111,6 +111,7 @@ def test_customer_message_in_yen_and_utc() -> None:
     ("15.02", "gbp", "15.02"), ("15", "gbp", "15"), ("20", "gbp", "20"), (" 1,234.50 ", "GBP", "1234.50"),
     ("15.1", "eur", "15.1"), ("0", "usd", "0"), ("1,000", "jpy", "1000"), ("100.0", "jpy", "100.0"),
     ("15.02 GBP", "gbp", "15.02"), ("1,234,567.89", "usd", "1234567.89"), (".5", "gbp", "0.5"),
+    ("-1", "gbp", "-1"), ("-1,000.50", "usd", "-1000.50"),  # the field says whether a negative may be
     ("1.234", "gbp", "1.234"),  # too many decimals is validation's to say, at the field: never rounded here
 ])
 def test_parse_amount_returns_exactly_what_was_typed(text: str, currency: str, amount: str) -> None:
@@ -125,7 +126,7 @@ def test_parse_amount_returns_exactly_what_was_typed(text: str, currency: str, a
     ("1e3", "must be a number: write it out in digits, without an exponent"),
     ("2E+5", "must be a number: write it out in digits, without an exponent"),
     ("+5", "must be a number: type it without a sign"),
-    ("-1", "must be zero or more"),
+    ("-", "must be a number"), ("-1.2.3", "must be a number"),
     ("1 000", "must be a number: remove the spaces: 1000"),
     ("£15", "must be a number: type it without the currency sign: 15"),
     ("", "can not be empty"),

@@ -66,6 +66,20 @@ def test_the_service_refuses_12_50_at_the_amount_and_sends_nothing(world: World)
     assert world.fake.actions == []
 
 
+@pytest.mark.parametrize(("operation", "text"), [("refund", "-5"), ("refund", "0"), ("capture", "-0.01")])
+def test_a_negative_or_zero_operation_amount_is_refused_as_the_operation_words_it(
+        world: World, operation: str, text: str) -> None:
+    """Each field words its own minimum: an operation moves more than zero (a session may be 0)."""
+    txn_id, _ = world.paid(world.session("20.00", capture=operation != "capture"))
+    with pytest.raises(InvalidRequest) as refused:
+        if operation == "capture":
+            world.payments.capture("sandbox", FINANCE, txn_id, text)
+        else:
+            world.payments.refund("sandbox", FINANCE, txn_id, text, "ref")
+    assert refused.value.problems == [{"parameter": "amount", "reason": "amount must be more than zero"}]
+    assert world.fake.actions == []
+
+
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8)
                     | st.decimals(allow_nan=False, allow_infinity=False),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),

@@ -43,8 +43,9 @@ def _number(text: str) -> Decimal:
     """The number in ``text`` (no code), or AmountError saying what to type instead."""
     if _PLAIN.match(text) or _GROUPED.match(text):
         return Decimal(text.replace(",", ""))
-    if text.startswith("-"):
-        raise AmountError("must be zero or more")
+    if text.startswith("-") and (_PLAIN.match(text[1:]) or _GROUPED.match(text[1:])):
+        # Read, not refused: whether it may be negative, zero or must be more is the field's rule.
+        return -Decimal(text[1:].replace(",", ""))
     if text.startswith("+"):
         raise AmountError("must be a number: type it without a sign")
     comma = _DECIMAL_COMMA.match(text)
@@ -67,7 +68,8 @@ def parse_amount(text: str, currency: str | None = None) -> Decimal:
     """What a person typed (``"15.02"``, ``" 1,234.50 "``, ``"15.02 GBP"``) as the exact Decimal.
 
     Surrounding white space is ignored; nothing else is changed. ``currency`` only checks a code
-    typed after the number; decimals, the minimum and the ceilings are the validation's rules.
+    typed after the number; decimals, the minimum (a negative number is read as one) and the
+    ceilings are the validation's rules, so each field words its own limit.
     """
     stripped = str(text).strip()
     if not stripped:
