@@ -15,6 +15,8 @@ Why it is built this way:
   ``checkpoint`` writes the head (count, hash) to a file outside the database, signed with a key
   kept outside both and optionally mirrored to a second place (``lib.calllog.checkpoints``); ``verify``
   checks each checkpoint's signature and that the database still contains every checkpointed head.
+- Old entries can move to archive files (``lib.calllog.archive``); a signed marker says where the
+  live chain starts (``lib.calllog.markers``), and ``verify`` starts there.
 - Secrets never reach the disk: ``detail`` is redacted (``lib.calllog.redaction``) before it is serialised.
 - Appends from many threads and processes are serialised by ``BEGIN IMMEDIATE``: the chain head is
   read and the new entry written in one transaction, so the chain never forks.
