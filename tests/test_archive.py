@@ -1,6 +1,7 @@
 """Retention: old entries move to a verified archive file; the live log and the archives still verify as one chain."""
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -319,3 +320,17 @@ def test_the_audit_service_tells_what_is_archived_and_passes_progress_on(log: Ca
     assert retention.archive_of(3) is None and held.operator == "aud@example.com"
     calls: list[tuple[int, int]] = []
     assert service.verify(lambda done, total: calls.append((done, total))).ok and calls == [(3, 3)]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_cli_shows_a_progress_bar_only_on_a_terminal(log: CallLog, clock: FakeClock,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    days(log, clock, 3, 1)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert cli.main(["verify", "--db", str(log.db_path), "--checkpoints", str(log.checkpoint_path)]) == 0
+    assert "3/3" in terminal.getvalue()
