@@ -333,4 +333,4 @@ def test_the_cli_shows_a_progress_bar_only_on_a_terminal(log: CallLog, clock: Fa
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert cli.main(["verify", "--db", str(log.db_path), "--checkpoints", str(log.checkpoint_path)]) == 0
-    assert "3/3" in terminal.getvalue()
+    assert "100%" in terminal.getvalue() and "3.00/3.00" in terminal.getvalue()
