@@ -37,6 +37,7 @@ from lib.calllog import checkpoints, evidence, markers
 from lib.calllog.kinds import ARCHIVE
 from lib.calllog.log import CallLog
 from lib.calllog.markers import Marker
+from lib.calllog.progress import Progress
 from lib.calllog.verification import GENESIS_HASH, VerifyResult
 from lib.common.timefmt import utc_now, utc_text
 from lib.storage.db import connect, snapshot
@@ -137,8 +138,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_with_archives(log: CallLog, files: Sequence[str | Path]) -> VerifyResult:
-    """The archive files and the live log as one chain (the module docstring says what is checked)."""
+def verify_with_archives(log: CallLog, files: Sequence[str | Path], progress: Progress | None = None) -> VerifyResult:
+    """The archive files and the live log as one chain (the module docstring says what is checked);
+    ``progress`` hears the live walk."""
     key = log.checkpoint_key()
     found = log.archives()
     for f in files:
@@ -164,7 +166,7 @@ def verify_with_archives(log: CallLog, files: Sequence[str | Path]) -> VerifyRes
     if by_sha:
         return VerifyResult(False, 0, None, f"{', '.join(map(str, by_sha.values()))}: no archive marker records "
                                             "this file (a marker was deleted, or the file is not an archive of this log)")
-    live = log.verify()
+    live = log.verify(progress)
     if not live.ok:
         return live
     archived = found[-1].last_seq if found else 0

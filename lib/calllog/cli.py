@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace, db_path: Path) -> int:
         log = CallLog(copy, log.checkpoint_path)
     with _progress_bar() as progress:
         if getattr(args, "with_archives", None):
-            result = verify_with_archives(log, args.with_archives)
+            result = verify_with_archives(log, args.with_archives, progress)
         elif getattr(args, "since_checkpoint", False):
             result = log.verify_since_checkpoint(progress)
         else:
