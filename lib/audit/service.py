@@ -3,7 +3,7 @@
 Pages and ``ui/`` reach the audit area (the call log included) only through this module. It
 holds the log and answers the page's questions: the view's rows and count, an opened entry (its
 bodies masked for the roles that must not see customer data), the charts, the export (itself
-recorded in the log), the chain's verification and its last checkpoint.
+recorded in the log), the chain's verification and its last checkpoint, what was archived.
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from lib.calllog.failures import CallLogUnavailable
 from lib.calllog.interface import CallLogStore
 from lib.calllog.kinds import CHECKPOINT
 from lib.calllog.outcome import Outcome
+from lib.calllog.progress import Progress
 from lib.calllog.verification import VerifyResult
 from lib.common import jsonutil
 from lib.settings import ops_db_path
@@ -50,7 +51,8 @@ __all__ = [
     "ALL_TIME", "CUSTOM", "DEFAULT_RANGE", "EXPORT_LIMIT", "IN_FLIGHT", "KINDS", "METHODS", "OUTCOMES", "TIME_RANGES",
     "AuditFilters", "AuditService", "AuditView", "CallLogUnavailable", "Charts", "EntryView", "LogEntry", "Outcome",
     "VerifyResult", "ops_db_path", "minute_of", "outcome_label", "page_count", "sliding_since",
-    "view_from_query_params", "view_to_query_params", "pretty_json", "Checkpoint",
+    "view_from_query_params", "view_to_query_params", "pretty_json", "Checkpoint", "ArchivedRange", "Retention",
+    "Progress",
 ]
 
 
@@ -74,6 +76,32 @@ class Checkpoint:
 
     count: int
     at: str
+
+
+@dataclass(frozen=True)
+class ArchivedRange:
+    """Entries moved out of the database to an archive file (``python -m lib.calllog archive``)."""
+
+    first_seq: int
+    last_seq: int
+    before: str  # every entry dated before this UTC date, as of ``archived_at``
+    file: str
+    archived_at: str
+    operator: str
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Entries ``first_live``-``last`` are in the database; the ones before are in ``archives``
+    (oldest first), so an entry that other tables name may be in a file rather than the page."""
+
+    first_live: int
+    last: int
+    archives: tuple[ArchivedRange, ...]
+
+    def archive_of(self, seq: int) -> ArchivedRange | None:
+        """The archive holding entry ``seq`` (None: live, or no such entry)."""
+        return next((a for a in self.archives if a.first_seq <= seq <= a.last_seq), None)
 
 
 @dataclass(frozen=True)
@@ -126,8 +154,15 @@ class AuditService:
         """Opening the log is evidence too: each new view (its filters) goes in the log."""
         record_access(self.log, who, AUDIT_VIEW, detail={"filters": signature})
 
-    def verify(self) -> VerifyResult:
-        return self.log.verify()
+    def verify(self, progress: Progress | None = None) -> VerifyResult:
+        """The whole live chain; ``progress(done, total)`` hears every 50,000 entries (for a bar)."""
+        return self.log.verify(progress)
+
+    def retention(self) -> Retention:
+        """Which entries are live and which were archived, to which file."""
+        first, last = self.log.live_range()
+        return Retention(first, last, tuple(ArchivedRange(m.first_seq, m.last_seq, m.before, m.file, m.archived_at,
+                                                          m.operator) for m in self.log.archives()))
 
     @staticmethod
     def checkpoint_refusal(who: Identity) -> str | None:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from lib.access.events import ACCESS_KINDS
 from lib.audit.filters import ALL_TIME, CALL, DEFAULT_WINDOW, AuditFilters, from_query_params, to_query_params
-from lib.calllog.kinds import CHECKPOINT, EXPORT, PAYMENT_RESOLUTION, WEBHOOK
+from lib.calllog.kinds import ARCHIVE, CHECKPOINT, EXPORT, PAYMENT_RESOLUTION, WEBHOOK
 from lib.calllog.outcome import Outcome
 from lib.common import timefmt
 from lib.sessions.reconcile import RESOLUTION
@@ -35,7 +35,8 @@ TIME_RANGES: dict[str, tuple[str, timedelta | None]] = {
     ALL_TIME: ("All time", None),
     CUSTOM: ("Custom range", None),
 }
-KINDS = (CALL, "api_request", "api_result", RESOLUTION, WEBHOOK, PAYMENT_RESOLUTION, EXPORT, CHECKPOINT, *ACCESS_KINDS)
+KINDS = (CALL, "api_request", "api_result", RESOLUTION, WEBHOOK, PAYMENT_RESOLUTION, EXPORT, CHECKPOINT, ARCHIVE,
+         *ACCESS_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 GRID_COLUMNS = ("seq", "time", "kind", "operator", "environment", "method", "endpoint", "session id",
                 "order id", "amount", "currency", "HTTP status", "outcome", "duration ms")

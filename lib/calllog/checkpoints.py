@@ -22,6 +22,7 @@ import hmac
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,15 +36,16 @@ def key_id(key: bytes) -> str:
     return hashlib.sha256(b"ops-console checkpoint key\0" + key).hexdigest()[:16]
 
 
-def _signed_bytes(checkpoint: dict[str, Any]) -> bytes:
-    return json.dumps({k: checkpoint[k] for k in FIELDS}, sort_keys=True, separators=(",", ":")).encode("utf-8")
+def _signed_bytes(record: dict[str, Any], fields: Sequence[str]) -> bytes:
+    return json.dumps({k: record[k] for k in fields}, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def sign(record: dict[str, Any], key: bytes | None) -> dict[str, Any]:
-    """``record`` with its key id and signature (unchanged when there is no key)."""
+def sign(record: dict[str, Any], key: bytes | None, fields: Sequence[str] = FIELDS) -> dict[str, Any]:
+    """``record`` with its key id and signature over ``fields`` (unchanged when there is no key);
+    archive markers are signed the same way (lib.calllog.archive)."""
     if key is None:
         return dict(record)
-    signature = hmac.new(key, _signed_bytes(record), hashlib.sha256).hexdigest()
+    signature = hmac.new(key, _signed_bytes(record, fields), hashlib.sha256).hexdigest()
     return {**record, "key_id": key_id(key), "signature": signature}
 
 
@@ -65,19 +67,19 @@ def is_signed(checkpoint: dict[str, Any]) -> bool:
     return "signature" in checkpoint
 
 
-def signature_problem(checkpoint: dict[str, Any], key: bytes) -> str | None:
+def signature_problem(checkpoint: dict[str, Any], key: bytes, fields: Sequence[str] = FIELDS,
+                      kept_in: str = "the checkpoint file") -> str | None:
     """Why ``checkpoint`` cannot be trusted under ``key`` (None when its signature matches)."""
     if not is_signed(checkpoint):
-        return ("is not signed, but a checkpoint key is configured: anyone who can write the checkpoint file could "
-                "have written it")
-    expected = hmac.new(key, _signed_bytes(checkpoint), hashlib.sha256).hexdigest()
+        return f"is not signed, but a checkpoint key is configured: anyone who can write {kept_in} could have written it"
+    expected = hmac.new(key, _signed_bytes(checkpoint, fields), hashlib.sha256).hexdigest()
     if hmac.compare_digest(str(checkpoint["signature"]), expected):
         return None
     signer = checkpoint.get("key_id")
     if signer and signer != key_id(key):
         return (f"was signed with another key (key id {signer}, the configured key is {key_id(key)}): configure "
                 "that key to check it")
-    return "has a signature that does not match its content: the line was edited"
+    return f"has a signature that does not match its content: {'the line' if fields == FIELDS else 'it'} was edited"
 
 
 def append_line(path: Path, line: str) -> None:
@@ -89,11 +91,16 @@ def append_line(path: Path, line: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     if created:
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a new (or renamed) file's folder entry durable, not only its content."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def mirror_line(mirror: str, line: str, stdout: TextIO | None = None) -> None:

@@ -1,20 +1,28 @@
-"""``python -m lib.calllog``: verify, checkpoint and back up the call log from a shell."""
+"""``python -m lib.calllog``: verify, checkpoint, back up, export and archive the call log from a shell."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
+from tqdm import tqdm
+
 from lib import settings
+from lib.access.operator_name import local_operator
 from lib.calllog import checkpoints, evidence
+from lib.calllog.archive import ArchiveRefused, archive, verify_with_archives
 from lib.calllog.failures import CallLogUnavailable
 from lib.calllog.log import CallLog
+from lib.calllog.progress import Progress
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lib.calllog {verify [--since-checkpoint],checkpoint [--mirror PATH|-],backup DEST,export FILE,verify-export FILE}``.
+    """``python -m lib.calllog {verify [--since-checkpoint|--with-archives FILE ...],checkpoint [--mirror PATH|-],
+    backup DEST,export FILE,verify-export FILE,archive --before DATE DEST}``.
 
     Exit status: 0 OK, 1 the log does not verify (or is missing), 2 it cannot be used (explained).
     """
@@ -24,8 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.calllog", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser("verify", parents=[common], help="recompute the hash chain and check the checkpoints")
-    verify.add_argument("--since-checkpoint", action="store_true",
-                        help="check only what was appended since the newest checkpoint (a nightly run)")
+    how = verify.add_mutually_exclusive_group()
+    how.add_argument("--since-checkpoint", action="store_true",
+                     help="check only what was appended since the newest checkpoint (a nightly run)")
+    how.add_argument("--with-archives", nargs="+", metavar="FILE",
+                     help="also check these archive files and that they and the live log form one chain")
     checkpoint = commands.add_parser("checkpoint", parents=[common],
                                      help="record the current head outside the database (signed when a key is set)")
     checkpoint.add_argument("--mirror", help="also write it here: a file, or - for stdout "
@@ -40,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify_export = commands.add_parser("verify-export", help="verify an evidence file, without the database "
                                         "(checkpoint signatures too when a checkpoint key is configured)")
     verify_export.add_argument("file")
+    archive = commands.add_parser("archive", parents=[common], help="move the entries dated before DATE to an "
+                                  "archive file DEST (verified), leaving a signed marker in the log")
+    archive.add_argument("--before", required=True, type=date.fromisoformat, metavar="DATE",
+                         help="a UTC date before today, e.g. 2026-01-01 (entries before its midnight UTC)")
+    archive.add_argument("dest")
     args = parser.parse_args(argv)
     if args.command == "verify-export":
         try:
@@ -80,13 +96,50 @@ def _run(args: argparse.Namespace, db_path: Path) -> int:
         print(f"{written} entries written to {args.file}; check it with: python -m lib.calllog verify-export "
               f"{args.file}")
         return 0
+    if args.command == "archive":
+        return _archive(log, args.before, args.dest)
     if args.command == "backup":
         copy = log.backup(args.dest)
         print(f"backup written to {copy}")
         log = CallLog(copy, log.checkpoint_path)
-    result = log.verify_since_checkpoint() if getattr(args, "since_checkpoint", False) else log.verify()
+    with _progress_bar() as progress:
+        if getattr(args, "with_archives", None):
+            result = verify_with_archives(log, args.with_archives, progress)
+        elif getattr(args, "since_checkpoint", False):
+            result = log.verify_since_checkpoint(progress)
+        else:
+            result = log.verify(progress)
     print(result.message if args.command == "verify" else f"backup verifies: {result.message}")
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0 if result.ok else 1
 
+
+
+def _archive(log: CallLog, before: date, dest: str) -> int:
+    try:
+        marker = archive(log, before, dest, operator=local_operator())
+    except (ArchiveRefused, FileExistsError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"entries {marker.first_seq}-{marker.last_seq} ({marker.count}, before {marker.before}) archived to "
+          f"{marker.file} (sha256 {marker.sha256}); keep that file: python -m lib.calllog verify --with-archives "
+          f"{marker.file} ... checks it with the live log")
+    if marker.signature is None:
+        print("note: the archive marker is unsigned: no checkpoint key is configured", file=sys.stderr)
+    return 0
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Progress | None]:
+    """A bar on stderr while verify walks the chain, only when a person watches (a terminal)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    # Redrawn at each report (every 50,000 entries), not throttled by time: the reports are the pace.
+    with tqdm(unit=" entries", unit_scale=True, file=sys.stderr, leave=False, mininterval=0) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield progress

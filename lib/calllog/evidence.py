@@ -23,6 +23,7 @@ were written. To verify by hand (``lib.calllog.recipes`` says the same):
 """
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class ExportVerdict:
     first_seq: int | None = None
     last_seq: int | None = None
     anchor: str | None = None  # entry first_seq's prev_hash: what the range chains from
+    head: str | None = None  # entry last_seq's hash: what the next range chains from (when OK)
 
 
 def write(out: IO[str], columns: Sequence[str], rows: Iterator[Sequence[Any]], first_seq: int, last_seq: int,
@@ -62,27 +64,49 @@ def write(out: IO[str], columns: Sequence[str], rows: Iterator[Sequence[Any]], f
     return written
 
 
+class _Mixed(ValueError):
+    """An entry line that is not an object with the first entry's columns."""
+
+
 def verify_file(path: str | Path, key: bytes | None = None) -> ExportVerdict:
-    """Check an evidence file as its docstring says; ``key`` also checks checkpoint signatures."""
+    """Check an evidence file as its docstring says; ``key`` also checks checkpoint signatures.
+    The entries are read as they are checked, never all held: an archive holds a year of them."""
     try:
         with Path(path).open(encoding="utf-8") as f:
             header = json.loads(f.readline() or "null")
             if not isinstance(header, dict) or header.get("format") != FORMAT:
                 return ExportVerdict(False, f"{path} is not a call-log evidence file (its first line says what it is)")
-            entries = [json.loads(line) for line in f if line.strip()]
+            entries = (json.loads(line) for line in f if line.strip())
+            first = next(entries, None)
+            if not isinstance(first, dict) or not {"seq", "hash", "hash_version"} <= first.keys():
+                what = "holds no entry" if first is None else "does not start with an entry"
+                return ExportVerdict(False, f"{path} {what} (the range {header.get('first_seq')}-"
+                                            f"{header.get('last_seq')} should)")
+            return _verify_entries(path, header, first, entries, key)
+    except _Mixed:
+        return ExportVerdict(False, f"{path}: the entries do not all carry the same columns")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return ExportVerdict(False, f"{path} cannot be read as an evidence file: {exc}")
+
+
+def _verify_entries(path: str | Path, header: dict[str, Any], first_entry: dict[str, Any],
+                    more: Iterator[Any], key: bytes | None) -> ExportVerdict:
     first, last = header.get("first_seq"), header.get("last_seq")
-    if not entries:
-        return ExportVerdict(False, f"{path} holds no entry (the range {first}-{last} should)")
-    anchor = entries[0].get("prev_hash")
-    columns = tuple(entries[0].keys())
-    if any(tuple(e.keys()) != columns for e in entries) or not {"seq", "hash", "hash_version"} <= set(columns):
-        return ExportVerdict(False, f"{path}: the entries do not all carry the same columns")
+    anchor = first_entry.get("prev_hash")
+    columns = tuple(first_entry.keys())
+    newest: list[str] = []  # the last hash read: the range's head
+
+    def rows() -> Iterator[list[Any]]:
+        for entry in itertools.chain([first_entry], more):
+            if not isinstance(entry, dict) or tuple(entry.keys()) != columns:
+                raise _Mixed
+            newest[:] = [entry["hash"]]
+            yield [entry[c] for c in columns]
+
     heads: dict[int, str] = {}
     wanted = {cp.get("count") for cp in header.get("checkpoints", []) if isinstance(cp, dict)}
-    start = entries[0]["seq"]
-    count, broken = verify_chain(columns, ([e[c] for c in columns] for e in entries), wanted, heads,
+    start = first_entry["seq"]
+    count, broken = verify_chain(columns, rows(), wanted, heads,
                                  first_seq=start, prev_hash=anchor if isinstance(anchor, str) else GENESIS_HASH)
     if broken:
         return ExportVerdict(False, f"{path}: {broken[1]}", start, count or None, anchor)
@@ -97,4 +121,4 @@ def verify_file(path: str | Path, key: bytes | None = None) -> ExportVerdict:
     pinned = len(header.get("checkpoints", []))
     return ExportVerdict(True, f"OK (entries {start}-{count}, chained from {anchor}; {pinned} checkpoint(s) in "
                                f"range agree{'' if key or not pinned else ', signatures not checked: no key'})",
-                         start, count, anchor)
+                         start, count, anchor, newest[0])

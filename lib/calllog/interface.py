@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from lib.calllog.markers import Marker
+from lib.calllog.progress import Progress
 from lib.calllog.verification import VerifyResult
 
 Transaction = Any
@@ -49,7 +51,15 @@ class CallLogStore(Protocol):
         oldest first; ``filters`` narrows by column (``ts`` means at or after)."""
         ...
 
-    def verify(self) -> VerifyResult: ...
+    def verify(self, progress: Progress | None = None) -> VerifyResult:
+        """Recompute the live chain; ``progress(done, total)`` hears every 50,000 entries."""
+        ...
+
+    def live_range(self) -> tuple[int, int]:
+        """(first live seq, last seq): the entries before were archived."""
+        ...
+
+    def archives(self) -> list[Marker]: ...
 
     def latest_checkpoint(self) -> dict[str, Any] | None: ...
 

@@ -6,3 +6,4 @@ WEBHOOK = "webhook"  # a delivery to the webhook route: accepted, duplicate or r
 PAYMENT_RESOLUTION = "payment_resolution"  # a person settling a money operation that got no answer
 CHECKPOINT = "checkpoint"  # someone pinned the log's head from the audit page
 EXPORT = "export"  # someone took the audit view away as a file
+ARCHIVE = "archive"  # the oldest entries were moved to an archive file (lib.calllog.archive)

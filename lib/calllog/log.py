@@ -15,6 +15,8 @@ Why it is built this way:
   ``checkpoint`` writes the head (count, hash) to a file outside the database, signed with a key
   kept outside both and optionally mirrored to a second place (``lib.calllog.checkpoints``); ``verify``
   checks each checkpoint's signature and that the database still contains every checkpointed head.
+- Old entries can move to archive files (``lib.calllog.archive``); a signed marker says where the
+  live chain starts (``lib.calllog.markers``), and ``verify`` starts there.
 - Secrets never reach the disk: ``detail`` is redacted (``lib.calllog.redaction``) before it is serialised.
 - Appends from many threads and processes are serialised by ``BEGIN IMMEDIATE``: the chain head is
   read and the new entry written in one transaction, so the chain never forks.
@@ -39,14 +41,16 @@ from typing import Any, TextIO
 from sqlite_utils import Database
 
 from lib import settings
-from lib.calllog import checkpoints, evidence
+from lib.calllog import checkpoints, evidence, markers
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
+from lib.calllog.markers import Marker
+from lib.calllog.progress import Progress, batched
 from lib.calllog.recipes import CURRENT, RECIPES, recipe_hash
 from lib.calllog.redaction import detail_text
 from lib.calllog.verification import GENESIS_HASH, VerifyResult, check_checkpoints, checkpoint_notes, verify_chain
 from lib.common import jsonutil
 from lib.common.timefmt import utc_now, utc_text
-from lib.storage.db import connect, decimal_text, immediate
+from lib.storage.db import connect, decimal_text, immediate, snapshot
 from lib.storage.ops_schema import migrate_ops
 
 # Every column, in the order reads and writes name them: the current recipe's, then the hash.
@@ -242,6 +246,17 @@ class CallLog:
             seqs = [seq for (seq,) in self._db().conn.execute(sql, [*endpoints, *filters.values(), *answered_by])]
             return [entry for entry in map(self.entry, seqs) if entry is not None]
 
+    def live_range(self) -> tuple[int, int]:
+        """(first live seq, last seq); the entries before the first are archived (``archives``)."""
+        with self.failures_explained("read"):
+            low, high = self._db().conn.execute("SELECT MIN(seq), MAX(seq) FROM entries").fetchone()
+        return (low, high) if low else (1, 0)
+
+    def archives(self) -> list[Marker]:
+        """The archive markers, oldest first: which entries went to which file (``lib.calllog.archive``)."""
+        with self.failures_explained("read"):
+            return markers.read(self._db().conn)
+
     def checkpoint_key(self) -> bytes | None:
         if isinstance(self._checkpoint_key, EllipsisType):
             return settings.checkpoint_key()
@@ -259,54 +274,58 @@ class CallLog:
         found = [cp for _, cp in self._read_checkpoints() if cp]
         return found[-1] if found else None
 
-    def verify(self) -> VerifyResult:
-        """Recompute the chain in one read snapshot, then check every checkpoint against it."""
+    def verify(self, progress: Progress | None = None) -> VerifyResult:
+        """Recompute the live chain in one read snapshot, from where the archive markers say it starts
+        (``lib.calllog.markers``), then check every checkpoint against it. ``progress(done, total)``
+        hears every 50,000 entries (``lib.calllog.progress``)."""
         # Checkpoints are read before the snapshot starts, so none can be newer than it.
         found = self._read_checkpoints()
         wanted = {cp["count"] for _, cp in found if cp}
-        heads = {0: GENESIS_HASH}
-        with self.failures_explained("read"):
-            conn = self._db().conn
-            conn.execute("BEGIN")
-            try:
-                count, broken = verify_chain(COLUMNS, conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads)
-            finally:
-                conn.execute("COMMIT")
+        key = self.checkpoint_key()
+        with self.failures_explained("read"), snapshot(self._db()) as conn:
+            cut = markers.read(conn)
+            problem = markers.chain_problem(cut, key)
+            if problem:
+                return VerifyResult(False, 0, None, problem)
+            first, anchor = markers.live_start(cut)
+            heads = {0: GENESIS_HASH, **{m.last_seq: m.last_hash for m in cut}}
+            total = max(0, (conn.execute(_HEAD).fetchone() or (0,))[0] - first + 1)
+            rows = batched(conn.execute(f"{_SELECT} WHERE seq >= ? ORDER BY seq", (first,)), total, progress)
+            count, broken = verify_chain(COLUMNS, rows, wanted, heads, first_seq=first, prev_hash=anchor)
         if broken:
             return VerifyResult(False, count, *broken)
-        key = self.checkpoint_key()
-        failed = check_checkpoints(found, count, heads, key, self.checkpoint_path)
+        failed = check_checkpoints(found, count, heads, key, self.checkpoint_path, archived=first - 1)
         if failed is not None:
             return failed
-        notes = checkpoint_notes([cp for _, cp in found if cp], key, self.checkpoint_path)
+        pinned = [cp for _, cp in found if cp]
+        notes = (*checkpoint_notes(pinned, key, self.checkpoint_path),
+                 *markers.notes(cut, key, sum(1 for cp in pinned if cp["count"] not in heads)))
         return VerifyResult(True, count, None, f"OK ({count} entries)", notes)
 
-    def verify_since_checkpoint(self) -> VerifyResult:
+    def verify_since_checkpoint(self, progress: Progress | None = None) -> VerifyResult:
         """Check only what was appended since the newest checkpoint: that checkpoint (its signature
         when a key is configured) and its head still in the log, then the chain on from there. A
         nightly run stays short however long the log; ``verify`` re-checks everything."""
         found = [cp for _, cp in self._read_checkpoints() if cp]
-        if not found:
-            full = self.verify()
-            return replace(full, notes=(*full.notes, "no checkpoint to start from: the whole chain was checked"))
+        if not found or found[-1]["count"] < self.live_range()[0]:  # none, or its head was archived since
+            why = "the newest checkpoint pins archived entries" if found and found[-1]["count"] else \
+                "no checkpoint to start from"
+            full = self.verify(progress)
+            return replace(full, notes=(*full.notes, f"{why}: the whole {'live ' * bool(found)}chain was checked"))
         anchor, key = found[-1], self.checkpoint_key()
         problem = None if key is None else checkpoints.signature_problem(anchor, key)
         if problem:
             return VerifyResult(False, 0, None, f"checkpoint of {anchor['at']} ({self.checkpoint_path}) {problem}")
         start = anchor["count"]
-        with self.failures_explained("read"):
-            conn = self._db().conn
-            conn.execute("BEGIN")
-            try:
-                head = conn.execute("SELECT hash FROM entries WHERE seq = ?", (start,)).fetchone() if start else None
-                if start and (head is None or head[0] != anchor["head_hash"]):
-                    return VerifyResult(False, start, start, f"checkpoint of {anchor['at']}: the head hash at entry "
-                                                             f"{start} differs or is gone (the chain was rewritten)")
-                rows = conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (start,))
-                count, broken = verify_chain(COLUMNS, rows, set(), {}, first_seq=start + 1,
-                                             prev_hash=anchor["head_hash"])
-            finally:
-                conn.execute("COMMIT")
+        with self.failures_explained("read"), snapshot(self._db()) as conn:
+            head = conn.execute("SELECT hash FROM entries WHERE seq = ?", (start,)).fetchone()
+            if head is None or head[0] != anchor["head_hash"]:
+                return VerifyResult(False, start, start, f"checkpoint of {anchor['at']}: the head hash at entry "
+                                                         f"{start} differs or is gone (the chain was rewritten)")
+            total = conn.execute(_HEAD).fetchone()[0] - start
+            rows = batched(conn.execute(f"{_SELECT} WHERE seq > ? ORDER BY seq", (start,)), total, progress)
+            count, broken = verify_chain(COLUMNS, rows, set(), {}, first_seq=start + 1,
+                                         prev_hash=anchor["head_hash"])
         if broken:
             return VerifyResult(False, count, *broken)
         notes = (*checkpoint_notes([anchor], key, self.checkpoint_path),
@@ -317,20 +336,14 @@ class CallLog:
     def export_evidence(self, out: TextIO, first_seq: int = 1, last_seq: int | None = None) -> int:
         """Entries ``first_seq`` to ``last_seq`` (default: the head) as an evidence file a third
         party verifies offline (``lib.calllog.evidence``), from one read snapshot; entries written."""
-        with self.failures_explained("read"):
-            conn = self._db().conn
-            conn.execute("BEGIN")
-            try:
-                head = conn.execute(_HEAD).fetchone()
-                count = head[0] if head else 0
-                last = count if last_seq is None else last_seq
-                if not 1 <= first_seq <= last <= count:
-                    raise ValueError(f"the range {first_seq}-{last} is not within the log's entries 1-{count}")
-                rows = conn.execute(f"{_SELECT} WHERE seq BETWEEN ? AND ? ORDER BY seq", (first_seq, last))
-                found = [cp for _, cp in self._read_checkpoints() if cp]
-                return evidence.write(out, COLUMNS, rows, first_seq, last, found)
-            finally:
-                conn.execute("COMMIT")
+        with self.failures_explained("read"), snapshot(self._db()) as conn:
+            low, count = conn.execute("SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM entries").fetchone()
+            last = count if last_seq is None else last_seq
+            if not low <= first_seq <= last <= count:
+                raise ValueError(f"the range {first_seq}-{last} is not within the log's entries {low}-{count}")
+            rows = conn.execute(f"{_SELECT} WHERE seq BETWEEN ? AND ? ORDER BY seq", (first_seq, last))
+            found = [cp for _, cp in self._read_checkpoints() if cp]
+            return evidence.write(out, COLUMNS, rows, first_seq, last, found)
 
     def checkpoint(self, mirror: str | None = None, *, stdout: TextIO | None = None) -> dict[str, Any]:
         """Append the current head to the checkpoint file (fsynced), signed when a checkpoint key is
@@ -372,13 +385,5 @@ class CallLog:
         with partial.open("rb") as f:
             os.fsync(f.fileno())
         partial.rename(dest)  # a half-written copy never carries the final name
-        _fsync_dir(dest.parent)
+        checkpoints.fsync_dir(dest.parent)
         return dest
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -118,6 +118,17 @@ def connect(path: str | Path, *, synchronous: str | None = None, busy_timeout_s:
 
 
 @contextmanager
+def snapshot(db: Database) -> Iterator[sqlite3.Connection]:
+    """One read transaction: every query inside sees the file as it was at the first one (WAL),
+    whatever commits meanwhile."""
+    db.conn.execute("BEGIN")
+    try:
+        yield db.conn
+    finally:
+        db.conn.execute("COMMIT")
+
+
+@contextmanager
 def immediate(db: Database) -> Iterator[Database]:
     """One write transaction taken with BEGIN IMMEDIATE: commit on success, roll back on error.
 

@@ -39,6 +39,15 @@ _ENTRY_INDEXES = (
     ("entries_requests", "(attempt_id) WHERE kind = 'api_request'"),
 )
 
+
+
+def append_only_trigger(table: str, event: str) -> str:
+    """The trigger refusing ``event`` (UPDATE or DELETE) on ``table``; archiving drops the log's
+    DELETE trigger inside its transaction and recreates it from here (lib.calllog.archive)."""
+    return (f"CREATE TRIGGER IF NOT EXISTS {table}_no_{event.lower()} BEFORE {event} ON {table} "
+            "BEGIN SELECT RAISE(ABORT, 'the call log is append-only'); END")
+
+
 _INITIAL = (
     # The call log: append-only (the triggers), hash-chained (lib.calllog.recipes).
     """CREATE TABLE IF NOT EXISTS entries (
@@ -47,8 +56,7 @@ _INITIAL = (
             path TEXT, session_id TEXT, order_id TEXT, amount TEXT, currency TEXT, http_status INTEGER,
             outcome TEXT, duration_ms REAL, detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)""",
     *(f"CREATE INDEX IF NOT EXISTS {name} ON entries {on}" for name, on in _ENTRY_INDEXES),
-    *(f"CREATE TRIGGER IF NOT EXISTS entries_no_{event.lower()} BEFORE {event} ON entries "
-      "BEGIN SELECT RAISE(ABORT, 'the call log is append-only'); END" for event in ("UPDATE", "DELETE")),
+    *(append_only_trigger("entries", event) for event in ("UPDATE", "DELETE")),
     # The session registry (lib.sessions.registry): mutable, the log is the evidence.
     """CREATE TABLE IF NOT EXISTS sessions (
             session_id TEXT PRIMARY KEY, environment TEXT NOT NULL, order_id TEXT NOT NULL,
@@ -129,6 +137,20 @@ def _payments(db: Database) -> None:
         """CREATE TABLE IF NOT EXISTS payment_reconciliations (
             environment TEXT NOT NULL, session_id TEXT NOT NULL, at TEXT NOT NULL, entry_seq INTEGER NOT NULL,
             found INTEGER NOT NULL, PRIMARY KEY (environment, session_id))""")
+
+
+@MIGRATIONS(name="0005_archive_markers")
+def _archive_markers(db: Database) -> None:
+    """Where the live log starts once its oldest entries were moved to archive files: one signed
+    row per archived range (lib.calllog.archive), append-only like the log."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS archive_markers (
+            first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, anchor TEXT NOT NULL,
+            last_hash TEXT NOT NULL, before TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL,
+            count INTEGER NOT NULL, archived_at TEXT NOT NULL, operator TEXT NOT NULL, key_id TEXT,
+            signature TEXT)""")
+    for event in ("UPDATE", "DELETE"):
+        db.execute(append_only_trigger("archive_markers", event))
 
 
 def migrate_ops(path: str | Path) -> Database:
