@@ -86,3 +86,13 @@ def test_the_cli_exports_and_verifies_and_refuses_what_it_cannot(tmp_path: Path,
     assert "not within the log's entries 1-5" in capsys.readouterr().err
     (tmp_path / "junk.jsonl").write_text("hello\n", encoding="utf-8")
     assert cli.main(["verify-export", str(tmp_path / "junk.jsonl")]) == 1
+
+
+def test_verify_tells_its_progress_every_so_many_entries_and_at_the_end(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    log = CallLog(tmp_path / "ops.db", checkpoint_key=None)
+    filled(log, 5)
+    monkeypatch.setattr("lib.calllog.verification.PROGRESS_EVERY", 2)
+    heard: list[tuple[int, int]] = []
+    assert log.verify(lambda done, total: heard.append((done, total))).ok
+    assert heard == [(2, 5), (4, 5), (5, 5)]

@@ -254,13 +254,18 @@ class CallLog:
         with self.checkpoint_path.open(encoding="utf-8") as f:
             return [(n, checkpoints.parse(line)) for n, line in enumerate(f, 1) if line.strip()]
 
+    def checkpoints(self) -> list[dict[str, Any]]:
+        """Every well-formed checkpoint, oldest first."""
+        return [cp for _, cp in self._read_checkpoints() if cp]
+
     def latest_checkpoint(self) -> dict[str, Any] | None:
         """The newest well-formed checkpoint (count, head_hash, at, …), or None."""
-        found = [cp for _, cp in self._read_checkpoints() if cp]
+        found = self.checkpoints()
         return found[-1] if found else None
 
-    def verify(self) -> VerifyResult:
-        """Recompute the chain in one read snapshot, then check every checkpoint against it."""
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyResult:
+        """Recompute the chain in one read snapshot, then check every checkpoint against it;
+        ``progress(done, total)`` hears how far the walk is (total: the head's seq)."""
         # Checkpoints are read before the snapshot starts, so none can be newer than it.
         found = self._read_checkpoints()
         wanted = {cp["count"] for _, cp in found if cp}
@@ -269,7 +274,9 @@ class CallLog:
             conn = self._db().conn
             conn.execute("BEGIN")
             try:
-                count, broken = verify_chain(COLUMNS, conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads)
+                total = (conn.execute(_HEAD).fetchone() or (0,))[0]
+                count, broken = verify_chain(COLUMNS, conn.execute(f"{_SELECT} ORDER BY seq"), wanted, heads,
+                                             progress=progress, total=total)
             finally:
                 conn.execute("COMMIT")
         if broken:

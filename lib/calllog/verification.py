@@ -7,7 +7,7 @@ still present with the same hash.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from lib.calllog import checkpoints
 from lib.calllog.recipes import RECIPES, recipe_hash
 
 GENESIS_HASH = "0" * 64
+PROGRESS_EVERY = 50_000  # entries between two progress reports of a chain walk
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,23 @@ class VerifyResult:
 
 def verify_chain(
     columns: Sequence[str], rows: Iterable[Sequence[Any]], wanted: set[Any], heads: dict[int, str], *,
-    first_seq: int = 1, prev_hash: str = GENESIS_HASH,
+    first_seq: int = 1, prev_hash: str = GENESIS_HASH, progress: Callable[[int, int], None] | None = None,
+    total: int = 0,
 ) -> tuple[int, tuple[int, str] | None]:
     """Walk the rows (values in ``columns`` order, by seq) from ``first_seq``, whose ``prev_hash``
     must be the one given (the genesis for the whole log; an exported range's own anchor); return
     (last seq seen, first break as (seq, message) or None). Records into ``heads`` the hash at
-    every seq in ``wanted``."""
+    every seq in ``wanted``; tells ``progress`` (seq reached, ``total``) every ``PROGRESS_EVERY``
+    entries and once at the end."""
+    count, broken = _walk(columns, rows, wanted, heads, first_seq, prev_hash, progress, total)
+    if progress is not None:
+        progress(count, total)
+    return count, broken
+
+
+def _walk(columns: Sequence[str], rows: Iterable[Sequence[Any]], wanted: set[Any], heads: dict[int, str],
+          first_seq: int, prev_hash: str, progress: Callable[[int, int], None] | None, total: int,
+          ) -> tuple[int, tuple[int, str] | None]:
     count = first_seq - 1
     for values in rows:
         row = dict(zip(columns, values, strict=True))
@@ -53,6 +65,8 @@ def verify_chain(
         count, prev_hash = seq, stored_hash
         if seq in wanted:
             heads[seq] = stored_hash
+        if progress is not None and seq % PROGRESS_EVERY == 0:
+            progress(seq, total)
     return count, None
 
 
