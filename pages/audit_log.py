@@ -23,6 +23,7 @@ from ui.audit_filters import (
     WRITTEN,
     filter_widgets,
     load_view,
+    show_hidden_kinds,
     sync_url,
 )
 from ui.audit_tools import show_export, show_integrity
@@ -63,7 +64,9 @@ if ss.get(PAGE_KEY, 1) != wanted_page:  # written only when it moves: a write re
 summary = st.container()
 grid_slot = st.container()
 page_no = st.pagination(pages, key=PAGE_KEY)
-summary.markdown(f"**{total:,} entries match** · page {page_no:,} of {pages:,}")
+with summary:
+    st.markdown(f"**{total:,} {'rows' if filters.per_call else 'entries'} match** · page {page_no:,} of {pages:,}")
+    show_hidden_kinds(filters)
 
 grid, seqs = audit.grid(filters, page_no, PAGE_SIZE, f.tz)
 event = grid_slot.dataframe(grid, key=GRID_KEY, on_select="rerun", selection_mode="single-row", hide_index=True,
