@@ -13,7 +13,7 @@ import streamlit as st
 
 from lib.audit.service import CUSTOM, AuditView, minute_of, page_count, view_from_query_params, view_to_query_params
 from ui.audit_charts import show_charts
-from ui.audit_entry import GRID_CONFIG, MISSING, show_entry
+from ui.audit_entry import MISSING, grid_config, show_entry
 from ui.audit_filters import (
     ENTRY,
     GRID_KEY,
@@ -70,7 +70,7 @@ with summary:
 
 grid, seqs = audit.grid(filters, page_no, PAGE_SIZE, f.tz)
 event = grid_slot.dataframe(grid, key=GRID_KEY, on_select="rerun", selection_mode="single-row", hide_index=True,
-                            column_config=GRID_CONFIG, placeholder=MISSING)
+                            column_config=grid_config(f.time), placeholder=MISSING)
 selected = list(event.selection.rows)
 if selected != ss.get(SEEN_SELECTION):
     ss[SEEN_SELECTION] = selected

@@ -81,14 +81,14 @@ def test_default_view_is_one_row_per_call_timed_by_its_request_with_its_results_
     at = open_page(PAGE)
     assert summary(at) == "**3 rows match** · page 1 of 1"
     rows = grid(at)
-    assert list(rows.columns) == ["time", "kind", "operator", "environment", "method", "endpoint", "order id",
-                                  "amount", "HTTP status", "outcome", "duration ms"]
+    assert list(rows.columns) == ["time", "kind", "environment", "method", "endpoint", "HTTP status", "outcome",
+                                  "order id", "amount", "operator", "duration ms"]
     assert list(rows["kind"]) == ["call"] * 3 and list(rows["order id"]) == ["ORD-3", "ORD-2", "ORD-1"]
     log = CallLog(app_env / "ops.db")
     request, result = log.entry(seeded[2]), log.entry(seeded[2] + 1)
     newest = rows.iloc[0]
-    assert newest["time"] == timefmt.local(datetime.fromisoformat(request["ts"]), timefmt.zone(None))
-    assert newest["time"] != timefmt.local(datetime.fromisoformat(result["ts"]), timefmt.zone(None))
+    assert newest["time"] == timefmt.local(datetime.fromisoformat(request["ts"]), timefmt.zone(None), zone=False)
+    assert newest["time"] != timefmt.local(datetime.fromisoformat(result["ts"]), timefmt.zone(None), zone=False)
     assert (newest["operator"], newest["amount"], newest["HTTP status"], newest["outcome"], newest["duration ms"]) == (
         "ann", "15.02 GBP", 201, Outcome.OK.label, 102.0)
     # The noise is left out, and the page says so; the URL carries the kinds.
@@ -389,4 +389,7 @@ def test_display_no_filter_reads_all_blanks_missing_cells_and_charts_by_minute(o
     assert shown.proto.placeholder == ""  # a request's HTTP status and duration show blank, not "None"
     config = json.loads(shown.proto.columns)
     assert config["duration ms"]["type_config"]["format"] == "%.1f"
+    zone = timefmt.local(datetime.now(UTC), timefmt.zone(None)).rsplit(" ", 1)[-1]
+    assert config["time"]["label"] == f"time ({zone})" and config["HTTP status"]["label"] == "HTTP"
+    assert config["time"]["width"] == 128  # pixel widths: the key columns fit 1280 px (tests/test_browser.py)
     assert any(m.value == "**Finished calls per minute, by outcome**" for m in at.markdown)  # seconds of data

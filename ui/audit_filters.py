@@ -115,7 +115,7 @@ def filter_widgets(audit: AuditService, now: datetime, tz: tzinfo, time: Callabl
                    ) -> tuple[AuditFilters, str]:
     """Draw the filters; return them and the time-range choice."""
     ss = st.session_state
-    time_col, from_col, until_col, kind_col = st.columns(4)
+    time_col, from_col, until_col, kind_col = st.columns([1, 1, 1, 2])  # the kinds need room for their chips
     time_range = time_col.selectbox("Time range", list(TIME_RANGES), key=RANGE_KEY,
                                     format_func=lambda r: TIME_RANGES[r][0], on_change=_start_custom, args=(now, tz))
     if time_range == CUSTOM:

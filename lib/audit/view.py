@@ -58,8 +58,10 @@ DEFAULT_KINDS = tuple(k for k in KINDS if k not in (*NOISE, *CALL_KINDS))
 ALL_KINDS = "all"  # the URL value of ``kind`` for every kind (an absent ``kind`` means DEFAULT_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 CALL_KIND = "call"  # what the grid's kind column says of a call read as one row
-GRID_COLUMNS = ("time", "kind", "operator", "environment", "method", "endpoint", "order id", "amount",
-                "HTTP status", "outcome", "duration ms")
+# Left to right by what an auditor reads first: when, what, where, with what result, for which order;
+# at 1280 px the columns up to the order id fit beside the sidebar, the rest is a scroll away.
+GRID_COLUMNS = ("time", "kind", "environment", "method", "endpoint", "HTTP status", "outcome", "order id", "amount",
+                "operator", "duration ms")
 # URL parameter → the filter field it sets (the kinds travel as ``kind``, the row mode as ``rows``).
 _FILTER_PARAMS = {"kind": "kinds", "rows": "per_call",
                   **{f.name: f.name for f in fields(AuditFilters) if f.name not in ("kinds", "per_call")}}
@@ -188,16 +190,16 @@ def _amount(row: Mapping[str, Any]) -> str | None:
 
 
 def grid_frame(rows: list[dict[str, Any]], tz: tzinfo, *, per_call: bool) -> pd.DataFrame:
-    """Grid rows (from ``page`` or ``session_timeline``) as the table people read: local times with
-    the zone named, the amount as exact text with its currency, outcome words instead of codes.
+    """Grid rows (from ``page`` or ``session_timeline``) as the table people read: local times (the
+    column's heading names the zone, which would cost every row width), the amount as exact text with its currency, outcome words instead of codes.
     ``per_call``: a call is one row, kind "call", timed by its request (when it was made)."""
     def when(r: Mapping[str, Any]) -> str:
         ts: str = (per_call and r.get("requested_ts")) or r["ts"]
-        return timefmt.local(datetime.fromisoformat(ts), tz)
+        return timefmt.local(datetime.fromisoformat(ts), tz, zone=False)
 
     data = [
-        (when(r), CALL_KIND if per_call and r["kind"] in CALL_KINDS else r["kind"], r["operator"], r["environment"],
-         r["method"], r["endpoint"], r["order_id"], _amount(r), r["http_status"], outcome_label(r), r["duration_ms"])
+        (when(r), CALL_KIND if per_call and r["kind"] in CALL_KINDS else r["kind"], r["environment"], r["method"],
+         r["endpoint"], r["http_status"], outcome_label(r), r["order_id"], _amount(r), r["operator"], r["duration_ms"])
         for r in rows
     ]
     frame = pd.DataFrame(data, columns=list(GRID_COLUMNS))
