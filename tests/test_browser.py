@@ -337,7 +337,7 @@ EVIL = "[pay here](https://evil.example) ![x](https://evil.example/x.png) https:
 
 
 @pytest.mark.parametrize("path", ["session_detail?session=", "update_amount?session=", "audit_log?entry=",
-                                  "audit_log?http_status=", "qa_explorer?run="])
+                                  "audit_log?http_status=", "audit_log?kind=", "qa_explorer?run="])
 def test_text_from_the_url_is_shown_as_text(app: AppServer, page: Any, path: str) -> None:
     goto(page, f"{app.url}/{path}{quote(EVIL)}")
     expect(main(page)).to_contain_text("evil.example")
