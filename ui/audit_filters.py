@@ -131,7 +131,8 @@ def filter_widgets(audit: AuditService, now: datetime, tz: tzinfo, time: Callabl
         st.multiselect("Kind", [*KINDS, *(k for k in kinds if k not in KINDS)], key=KINDS_KEY, placeholder="All kinds",
                        format_func=kind_label, help="Empty: every kind. Console visits and views of this page "
                        "are left out at first: they would fill the first page.")
-        st.toggle("One row per call", value=True, key=PER_CALL_KEY,
+        ss.setdefault(PER_CALL_KEY, True)  # the view auditors read (widget state is lost on a page switch)
+        st.toggle("One row per call", key=PER_CALL_KEY,
                   help="A request and its result read as one row; off: every entry of the log.")
     row = st.columns(4)  # the fourth, for the method, is filled below
     for column, (name, label) in zip(row, (("environment", "Environment"), ("operator", "Operator"),

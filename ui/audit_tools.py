@@ -16,10 +16,11 @@ PINNED = "audit_pinned"  # the checkpoint just made (or why not), shown once
 
 
 def show_export(audit: AuditService, filters: AuditFilters, total: int, *, operator: str, environment: str) -> None:
+    rows = "rows" if filters.per_call else "entries"
     if total > EXPORT_LIMIT:
-        st.warning(f"{total:,} rows match: only the first (newest) {EXPORT_LIMIT:,} are exported.")
+        st.warning(f"{total:,} {rows} match: only the first (newest) {EXPORT_LIMIT:,} are exported.")
     else:
-        st.markdown(f"{total:,} rows match: all are exported.")
+        st.markdown(f"{total:,} {rows} match: all are exported.")
     st.caption("Both files hold the log entries of these rows (a call: its request and its result), every column "
                "as logged: the bodies (redacted as stored), `prev_hash` and `hash`. Each export is recorded in the "
                "log (who, when, which filters, how many entries).")
