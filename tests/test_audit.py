@@ -204,8 +204,10 @@ def test_in_flight_filter_needs_no_parameter() -> None:
     assert "NOT EXISTS" in sql and params == []
 
 
-def test_default_view_is_the_last_24_hours() -> None:
-    assert AuditFilters.default(T0) == AuditFilters(since=T0 - timedelta(hours=24))
+def test_the_opening_view_is_the_last_24_hours_one_row_per_call_without_the_noise() -> None:
+    view = audit_view.default_view(T0)
+    assert view == audit_view.AuditView(AuditFilters(since=T0 - timedelta(hours=24), kinds=audit_view.DEFAULT_KINDS))
+    assert view.filters.per_call and not {"session_start", "audit_view"} & set(view.filters.kinds)
 
 
 def test_empty_text_means_no_filter() -> None:

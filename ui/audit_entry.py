@@ -27,7 +27,10 @@ def grid_config(time: Callable[[datetime | None], str]) -> dict[str, Any]:
     """Column settings of a log grid whose times ``time`` shows (its zone named in the heading)."""
     zone = time(datetime.now(UTC)).rsplit(" ", 1)[-1]
     text = {name: st.column_config.TextColumn(name, width=width) for name, width in GRID_WIDTHS.items()}
-    return {**text, "time": st.column_config.TextColumn(f"time ({zone})", width=GRID_WIDTHS["time"]),
+    return {**text, "time": st.column_config.TextColumn(
+                f"time ({zone})", width=GRID_WIDTHS["time"],
+                help="When it was logged; for a call, when it was made (its request). Newest first, a call by "
+                     "when it was answered."),
             "HTTP status": st.column_config.NumberColumn("HTTP", format="%d", width=GRID_WIDTHS["HTTP status"],
                                                          help="HTTP status"),
             "duration ms": st.column_config.NumberColumn("ms", format="%.1f", width=GRID_WIDTHS["duration ms"],

@@ -93,11 +93,6 @@ class AuditFilters:
         if status is not None and (type(status) is not int or not 100 <= status <= 599):
             raise ValueError(f"http_status must be an HTTP status code (100-599), got {status!r}")
 
-    @classmethod
-    def default(cls, now: datetime) -> AuditFilters:
-        """The page's opening view: the last 24 hours, everything in it."""
-        return cls(since=now - DEFAULT_WINDOW)
-
 
 def _prefix_end(prefix: str) -> str | None:
     """The smallest string above every string starting with ``prefix`` (None: no upper bound).
