@@ -284,6 +284,28 @@ def test_audit_grid_key_columns_fit_at_1280_px_beside_the_sidebar(app: AppServer
           f"key columns {size['scroll'] - tail} px")
 
 
+def test_audit_evidence_download_verifies_offline_and_verify_ends_with_its_verdict(app: AppServer, page: Any,
+                                                                                    tmp_path: Any) -> None:
+    """The Export tab's evidence file, downloaded by the browser, passes ``verify-export``; the
+    Integrity tab's verification ends at 100 % with its verdict."""
+    from lib.calllog import cli
+
+    goto(page, f"{app.url}/audit_log?kind=all&since=all")
+    expect(main(page)).to_contain_text("rows match")
+    main(page).get_by_role("tab", name=re.compile("Export")).click()
+    with page.expect_download() as download:
+        main(page).get_by_role("button", name=re.compile("Evidence")).click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.suffix == ".jsonl" and cli.main(["verify-export", str(path)]) == 0
+    main(page).get_by_role("tab", name=re.compile("Integrity")).click()
+    main(page).get_by_role("button", name=re.compile("Verify the chain")).click()
+    wait_for_run(page)
+    expect(main(page).locator("[data-testid=stAlertContentSuccess]").first).to_contain_text("OK (")
+    expect(main(page).locator("[data-testid=stProgress]").first).to_contain_text(re.compile(r"Checked ([\d,]+) of \1 entries"))
+    shot(page, "08-audit-verified", full_page=False)
+
+
 def test_bad_amount_shows_field_error_and_sends_nothing(app: AppServer, page: Any) -> None:
     """The pre-check's reason shows right under the field; no API call is logged (this new browser
     session's start is)."""

@@ -18,7 +18,7 @@ ENTRY = "audit_entry"
 # (tests/test_browser.py measures it): pixel widths sized to the usual values, the zone named once
 # in the time heading, longer values cut short (the opened entry shows them whole). Missing values
 # (a request has no HTTP status or duration yet) are blank cells, not the text "None".
-GRID_WIDTHS = {"time": 128, "kind": 60, "environment": 96, "method": 58, "endpoint": 150, "HTTP status": 46,
+GRID_WIDTHS = {"time": 128, "kind": 72, "environment": 96, "method": 58, "endpoint": 138, "HTTP status": 46,
                "outcome": 120, "order id": 128, "amount": 100, "operator": 180, "duration ms": 70}
 KEY_COLUMNS = ("time", "kind", "environment", "method", "endpoint", "HTTP status", "outcome", "order id")
 
