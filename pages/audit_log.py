@@ -13,7 +13,7 @@ import streamlit as st
 
 from lib.audit.service import CUSTOM, AuditView, minute_of, page_count, view_from_query_params, view_to_query_params
 from ui.audit_charts import show_charts
-from ui.audit_entry import GRID_CONFIG, MISSING, show_entry
+from ui.audit_entry import MISSING, grid_config, show_entry
 from ui.audit_filters import (
     ENTRY,
     GRID_KEY,
@@ -23,6 +23,7 @@ from ui.audit_filters import (
     WRITTEN,
     filter_widgets,
     load_view,
+    show_hidden_kinds,
     sync_url,
 )
 from ui.audit_tools import show_export, show_integrity
@@ -63,11 +64,13 @@ if ss.get(PAGE_KEY, 1) != wanted_page:  # written only when it moves: a write re
 summary = st.container()
 grid_slot = st.container()
 page_no = st.pagination(pages, key=PAGE_KEY)
-summary.markdown(f"**{total:,} entries match** · page {page_no:,} of {pages:,}")
+with summary:
+    st.markdown(f"**{total:,} {'rows' if filters.per_call else 'entries'} match** · page {page_no:,} of {pages:,}")
+    show_hidden_kinds(filters)
 
 grid, seqs = audit.grid(filters, page_no, PAGE_SIZE, f.tz)
 event = grid_slot.dataframe(grid, key=GRID_KEY, on_select="rerun", selection_mode="single-row", hide_index=True,
-                            column_config=GRID_CONFIG, placeholder=MISSING)
+                            column_config=grid_config(f.time), placeholder=MISSING)
 selected = list(event.selection.rows)
 if selected != ss.get(SEEN_SELECTION):
     ss[SEEN_SELECTION] = selected

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -203,8 +204,10 @@ def test_in_flight_filter_needs_no_parameter() -> None:
     assert "NOT EXISTS" in sql and params == []
 
 
-def test_default_view_is_the_last_24_hours() -> None:
-    assert AuditFilters.default(T0) == AuditFilters(since=T0 - timedelta(hours=24))
+def test_the_opening_view_is_the_last_24_hours_one_row_per_call_without_the_noise() -> None:
+    view = audit_view.default_view(T0)
+    assert view == audit_view.AuditView(AuditFilters(since=T0 - timedelta(hours=24), kinds=audit_view.DEFAULT_KINDS))
+    assert view.filters.per_call and not {"session_start", "audit_view"} & set(view.filters.kinds)
 
 
 def test_empty_text_means_no_filter() -> None:
@@ -399,37 +402,43 @@ def test_csv_escape_never_lets_a_formula_lead(cell: str) -> None:
     assert escaped in (cell, "'" + cell)
 
 
-def test_export_rows_are_escaped_capped_and_newest_first(log: Log) -> None:
-    rows = list(audit_export.export_rows(log.path, AuditFilters(kinds=("access",)), limit=2))
-    assert rows[0] == list(audit_filters.EXPORT_COLUMNS)
-    assert len(rows) == 3
-    record = dict(zip(rows[0], rows[1], strict=True))
+def _exported_seqs(log: Log, f: AuditFilters, limit: int) -> list[int]:
+    """What an export of the view holds, by the model: its newest ``limit`` rows and, a call being
+    one row, the request of each result among them."""
+    shown = [e for e in reversed(log.model) if _matches(log.model, e, f)][:limit]
+    requests = {e["seq"] for e in log.model if e["kind"] == "api_request" and f.per_call and any(
+        s["kind"] == "api_result" and s["attempt_id"] == e["attempt_id"] for s in shown)}
+    return sorted({e["seq"] for e in shown} | requests)
+
+
+@pytest.mark.parametrize("f", [AuditFilters(), AuditFilters(operator="bob"), AuditFilters(per_call=False),
+                               AuditFilters(kinds=("api_result",)), AuditFilters(outcome="http_error"),
+                               AuditFilters(kinds=("access", "api_call"), per_call=False)],
+                         ids=["calls", "bob", "raw", "results", "refused", "raw-kinds"])
+@pytest.mark.parametrize("limit", [7, audit_filters.EXPORT_LIMIT])
+def test_export_entries_are_the_views_rows_and_their_calls_requests(log: Log, f: AuditFilters, limit: int) -> None:
+    entries = audit_export.export_entries(log.path, f, limit)
+    assert [e[0] for e in entries] == _exported_seqs(log, f, limit)
+    calllog = CallLog(log.path)
+    for values in entries[:20]:
+        stored = dict(zip(audit_export.EXPORT_COLUMNS, values, strict=True))
+        assert stored["hash"] == calllog.entry(stored["seq"])["hash"] and isinstance(stored["detail"], str | None)
+
+
+def test_the_csv_is_escaped_newest_first_and_parses_back(log: Log) -> None:
+    entries = audit_export.export_entries(log.path, AuditFilters(kinds=("access",)))
+    parsed = list(csv.reader(io.StringIO(audit_export.csv_file(entries).decode("utf-8-sig"))))
+    assert parsed[0] == list(audit_export.EXPORT_COLUMNS) and len(parsed) == 1 + len(entries) == 5
+    record = dict(zip(parsed[0], parsed[1], strict=True))
     assert record["operator"] == "'" + FORMULA
     assert record["tags"] == '["-1+1", "@x"]' and record["in_flight"] == "false" and record["outcome"] == ""
-    assert int(rows[1][0]) > int(rows[2][0])
-    assert all(isinstance(c, str) for row in rows for c in row)
-
-
-def exported(path: Path, filters: AuditFilters, limit: int = audit_filters.EXPORT_LIMIT) -> bytes:
-    """An export as the page takes it (recorded as taken by an auditor, which bob's view does not count)."""
-    return audit_export.export_and_record(path, filters, operator="aud@example.com", environment="-", limit=limit)
-
-
-def test_export_csv_parses_back(tmp_path: Path) -> None:
-    path = tmp_path / "ops.db"
-    _build(path)  # its own log: an export adds an entry, which the shared one must not get
-    data = exported(path, AuditFilters(operator="bob"), limit=10)
-    assert data.startswith(b"\xef\xbb\xbf")
-    parsed = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert parsed == list(audit_export.export_rows(path, AuditFilters(operator="bob"), limit=10))
-    assert len(parsed) == 11 and {r[3] for r in parsed[1:]} == {"bob"}
-    full = exported(path, AuditFilters(operator="bob"))
-    assert len(list(csv.reader(io.StringIO(full.decode("utf-8-sig"))))) == 1 + audit_queries.count(path, AuditFilters(operator="bob"))
+    assert [int(r[0]) for r in parsed[1:]] == sorted((e[0] for e in entries), reverse=True)
+    assert all(len(record[c]) == 64 for c in ("hash", "prev_hash"))
 
 
 def test_export_of_in_flight_request_says_so(log: Log) -> None:
-    rows = list(audit_export.export_rows(log.path, AuditFilters(outcome="in_flight")))
-    assert {dict(zip(rows[0], r, strict=True))["in_flight"] for r in rows[1:]} == {"true"}
+    entries = audit_export.export_entries(log.path, AuditFilters(outcome="in_flight"))
+    assert len(entries) == 6 and {e[-1] for e in entries} == {True}
 
 
 # --- charts and filter choices -------------------------------------------------------------
@@ -521,7 +530,7 @@ def test_distinct_values_for_the_filter_widgets(log: Log) -> None:
 def test_an_empty_log_reads_as_empty(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     assert audit_queries.count(path, AuditFilters()) == 0 and audit_queries.page(path, AuditFilters(), 1) == []
-    assert audit_queries.operators(path) == [] and list(audit_export.export_rows(path, AuditFilters())) == [list(audit_filters.EXPORT_COLUMNS)]
+    assert audit_queries.operators(path) == [] and audit_export.export_entries(path, AuditFilters()) == []
 
 
 def test_filter_fields_are_all_in_the_url() -> None:
@@ -539,7 +548,7 @@ def test_a_url_without_filters_opens_the_sliding_last_24_hours() -> None:
     for url in ({}, {"entry": "7"}, {"unrelated": "x"}, {"http_status": "abc"}):
         view, problems = audit_view.view_from_query_params(url, NOW)
         assert len(problems) == ("http_status" in url) and view.time_range == audit_view.DEFAULT_RANGE
-        assert view.filters == AuditFilters.default(NOW)
+        assert view.filters == AuditFilters(since=NOW - timedelta(hours=24), kinds=audit_view.DEFAULT_KINDS)
     assert audit_view.view_from_query_params({"entry": "7"}, NOW)[0].entry == 7
 
 
@@ -554,7 +563,36 @@ def test_a_preset_slides_and_a_link_without_one_keeps_its_bounds() -> None:
     view, _ = audit_view.view_from_query_params(preset, later)
     assert view.time_range == "1h" and view.filters.since == later - timedelta(hours=1)
     view, _ = audit_view.view_from_query_params({"since": "all", "operator": "bob"}, later)
-    assert view.time_range == audit_filters.ALL_TIME and view.filters == AuditFilters(operator="bob")
+    assert view.time_range == audit_filters.ALL_TIME
+    assert view.filters == AuditFilters(operator="bob", kinds=audit_view.DEFAULT_KINDS)  # no kind: the opening kinds
+
+
+_kind_names = st.sampled_from(audit_view.KINDS) | st.text(min_size=1, max_size=12).filter(
+    lambda k: "," not in k and k != audit_view.ALL_KINDS)
+
+
+@given(kinds=st.lists(_kind_names, max_size=6).map(tuple), per_call=st.booleans(),
+       time_range=st.sampled_from([r for r in audit_view.TIME_RANGES if r != audit_view.CUSTOM]))
+def test_any_set_of_kinds_round_trips_through_the_page_url(kinds: tuple[str, ...], per_call: bool,
+                                                           time_range: str) -> None:
+    """Every kind set, the empty one (every kind) and the opening one included, comes back as it was."""
+    view = audit_view.AuditView(AuditFilters(since=audit_view.sliding_since(time_range, NOW), kinds=kinds,
+                                             per_call=per_call), time_range)
+    params = audit_view.view_to_query_params(view)
+    assert "kind" in params  # an absent kind means the opening kinds, so a link always names them
+    assert audit_view.view_from_query_params(params, NOW) == (view, [])
+
+
+@pytest.mark.parametrize(("kinds", "hidden"), [
+    ((), []),
+    (audit_view.DEFAULT_KINDS, ["session_start", "audit_view"]),
+    (("api_result",), [k for k in audit_view.KINDS if k not in ("api_result",)]),
+    (("api_request", "api_result"), [k for k in audit_view.KINDS if k not in audit_filters.CALL_KINDS + ("api_call",)]),
+    (("api_call", "webhook", "nonsense"), [k for k in audit_view.KINDS if k not in (
+        "api_call", "api_request", "api_result", "webhook")]),
+])
+def test_hidden_kinds_are_the_known_kinds_a_filter_leaves_out(kinds: tuple[str, ...], hidden: list[str]) -> None:
+    assert audit_view.hidden_kinds(tuple(sorted(kinds))) == hidden
 
 
 @pytest.mark.parametrize(("params", "named"), [
@@ -581,18 +619,32 @@ def test_minute_of_and_page_count() -> None:
 
 def test_grid_frame_reads_like_the_page(log: Log) -> None:
     rows = audit_queries.page(log.path, AuditFilters(per_call=False), 1, size=500)
-    frame = audit_view.grid_frame(rows, UTC)
+    frame = audit_view.grid_frame(rows, UTC, per_call=False)
     assert list(frame.columns) == list(audit_view.GRID_COLUMNS) and len(frame) == len(rows)
-    by_seq = dict(zip(frame["seq"], frame["outcome"], strict=True))
-    assert {by_seq[r["seq"]] for r in rows if r["in_flight"]} == {Outcome.IN_FLIGHT.label}
+    assert {frame["outcome"].iloc[i] for i, r in enumerate(rows) if r["in_flight"]} == {Outcome.IN_FLIGHT.label}
+    assert set(frame["kind"]) == {"api_request", "api_result", "access"}
     first = frame.iloc[-1]
-    assert first["time"] == (T0 + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert first["time"] == (T0 + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:%S")  # the zone is in the heading
     # A request has no status or duration: missing values (the page shows them blank), never text.
     request = next(i for i, r in enumerate(rows) if r["kind"] == "api_request")
     assert frame["HTTP status"].isna().iloc[request] and frame["duration ms"].isna().iloc[request]
     assert str(frame["HTTP status"].dtype) == "Int64" and str(frame["duration ms"].dtype) == "float64"
     priced = next(i for i, r in enumerate(rows) if r["amount"] is not None)
-    assert frame.iloc[priced]["amount"] == str(rows[priced]["amount"])  # exact text, never a float
+    assert frame.iloc[priced]["amount"] == f"{rows[priced]['amount']} GBP"  # exact text, never a float
+
+
+def test_per_call_grid_rows_are_calls_timed_by_their_request(log: Log) -> None:
+    rows = audit_queries.page(log.path, AuditFilters(), 1, size=500)
+    frame = audit_view.grid_frame(rows, UTC, per_call=True)
+    model = {e["seq"]: e for e in log.model}
+    requests = {e["attempt_id"]: e for e in log.model if e["kind"] == "api_request"}
+    for i, row in enumerate(rows):
+        entry = model[row["seq"]]
+        made = requests[entry["attempt_id"]]["ts"] if entry["kind"] == "api_result" else entry["ts"]
+        assert frame["time"].iloc[i] == made.strftime("%Y-%m-%d %H:%M:%S")
+        assert frame["kind"].iloc[i] == ("call" if entry["kind"].startswith("api_") else entry["kind"])
+        assert pd.isna(frame["HTTP status"].iloc[i]) == (entry.get("http_status") is None)
+    assert (rows[0]["requested_ts"] is None) == (rows[0]["kind"] != "api_result")
 
 
 def test_entry_view_pairs_the_call_and_finds_its_session(log: Log) -> None:
@@ -609,17 +661,21 @@ def test_entry_view_pairs_the_call_and_finds_its_session(log: Log) -> None:
     assert audit_queries.entry_view(log.path, 10**9) is None
 
 
-def test_export_and_record_logs_the_export_and_keeps_the_chain(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", [audit_export.EVIDENCE, audit_export.CSV])
+def test_an_export_is_recorded_and_keeps_the_chain(tmp_path: Path, fmt: str) -> None:
     path = tmp_path / "ops.db"
     log = _build(path)
     filters = AuditFilters(operator="bob")
-    data = audit_export.export_and_record(path, filters, operator="aud", environment="sandbox", tags=("audit_log",), limit=5)
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert rows == list(audit_export.export_rows(path, filters, 5))  # the view's rows, as exported
     calllog = CallLog(path)
+    entries = audit_export.export_entries(path, filters, 5)
+    data = audit_export.file_and_record(entries, fmt, calllog, filters, operator="aud", environment="sandbox",
+                                        tags=("audit_log",))
+    assert data == (audit_export.csv_file(entries) if fmt == audit_export.CSV
+                    else audit_export.evidence_file(entries, [], filters))
     recorded = calllog.entry(calllog.count())
     assert recorded["kind"] == "export" and recorded["seq"] == len(log.model) + 1
-    assert recorded["detail"] == {"filters": {"since": "all", "operator": "bob"}, "rows": 5}
+    assert recorded["detail"] == {"filters": {"since": "all", "operator": "bob"}, "format": fmt,
+                                  "entries": len(entries)}
     assert calllog.verify().ok
 
 

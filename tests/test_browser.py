@@ -229,29 +229,81 @@ def test_finance_path_create_tick_update_pay_link_audit(app: AppServer, page: An
     shot(page, "05-payment-link")
     step("5 pay link")
 
-    # 6. Audit log filtered to the session through the URL: the create's result and the update,
-    # newest first (the create's *request* cannot carry the session id: it is not known yet).
+    # 6. Audit log filtered to the session through the URL: one row per call, the update first (newest
+    # first), each read through its result; the create's *request* cannot carry the session id (it
+    # is not known yet), but its result does.
     page.set_viewport_size({"width": 2400, "height": 1000})  # the grid draws only the columns in view
     goto(page, f"{app.url}/audit_log?session_id={session_id}&since=all")
     expect(title(page)).to_contain_text("Audit log")
     expect(main(page).get_by_role("textbox", name="Session id")).to_have_value(session_id)
-    expect(main(page)).to_contain_text("3 entries match")
-    expect(grid_with(page, session_id).locator("[role=row]")).to_have_count(1 + 3)  # header + rows
-    records = grid_records(page, session_id)
-    seqs = [int(r["seq"]) for r in records]
-    assert seqs == sorted(seqs, reverse=True), records
-    calls = {(r["kind"], r["method"], r["endpoint"]): r for r in records}
-    created = calls[("api_result", "POST", "/v1/payment-sessions")]
-    assert (created["session id"], created["order id"], created["HTTP status"], created["outcome"]) == (
-        session_id, order_id, "201", "✅ ok"), created
-    updated = calls[("api_result", "PUT", "/v1/payment-sessions/{session_id}")]
-    assert (updated["session id"], updated["HTTP status"], updated["outcome"]) == (session_id, "200", "✅ ok"), updated
-    assert ("api_request", "PUT", "/v1/payment-sessions/{session_id}") in calls, records
+    expect(main(page)).to_contain_text("2 rows match")
+    expect(grid_with(page, OPERATOR).locator("[role=row]")).to_have_count(1 + 2)  # header + rows
+    records = grid_records(page, OPERATOR)
+    assert [(r["kind"], r["method"], r["endpoint"]) for r in records] == [
+        ("call", "PUT", "/v1/payment-sessions/{session_id}"), ("call", "POST", "/v1/payment-sessions")], records
+    updated, created = records
+    assert (created["order id"], created["HTTP"], created["outcome"]) == (order_id, "201", "✅ ok"), created
+    assert (updated["HTTP"], updated["outcome"]) == ("200", "✅ ok"), updated
     assert all(r["operator"] == OPERATOR and r["environment"] == "sandbox" for r in records), records
     shot(page, "06-audit-log", full_page=False)
     step("6 audit log")
     print("browser scenario: " + ", ".join(f"{name} {secs:.1f}s" for name, secs in timings)
           + f"; total {time.monotonic() - started:.1f}s")
+
+
+def test_audit_grid_key_columns_fit_at_1280_px_beside_the_sidebar(app: AppServer, browser: Any) -> None:
+    """The grid's key columns (``KEY_COLUMNS``: up to the order id) are on screen at 1280 px without a
+    horizontal scroll: whatever overflows is only the columns after them."""
+    from lib.calllog.log import CallLog
+    from ui.audit_entry import GRID_WIDTHS, KEY_COLUMNS
+
+    log = CallLog(app.work / "ops.db")
+    for n, (endpoint, method) in enumerate([("/v1/payment-sessions", "POST"),
+                                            ("/v1/payment-sessions/{session_id}", "PUT")] * 3):
+        common = dict(operator="a.long.operator.name@example.com", environment="acquired-test", method=method,
+                      attempt_id=f"fit-{n}", endpoint=endpoint, path=endpoint, order_id=f"ORD-2026-12-{n:05d}",
+                      amount="1234567.89", currency="gbp")
+        log.append("api_request", **common, detail={})
+        log.append("api_result", **common, http_status=201, outcome="ok", duration_ms=1234.5, detail={})
+    with new_page(browser, viewport={"width": 1280, "height": 900}) as page:
+        goto(page, f"{app.url}/audit_log?order_id=ORD-2026-12-*")
+        expect(main(page)).to_contain_text("6 rows match")
+        grid = grid_with(page, "ORD-2026-12-00005").first
+        expect(grid.locator("[role=row]")).to_have_count(1 + 6)
+        shot(page, "07-audit-grid-1280", full_page=False)
+        size = grid.evaluate("""el => {
+            const scroller = el.querySelector(".dvn-scroller");
+            return {scroll: scroller.scrollWidth, visible: scroller.clientWidth,
+                    shown: [...el.querySelectorAll("[role=columnheader]")].map(th => th.textContent.trim())};
+        }""")
+    tail = sum(width for name, width in GRID_WIDTHS.items() if name not in KEY_COLUMNS)
+    assert size["scroll"] - tail <= size["visible"], size  # the key columns end within the visible width
+    assert {"time (GMT)", "kind", "environment", "method", "endpoint", "HTTP", "outcome", "order id"} <= set(
+        size["shown"]), size
+    print(f"audit grid at 1280 px: {size['visible']} px visible, {size['scroll']} px of columns, "
+          f"key columns {size['scroll'] - tail} px")
+
+
+def test_audit_evidence_download_verifies_offline_and_verify_ends_with_its_verdict(app: AppServer, page: Any,
+                                                                                    tmp_path: Any) -> None:
+    """The Export tab's evidence file, downloaded by the browser, passes ``verify-export``; the
+    Integrity tab's verification ends at 100 % with its verdict."""
+    from lib.calllog import cli
+
+    goto(page, f"{app.url}/audit_log?kind=all&since=all")
+    expect(main(page)).to_contain_text("rows match")
+    main(page).get_by_role("tab", name=re.compile("Export")).click()
+    with page.expect_download() as download:
+        main(page).get_by_role("button", name=re.compile("Evidence")).click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.suffix == ".jsonl" and cli.main(["verify-export", str(path)]) == 0
+    main(page).get_by_role("tab", name=re.compile("Integrity")).click()
+    main(page).get_by_role("button", name=re.compile("Verify the chain")).click()
+    wait_for_run(page)
+    expect(main(page).locator("[data-testid=stAlertContentSuccess]").first).to_contain_text("OK (")
+    expect(main(page).locator("[data-testid=stProgress]").first).to_contain_text(re.compile(r"Checked ([\d,]+) of \1 entries"))
+    shot(page, "08-audit-verified", full_page=False)
 
 
 def test_bad_amount_shows_field_error_and_sends_nothing(app: AppServer, page: Any) -> None:
@@ -307,7 +359,7 @@ EVIL = "[pay here](https://evil.example) ![x](https://evil.example/x.png) https:
 
 
 @pytest.mark.parametrize("path", ["session_detail?session=", "update_amount?session=", "audit_log?entry=",
-                                  "audit_log?http_status=", "qa_explorer?run="])
+                                  "audit_log?http_status=", "audit_log?kind=", "qa_explorer?run="])
 def test_text_from_the_url_is_shown_as_text(app: AppServer, page: Any, path: str) -> None:
     goto(page, f"{app.url}/{path}{quote(EVIL)}")
     expect(main(page)).to_contain_text("evil.example")
@@ -406,7 +458,7 @@ def test_with_auth_a_page_url_shows_only_the_login_prompt(auth_app: AppServer, b
         expect(page.get_by_role("button", name=re.compile("Log in"))).to_be_visible()
         shot(page, f"auth-login-{path.split('?')[0] or 'root'}")
         shown = main(page).inner_text() + " ".join(page.locator("[data-testid=stSidebar]").all_inner_texts())
-        for leaked in ("entries match", "Audit log", "Session detail", "Pick a recent session", "Environment"):
+        for leaked in ("rows match", "Audit log", "Session detail", "Pick a recent session", "Environment"):
             assert leaked not in shown
         assert page.locator("[data-testid=stDataFrame]").count() == 0
 
@@ -420,4 +472,4 @@ def test_log_in_goes_to_streamlit_oidc_route_with_our_auth_settings(auth_app: Ap
         page.get_by_role("button", name=re.compile("Log in")).click()
         page.wait_for_url(re.compile(r"/auth/login\?provider="), timeout=15_000)
         expect(page.locator("body")).to_contain_text("Authentication error", timeout=15_000)
-        assert "entries match" not in page.locator("body").inner_text()
+        assert "rows match" not in page.locator("body").inner_text()

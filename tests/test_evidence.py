@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lib.calllog import cli, evidence
-from lib.calllog.log import CallLog
+from lib.calllog.log import COLUMNS, CallLog
+from lib.storage.db import connect
 
 KEY = b"k" * 40
 
@@ -86,3 +88,52 @@ def test_the_cli_exports_and_verifies_and_refuses_what_it_cannot(tmp_path: Path,
     assert "not within the log's entries 1-5" in capsys.readouterr().err
     (tmp_path / "junk.jsonl").write_text("hello\n", encoding="utf-8")
     assert cli.main(["verify-export", str(tmp_path / "junk.jsonl")]) == 1
+
+
+def selected(log: CallLog, path: Path, seqs: list[int]) -> list[dict[str, Any]]:
+    """A selection file of entries ``seqs`` as the audit page writes one (stored values), read back."""
+    rows = connect(log.db_path).conn.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM entries WHERE seq IN ({', '.join('?' * len(seqs))}) ORDER BY seq", seqs)
+    with path.open("w", encoding="utf-8") as out:
+        evidence.write_selection(out, COLUMNS, rows.fetchall(), log.checkpoints(), {"operator": "ann"})
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_a_selection_verifies_run_by_run_and_says_what_it_cannot_prove(tmp_path: Path) -> None:
+    log = CallLog(tmp_path / "ops.db", checkpoint_key=KEY)
+    filled(log, 6)
+    log.checkpoint()  # its head, entry 6, is in the selection
+    filled(log, 4)
+    path = tmp_path / "view.jsonl"
+    header, *entries = selected(log, path, [2, 3, 6, 9, 10])
+    assert header["version"] == evidence.SELECTION and header["runs"] == [[2, 3], [6, 6], [9, 10]]
+    assert header["count"] == 5 and header["view"] == {"operator": "ann"} and len(header["checkpoints"]) == 1
+    verdict = evidence.verify_file(path, KEY)
+    assert verdict.ok and (verdict.first_seq, verdict.last_seq) == (2, 10), verdict.message
+    assert "5 entries in 3 run(s)" in verdict.message and "does not show that nothing is missing" in verdict.message
+    assert "1 checkpoint(s) in the file agree" in verdict.message
+
+
+def _rewrite(path: Path, document: list[dict]) -> None:
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in document), encoding="utf-8")
+
+
+@pytest.mark.parametrize("tamper, reason", [
+    (lambda d: d[2].update(operator="mallory"), "entry 3: hash does not match its content"),
+    (lambda d: d[4].update(detail=d[4]["detail"].replace("Zo", "Jo")), "entry 9: hash does not match"),
+    (lambda d: d.pop(2), "entries 3-5 are missing"),  # a run lost its last entry
+    (lambda d: d.pop(3), "entries 6-8 are missing"),  # a run of one went missing
+    (lambda d: d[0].update(runs=[[2, 3], [6, 6], [9, 9]]), "entries its header does not list"),
+    (lambda d: d[0].update(runs=[[2, 4], [6, 6], [9, 10]]), "entries 4-5 are missing"),
+    (lambda d: d[0].update(runs="everything"), "does not say which entries it holds"),
+    (lambda d: d[4].update(prev_hash=d[3]["hash"]), "entry 9: hash does not match"),  # a run's anchor is hashed
+])
+def test_any_change_to_a_selection_is_found(tmp_path: Path, tamper, reason: str) -> None:
+    log = CallLog(tmp_path / "ops.db", checkpoint_key=None)
+    filled(log, 10)
+    path = tmp_path / "view.jsonl"
+    document = selected(log, path, [2, 3, 6, 9, 10])  # header, then entries 2, 3, 6, 9, 10
+    tamper(document)
+    _rewrite(path, document)
+    verdict = evidence.verify_file(path)
+    assert not verdict.ok and reason in verdict.message, verdict.message

@@ -15,7 +15,7 @@ import pytest
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from lib.audit.service import AuditFilters, AuditService
+from lib.audit.service import EVIDENCE, AuditFilters, AuditService
 from lib.calllog.log import CallLog
 from lib.fields.validation import SessionRequest
 from lib.sessions.service import SessionsService
@@ -199,10 +199,10 @@ def test_opening_the_audit_log_and_exporting_are_recorded_and_the_chain_verifies
     views = entries(db, "audit_view")
     assert len(views) == 2 and views[1]["detail"]["filters"]["operator"] == signed_in["auditor"]
     # The export button's callable (AppTest never runs it) is the page's partial: call it as the page would.
-    AuditService(CallLog(db)).export(AuditFilters(operator=signed_in["auditor"]), operator=signed_in["auditor"],
-                                     environment="sandbox")
+    AuditService(CallLog(db)).export(AuditFilters(operator=signed_in["auditor"]), EVIDENCE,
+                                     operator=signed_in["auditor"], environment="sandbox")
     exported = entries(db, "export")[-1]
-    assert exported["operator"] == signed_in["auditor"] and exported["detail"]["rows"] >= 2
+    assert exported["operator"] == signed_in["auditor"] and exported["detail"]["entries"] >= 2
     assert CallLog(db).verify().ok
 
 

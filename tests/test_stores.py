@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+from lib.audit.export import EXPORT_COLUMNS
 from lib.audit.filters import AuditFilters
 from lib.audit.interface import AuditStore
 from lib.audit.queries import EntryView
-from lib.audit.service import AuditService
+from lib.audit.service import CSV, AuditService
 from lib.audit.store import SqliteAuditStore
 from lib.calllog.interface import CallLogStore
 from lib.calllog.log import CallLog
@@ -82,9 +82,8 @@ class _OneEntryStore:
     def latency_by_endpoint(self, filters: AuditFilters) -> pd.DataFrame:
         return pd.DataFrame()
 
-    def export_rows(self, filters: AuditFilters, limit: int) -> Iterator[list[str]]:
-        yield ["seq"]
-        yield ["1"]
+    def export_entries(self, filters: AuditFilters, limit: int) -> list[tuple[Any, ...]]:
+        return [tuple(range(len(EXPORT_COLUMNS) - 1)) + (False,)]
 
 
 def test_the_audit_service_asks_the_store_it_is_given(tmp_path: Path) -> None:
@@ -92,8 +91,9 @@ def test_the_audit_service_asks_the_store_it_is_given(tmp_path: Path) -> None:
     service = AuditService(log, store=_OneEntryStore())
     assert service.count(AuditFilters()) == 42
     assert service.choices("operator") == ["only-operator"]
-    assert service.export(AuditFilters(), operator="auditor", environment="sandbox") == "\ufeffseq\r\n1\r\n".encode()
-    assert log.entry(1)["kind"] == "export" and log.entry(1)["detail"]["rows"] == 1  # recorded in the log
+    exported = service.export(AuditFilters(), CSV, operator="auditor", environment="sandbox").decode("utf-8-sig")
+    assert exported.splitlines()[1].startswith("0,1,2,")  # the store's entry, not the log's
+    assert log.entry(1)["kind"] == "export" and log.entry(1)["detail"]["entries"] == 1  # recorded in the log
 
 
 def test_services_hold_their_stores_by_interface() -> None:

@@ -3,7 +3,8 @@ and the timeline of the session it is about."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 import streamlit as st
 
@@ -13,13 +14,29 @@ from ui.text import md
 from ui.widgets import page_link
 
 ENTRY = "audit_entry"
-# The log grids: missing values (a request has no HTTP status or duration yet) are blank cells,
-# not the text "None"; durations to a tenth of a millisecond.
-GRID_CONFIG = {
-    "seq": st.column_config.NumberColumn("seq", format="%d", width="small"),
-    "HTTP status": st.column_config.NumberColumn("HTTP status", format="%d", width="small"),
-    "duration ms": st.column_config.NumberColumn("duration ms", format="%.1f", width="small"),
-}
+# The log grids' key columns (up to the order id, ``KEY_COLUMNS``) fit 1280 px beside the sidebar
+# (tests/test_browser.py measures it): pixel widths sized to the usual values, the zone named once
+# in the time heading, longer values cut short (the opened entry shows them whole). Missing values
+# (a request has no HTTP status or duration yet) are blank cells, not the text "None".
+GRID_WIDTHS = {"time": 128, "kind": 72, "environment": 96, "method": 58, "endpoint": 138, "HTTP status": 46,
+               "outcome": 120, "order id": 128, "amount": 100, "operator": 180, "duration ms": 70}
+KEY_COLUMNS = ("time", "kind", "environment", "method", "endpoint", "HTTP status", "outcome", "order id")
+
+
+def grid_config(time: Callable[[datetime | None], str]) -> dict[str, Any]:
+    """Column settings of a log grid whose times ``time`` shows (its zone named in the heading)."""
+    zone = time(datetime.now(UTC)).rsplit(" ", 1)[-1]
+    text = {name: st.column_config.TextColumn(name, width=width) for name, width in GRID_WIDTHS.items()}
+    return {**text, "time": st.column_config.TextColumn(
+                f"time ({zone})", width=GRID_WIDTHS["time"],
+                help="When it was logged; for a call, when it was made (its request). Newest first, a call by "
+                     "when it was answered."),
+            "HTTP status": st.column_config.NumberColumn("HTTP", format="%d", width=GRID_WIDTHS["HTTP status"],
+                                                         help="HTTP status"),
+            "duration ms": st.column_config.NumberColumn("ms", format="%.1f", width=GRID_WIDTHS["duration ms"],
+                                                         help="Duration in milliseconds")}
+
+
 MISSING = ""  # what an empty cell shows (st.dataframe's placeholder)
 
 
@@ -61,5 +78,5 @@ def show_entry(audit: AuditService, seq: int, *, mask: bool, tz: tzinfo, time: C
     if view.session_id:
         st.markdown(f"**Timeline of session** {md(view.session_id)}")
         st.dataframe(audit.timeline_grid(view.session_id, tz), hide_index=True, key="audit_timeline",
-                     column_config=GRID_CONFIG, placeholder=MISSING)
+                     column_config=grid_config(time), placeholder=MISSING)
         page_link(DETAIL, label="Session detail", icon="🔎", query={"session": view.session_id})

@@ -23,9 +23,13 @@ from lib.audit.service import (
     AuditService,
     AuditView,
     Outcome,
+    default_view,
+    hidden_kinds,
+    kind_label,
     sliding_since,
     view_to_query_params,
 )
+from ui.text import md
 
 GRID_KEY = "audit_grid"
 PAGE_KEY = "audit_page"
@@ -91,6 +95,12 @@ def _start_custom(now: datetime, tz: tzinfo) -> None:
         ss[FROM_KEY] = _naive_local(sliding_since(DEFAULT_RANGE, now), tz)
 
 
+def _reset(now: datetime, tz: tzinfo) -> None:
+    """Button callback: the opening view again (default range and kinds, no other filter, page 1,
+    no entry open); the URL follows at the end of the run."""
+    load_view(default_view(now), tz)
+
+
 def _choice(field: str, label: str, options: list[str] | tuple[str, ...], *,
             labels: Callable[[str], str] | None = None) -> None:
     """A select box for one filter; a value from the URL that the log does not hold yet stays
@@ -105,7 +115,7 @@ def filter_widgets(audit: AuditService, now: datetime, tz: tzinfo, time: Callabl
                    ) -> tuple[AuditFilters, str]:
     """Draw the filters; return them and the time-range choice."""
     ss = st.session_state
-    time_col, from_col, until_col, kind_col = st.columns(4)
+    time_col, from_col, until_col, kind_col = st.columns([1, 1, 1, 2])  # the kinds need room for their chips
     time_range = time_col.selectbox("Time range", list(TIME_RANGES), key=RANGE_KEY,
                                     format_func=lambda r: TIME_RANGES[r][0], on_change=_start_custom, args=(now, tz))
     if time_range == CUSTOM:
@@ -118,8 +128,11 @@ def filter_widgets(audit: AuditService, now: datetime, tz: tzinfo, time: Callabl
         from_col.caption(f"From **{time(since)}**" if since else "From the first entry")
     with kind_col:
         kinds = ss.get(KINDS_KEY) or []
-        st.multiselect("Kind", [*KINDS, *(k for k in kinds if k not in KINDS)], key=KINDS_KEY, placeholder="All")
-        st.toggle("One row per call", value=True, key=PER_CALL_KEY,
+        st.multiselect("Kind", [*KINDS, *(k for k in kinds if k not in KINDS)], key=KINDS_KEY, placeholder="All kinds",
+                       format_func=kind_label, help="Empty: every kind. Console visits and views of this page "
+                       "are left out at first: they would fill the first page.")
+        ss.setdefault(PER_CALL_KEY, True)  # the view auditors read (widget state is lost on a page switch)
+        st.toggle("One row per call", key=PER_CALL_KEY,
                   help="A request and its result read as one row; off: every entry of the log.")
     row = st.columns(4)  # the fourth, for the method, is filled below
     for column, (name, label) in zip(row, (("environment", "Environment"), ("operator", "Operator"),
@@ -136,6 +149,8 @@ def filter_widgets(audit: AuditService, now: datetime, tz: tzinfo, time: Callabl
     for column, name, label in ((row[2], "session_id", "Session id"), (row[3], "order_id", "Order id")):
         column.text_input(label, key=key_of(name), placeholder="exact, or prefix*",
                           help="An exact id, or the start of one followed by `*`.")
+    st.button("Reset filters", icon=":material/restart_alt:", on_click=_reset, args=(now, tz), key="audit_reset",
+              help="Back to the opening view: the last 24 hours, the default kinds, no other filter.")
     status = ss.get(STATUS_KEY)
     filters = AuditFilters(
         since=since, until=until, http_status=None if status is None else int(status),
@@ -144,6 +159,14 @@ def filter_widgets(audit: AuditService, now: datetime, tz: tzinfo, time: Callabl
         **{name: (ss.get(key_of(name)) or "").strip() for name in TEXT_FIELDS},
     )
     return filters, time_range
+
+
+def show_hidden_kinds(filters: AuditFilters) -> None:
+    """Say which kinds the view leaves out, so a quiet page is never mistaken for a quiet log."""
+    hidden = hidden_kinds(filters.kinds)
+    if hidden:
+        names = ", ".join(md(kind_label(k)) for k in hidden)
+        st.caption(f"Not shown (kind filter): {names}. Add them under **Kind**, or clear it for every kind.")
 
 
 def sync_url(view: AuditView) -> None:

@@ -8,7 +8,7 @@ from functools import partial
 import streamlit as st
 
 from lib.access.service import AccessDenied, Identity
-from lib.audit.service import EXPORT_LIMIT, AuditFilters, AuditService
+from lib.audit.service import CSV, EVIDENCE, EXPORT_LIMIT, AuditFilters, AuditService
 from ui.text import md
 
 VERIFIED = "audit_verified"
@@ -16,20 +16,38 @@ PINNED = "audit_pinned"  # the checkpoint just made (or why not), shown once
 
 
 def show_export(audit: AuditService, filters: AuditFilters, total: int, *, operator: str, environment: str) -> None:
+    rows = "rows" if filters.per_call else "entries"
     if total > EXPORT_LIMIT:
-        st.warning(f"{total:,} entries match: only the first (newest) {EXPORT_LIMIT:,} are exported.")
+        st.warning(f"{total:,} {rows} match: only the first (newest) {EXPORT_LIMIT:,} are exported.")
     else:
-        st.markdown(f"{total:,} entries match: all are exported.")
-    st.caption("The export is recorded in the log (who, when, which filters, how many rows).")
+        st.markdown(f"{total:,} {rows} match: all are exported.")
+    st.caption("Both files hold the log entries of these rows (a call: its request and its result), every column "
+               "as logged: the bodies (redacted as stored), `prev_hash` and `hash`. Each export is recorded in the "
+               "log (who, when, which filters, how many entries).")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    st.download_button("Export CSV", data=partial(audit.export, filters, operator=operator, environment=environment),
-                       file_name=f"audit-log-{stamp}.csv", mime="text/csv", icon="⬇️", disabled=total == 0,
-                       key="audit_export")
+    evidence, sheet = st.columns(2)
+    for column, fmt, label, name, mime in ((evidence, EVIDENCE, "Evidence (JSON Lines, verifiable)", "jsonl",
+                                            "application/x-ndjson"),
+                                           (sheet, CSV, "CSV (spreadsheet)", "csv", "text/csv")):
+        column.download_button(label, data=partial(audit.export, filters, fmt, operator=operator,
+                                                   environment=environment),
+                               file_name=f"audit-log-{stamp}.{name}", mime=mime, icon="⬇️", disabled=total == 0,
+                               key=f"audit_export_{fmt}")
+    st.caption("Check the evidence file anywhere, without our database: `python -m lib.calllog verify-export FILE`. "
+               "It proves each entry is exactly what was logged and that consecutive entries are chained. A "
+               "filtered view leaves entries out by design, so it cannot prove nothing is missing between them: "
+               "for that, export a range (`python -m lib.calllog export FILE --from-seq N --to-seq M`).")
 
 
-def _run_verify(audit: AuditService) -> None:
-    """Button callback: the full chain walk (seconds on a big log), only when asked."""
-    st.session_state[VERIFIED] = (audit.verify(), datetime.now(UTC))
+def _verify(audit: AuditService) -> None:
+    """The full chain walk (seconds on a big log), in the run the button started, with a progress bar
+    fed by the walk (in a button callback, the bar would be drawn at the top of the page)."""
+    bar = st.progress(0.0, text="Verifying the chain…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(1.0, done / total) if total else 1.0, text=f"Checked {done:,} of {total:,} entries")
+
+    st.session_state[VERIFIED] = (audit.verify(progress), datetime.now(UTC))
 
 
 def _make_checkpoint(audit: AuditService, who: Identity) -> None:
@@ -41,8 +59,9 @@ def _make_checkpoint(audit: AuditService, who: Identity) -> None:
 
 
 def show_integrity(audit: AuditService, who: Identity, time: Callable[[datetime | None], str]) -> None:
-    st.button("Verify the chain", icon="🔗", on_click=_run_verify, args=(audit,), key="audit_verify",
-              help="Recompute every entry's hash and check the checkpoints.")
+    if st.button("Verify the chain", icon="🔗", key="audit_verify",
+                 help="Recompute every entry's hash and check the checkpoints."):
+        _verify(audit)
     verified = st.session_state.get(VERIFIED)
     if verified:
         result, at = verified

@@ -33,7 +33,6 @@ ROW_COLUMNS = (
     "seq", "ts", "kind", "operator", "environment", "tags", "attempt_id", "method", "endpoint", "path",
     "session_id", "order_id", "amount", "currency", "http_status", "outcome", "duration_ms",
 )
-EXPORT_COLUMNS = (*ROW_COLUMNS, "in_flight", "hash")
 
 # A request whose attempt has no result: the call is under way, or its outcome was never recorded.
 IN_FLIGHT_SQL = (
@@ -42,7 +41,10 @@ IN_FLIGHT_SQL = (
 )
 # One row per call: a request is shown by its result, unless it has none (then it is the row).
 PER_CALL_SQL = f"(e.kind <> 'api_request' OR {IN_FLIGHT_SQL})"
-ROW_SELECT = f"SELECT {', '.join('e.' + c for c in ROW_COLUMNS)}, {IN_FLIGHT_SQL} AS in_flight FROM entries AS e"
+# A result's own request (same attempt, through index entries_attempt_id): when the call was made.
+REQUEST_JOIN = "LEFT JOIN entries AS q ON e.kind = 'api_result' AND q.attempt_id = e.attempt_id AND q.kind = 'api_request'"
+ROW_SELECT = (f"SELECT {', '.join('e.' + c for c in ROW_COLUMNS)}, {IN_FLIGHT_SQL} AS in_flight, q.ts AS requested_ts "
+              f"FROM entries AS e {REQUEST_JOIN}")
 NEWEST_FIRST = "ORDER BY e.ts DESC, e.seq DESC"
 FINISHED_SQL = f"e.outcome IN ({', '.join(repr(o) for o in OUTCOMES)})"
 _EQUAL_COLUMNS = ("environment", "operator", "endpoint", "method")
@@ -90,11 +92,6 @@ class AuditFilters:
         status = self.http_status
         if status is not None and (type(status) is not int or not 100 <= status <= 599):
             raise ValueError(f"http_status must be an HTTP status code (100-599), got {status!r}")
-
-    @classmethod
-    def default(cls, now: datetime) -> AuditFilters:
-        """The page's opening view: the last 24 hours, everything in it."""
-        return cls(since=now - DEFAULT_WINDOW)
 
 
 def _prefix_end(prefix: str) -> str | None:

@@ -5,7 +5,6 @@ the log into memory). A second engine implements this Protocol and is handed to 
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lib.audit.filters import AuditFilters
@@ -37,4 +36,7 @@ class AuditStore(Protocol):
 
     def latency_by_endpoint(self, filters: AuditFilters) -> pd.DataFrame: ...
 
-    def export_rows(self, filters: AuditFilters, limit: int) -> Iterator[list[str]]: ...
+    def export_entries(self, filters: AuditFilters, limit: int) -> list[tuple[Any, ...]]:
+        """The stored entries of the view's newest ``limit`` rows and of their calls' requests, by
+        seq: every column of the log, then ``in_flight``."""
+        ...

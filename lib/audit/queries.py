@@ -29,7 +29,7 @@ def _conn(db_path: str | Path) -> sqlite3.Connection:
 
 
 def _row(values: tuple[Any, ...]) -> dict[str, Any]:
-    row = dict(zip((*ROW_COLUMNS, "in_flight"), values, strict=True))
+    row = dict(zip((*ROW_COLUMNS, "in_flight", "requested_ts"), values, strict=True))
     row["tags"] = json.loads(row["tags"])
     row["in_flight"] = bool(row["in_flight"])
     if row["amount"] is not None:
@@ -44,7 +44,8 @@ def count(db_path: str | Path, filters: AuditFilters) -> int:
 
 
 def page(db_path: str | Path, filters: AuditFilters, page_no: int, size: int = 50) -> list[dict[str, Any]]:
-    """Page ``page_no`` (from 1) of the view, newest first, each row flagged ``in_flight``."""
+    """Page ``page_no`` (from 1) of the view, newest first, each row flagged ``in_flight``; a result
+    also carries its request's time as ``requested_ts`` (None for any other entry)."""
     if page_no < 1 or size < 1:
         raise ValueError(f"page_no and size start at 1, got page_no={page_no}, size={size}")
     sql, params = where(filters)
@@ -73,7 +74,7 @@ def session_timeline(db_path: str | Path, session_id: str) -> list[dict[str, Any
     attempt with one that names the session are included too.
     """
     sql = (f"{ROW_SELECT} WHERE e.session_id = ? UNION {ROW_SELECT} WHERE e.attempt_id IN "
-           "(SELECT attempt_id FROM entries WHERE session_id = ? AND attempt_id IS NOT NULL) ORDER BY seq")
+           "(SELECT attempt_id FROM entries WHERE session_id = ? AND attempt_id IS NOT NULL) ORDER BY 1")
     return [_row(r) for r in _conn(db_path).execute(sql, [session_id, session_id])]
 
 

@@ -18,6 +18,7 @@ from lib.access import masking
 from lib.access.events import AUDIT_VIEW, enforce, record_access
 from lib.access.policy import Identity, denial
 from lib.audit import export
+from lib.audit.export import CSV, EVIDENCE
 from lib.audit.filters import ALL_TIME, EXPORT_LIMIT, IN_FLIGHT, OUTCOMES, AuditFilters
 from lib.audit.interface import AuditStore
 from lib.audit.queries import EntryView, LogEntry
@@ -29,7 +30,10 @@ from lib.audit.view import (
     METHODS,
     TIME_RANGES,
     AuditView,
+    default_view,
     grid_frame,
+    hidden_kinds,
+    kind_label,
     minute_of,
     outcome_label,
     page_count,
@@ -48,7 +52,8 @@ from lib.common import jsonutil
 from lib.settings import ops_db_path
 
 __all__ = [
-    "ALL_TIME", "CUSTOM", "DEFAULT_RANGE", "EXPORT_LIMIT", "IN_FLIGHT", "KINDS", "METHODS", "OUTCOMES", "TIME_RANGES",
+    "ALL_TIME", "CSV", "CUSTOM", "DEFAULT_RANGE", "EVIDENCE", "EXPORT_LIMIT", "IN_FLIGHT", "KINDS", "METHODS",
+    "OUTCOMES", "TIME_RANGES", "default_view", "hidden_kinds", "kind_label",
     "AuditFilters", "AuditService", "AuditView", "CallLogUnavailable", "Charts", "EntryView", "LogEntry", "Outcome",
     "VerifyResult", "ops_db_path", "minute_of", "outcome_label", "page_count", "sliding_since",
     "view_from_query_params", "view_to_query_params", "pretty_json", "Checkpoint", "ArchivedRange", "Retention",
@@ -125,10 +130,11 @@ class AuditService:
     def grid(self, filters: AuditFilters, page_no: int, size: int, tz: Any) -> tuple[pd.DataFrame, list[int]]:
         """One page of the view as the grid shows it, and the seq of each of its rows."""
         rows = self.queries.page(filters, page_no, size)
-        return grid_frame(rows, tz), [row["seq"] for row in rows]
+        return grid_frame(rows, tz, per_call=filters.per_call), [row["seq"] for row in rows]
 
     def timeline_grid(self, session_id: str, tz: Any) -> pd.DataFrame:
-        return grid_frame(self.queries.session_timeline(session_id), tz)
+        """Every entry about a session, each its own row (a timeline shows both halves of a call)."""
+        return grid_frame(self.queries.session_timeline(session_id), tz, per_call=False)
 
     def entry_view(self, seq: int, *, mask: bool) -> EntryView | None:
         """Entry ``seq`` with its call's other half and its session; bodies masked when ``mask``."""
@@ -145,10 +151,11 @@ class AuditService:
         over_time, bucket = self.queries.calls_over_time(filters)
         return Charts(over_time, bucket, self.queries.latency_by_endpoint(filters))
 
-    def export(self, filters: AuditFilters, *, operator: str, environment: str) -> bytes:
-        """The view as CSV; taking it is recorded in the log before the file is handed out."""
-        return export.csv_and_record(self.queries.export_rows(filters, EXPORT_LIMIT), self.log, filters,
-                                     operator=operator, environment=environment, tags=("audit_log",))
+    def export(self, filters: AuditFilters, fmt: str, *, operator: str, environment: str) -> bytes:
+        """The view as an ``EVIDENCE`` or ``CSV`` file (``lib.audit.export``); taking it is recorded
+        in the log before the file is handed out."""
+        return export.file_and_record(self.queries.export_entries(filters, EXPORT_LIMIT), fmt, self.log, filters,
+                                      operator=operator, environment=environment, tags=("audit_log",))
 
     def record_view(self, who: Identity, signature: dict[str, str]) -> None:
         """Opening the log is evidence too: each new view (its filters) goes in the log."""

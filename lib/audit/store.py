@@ -2,7 +2,6 @@
 ``lib.audit.export`` bound to one database file."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,5 +43,5 @@ class SqliteAuditStore:
     def latency_by_endpoint(self, filters: AuditFilters) -> pd.DataFrame:
         return queries.latency_by_endpoint(self.db_path, filters)
 
-    def export_rows(self, filters: AuditFilters, limit: int) -> Iterator[list[str]]:
-        return export.export_rows(self.db_path, filters, limit)
+    def export_entries(self, filters: AuditFilters, limit: int) -> list[tuple[Any, ...]]:
+        return export.export_entries(self.db_path, filters, limit)

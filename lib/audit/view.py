@@ -14,8 +14,16 @@ from typing import Any
 
 import pandas as pd
 
-from lib.access.events import ACCESS_KINDS
-from lib.audit.filters import ALL_TIME, CALL, DEFAULT_WINDOW, AuditFilters, from_query_params, to_query_params
+from lib.access.events import ACCESS_DENIED, AUDIT_VIEW, SESSION_START
+from lib.audit.filters import (
+    ALL_TIME,
+    CALL,
+    CALL_KINDS,
+    DEFAULT_WINDOW,
+    AuditFilters,
+    from_query_params,
+    to_query_params,
+)
 from lib.calllog.kinds import ARCHIVE, CHECKPOINT, EXPORT, PAYMENT_RESOLUTION, WEBHOOK
 from lib.calllog.outcome import Outcome
 from lib.common import timefmt
@@ -35,11 +43,25 @@ TIME_RANGES: dict[str, tuple[str, timedelta | None]] = {
     ALL_TIME: ("All time", None),
     CUSTOM: ("Custom range", None),
 }
-KINDS = (CALL, "api_request", "api_result", RESOLUTION, WEBHOOK, PAYMENT_RESOLUTION, EXPORT, CHECKPOINT, ARCHIVE,
-         *ACCESS_KINDS)
+# The kind filter's choices, as people read them (a kind the log holds that is not here shows as it is).
+KIND_LABELS = {
+    CALL: "API call", "api_request": "API request (half of a call)", "api_result": "API result (half of a call)",
+    WEBHOOK: "Webhook", PAYMENT_RESOLUTION: "Money operation settled by a person",
+    RESOLUTION: "Unanswered call settled by a person", EXPORT: "Export", CHECKPOINT: "Checkpoint", ARCHIVE: "Archive",
+    ACCESS_DENIED: "Access denied", SESSION_START: "Console visit", AUDIT_VIEW: "Audit log viewed",
+}
+KINDS = tuple(KIND_LABELS)
+# Every console visit and every view of this page is logged: they would fill the first page, so
+# the opening view leaves them out (and says so); the halves of a call are covered by CALL.
+NOISE = (SESSION_START, AUDIT_VIEW)
+DEFAULT_KINDS = tuple(k for k in KINDS if k not in (*NOISE, *CALL_KINDS))
+ALL_KINDS = "all"  # the URL value of ``kind`` for every kind (an absent ``kind`` means DEFAULT_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")
-GRID_COLUMNS = ("seq", "time", "kind", "operator", "environment", "method", "endpoint", "session id",
-                "order id", "amount", "currency", "HTTP status", "outcome", "duration ms")
+CALL_KIND = "call"  # what the grid's kind column says of a call read as one row
+# Left to right by what an auditor reads first: when, what, where, with what result, for which order;
+# at 1280 px the columns up to the order id fit beside the sidebar, the rest is a scroll away.
+GRID_COLUMNS = ("time", "kind", "environment", "method", "endpoint", "HTTP status", "outcome", "order id", "amount",
+                "operator", "duration ms")
 # URL parameter → the filter field it sets (the kinds travel as ``kind``, the row mode as ``rows``).
 _FILTER_PARAMS = {"kind": "kinds", "rows": "per_call",
                   **{f.name: f.name for f in fields(AuditFilters) if f.name not in ("kinds", "per_call")}}
@@ -84,7 +106,7 @@ def view_from_query_params(mapping: Mapping[str, str], now: datetime) -> tuple[A
     values: dict[str, Any] = {}
     bad: set[str] = set()
     for param, name in _FILTER_PARAMS.items():
-        if param not in mapping:
+        if param not in mapping or (param == "kind" and mapping[param] == ALL_KINDS):
             continue
         try:
             values[name] = getattr(from_query_params({param: mapping[param]}), name)
@@ -104,6 +126,8 @@ def view_from_query_params(mapping: Mapping[str, str], now: datetime) -> tuple[A
             time_range = CUSTOM
     if time_range != CUSTOM:
         values["since"], values["until"] = sliding_since(time_range, now), None
+    if "kind" not in mapping:
+        values["kinds"] = DEFAULT_KINDS
     extra: dict[str, int] = {}
     for name in ("entry", "page_no"):
         text = mapping.get(name)
@@ -119,6 +143,8 @@ def view_from_query_params(mapping: Mapping[str, str], now: datetime) -> tuple[A
 def view_to_query_params(view: AuditView) -> dict[str, str]:
     """The view as URL query parameters (``view_from_query_params`` reads them back)."""
     params = to_query_params(view.filters)
+    if not view.filters.kinds:
+        params["kind"] = ALL_KINDS
     if view.time_range != CUSTOM:
         params["range"] = view.time_range
     if view.entry is not None:
@@ -141,15 +167,40 @@ def outcome_label(row: Mapping[str, Any]) -> str:
     return "" if outcome is None else Outcome.label_of(outcome)
 
 
-def grid_frame(rows: list[dict[str, Any]], tz: tzinfo) -> pd.DataFrame:
-    """Grid rows (from ``page`` or ``session_timeline``) as the table people read: local times with
-    the zone named, amounts as exact text, outcome words instead of codes."""
+def kind_label(kind: str) -> str:
+    """How the kind filter names ``kind``."""
+    return KIND_LABELS.get(kind, kind)
+
+
+def hidden_kinds(kinds: tuple[str, ...]) -> list[str]:
+    """The kinds of ``KINDS`` a kind filter leaves out (none when it is empty: every kind shows)."""
+    shown = {k for kind in kinds for k in (CALL_KINDS if kind == CALL else (kind,))}
+    return [k for k in KINDS if kinds and not set(CALL_KINDS if k == CALL else (k,)) <= shown]
+
+
+def default_view(now: datetime) -> AuditView:
+    """The page's opening view (and what "Reset filters" goes back to)."""
+    return view_from_query_params({}, now)[0]
+
+
+def _amount(row: Mapping[str, Any]) -> str | None:
+    if row["amount"] is None:
+        return None
+    return f"{row['amount']} {(row['currency'] or '').upper()}".rstrip()
+
+
+def grid_frame(rows: list[dict[str, Any]], tz: tzinfo, *, per_call: bool) -> pd.DataFrame:
+    """Grid rows (from ``page`` or ``session_timeline``) as the table people read: local times (the
+    column's heading names the zone, which would cost every row width), the amount as exact text with its currency, outcome words instead of codes.
+    ``per_call``: a call is one row, kind "call", timed by its request (when it was made)."""
+    def when(r: Mapping[str, Any]) -> str:
+        ts: str = (per_call and r.get("requested_ts")) or r["ts"]
+        return timefmt.local(datetime.fromisoformat(ts), tz, zone=False)
+
     data = [
-        (r["seq"], timefmt.local(datetime.fromisoformat(r["ts"]), tz), r["kind"], r["operator"], r["environment"],
-         r["method"], r["endpoint"], r["session_id"], r["order_id"],
-         None if r["amount"] is None else str(r["amount"]), r["currency"], r["http_status"], outcome_label(r),
-         r["duration_ms"])
+        (when(r), CALL_KIND if per_call and r["kind"] in CALL_KINDS else r["kind"], r["environment"], r["method"],
+         r["endpoint"], r["http_status"], outcome_label(r), r["order_id"], _amount(r), r["operator"], r["duration_ms"])
         for r in rows
     ]
     frame = pd.DataFrame(data, columns=list(GRID_COLUMNS))
-    return frame.astype({"seq": "int64", "HTTP status": "Int64", "duration ms": "float64"})
+    return frame.astype({"HTTP status": "Int64", "duration ms": "float64"})

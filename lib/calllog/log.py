@@ -269,9 +269,13 @@ class CallLog:
         with self.checkpoint_path.open(encoding="utf-8") as f:
             return [(n, checkpoints.parse(line)) for n, line in enumerate(f, 1) if line.strip()]
 
+    def checkpoints(self) -> list[dict[str, Any]]:
+        """Every well-formed checkpoint, oldest first."""
+        return [cp for _, cp in self._read_checkpoints() if cp]
+
     def latest_checkpoint(self) -> dict[str, Any] | None:
         """The newest well-formed checkpoint (count, head_hash, at, …), or None."""
-        found = [cp for _, cp in self._read_checkpoints() if cp]
+        found = self.checkpoints()
         return found[-1] if found else None
 
     def verify(self, progress: Progress | None = None) -> VerifyResult:

@@ -37,9 +37,9 @@ def zone(name: str | None) -> tzinfo:
     return datetime.now().astimezone().tzinfo or UTC
 
 
-def local(moment: datetime | None, tz: tzinfo, *, seconds: bool = True) -> str:
-    """`2026-11-24 22:01:05 CET` (empty for no time)."""
+def local(moment: datetime | None, tz: tzinfo, *, seconds: bool = True, zone: bool = True) -> str:
+    """`2026-11-24 22:01:05 CET` (empty for no time); without ``zone`` where a heading names it."""
     if moment is None:
         return ""
     shown = moment.astimezone(tz)
-    return shown.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
+    return shown.strftime(("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + (" %Z" if zone else ""))
