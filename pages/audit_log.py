@@ -26,7 +26,7 @@ from ui.audit_filters import (
     show_hidden_kinds,
     sync_url,
 )
-from ui.audit_tools import show_export, show_integrity
+from ui.audit_tools import show_export, show_integrity, show_retention
 from ui.frame import frame
 from ui.pages import AUDIT
 from ui.text import md
@@ -67,6 +67,7 @@ page_no = st.pagination(pages, key=PAGE_KEY)
 with summary:
     st.markdown(f"**{total:,} {'rows' if filters.per_call else 'entries'} match** · page {page_no:,} of {pages:,}")
     show_hidden_kinds(filters)
+    show_retention(audit)
 
 grid, seqs = audit.grid(filters, page_no, PAGE_SIZE, f.tz)
 event = grid_slot.dataframe(grid, key=GRID_KEY, on_select="rerun", selection_mode="single-row", hide_index=True,

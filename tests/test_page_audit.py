@@ -389,3 +389,23 @@ def test_display_no_filter_reads_all_blanks_missing_cells_and_charts_by_minute(o
     assert config["time"]["label"] == f"time ({zone})" and config["HTTP status"]["label"] == "HTTP"
     assert config["time"]["width"] == 128  # pixel widths: the key columns fit 1280 px (tests/test_browser.py)
     assert any(m.value == "**Finished calls per minute, by outcome**" for m in at.markdown)  # seconds of data
+
+
+# --- retention ------------------------------------------------------------------------------------
+
+
+def test_the_page_says_which_entries_are_live_and_where_the_archived_ones_are(open_page, app_env: Path) -> None:
+    from lib.calllog.archive import archive
+
+    db = app_env / "ops.db"
+    days_ago = iter([datetime.now(UTC) - timedelta(days=3)] * 2)
+    old = CallLog(db, clock=lambda: next(days_ago))
+    old.append("export", operator="ann", environment="-")
+    old.append("export", operator="ann", environment="-")
+    seed(db, [("bob", "ORD-9")])
+    dest = app_env / "archive [2026].jsonl"
+    archive(CallLog(db), (datetime.now(UTC) - timedelta(days=1)).date(), dest, operator="aud@example.com")
+    at = open_page(PAGE, range="all", kind="all", entry="1")
+    said = next(seen(c.value) for c in at.caption if c.value.startswith("Live in the database"))
+    assert said.startswith("Live in the database: entries 3–") and "1–2 (before " in said and str(dest) in said
+    assert any(seen(w.value).startswith(f"Entry #1 was archived to {dest} (entries 1–2") for w in at.warning)

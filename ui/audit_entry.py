@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from lib.audit.service import AuditService, LogEntry, outcome_label, pretty_json
+from ui.audit_tools import archived_entry
 from ui.pages import DETAIL
 from ui.text import md
 from ui.widgets import page_link
@@ -70,7 +71,7 @@ def show_entry(audit: AuditService, seq: int, *, mask: bool, tz: tzinfo, time: C
     close.button("Close", icon="✖️", on_click=_close, key="audit_close_entry")
     view = audit.entry_view(seq, mask=mask)
     if view is None:
-        st.warning(f"There is no log entry #{seq}.")
+        st.warning(archived_entry(audit, seq) or f"There is no log entry #{seq}.")
         return
     for column, e in zip(st.columns(len(view.pair)), view.pair, strict=True):
         with column:

@@ -15,6 +15,27 @@ VERIFIED = "audit_verified"
 PINNED = "audit_pinned"  # the checkpoint just made (or why not), shown once
 
 
+def show_retention(audit: AuditService) -> None:
+    """Which entries the page can show (the live ones) and where the archived ones went, so a seq
+    that another page names and this one cannot open is explained."""
+    retention = audit.retention()
+    if not retention.archives:
+        return
+    live = (f"entries {retention.first_live:,}–{retention.last:,}" if retention.last >= retention.first_live
+            else "no entry yet")
+    older = "; ".join(f"{a.first_seq:,}–{a.last_seq:,} (before {a.before}) in {md(a.file)}"
+                      for a in retention.archives)
+    st.caption(f"Live in the database: {live}. Archived: {older}. Check an archive with "
+               "`python -m lib.calllog verify --with-archives FILE…`.")
+
+
+def archived_entry(audit: AuditService, seq: int) -> str | None:
+    """Where entry ``seq`` went when it is archived (None: it is not)."""
+    found = audit.retention().archive_of(seq)
+    return None if found is None else (f"Entry #{seq} was archived to {md(found.file)} (entries "
+                                       f"{found.first_seq:,}–{found.last_seq:,}, dated before {found.before}).")
+
+
 def show_export(audit: AuditService, filters: AuditFilters, total: int, *, operator: str, environment: str) -> None:
     rows = "rows" if filters.per_call else "entries"
     if total > EXPORT_LIMIT:
