@@ -59,7 +59,7 @@ def test_default_view_shows_the_count_page_and_the_url(open_page, seeded) -> Non
     at = open_page(PAGE)
     assert summary(at) == f"**{6 + OPENED} entries match** · page 1 of 1"
     assert len(at.dataframe[0].value) == 6 + OPENED
-    assert set(at.dataframe[0].value["kind"]) == {"api_request", "api_result", "session_start", "audit_view"}
+    assert set(at.dataframe[0].value["kind"]) == {"api_request", "api_result", "tab_start", "audit_view"}
     assert at.query_params["range"] == "24h" and "since" in at.query_params
 
 
