@@ -35,7 +35,7 @@ class Provider:
 
 
 @contextmanager
-def oidc_provider(users: Mapping[str, Mapping[str, object]] = {}) -> Iterator[Provider]:  # noqa: B006 - read only
+def oidc_provider(users: Mapping[str, Mapping[str, object]] | None = None) -> Iterator[Provider]:
     """The provider on a free 127.0.0.1 port with ``users`` (sub → claims); any client id is accepted."""
     import oidc_provider_mock
 
@@ -47,7 +47,7 @@ def oidc_provider(users: Mapping[str, Mapping[str, object]] = {}) -> Iterator[Pr
     thread.start()
     try:
         provider = Provider(f"http://127.0.0.1:{server.server_port}")
-        for sub, claims in users.items():
+        for sub, claims in (users or {}).items():
             provider.set_user(sub, claims)
         yield provider
     finally:
