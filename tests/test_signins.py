@@ -220,3 +220,16 @@ def test_a_provider_error_is_a_sign_in_refused_entry(access: AccessService, log:
     access.record_provider_error("invalid_request", "unsupported prompt value")
     entry = last(log)
     assert entry["kind"] == "sign_in_refused" and entry["detail"]["error"] == "invalid_request"
+
+
+def test_a_provider_error_is_still_said_when_the_log_cannot_take_it() -> None:
+    def broken(code: str, text: str | None) -> None:
+        raise OSError("disk full")
+
+    async def call() -> httpx.Response:
+        app = SignInErrors(Starlette(), record=broken)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
+            return await client.get("/oauth2callback", params={"error": "login_required"})
+
+    answer = anyio.run(call)
+    assert answer.status_code == 302 and answer.headers["location"] == f"/?{FAILED_PARAM}=login_required"

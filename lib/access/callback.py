@@ -8,6 +8,7 @@ Streamlit's routes, records the refusal in the call log and sends the person to 
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlencode
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 CALLBACK_PATH = "/oauth2callback"
 FAILED_PARAM = "sign_in_failed"  # the query parameter the Sign in page reads
 _CODE = re.compile(r"[^a-z0-9_.-]")
+_LOGGER = logging.getLogger(__name__)
 
 
 def error_code(raw: str) -> str:
@@ -38,7 +40,10 @@ class SignInErrors:
             if query.get("error"):
                 code = error_code(query["error"][0])
                 descriptions = query.get("error_description") or [""]
-                await run_in_threadpool(self.record, code, descriptions[0][:500] or None)
+                try:
+                    await run_in_threadpool(self.record, code, descriptions[0][:500] or None)
+                except Exception:  # the refusal already happened: say it even if the log cannot take it
+                    _LOGGER.exception("could not record the provider's refusal %s", code)
                 base = str(scope.get("path", ""))[: -len(CALLBACK_PATH)] or ""
                 location = f"{base}/?{urlencode({FAILED_PARAM: code})}"
                 await send({"type": "http.response.start", "status": 302,
