@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,6 +54,7 @@ cookie_secret = "a-browser-test-cookie-secret-of-some-length"
 client_id = "ops-console-browser-test"
 client_secret = "browser-test-secret"
 server_metadata_url = "{metadata}"
+{auth_extra}
 
 [access]
 finance = ["fin@example.com"]
@@ -70,20 +73,26 @@ def provider() -> Iterator[Provider]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, provider: Provider) -> Iterator[AppServer]:
-    """A fresh console whose [auth] is the provider above (both for lib.access and for st.login)."""
-    work = tmp_path_factory.mktemp("browser-signin")
+@contextmanager
+def console(work: Path, provider: Provider, *, auth_extra: str = "", log_name: str) -> Iterator[AppServer]:
+    """A fresh console whose [auth] is ``provider`` (both for lib.access and for st.login)."""
+    work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     secrets = work / "secrets.toml"
-    secrets.write_text(SECRETS.format(port=port, metadata=provider.metadata_url))
+    secrets.write_text(SECRETS.format(port=port, metadata=provider.metadata_url, auth_extra=auth_extra))
     with streamlit_app(work, port=port, extra_env={"OPS_SECRETS_PATH": str(secrets),
                                                    "STREAMLIT_SECRETS_FILES": str(secrets),
                                                    "AUTHLIB_INSECURE_TRANSPORT": "1"}) as server:
         try:
             yield server
         finally:
-            save_log(server, "streamlit-signin")
+            save_log(server, log_name)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, provider: Provider) -> Iterator[AppServer]:
+    with console(tmp_path_factory.mktemp("browser-signin"), provider, log_name="streamlit-signin") as server:
+        yield server
 
 
 def log_entries(app: AppServer, kind: str) -> list[dict[str, Any]]:
@@ -190,6 +199,33 @@ def test_a_provider_refusal_is_said_not_looped(app: AppServer, browser: Any) -> 
         expect(main(page).locator("[data-testid=stAlert]")).to_contain_text("access_denied")
         shot(page, "signin-provider-refused", full_page=False)
     assert any(e["detail"].get("error") == "access_denied" for e in log_entries(app, "sign_in_refused"))
+
+
+def test_a_provider_refusing_select_account_is_said_and_the_documented_client_kwargs_fix_it(
+        app: AppServer, provider: Provider, browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    provider.refused_prompts.add("select_account")  # Streamlit's default prompt
+    try:
+        with new_page(browser) as page:
+            goto(page, app.url)
+            page.get_by_role("button", name=re.compile("Log in")).click()
+            page.wait_for_url(re.compile(r"sign_in_failed=invalid_request"))
+            wait_for_run(page)
+            alert = main(page).locator("[data-testid=stAlert]")
+            expect(alert).to_contain_text("Sign-in failed")
+            expect(alert).to_contain_text("invalid_request")
+            expect(alert).to_contain_text("client_kwargs")
+            shot(page, "signin-prompt-refused", full_page=False)
+        refused = [e for e in log_entries(app, "sign_in_refused") if e["detail"].get("error") == "invalid_request"]
+        assert refused and refused[0]["detail"]["error_description"] == "unsupported prompt value select_account"
+        # The fix the example secrets file documents: ask for a prompt the provider supports.
+        with console(tmp_path / "prompt-login", provider, auth_extra='client_kwargs = { prompt = "login" }',
+                     log_name="streamlit-signin-prompt") as fixed, new_page(browser) as page:
+            sign_in(page, fixed, "finance")
+            assert menu(page) == MENUS["finance"]
+    finally:
+        provider.refused_prompts.discard("select_account")
 
 
 def test_after_logout_a_replayed_cookie_is_refused(app: AppServer, browser: Any) -> None:
