@@ -78,7 +78,11 @@ class SignInStore:
     def seen(self, signin: SignIn) -> Seen:
         """Record a page request under ``signin``: insert it when new, end it when idle past the limit."""
         now = self.clock()
-        with immediate(connect(self.db_path)) as db:
+        db = connect(self.db_path)
+        found = list(db.query("SELECT * FROM signins WHERE signin_id = ?", [signin.signin_id]))
+        if found and found[0]["ended_at"] is None and now - parse_utc(found[0]["last_seen_at"]) < min(TOUCH_EVERY, self.idle):
+            return Seen()  # most requests: active and just seen, nothing to write (no write lock taken)
+        with immediate(db):
             found = list(db.query("SELECT * FROM signins WHERE signin_id = ?", [signin.signin_id]))
             if not found:
                 db.execute("INSERT INTO signins (signin_id, issuer, subject, email, email_verified, started_at, "
