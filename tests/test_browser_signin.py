@@ -249,3 +249,28 @@ def test_after_logout_a_replayed_cookie_is_refused(app: AppServer, browser: Any)
         shot(replay, "signin-replayed-cookie", full_page=False)
     ended = [e for e in log_entries(app, "access_denied") if e["operator"] == ROLES["finance"]]
     assert ended and "the sign-in has ended" in ended[-1]["detail"]["reason"]
+
+
+def test_an_admin_signs_a_person_out_everywhere_and_their_open_tab_asks_to_sign_in_again(
+        app: AppServer, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    with new_page(browser) as fin, new_page(browser) as admin:
+        sign_in(fin, app, "finance")
+        expect(heading(fin)).to_contain_text("New session")
+        sign_in(admin, app, "admin")
+        goto(admin, f"{app.url}/signins")
+        expect(heading(admin)).to_contain_text("Who is signed in")
+        picker = main(admin).get_by_role("combobox", name="Person")
+        picker.click()
+        picker.fill(ROLES["finance"])
+        admin.keyboard.press("Enter")
+        main(admin).get_by_role("button", name=re.compile("Sign this person out everywhere")).click()
+        wait_for_run(admin)
+        expect(main(admin).locator("[data-testid=stAlert]")).to_contain_text("ended")
+        shot(admin, "signin-admin-sign-out", full_page=False)
+        # fin does nothing: the page's live part notices within seconds and the page asks to sign in again.
+        expect(heading(fin)).to_contain_text("Sign in again", timeout=15_000)
+        expect(main(fin)).to_contain_text("an administrator signed you out")
+    outs = [e for e in log_entries(app, "sign_out") if e["detail"].get("by") == ROLES["admin"]]
+    assert outs and {e["operator"] for e in outs} == {ROLES["finance"]}

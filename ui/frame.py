@@ -64,10 +64,14 @@ def _payments(db_path: str) -> PaymentsService:
 
 
 @st.fragment(run_every=3)
-def paid_toasts(payments: PaymentsService, creator: str) -> None:
+def paid_toasts(payments: PaymentsService, access: AccessService, who: Identity) -> None:
     """Tell the creator of a session when it is paid, on whatever page they are: a toast, once per
     payment (the marker in session state moves past each one told). A new browser session starts
-    from now: payments known before it are not news."""
+    from now: payments known before it are not news. A sign-in ended meanwhile (an admin signed the
+    person out everywhere) reruns the whole page, whose frame then asks to sign in again."""
+    if access.signin_ended(who):
+        st.rerun(scope="app")
+    creator = who.operator
     if PAID_MARKER not in st.session_state:
         st.session_state[PAID_MARKER] = payments.paid_marker()
         return
@@ -293,7 +297,7 @@ def frame(page: PageInfo) -> Frame:
         if env_name == "sandbox":
             st.caption(f"Local sandbox at `{sessions.sandbox_base_url}`")
         with log_guard():
-            paid_toasts(_payments(str(ops_db_path())), who.operator)
+            paid_toasts(_payments(str(ops_db_path())), AccessService(sessions.log), who)
     try:
         env = sessions.environment(env_name or "sandbox")
     except ConfigError as exc:

@@ -87,6 +87,11 @@ class AccessService:
                 "why": seen.ended_why, "ended_at": seen.ended_at.isoformat() if seen.ended_at else None})
         return ENDED_WHY.get(seen.ended_why or "", seen.ended_why) if seen.ended_why else None
 
+    def signin_ended(self, who: Identity) -> bool:
+        """Whether ``who``'s sign-in was ended (logout elsewhere, an admin): for a live part of a page
+        to stop and rerun the page, which then asks to sign in again. Not a use of the sign-in."""
+        return who.signin is not None and self.signins.has_ended(who.signin.signin_id)
+
     def record_ended(self, who: Identity, why: str) -> None:
         """A page requested under an ended sign-in (a tab left open, a replayed cookie): refused, on record."""
         events.record_denied(self.log, who, AccessDenied(who.operator, events.OPEN_CONSOLE, None,

@@ -103,6 +103,11 @@ class SignInStore:
                 db.execute("UPDATE signins SET last_seen_at = ? WHERE signin_id = ?", [utc_text(now), signin.signin_id])
             return Seen()
 
+    def has_ended(self, signin_id: str) -> bool:
+        """Whether the sign-in was ended (read only: asking is not a use, so it never delays the idle limit)."""
+        return bool(list(connect(self.db_path).query(
+            "SELECT 1 FROM signins WHERE signin_id = ? AND ended_at IS NOT NULL", [signin_id])))
+
     def end(self, signin_id: str, why: str) -> SignInRow | None:
         """End one sign-in (logout); the row as ended, or None when it was not active."""
         ended = self._end("signin_id = ?", [signin_id], why)
