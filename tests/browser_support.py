@@ -125,10 +125,11 @@ def app_environment(work: Path, sandbox_port: int, operator: str) -> dict[str, s
 
 @contextmanager
 def streamlit_app(work: Path, *, operator: str = "e2e@example.com", extra_env: Mapping[str, str] | None = None,
-                  script: str = "app.py") -> Iterator[AppServer]:
-    """Start ``streamlit run <script>`` on free ports, wait for ``/_stcore/health``, always stop it."""
+                  script: str = "app.py", port: int | None = None) -> Iterator[AppServer]:
+    """Start ``streamlit run <script>`` on free ports (or ``port``, when its URL must be known first, as
+    a sign-in's redirect_uri), wait for ``/_stcore/health``, always stop it."""
     work.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     sandbox_port = free_port()
     while sandbox_port == port:
         sandbox_port = free_port()

@@ -172,9 +172,20 @@ def signed_in(app_env: Path) -> dict[str | None, str]:
     return USERS
 
 
-def signed_in_as(at, email: str | None) -> None:  # type: ignore[no-untyped-def]
-    """Make ``at`` run as ``email`` logged in (None: logged out)."""
-    at.user = {"email": email, "is_logged_in": True} if email else {"is_logged_in": False}
+TEST_ISSUER = "https://idp.example.com"
+
+
+def id_token_claims(email: str | None, **claims: object) -> dict[str, object]:
+    """What ``st.user`` holds after a sign-in: the ID token's claims (a verified ``email`` by default)."""
+    base: dict[str, object] = {"is_logged_in": True, "iss": TEST_ISSUER, "sub": f"sub-{email}", "iat": 1_790_000_000,
+                               "nonce": "n-0", "email": email, "email_verified": True}
+    return {k: v for k, v in (base | claims).items() if v is not None}
+
+
+def signed_in_as(at, email: str | None, **claims: object) -> None:  # type: ignore[no-untyped-def]
+    """Make ``at`` run as ``email`` signed in with a verified e-mail, ``claims`` changing the ID
+    token's (None: logged out)."""
+    at.user = id_token_claims(email, **claims) if email or claims else {"is_logged_in": False}
 
 
 @pytest.fixture

@@ -334,6 +334,9 @@ def test_example_secrets_file_is_valid_and_complete() -> None:
 
     auth = tomllib.loads(_uncommented_auth(text))["auth"]
     assert set(auth) == set(signin.AUTH_KEYS)
+    # The fix for a provider refusing Streamlit's prompt=select_account, documented and valid TOML.
+    fix = re.search(r"^# # (client_kwargs = .*)$", text, re.M)
+    assert fix and tomllib.loads(fix.group(1)) == {"client_kwargs": {"prompt": "login"}}
     with_auth = AccessPolicy.from_secrets({**secrets, "auth": auth})
     assert with_auth.auth
     assert with_auth.identity("alice@example.com", operator_fallback="x").roles == {FINANCE}

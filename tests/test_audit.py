@@ -207,7 +207,7 @@ def test_in_flight_filter_needs_no_parameter() -> None:
 def test_the_opening_view_is_the_last_24_hours_one_row_per_call_without_the_noise() -> None:
     view = audit_view.default_view(T0)
     assert view == audit_view.AuditView(AuditFilters(since=T0 - timedelta(hours=24), kinds=audit_view.DEFAULT_KINDS))
-    assert view.filters.per_call and not {"session_start", "audit_view"} & set(view.filters.kinds)
+    assert view.filters.per_call and not {"tab_start", "session_start", "audit_view"} & set(view.filters.kinds)
 
 
 def test_empty_text_means_no_filter() -> None:
@@ -585,7 +585,7 @@ def test_any_set_of_kinds_round_trips_through_the_page_url(kinds: tuple[str, ...
 
 @pytest.mark.parametrize(("kinds", "hidden"), [
     ((), []),
-    (audit_view.DEFAULT_KINDS, ["session_start", "audit_view"]),
+    (audit_view.DEFAULT_KINDS, ["tab_start", "audit_view", "session_start"]),
     (("api_result",), [k for k in audit_view.KINDS if k not in ("api_result",)]),
     (("api_request", "api_result"), [k for k in audit_view.KINDS if k not in audit_filters.CALL_KINDS + ("api_call",)]),
     (("api_call", "webhook", "nonsense"), [k for k in audit_view.KINDS if k not in (

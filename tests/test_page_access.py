@@ -19,7 +19,7 @@ from lib.audit.service import EVIDENCE, AuditFilters, AuditService
 from lib.calllog.log import CallLog
 from lib.fields.validation import SessionRequest
 from lib.sessions.service import SessionsService
-from tests.conftest import REPO, ConfigureEnvironment, signed_in_as
+from tests.conftest import REPO, TEST_ISSUER, ConfigureEnvironment, signed_in_as
 from tests.page_support import errors, run, seen
 from ui.field_widgets import widget_key
 from ui.pages import PAGES
@@ -78,12 +78,17 @@ def test_a_forbidden_page_run_directly_refuses_before_drawing_and_is_logged(app_
     assert denied[-1]["detail"]["action"] == "open:" + Path(page).stem
 
 
-def test_app_registers_only_the_role_pages_with_navigation(open_page, signed_in) -> None:
-    at = open_page(user=signed_in["qa"])
-    with pytest.raises(ValueError, match="Could not find a navigation page") as refused:
-        at.switch_page(AUDIT)  # AppTest knows only the pages app.py passed to st.navigation
-    known = str(refused.value).split("Known pages:")[1]
-    assert "audit_log.py" not in known and "update_amount.py" not in known and "qa_explorer.py" in known
+@pytest.mark.parametrize(("role", "page"), [("qa", AUDIT), ("finance", "pages/signins.py")])
+def test_a_forbidden_page_opened_after_app_py_has_run_is_refused_and_logged(open_page, app_env, signed_in,
+                                                                           role: str, page: str) -> None:
+    """app.py registers every page (the menu is the frame's), so a forbidden URL reaches the frame's
+    refusal, on record, instead of Streamlit's "Page not found" with nothing logged."""
+    at = open_page(page, user=signed_in[role])
+    assert at.title[0].value == "🚫 Not allowed"
+    assert not at.dataframe and menu(at) == []  # the refusal lists the allowed pages in the body, not a menu
+    denied = entries(app_env / "ops.db", "access_denied")
+    assert [(e["operator"], e["detail"]["action"]) for e in denied] == [(signed_in[role], "open:" + Path(page).stem)]
+    assert denied[0]["detail"]["sub"] == f"sub-{signed_in[role]}" and denied[0]["detail"]["issuer"]
 
 
 def test_a_person_without_a_role_is_told_whom_to_ask_and_logged_once(open_page, app_env, signed_in) -> None:
@@ -106,14 +111,21 @@ def test_signed_out_sees_only_the_login_prompt(app_env, signed_in, page: str | N
     assert entries(app_env / "ops.db") == []  # nobody to record yet
 
 
-def test_session_start_is_recorded_once_with_who_and_roles(open_page, app_env, signed_in) -> None:
+def test_a_sign_in_and_a_tab_start_are_recorded_once_each_with_the_provider_account(open_page, app_env,
+                                                                                   signed_in) -> None:
     at = open_page(user=signed_in["finance"])
     at.run()
-    started = entries(app_env / "ops.db", "session_start")
-    assert len(started) == 1
-    assert started[0]["operator"] == signed_in["finance"]
-    assert started[0]["detail"]["roles"] == ["finance"] and started[0]["detail"]["local_mode"] is False
-    assert {"ip_address", "user_agent"} <= set(started[0]["detail"])
+    logged = entries(app_env / "ops.db")
+    assert [e["kind"] for e in logged] == ["sign_in", "tab_start"]
+    for entry in logged:
+        assert entry["operator"] == signed_in["finance"]
+        assert entry["detail"]["roles"] == ["finance"] and entry["detail"]["local_mode"] is False
+        assert entry["detail"]["issuer"] == TEST_ISSUER and entry["detail"]["sub"] == "sub-fin@example.com"
+        assert entry["detail"]["email_verified"] is True
+    assert {"ip_address", "user_agent"} <= set(logged[1]["detail"])
+    second_tab = open_page(user=signed_in["finance"])  # the same sign-in (cookie) in another tab
+    assert [e["kind"] for e in entries(app_env / "ops.db")] == ["sign_in", "tab_start", "tab_start"]
+    assert menu(second_tab) == ALLOWED["finance"]
 
 
 def test_local_mode_says_so_offers_no_live_and_logs_the_session_start(open_page, app_env,
@@ -125,7 +137,7 @@ def test_local_mode_says_so_offers_no_live_and_logs_the_session_start(open_page,
     assert at.selectbox(key="environment_picker").options == ["sandbox"]
     assert menu(at) == ALLOWED["admin"]
     started = entries(app_env / "ops.db")
-    assert [(e["kind"], e["operator"]) for e in started] == [("session_start", "tester@example.com")]
+    assert [(e["kind"], e["operator"]) for e in started] == [("tab_start", "tester@example.com")]
 
 
 @pytest.fixture

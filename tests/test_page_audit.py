@@ -93,7 +93,8 @@ def test_default_view_is_one_row_per_call_timed_by_its_request_with_its_results_
     assert (newest["operator"], newest["amount"], newest["HTTP status"], newest["outcome"], newest["duration ms"]) == (
         "ann", "15.02 GBP", 201, Outcome.OK.label, 102.0)
     # The noise is left out, and the page says so; the URL carries the kinds.
-    assert hidden_note(at) == ("Not shown (kind filter): Console visit, Audit log viewed. Add them under Kind, "
+    assert hidden_note(at) == ("Not shown (kind filter): Console tab opened, Audit log viewed, Console visit (older "
+                               "entries). Add them under Kind, "
                                "or clear it for every kind.")
     assert at.query_params["kind"] == ",".join(sorted(DEFAULT_KINDS))
     assert at.query_params["range"] == "24h" and "since" in at.query_params and "rows" not in at.query_params
@@ -123,13 +124,13 @@ def test_a_call_still_in_flight_is_one_row_saying_so(open_page, app_env, seeded)
 
 
 def test_several_kinds_from_the_url(open_page, seeded) -> None:
-    at = open_page(PAGE, kind="session_start,api_call")
-    assert at.multiselect(key="audit_kinds").value == ["api_call", "session_start"]
-    assert sorted(grid(at)["kind"]) == ["call", "call", "call", "session_start"]
-    assert "Audit log viewed" in hidden_note(at) and "Console visit" not in hidden_note(at)
+    at = open_page(PAGE, kind="tab_start,api_call")
+    assert at.multiselect(key="audit_kinds").value == ["api_call", "tab_start"]
+    assert sorted(grid(at)["kind"]) == ["call", "call", "call", "tab_start"]
+    assert "Audit log viewed" in hidden_note(at) and "Console tab opened" not in hidden_note(at)
     at = open_page(PAGE, kind="all")
     assert at.multiselect(key="audit_kinds").value == [] and hidden_note(at) is None
-    assert set(grid(at)["kind"]) == {"call", "session_start", "audit_view"} and at.query_params["kind"] == "all"
+    assert set(grid(at)["kind"]) == {"call", "tab_start", "audit_view"} and at.query_params["kind"] == "all"
 
 
 def test_several_kinds_from_the_widget_go_into_the_url(open_page, seeded) -> None:
@@ -140,7 +141,8 @@ def test_several_kinds_from_the_widget_go_into_the_url(open_page, seeded) -> Non
     # Each view opened is logged before it is counted: the opening one and this one.
     assert sorted(set(grid(at)["kind"])) == ["audit_view", "call"] and len(grid(at)) == 3 + 2
     assert "audit_view" in at.query_params["kind"].split(",") and hidden_note(at) == (
-        "Not shown (kind filter): Console visit. Add them under Kind, or clear it for every kind.")
+        "Not shown (kind filter): Console tab opened, Console visit (older entries). Add them under Kind, or clear it "
+        "for every kind.")
     at.multiselect(key="audit_kinds").set_value(["webhook"]).run()
     assert summary(at).startswith("**0 rows match**") and at.query_params["kind"] == "webhook"
 

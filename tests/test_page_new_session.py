@@ -60,7 +60,7 @@ def test_bad_input_shows_per_field_errors_and_sends_nothing(open_page, app_env) 
     }
     assert any("Nothing was sent" in e for e in errors(at))
     log = CallLog(app_env / "ops.db")
-    assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["session_start"]  # no API call
+    assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["tab_start"]  # no API call
 
 
 def keys_in_order(at: AppTest, prefix: str) -> list[str]:
@@ -146,4 +146,4 @@ def test_a_create_refused_by_a_locked_log_is_explained_at_the_button(app_env, mo
     assert any("Nothing was sent to the API." in t.value for t in at.text)
     assert str(app_env / "ops.db") in [c.value for c in at.code]
     log = CallLog(app_env / "ops.db")
-    assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["session_start"]  # nothing sent
+    assert [log.entry(seq)["kind"] for seq in range(1, log.count() + 1)] == ["tab_start"]  # nothing sent

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib.access.service import AccessDenied, AccessService, ConfigError, Identity, LoginRequired
+from lib.access.service import (
+    FAILED_PARAM,
+    AccessDenied,
+    AccessService,
+    ConfigError,
+    Identity,
+    LoginRequired,
+    SignInRefused,
+)
 from lib.audit.service import AuditService, CallLogUnavailable, ops_db_path
 from lib.payments.service import PaymentsService
 from lib.qa.service import QAService
@@ -26,8 +34,10 @@ from ui.widgets import page_link
 
 ENV_KEY = "environment"  # the choice itself: plain session state, so it survives page switches
 ENV_WIDGET = "environment_picker"  # the widget, refilled from the choice on every run
-STARTED = "access_session_recorded"  # the operator whose session start is logged (once per session)
+STARTED = "access_session_recorded"  # the operator whose tab start is logged (once per browser tab)
 NO_ROLE_LOGGED = "access_no_role_recorded"
+REFUSED_LOGGED = "access_signin_refused_recorded"  # the refused sign-in already logged in this tab
+ENDED_LOGGED = "access_ended_signin_recorded"  # the ended sign-in whose refused request is logged
 PAID_MARKER = "payments_paid_marker"  # the last payment this browser session was told of (kept across pages)
 
 
@@ -54,10 +64,14 @@ def _payments(db_path: str) -> PaymentsService:
 
 
 @st.fragment(run_every=3)
-def paid_toasts(payments: PaymentsService, creator: str) -> None:
+def paid_toasts(payments: PaymentsService, access: AccessService, who: Identity) -> None:
     """Tell the creator of a session when it is paid, on whatever page they are: a toast, once per
     payment (the marker in session state moves past each one told). A new browser session starts
-    from now: payments known before it are not news."""
+    from now: payments known before it are not news. A sign-in ended meanwhile (an admin signed the
+    person out everywhere) reruns the whole page, whose frame then asks to sign in again."""
+    if access.signin_ended(who):
+        st.rerun(scope="app")
+    creator = who.operator
     if PAID_MARKER not in st.session_state:
         st.session_state[PAID_MARKER] = payments.paid_marker()
         return
@@ -100,10 +114,12 @@ class Frame:
         return local_time(moment, self.tz, seconds=seconds)
 
 
-def _logged_in_email() -> str | None:
+def _claims() -> dict[str, object] | None:
+    """The ID token's claims Streamlit keeps for this browser (``st.user``), or None when signed out."""
     user = st.user
-    email = user.get("email")
-    return email if user.get("is_logged_in") and isinstance(email, str) else None
+    if not user.get("is_logged_in"):
+        return None
+    return {key: value for key, value in user.items() if isinstance(value, str | int | float | bool)}
 
 
 def _stop_with(title: str, message: str, icon: str) -> None:
@@ -112,13 +128,39 @@ def _stop_with(title: str, message: str, icon: str) -> None:
     st.markdown(message)
 
 
-def _record_start(access: AccessService, who: Identity) -> None:
-    """Log this browser session's start once: who, and from where as far as Streamlit can tell."""
+def _record_tab_start(access: AccessService, who: Identity) -> None:
+    """Log this browser tab's start once: who, and from where as far as Streamlit can tell."""
     if st.session_state.get(STARTED) == who.operator:
         return
     st.session_state[STARTED] = who.operator
-    access.record_start(who, ip_address=_text(st.context.ip_address),
-                        user_agent=_text(st.context.headers.get("User-Agent")))
+    access.record_tab_start(who, ip_address=_text(st.context.ip_address),
+                            user_agent=_text(st.context.headers.get("User-Agent")))
+
+
+def _once_per_tab(key: str, value: str) -> bool:
+    """True the first time ``value`` is seen under ``key`` in this tab (log a refusal once, not per rerun)."""
+    if st.session_state.get(key) == value:
+        return False
+    st.session_state[key] = value
+    return True
+
+
+def _log_out(access: AccessService, who: Identity) -> None:
+    """End the sign-in on the server first (a copied cookie stops working), then Streamlit's cookie."""
+    access.sign_out(who)
+    st.logout()
+
+
+def _sign_in_page() -> None:
+    """The Sign in prompt, saying so when the provider refused the last attempt (the callback's
+    middleware recorded it and sent the person here with the provider's error code)."""
+    _stop_with("Sign in", "This console records who does what: sign in with your company account first.", "🔒")
+    failed = st.query_params.get(FAILED_PARAM)
+    if failed:
+        st.error(f"**Sign-in failed**: the identity provider refused it (error {md(failed)}). If it refuses "
+                 "Streamlit's default prompt=select_account, an administrator sets client_kwargs with another "
+                 "prompt under [auth] in .streamlit/secrets.toml (see its example file).", icon="⚠️")
+    st.button("Log in", type="primary", icon="🔑", on_click=st.login, key="access_login")
 
 
 def _text(value: object) -> str | None:
@@ -167,19 +209,30 @@ def checked_gate(access: AccessService) -> Identity:
         _stop_with("The console cannot start", f"**Configuration problem**: {md(exc)}", "⛔")
         st.stop()
     try:
-        who = access.identify(policy, _logged_in_email())
+        who = access.identify(policy, _claims())
     except LoginRequired:
-        _stop_with("Sign in", "This console records who does what: sign in with your company account first.",
-                   "🔒")
+        _sign_in_page()
+        st.stop()
+    except SignInRefused as refused:
+        if _once_per_tab(REFUSED_LOGGED, refused.signin.signin_id):
+            access.record_refused(refused)
+        _stop_with("Sign-in refused", md(refused.reason), "🚫")
+        st.button("Log out", on_click=st.logout, key="access_logout_refused")
+        st.stop()
+    ended = access.check_signin(who)
+    if ended:
+        if who.signin and _once_per_tab(ENDED_LOGGED, who.signin.signin_id):
+            access.record_ended(who, ended)
+        _stop_with("Sign in again", f"Your sign-in has ended: {md(ended)}. Sign in again to go on.", "🔒")
         st.button("Log in", type="primary", icon="🔑", on_click=st.login, key="access_login")
         st.stop()
-    _record_start(access, who)
+    _record_tab_start(access, who)
     if not who.has_role:
         if st.session_state.get(NO_ROLE_LOGGED) != who.operator:
             st.session_state[NO_ROLE_LOGGED] = who.operator
             access.record_no_role(who)
         _stop_with("No access", md(policy.no_role_message(who)), "🚫")
-        st.button("Log out", on_click=st.logout, key="access_logout_norole")
+        st.button("Log out", on_click=_log_out, args=(access, who), key="access_logout_norole")
         st.stop()
     return who
 
@@ -239,11 +292,12 @@ def frame(page: PageInfo) -> Frame:
                        "Configure [auth] in .streamlit/secrets.toml to share the console.")
         else:
             st.caption(f"Roles: {', '.join(sorted(who.roles))}")
-            st.button("Log out", on_click=st.logout, icon="🚪", key="access_logout")
+            st.button("Log out", on_click=_log_out, args=(AccessService(sessions.log), who), icon="🚪",
+                      key="access_logout")
         if env_name == "sandbox":
             st.caption(f"Local sandbox at `{sessions.sandbox_base_url}`")
         with log_guard():
-            paid_toasts(_payments(str(ops_db_path())), who.operator)
+            paid_toasts(_payments(str(ops_db_path())), AccessService(sessions.log), who)
     try:
         env = sessions.environment(env_name or "sandbox")
     except ConfigError as exc:

@@ -37,5 +37,6 @@ DETAIL = PageInfo("session_detail", "Session detail", "🔎", "view_session")
 PAYMENTS = PageInfo("payments", "Payments", "💷", "view_payments")
 QA = PageInfo("qa_explorer", "QA explorer", "🧪", "qa_run")
 AUDIT = PageInfo("audit_log", "Audit log", "🧾", "view_audit")
+SIGNINS = PageInfo("signins", "Who is signed in", "🔐", "manage_signins")
 
-PAGES: tuple[PageInfo, ...] = (NEW_SESSION, ACTIVE, UPDATE, DETAIL, PAYMENTS, QA, AUDIT)
+PAGES: tuple[PageInfo, ...] = (NEW_SESSION, ACTIVE, UPDATE, DETAIL, PAYMENTS, QA, AUDIT, SIGNINS)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from lib.access.claims import SignIn
 from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
 
 FINANCE, QA, AUDITOR, ADMIN = "finance", "qa", "auditor", "admin"
@@ -22,7 +23,7 @@ ROLES: tuple[str, ...] = (FINANCE, QA, AUDITOR, ADMIN)
 UNMASKED_ROLES = frozenset({FINANCE, AUDITOR, ADMIN})  # see customer personal data in full
 
 Action = Literal["create", "update", "qa_run", "view_audit", "export", "view_session", "view_active", "capture",
-                 "void", "refund", "view_payments", "checkpoint"]
+                 "void", "refund", "view_payments", "checkpoint", "manage_signins"]
 ACTIONS: tuple[str, ...] = get_args(Action)
 # Actions that act in one environment: the caller must say which.
 ENV_ACTIONS = frozenset({"create", "update", "qa_run", "view_active", "capture", "void", "refund", "view_payments"})
@@ -40,6 +41,7 @@ ACTION_LABELS: dict[str, str] = {
     "refund": "refund payments",
     "view_payments": "view payments",
     "checkpoint": "pin the call log's head (checkpoint)",
+    "manage_signins": "see who is signed in and sign a person out everywhere",
 }
 
 QA_ENVIRONMENTS = frozenset({SANDBOX, ACQUIRED_TEST})
@@ -56,7 +58,7 @@ GRANTS: dict[str, dict[str, frozenset[str] | None]] = {
          **dict.fromkeys(MONEY_ACTIONS, QA_ENVIRONMENTS)},
     AUDITOR: {"view_audit": None, "view_session": None, "export": None, "view_payments": None,  # read-only,
               "checkpoint": None},  # but for pinning the log's head
-    ADMIN: dict.fromkeys(ACTIONS),
+    ADMIN: dict.fromkeys(ACTIONS),  # manage_signins among them: admins only
 }
 
 OPEN_PAGE = "open:"  # the action of opening a page: ``open:<page key>``
@@ -104,6 +106,7 @@ class Identity:
     operator: str
     roles: frozenset[str]
     local_mode: bool
+    signin: SignIn | None = None  # the provider's account behind a sign-in (None in local mode)
 
     @property
     def has_role(self) -> bool:

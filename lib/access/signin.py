@@ -1,7 +1,8 @@
 """Sign-in settings: ``[auth]`` (OpenID Connect through ``st.login``) and ``[access]`` (roles by e-mail).
 
-Roles match the logged-in e-mail exactly or by whole domain (``*@example.com``), case-insensitive;
-a typo in ``[access]`` is a :class:`ConfigError` naming the entry, never a silent lock-out.
+Roles match the logged-in e-mail exactly or by whole domain (``*@example.com``), case-insensitive,
+and only an e-mail the provider verified (lib.access.claims); a typo in ``[access]`` is a
+:class:`ConfigError` naming the entry, never a silent lock-out.
 """
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.access.claims import SignIn, verified_email
 from lib.access.policy import ADMIN, ROLES, Identity, LoginRequired
 from lib.settings import ConfigError, load_secrets
 
 DEFAULT_CONTACT = "an administrator of this console"
+# [access] key: trust an e-mail sent without any email_verified claim (never one marked false).
+TRUST_UNVERIFIED_KEY = "trust_email_without_verified_claim"
 AUTH_KEYS = ("redirect_uri", "cookie_secret", "client_id", "client_secret", "server_metadata_url")
 
 _EMAIL = re.compile(r"^[^@\s*]+@(?P<domain>[^@\s*]+\.[^@\s*]+)$")
@@ -61,6 +65,7 @@ class AccessPolicy:
     auth: bool
     grants: Mapping[str, frozenset[str]] = field(default_factory=dict)  # role → e-mails / *@domain
     contact: str | None = None
+    trust_missing_verified_claim: bool = False  # [access] trust_email_without_verified_claim
 
     @classmethod
     def from_secrets(cls, secrets: Mapping[str, Any] | None = None) -> AccessPolicy:
@@ -71,16 +76,22 @@ class AccessPolicy:
             raise ConfigError("[access] in .streamlit/secrets.toml must be a table")
         grants: dict[str, frozenset[str]] = {}
         contact = None
+        trust_missing = False
         for key, value in section.items():
-            if key == "contact":
+            if key == TRUST_UNVERIFIED_KEY:
+                if not isinstance(value, bool):
+                    raise ConfigError(f"[access] {TRUST_UNVERIFIED_KEY} must be true or false, got {value!r}")
+                trust_missing = value
+            elif key == "contact":
                 if not isinstance(value, str) or not value.strip():
                     raise ConfigError(f"[access] contact must be text (an e-mail or a team), got {value!r}")
                 contact = value.strip()
             elif key in ROLES:
                 grants[key] = _patterns(key, value)
             else:
-                raise ConfigError(f"[access] {key}: unknown role; the roles are {', '.join(ROLES)} (and contact)")
-        return cls(not is_local_mode(secrets), grants, contact)
+                raise ConfigError(f"[access] {key}: unknown role; the roles are {', '.join(ROLES)} "
+                                  f"(and contact, {TRUST_UNVERIFIED_KEY})")
+        return cls(not is_local_mode(secrets), grants, contact, trust_missing)
 
     def roles_of(self, email: str) -> frozenset[str]:
         """Roles granted to ``email`` by exact address or by its whole domain."""
@@ -96,6 +107,18 @@ class AccessPolicy:
         if not email or not email.strip():
             raise LoginRequired("sign in first: [auth] is configured, so every page needs a login")
         return Identity(email.strip().lower(), self.roles_of(email), local_mode=False)
+
+    def signed_in(self, claims: Mapping[str, Any] | None, *, operator_fallback: str) -> Identity:
+        """The person behind the provider's ID-token ``claims`` (``st.user``), roles granted only on a
+        verified e-mail: LoginRequired when nobody is signed in, SignInRefused when the token lacks
+        what a role needs. Without ``[auth]``, the local operator (admin)."""
+        if not self.auth:
+            return self.identity(None, operator_fallback=operator_fallback)
+        if not claims or not claims.get("is_logged_in"):
+            raise LoginRequired("sign in first: [auth] is configured, so every page needs a login")
+        signin = SignIn.from_claims(claims)
+        email = verified_email(signin, trust_missing_verified_claim=self.trust_missing_verified_claim)
+        return Identity(email, self.roles_of(email), local_mode=False, signin=signin)
 
     def no_role_message(self, identity: Identity) -> str:
         """What someone signed in without a role reads: that they have none, and whom to ask."""

@@ -14,7 +14,15 @@ from typing import Any
 
 import pandas as pd
 
-from lib.access.events import ACCESS_DENIED, AUDIT_VIEW, SESSION_START
+from lib.access.events import (
+    ACCESS_DENIED,
+    AUDIT_VIEW,
+    SESSION_START,
+    SIGN_IN,
+    SIGN_IN_REFUSED,
+    SIGN_OUT,
+    TAB_START,
+)
 from lib.audit.filters import (
     ALL_TIME,
     CALL,
@@ -48,12 +56,14 @@ KIND_LABELS = {
     CALL: "API call", "api_request": "API request (half of a call)", "api_result": "API result (half of a call)",
     WEBHOOK: "Webhook", PAYMENT_RESOLUTION: "Money operation settled by a person",
     RESOLUTION: "Unanswered call settled by a person", EXPORT: "Export", CHECKPOINT: "Checkpoint", ARCHIVE: "Archive",
-    ACCESS_DENIED: "Access denied", SESSION_START: "Console visit", AUDIT_VIEW: "Audit log viewed",
+    SIGN_IN: "Sign-in", SIGN_OUT: "Sign-out", SIGN_IN_REFUSED: "Sign-in refused", ACCESS_DENIED: "Access denied",
+    TAB_START: "Console tab opened", AUDIT_VIEW: "Audit log viewed",
+    SESSION_START: "Console visit (older entries)",
 }
 KINDS = tuple(KIND_LABELS)
 # Every console visit and every view of this page is logged: they would fill the first page, so
 # the opening view leaves them out (and says so); the halves of a call are covered by CALL.
-NOISE = (SESSION_START, AUDIT_VIEW)
+NOISE = (TAB_START, AUDIT_VIEW, SESSION_START)
 DEFAULT_KINDS = tuple(k for k in KINDS if k not in (*NOISE, *CALL_KINDS))
 ALL_KINDS = "all"  # the URL value of ``kind`` for every kind (an absent ``kind`` means DEFAULT_KINDS)
 METHODS = ("GET", "POST", "PUT", "DELETE")

@@ -363,3 +363,18 @@ def reconcile_every_s() -> float:
     if not value > 0:
         raise ConfigError(f"OPS_RECONCILE_EVERY_S must be more than 0 seconds, got {raw!r}")
     return value
+
+
+SIGNIN_IDLE_HOURS = 8.0  # a sign-in unused this long ends: a forgotten browser is not a way in
+
+
+def signin_idle_hours() -> float:
+    """Hours without a page request after which a sign-in ends (``OPS_SIGNIN_IDLE_HOURS``, 8)."""
+    raw = os.environ.get("OPS_SIGNIN_IDLE_HOURS", "").strip()
+    try:
+        value = float(raw) if raw else SIGNIN_IDLE_HOURS
+    except ValueError:
+        raise ConfigError(f"OPS_SIGNIN_IDLE_HOURS must be a number of hours, got {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"OPS_SIGNIN_IDLE_HOURS must be more than 0 hours, got {raw!r}")
+    return value

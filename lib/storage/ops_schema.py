@@ -156,3 +156,17 @@ def _archive_markers(db: Database) -> None:
 def migrate_ops(path: str | Path) -> Database:
     """Bring the console's database at ``path`` to the latest schema (once per process)."""
     return migrate(path, MIGRATIONS)
+
+
+@MIGRATIONS(name="0006_signins")
+def _signins(db: Database) -> None:
+    """Sign-ins the server knows of (lib.access.signins): Streamlit's signed cookie is not tracked
+    by the server, so logout, the idle limit and an admin's sign-out end a row here, and a cookie
+    replayed later carries the same ID-token claims (the key) and finds its sign-in ended."""
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS signins (
+            signin_id TEXT PRIMARY KEY, issuer TEXT NOT NULL, subject TEXT NOT NULL, email TEXT,
+            email_verified INTEGER, started_at TEXT NOT NULL, last_seen_at TEXT NOT NULL,
+            ended_at TEXT, ended_why TEXT)""")
+    db.execute("CREATE INDEX IF NOT EXISTS signins_email ON signins (email, ended_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS signins_subject ON signins (issuer, subject, ended_at)")
