@@ -21,8 +21,9 @@ coverage. The algorithm is AETG-style, one row at a time:
    (A case with a negative still covers the positive tuples of its other values.)
 
 Everything random draws from ``random.Random(seed)``: same model and seed, same cases. Each case's
-expected outcome is :func:`lib.fields.validation.validate_create` of its payload, so context rules (https
-only while 3-D Secure is on, no decimals for JPY) come out right without hand-marking.
+expected outcome is the tester's mark (a negative value: refused on its field; none: accepted);
+:func:`lib.fields.validation.validate_create` of its payload is kept beside it as the contract's
+verdict, shown where the two disagree (:func:`lib.qa.suite.disagreements`), never as the oracle.
 """
 from __future__ import annotations
 
@@ -346,12 +347,14 @@ def _case(model: Model, space: _Space, index: int, row: Row, seed: int) -> Case:
     values = {dim.path: dim.values[v] for dim, v in zip(space.dims, complete, strict=True)}
     base = build_payload(model.base, {ORDER_ID: f"qa-{seed}-{index}"})
     payload = build_payload(base, {path: value.value for path, value in values.items()})
+    negative = next((path for path, value in values.items() if value.negative), None)
     return Case(
         index=index,
         values=values,
-        negative_path=next((path for path, value in values.items() if value.negative), None),
+        negative_path=negative,
         payload=payload,
-        expected_paths=tuple(problem["parameter"] for problem in validate_create(payload)),
+        expected_paths=(negative,) if negative else (),
+        contract_paths=tuple(problem["parameter"] for problem in validate_create(payload)),
     )
 
 
