@@ -103,7 +103,7 @@ def test_apply_pict_replaces_the_model_and_a_bad_line_is_named(open_page) -> Non
 
 def test_a_bad_constraint_line_is_named(open_page) -> None:
     at = open_page(PAGE)
-    at.text_area(key="qa_constraints").input("IF [tds.is_active] = false THEN [tds.redirect_url] IN {nope};").run()
+    at.text_area(key="qa_constraints").input('IF [tds.is_active] = "false" THEN [tds.redirect_url] IN {"nope"};').run()
     assert any("constraint line 1" in e and "tds.redirect_url" in e for e in errors(at)), errors(at)
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from lib.fields.validation import validate_create
 from lib.qa.allpairs import Yardstick, allpairspy_suite, measure, positives_only
+from lib.qa.constraints import Judge
 from lib.qa.defaults import default_model
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, coverage_of, full_product_size, generate
 from lib.qa.model import Dimension, Model
@@ -26,20 +27,23 @@ def valid_cases(model: Model, negative: tuple[str, Value] | None = None) -> list
     dims = model.enabled()
     options = [[negative[1]] if negative and d.path == negative[0] else d.positives for d in dims]
     cases = [dict(zip((d.path for d in dims), values, strict=True)) for values in product(*options)]
-    return [case for case in cases if all(c.holds(case) for c in model.constraints)]
+    return [case for case in cases if holds(model, case)]
+
+
+def holds(model: Model, case: dict[str, Value]) -> bool:
+    return Judge(model.constraints, {d.path: d.values for d in model.dimensions}).allows(case)
 
 
 def allowed_tuples(model: Model, t: int) -> set[tuple[tuple[str, str], ...]]:
     """Brute force: t-tuples of non-negative values that some choice of the other constrained fields allows."""
     dims = model.enabled()
-    constrained = {c.if_path for c in model.constraints} | {c.then_path for c in model.constraints}
+    constrained = {path for c in model.constraints for path in c.paths}
     found = set()
     for chosen in combinations(dims, t):
         others = [d for d in dims if d.path in constrained and d not in chosen]
         for values in product(*(d.positives for d in chosen)):
             fixed = {d.path: v for d, v in zip(chosen, values, strict=True)}
-            if any(all(c.holds({**fixed, **dict(zip((d.path for d in others), rest, strict=True))})
-                       for c in model.constraints)
+            if any(holds(model, {**fixed, **dict(zip((d.path for d in others), rest, strict=True))})
                    for rest in product(*(d.positives for d in others))):
                 found.add(tuple(sorted((path, v.label) for path, v in fixed.items())))
     return found
@@ -63,7 +67,7 @@ def generable(model: Model) -> bool:
 def check_suite(model: Model, suite: Suite, t: int) -> None:
     cases = [case.values for case in suite.cases]
     for case in suite.cases:
-        assert all(c.holds(case.values) for c in model.constraints)
+        assert holds(model, case.values)
         negatives = [path for path, value in case.values.items() if value.negative]
         assert len(negatives) <= 1 and case.negative_path == (negatives[0] if negatives else None)
     allowed = allowed_tuples(model, t)

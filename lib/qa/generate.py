@@ -31,11 +31,13 @@ import math
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import combinations, product
 from typing import Literal, cast
 
 from lib.fields.schema import ORDER_ID
 from lib.fields.validation import validate_create
+from lib.qa.constraints import Constraint, Judge
 from lib.qa.model import Model, build_payload, check_values
 from lib.qa.suite import Case, Coverage, Suite
 from lib.qa.values import Value
@@ -58,6 +60,15 @@ def _row(n: int, dims: Sequence[int], values: Sequence[int]) -> Row:
     return row
 
 
+@dataclass
+class _Rule:
+    """A constraint, the enabled dimensions it names, and its verdicts on their values seen so far."""
+
+    dims: tuple[int, ...]
+    constraint: Constraint
+    memo: dict[tuple[int | None, ...], bool] = field(default_factory=dict)
+
+
 class _Space:
     """The enabled dimensions as value indices, with constraint checks and exact feasibility."""
 
@@ -72,15 +83,12 @@ class _Space:
         self.negative = [[i for i, v in enumerate(d.values) if v.negative] for d in self.dims]
         self.negative_flags = [[v.negative for v in d.values] for d in self.dims]
         index = {d.path: i for i, d in enumerate(self.dims)}
-        # (a, values of a that trigger, b, values of b allowed then); constraints on disabled fields are moot
-        self.rules = [
-            (a, frozenset(i for i, v in enumerate(self.dims[a].values) if c.triggers(v.value)),
-             b, frozenset(i for i, v in enumerate(self.dims[b].values) if c.allows(v.value)))
-            for c in model.constraints if c.if_path in index and c.then_path in index
-            for a, b in [(index[c.if_path], index[c.then_path])]
-        ]
-        self.constrained = sorted({r[0] for r in self.rules} | {r[2] for r in self.rules})
-        self._rules_of = {d: [r for r in self.rules if d in (r[0], r[2])] for d in self.constrained}
+        self.judge = Judge(model.constraints, {d.path: d.values for d in self.dims})
+        # each constraint on the enabled fields it names (disabled ones stay unknown: never a refusal)
+        self.rules = [_Rule(tuple(index[p] for p in c.paths if p in index), c)
+                      for c in model.constraints if any(p in index for p in c.paths)]
+        self.constrained = sorted({d for rule in self.rules for d in rule.dims})
+        self._rules_of = {d: [r for r in self.rules if d in r.dims] for d in self.constrained}
         self._memo: dict[tuple[int | None, ...], bool] = {}
         self.rarity = self._rarity()
 
@@ -107,10 +115,14 @@ class _Space:
         """Whether the row's value is a negative one (an unset value is not)."""
         return value is not None and self.negative_flags[dim][value]
 
-    @staticmethod
-    def _ok(rule: tuple[int, frozenset[int], int, frozenset[int]], row: Row) -> bool:
-        a, triggers, b, allowed = rule
-        return row[a] not in triggers or row[b] is None or row[b] in allowed
+    def _ok(self, rule: _Rule, row: Row) -> bool:
+        """Whether the rule is not false on the row's values so far (memoised per rule on them)."""
+        key = tuple(row[d] for d in rule.dims)
+        if key not in rule.memo:
+            values = {self.dims[d].path: self.dims[d].values[v] for d, v in zip(rule.dims, key, strict=True)
+                      if v is not None}
+            rule.memo[key] = self.judge.verdict(rule.constraint, values.get) is not False
+        return rule.memo[key]
 
     def holds(self, row: Row) -> bool:
         return all(self._ok(rule, row) for rule in self.rules)
