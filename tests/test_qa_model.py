@@ -12,6 +12,7 @@ from lib.qa.constraints import RELATIONS, Constraint, Expr, Judge, Literal, Logi
 from lib.qa.defaults import default_model
 from lib.qa.model import Dimension, Model, build_payload
 from lib.qa.pict import from_pict, to_pict
+from lib.qa.pict_syntax import parse
 from lib.qa.values import BASE, NOT_SENT, Value, parse_label, token
 
 # ---- random models (shared with test_qa_generate) -------------------------------------------------
@@ -120,7 +121,10 @@ def test_default_model_round_trips() -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(models(values=TRICKY, all_enabled=False))
 def test_random_models_round_trip_through_pict_and_json(model: Model) -> None:
-    back = from_pict(to_pict(model), base=model)
+    text = to_pict(model)
+    # PICT splits at commas: every value must stay one value (none holds a comma, an alias bar or a weight)
+    assert [len(p.values) for p in parse(text).parameters] == [len(d.values) for d in model.enabled()]
+    back = from_pict(text, base=model)
     assert back == model and back.to_json() == model.to_json()
     assert Model.from_json(model.to_json()).to_json() == model.to_json()
 
