@@ -31,13 +31,14 @@ def valid_cases(model: Model, negative: tuple[str, Value] | None = None) -> list
 
 
 def holds(model: Model, case: dict[str, Value]) -> bool:
-    return Judge(model.constraints, {d.path: d.values for d in model.dimensions}).allows(case)
+    return Judge(model.constraints, {d.path: d.values for d in model.enabled()}).allows(case)
 
 
 def allowed_tuples(model: Model, t: int) -> set[tuple[tuple[str, str], ...]]:
     """Brute force: t-tuples of non-negative values that some choice of the other constrained fields allows."""
     dims = model.enabled()
-    constrained = {path for c in model.constraints for path in c.paths}
+    enabled = {d.path for d in dims}
+    constrained = {path for c in model.constraints if set(c.paths) <= enabled for path in c.paths}
     found = set()
     for chosen in combinations(dims, t):
         others = [d for d in dims if d.path in constrained and d not in chosen]

@@ -1,5 +1,5 @@
-"""PICT text against PICT's documented grammar: examples copied from PICT's doc/pict.md (each names its
-section), the every-construct fixture both ways, and PICT itself on our exports where it is installed."""
+"""PICT text against PICT's documented grammar: examples copied from PICT's documentation (a comment
+names each one's section), the every-construct fixture both ways, and PICT itself where it is built."""
 from __future__ import annotations
 
 import os
@@ -178,6 +178,10 @@ def test_the_docs_types_compare_numbers_as_numbers_and_texts_as_texts() -> None:
         from_pict('IF [Size] > "3" THEN [Value] > "b";', model)
     with pytest.raises(ValueError, match=r"\[Size\] is numeric .* and \[Value\] is not"):
         from_pict("[Size] = [Value];", model)
+    # PICT reads the model with and without its negatives: a field numeric only without them compares with nothing
+    for literal_text in ("3", '"3"'):
+        with pytest.raises(ValueError, match=r"\[Size\] has numbers for valid values and a text among its negatives"):
+            from_pict(f"Size: 1, 2, ~x\nValue: a\n[Size] = {literal_text};", model)
 
 
 def test_the_docs_negative_values_pair_only_with_valid_ones() -> None:
@@ -248,6 +252,14 @@ def test_pict_itself_accepts_our_exports() -> None:
     pict = os.environ.get("PICT") or shutil.which("pict")
     if pict is None:
         pytest.skip("the PICT binary is not installed: build microsoft/pict and set PICT=<path> (bench/pict_check.py)")
-    done = subprocess.run([sys.executable, str(REPO / "bench" / "pict_check.py"), "--pict", pict],
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "pict_check.py"), "--pict", pict, "--random", "100"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_constraint_naming_a_field_switched_off_is_skipped_as_pict_skips_it() -> None:
+    """PICT warns "contains unknown parameter. Skipping..." and generates as if it were not there."""
+    model = from_pict('save_card: true, false\ntransaction.moto: true, false\n'
+                      '[save_card] = "true" AND [customer.ip] = "<not sent>";\n', default_model())
+    assert len(model.constraints) == 1 and not model.dimension("customer.ip").enabled
+    assert {case.values["save_card"] for case in generate(model).cases} == {Value(True), Value(False)}

@@ -166,11 +166,18 @@ def _cmp(a: float | str, b: float | str) -> int:
 
 
 class Judge:
-    """A model's constraints over its dimensions' values: whether a (partial) case satisfies them."""
+    """A model's constraints over its dimensions' values: whether a (partial) case satisfies them.
+
+    A constraint naming a field outside ``dimensions`` (one switched off) is left out, as PICT skips
+    a constraint naming a parameter its model does not list.
+    """
 
     def __init__(self, constraints: Sequence[Constraint], dimensions: Mapping[str, Sequence[Value]]) -> None:
-        self.constraints = list(constraints)
+        self.constraints = [c for c in constraints if all(path in dimensions for path in c.paths)]
         self._numeric = {path: numeric(path, values) for path, values in dimensions.items()}
+        # PICT reads the model twice, without its negatives and with them: a field must be one type both times
+        self._mixed = {path for path, values in dimensions.items()
+                       if numeric(path, [v for v in values if not v.negative]) != self._numeric[path]}
         self._known = {(path, value): self._key(path, value) for path, values in dimensions.items() for value in values}
 
     def _key(self, path: str, value: Value) -> float | str:
@@ -201,6 +208,10 @@ class Judge:
 
     def is_numeric(self, path: str) -> bool:
         return self._numeric[path]
+
+    def is_mixed(self, path: str) -> bool:
+        """Numeric in its valid values, not with its negatives: PICT compares such a field with nothing."""
+        return path in self._mixed
 
     def names_a_value(self, path: str, item: Literal) -> bool:
         """Whether the literal is one of the field's values (how a typo in a constraint is caught)."""

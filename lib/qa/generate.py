@@ -84,9 +84,8 @@ class _Space:
         self.negative_flags = [[v.negative for v in d.values] for d in self.dims]
         index = {d.path: i for i, d in enumerate(self.dims)}
         self.judge = Judge(model.constraints, {d.path: d.values for d in self.dims})
-        # each constraint on the enabled fields it names (disabled ones stay unknown: never a refusal)
-        self.rules = [_Rule(tuple(index[p] for p in c.paths if p in index), c)
-                      for c in model.constraints if any(p in index for p in c.paths)]
+        # each constraint with the dimensions it names; one naming a disabled field is skipped (the judge's rule)
+        self.rules = [_Rule(tuple(index[p] for p in c.paths), c) for c in self.judge.constraints]
         self.constrained = sorted({d for rule in self.rules for d in rule.dims})
         self._rules_of = {d: [r for r in self.rules if d in r.dims] for d in self.constrained}
         self._memo: dict[tuple[int | None, ...], bool] = {}

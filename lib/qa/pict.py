@@ -75,10 +75,11 @@ def _values(parameter: Parameter) -> list[Value]:
 def checked(constraints: list[tuple[int, Constraint]], model: Model) -> list[Constraint]:
     """The constraints, once each names known fields and compares them as PICT allows."""
     judge = Judge([], {d.path: d.values for d in model.dimensions})
+    known = {d.path for d in model.dimensions}
     for line, constraint in constraints:
         for term in constraint.terms():
             for path in term.paths:
-                if path not in {d.path for d in model.dimensions}:
+                if path not in known:
                     raise PictError(line, f"unknown field {path!r}")
             reason = _refusal(judge, term.path, term.op, term.operand)
             if reason:
@@ -89,6 +90,11 @@ def checked(constraints: list[tuple[int, Constraint]], model: Model) -> list[Con
 def _refusal(judge: Judge, path: str, op: str, operand: Literal | tuple[Literal, ...] | str) -> str | None:
     numeric = judge.is_numeric(path)
     kind = "numeric (all its values are numbers)" if numeric else "a text field"
+    for field in (path, *([operand] if isinstance(operand, str) else [])):
+        if judge.is_mixed(field):
+            return (f"[{field}] has numbers for valid values and a text among its negatives: PICT reads a model "
+                    "with and without its negatives and compares such a field with nothing (spell its negatives "
+                    "as numbers, or leave it out of constraints)")
     if isinstance(operand, str):
         if operand == path:
             return f"[{path}] is compared with itself"
