@@ -125,6 +125,7 @@ def test_a_run_against_the_sandbox_meets_the_surprises_announced_before_it(open_
     preview = table(at, "contract")
     total, announced = len(preview), set(preview["#"][preview["expected"] != preview["contract"]])
     assert announced and any("your marks" in w.value for w in at.warning)
+    assert any("your `~` marks and the contract disagree" in c for c in captions(at))
     assert set(table(at, "you marked")["you marked"]) <= {"negative", "positive"}
     run_id = run_to_end(at)
     bar = at.get("progress")[0]
