@@ -83,13 +83,13 @@ def check_random(pict: str, count: int) -> bool:
     accepted, or refused only as contradictory ("Too restrictive constraints"), and its rows agreeing."""
     from hypothesis import HealthCheck, given, settings
 
-    from tests.test_qa_model import TRICKY, models
+    from tests.test_qa_model import TRICKY, TYPED, models
 
     failures: list[str] = []
     refused_as_contradictory = 0
 
     @settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(models(values=TRICKY))
+    @given(models(values=TRICKY) | models(values=TRICKY, paths=TYPED))
     def one(model: Model) -> None:
         nonlocal refused_as_contradictory
         done = run_pict(pict, model)

@@ -1,6 +1,7 @@
 """QA model: typed values and their labels, payload building, constraints, JSON and PICT round trips."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
@@ -60,14 +61,17 @@ def expressions(draw: st.DrawFn, dimensions: list[Dimension], depth: int = 2) ->
 
 
 @st.composite
-def models(draw: st.DrawFn, values: st.SearchStrategy = SIMPLE, max_dims: int = 5, all_enabled: bool = True) -> Model:
-    """Small random models: 1-5 dimensions of 1-4 valid and 0-2 negative values, 0-3 constraints in PICT's grammar."""
+def models(draw: st.DrawFn, values: st.SearchStrategy = SIMPLE, max_dims: int = 5, all_enabled: bool = True,
+           paths: Sequence[str] = ()) -> Model:
+    """Small random models: 1-5 dimensions of 1-4 valid and 0-2 negative values, 0-3 constraints in PICT's
+    grammar; the dimensions are ``qa.d0``… (no field type) or, given ``paths``, those fields (typed)."""
     dimensions = []
-    for i in range(draw(st.integers(1, max_dims))):
+    names = draw(st.permutations(paths)) if paths else [f"qa.d{i}" for i in range(max_dims)]
+    for i in range(draw(st.integers(1, min(max_dims, len(names))))):
         positives, negatives = draw(st.integers(1, 4)), draw(st.integers(0, 2))
         raw = draw(st.lists(values, min_size=positives + negatives, max_size=positives + negatives, unique_by=token))
         dimensions.append(Dimension(
-            f"qa.d{i}", [Value(v, negative=j >= positives) for j, v in enumerate(raw)],
+            names[i], [Value(v, negative=j >= positives) for j, v in enumerate(raw)],
             all_enabled or draw(st.booleans()) or i == 0,
         ))
     constraints = []
@@ -125,8 +129,12 @@ def test_default_model_round_trips() -> None:
     assert from_pict(to_pict(model), model) == model
 
 
+# fields of every kind: their values are spelled by type (true, 15.02, card+apple_pay, gbp), others explicitly
+TYPED = ("save_card", "transaction.amount", "payment_methods", "transaction.currency", "customer.reference")
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(models(values=TRICKY, all_enabled=False))
+@given(models(values=TRICKY, all_enabled=False) | models(values=TRICKY, all_enabled=False, paths=TYPED))
 def test_random_models_round_trip_through_pict_and_json(model: Model) -> None:
     text = to_pict(model)
     # PICT splits at commas: every value must stay one value (none holds a comma, an alias bar or a weight)
