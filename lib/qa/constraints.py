@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Union
 
 from lib.qa.spelling import is_pict_number, kind_of, spell
 from lib.qa.values import Value
@@ -91,7 +90,7 @@ class Logic:
         return f" {self.op} ".join(f"({item.pict})" if isinstance(item, Logic) else item.pict for item in self.items)
 
 
-Expr = Union[Term, Not, Logic]  # noqa: UP007 - a runtime alias the dataclasses above refer to
+Expr = Term | Not | Logic  # what a predicate is: the dataclasses above name it in their fields
 
 
 @dataclass(frozen=True)
