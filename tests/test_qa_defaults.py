@@ -10,8 +10,8 @@ from lib.fields.schema import AMOUNT, CURRENCY, SESSION_SCHEMA, currency_decimal
 from lib.fields.validation import validate_create
 from lib.qa import defaults
 from lib.qa.defaults import default_base, default_model, default_values
-from lib.qa.model import Constraint, Dimension, build_payload
-from lib.qa.values import NOT_SENT, parse_label
+from lib.qa.model import Dimension, build_payload
+from lib.qa.values import parse_label
 
 VALID_BASE = {"transaction": {"order_id": "qa-1", "amount": Decimal(15), "currency": "gbp"}, "tds": {"is_active": True}}
 
@@ -90,7 +90,8 @@ def test_conditional_fields_are_left_out_when_their_condition_fails() -> None:
     tds = SESSION_SCHEMA["properties"]["tds"]
     only_if = [f"tds.{name}" for name, sub in tds["properties"].items() if sub.get("x-only-if")]
     assert only_if == ["tds.challenge_preference", "tds.challenge_window_size"]
-    assert default_model().constraints == [Constraint("tds.is_active", False, path, [NOT_SENT]) for path in only_if]
+    assert [c.pict for c in default_model().constraints] == [
+        f'IF [tds.is_active] = "false" THEN [{path}] = "<not sent>";' for path in only_if]
 
 
 @pytest.mark.parametrize("dim", default_model().dimensions, ids=lambda d: d.path)

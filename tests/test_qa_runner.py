@@ -326,13 +326,16 @@ def test_export_csv_escapes_formulas_and_json_has_everything(service: QAService)
     assert document["run"]["model_pict"] == "currency: gbp, eur"
 
 
-def test_a_generated_pairwise_suite_meets_no_surprise(service: QAService) -> None:
-    """The generator's expectations and the sandbox come from the same rules: all as expected."""
+def test_a_generated_pairwise_suite_meets_exactly_the_announced_surprises(service: QAService) -> None:
+    """The sandbox runs the contract, so its surprises are the cases where the tester's marks and
+    the contract disagree: no more (nothing unannounced), no fewer (the marks are the oracle)."""
     model = default_model()
     generated_suite = service.generate(model, strength=2, seed=7)
+    announced = {c.index for c in generated_suite.suite.cases if c.expected_paths != c.contract_paths}
+    assert announced and service.disagreements(generated_suite)
     run_id = service.start_run(generated_suite, target="sandbox", who=QA, concurrency=8)
     assert runner.wait(run_id, 30)
-    assert service.progress(run_id).surprises == 0, service.cases(run_id, QA, only_surprises=True)[:3]
+    assert {c.index for c in service.cases(run_id, QA, only_surprises=True)} == announced
     assert service.summary(run_id).cases == len(generated_suite.suite.cases)
     assert service.run_model(run_id) == model
 
@@ -410,3 +413,18 @@ def test_exports_and_cases_mask_personal_values_for_those_who_see_them_masked(se
     shown = service.cases(run_id, QA)[0]
     assert shown.labels["customer.billing.email"] == Value("a***@example.com").label
     assert service.cases(run_id, BOSS)[0].labels["customer.billing.email"] == Value(email).label
+
+
+def test_a_value_marked_negative_that_the_sandbox_accepts_is_a_surprise(service: QAService) -> None:
+    """The tester's ``~`` is the oracle: the contract (which the sandbox runs) accepts ``ok``, so the
+    disagreement shows before the run, and the case holding it comes back a surprise."""
+    model = service.import_pict("transaction.custom1: qa, ~ok\nsave_card: true, false\n", service.default_model())
+    generated_suite = service.generate(model)
+    assert [(d.path, d.label, d.tester, d.contract) for d in service.disagreements(generated_suite)] == [
+        ("transaction.custom1", '~"ok"', "negative", "accepted")]
+    run_id = service.start_run(generated_suite, target="sandbox", who=qa_person("qa@example.com"), concurrency=2)
+    assert runner.wait(run_id, 30)
+    surprises = service.cases(run_id, QA, only_surprises=True)
+    assert [(c.labels["transaction.custom1"], c.result, c.expected, c.http_status) for c in surprises] == [
+        ('~"ok"', "unexpected_accept", "refused: transaction.custom1", 201)]
+    assert service.progress(run_id).surprises == 1

@@ -66,9 +66,15 @@ def test_a_bad_cell_names_its_field(service: QAService, values: object, message:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("save_card: true", "constraint line 1: expected 'IF"),
-    ("\nIF [tds.is_active] = false THEN [tds.redirect_url] IN {nope};", "constraint line 2: \"nope\" is not a value of tds.redirect_url"),
-    ("IF [nope] = 1 THEN [save_card] = true", "constraint line 1: unknown field 'nope'"),
+    ("save_card: true", "constraint line 1: unexpected 'save_card': a constraint starts with IF"),
+    ('\nIF [tds.is_active] = "false" THEN [tds.redirect_url] IN {"nope"};',
+     'constraint line 2: "nope" is not a value of tds.redirect_url'),
+    ('IF [nope] = 1 THEN [save_card] = "true";', "constraint line 1: unknown field 'nope'"),
+    ('IF [save_card] = "true"\n  THEN [tds.is_active] = "true"\n  ELSE [transaction.amount] > 5;',
+     # the default amount: numbers for valid values, ~"15.02" among its negatives
+     r"constraint line 1: \[transaction.amount\] has numbers for valid values and a text among its negatives"),
+    ('IF [save_card] = "true" THEN [transaction.currency] > 5;',
+     r"constraint line 1: \[transaction.currency\] is a text field: compare it with a quoted string"),
 ])
 def test_a_bad_constraint_names_its_line(service: QAService, text: str, message: str) -> None:
     model = service.default_model()

@@ -60,11 +60,11 @@ def show(service: QAService, model: Model | QAError) -> None:
     if isinstance(result, QAError):
         st.error(md(result), icon="✋")
     elif result is not None:
-        _report(result, model)
+        _report(service, result, model)
 
 
-def _report(result: Generated, model: Model) -> None:
-    """Coverage, both case counts, allpairspy's coverage, and the cases themselves."""
+def _report(service: QAService, result: Generated, model: Model) -> None:
+    """Coverage, both case counts, allpairspy's coverage, where the marks and the contract disagree, the cases."""
     if not result.matches(model):
         st.warning("The model changed since this suite was generated: generate again to use it.")
     st.success(result.coverage_text, icon="✅")
@@ -74,5 +74,14 @@ def _report(result: Generated, model: Model) -> None:
                   "—" if result.allpairspy.cases is None else f"{result.allpairspy.cases:,}")
     st.caption(f"allpairspy: {result.allpairspy_coverage_text}. It stops at its first case "
                "that adds no new pair, so under constraints it may end below 100 %; and it has no negatives.")
-    st.dataframe(pd.DataFrame([{"#": c.index, "expected": c.expected, **c.labels} for c in result.suite.cases]),
+    disagreements = service.disagreements(result)
+    if disagreements:
+        st.warning(f"{len(disagreements)} value(s) where your marks (`~` = must be refused on its field) and the "
+                   "contract disagree: a run expects what you marked, so each is a surprise if the target "
+                   "follows the contract.", icon="⚖️")
+        st.dataframe(pd.DataFrame([{"field": d.path, "value": d.label, "you marked": d.tester,
+                                    "contract says": d.contract, "in cases": d.cases, "first case": d.first_case}
+                                   for d in disagreements]), hide_index=True, width="stretch", key="qa_disagreements")
+    st.dataframe(pd.DataFrame([{"#": c.index, "expected": c.expected, "contract": c.contract,
+                                **c.labels} for c in result.suite.cases]),
                  hide_index=True, width="stretch", key="qa_preview")

@@ -47,7 +47,8 @@ def show(service: QAService) -> Model | QAError:
     if MODEL not in ss:
         load_model(service, service.default_model())
     st.caption("Every request field is a dimension. Switch it on, edit its values (JSON labels; `<not sent>` leaves "
-               "the key out, `<base>` keeps the base payload's; `~` marks a value the API must refuse).")
+               "the key out, `<base>` keeps the base payload's; `~` marks a value the API must refuse on that field). "
+               "Constraints are PICT's: a value is named as the PICT text spells it (`\"false\"`, `\"card+apple_pay\"`).")
     table = st.data_editor(
         pd.DataFrame([asdict(row) for row in service.editor_rows(ss[MODEL])]), key=f"qa_dimensions_{ss[VERSION]}",
         hide_index=True, width="stretch", num_rows="fixed", disabled=["path"],
@@ -55,7 +56,7 @@ def show(service: QAService) -> Model | QAError:
                        "enabled": st.column_config.CheckboxColumn("enabled", width="small"),
                        "values": st.column_config.TextColumn("values", width="large")})
     st.text_area("Constraints (PICT lines)", key=CONSTRAINTS, height=100,
-                 placeholder='IF [tds.is_active] = false THEN [tds.challenge_preference] IN {<not sent>};')
+                 placeholder='IF [tds.is_active] = "false" THEN [tds.challenge_preference] = "<not sent>";')
     model: Model | QAError
     try:
         # The editor's columns are the row fields' names: str keys, which pandas types as Hashable.

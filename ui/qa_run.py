@@ -70,6 +70,10 @@ def show(service: QAService, f: Frame, model: Model | QAError, run_id: str | Non
     ready = generated if generated is not None and isinstance(model, Model) and generated.matches(model) else None
     st.button(f"Run {len(ready.suite.cases):,} cases" if ready else "Run (generate a suite first)",
               type="primary", icon="▶️", disabled=ready is None, key="qa_start", on_click=_start, args=(service, f))
+    disagreements = service.disagreements(ready) if ready else []
+    if disagreements:
+        st.caption(f"⚖️ {len(disagreements)} value(s) where your `~` marks and the contract disagree (listed on the "
+                   "Generate tab): a run expects what you marked.")
     if RUN_ERROR in st.session_state:
         st.error(md(st.session_state[RUN_ERROR]), icon="🚫")
     if run_id is None:

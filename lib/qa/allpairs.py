@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from allpairspy import AllPairs
 
+from lib.qa.constraints import Judge
 from lib.qa.generate import coverage_of
 from lib.qa.model import Model
 from lib.qa.suite import Coverage
@@ -25,10 +26,11 @@ def allpairspy_suite(model: Model) -> list[dict[str, Value]]:
     if len(dims) < 2:
         return [{dims[0].path: value} for value in dims[0].positives] if dims else []
 
+    judge = Judge(model.constraints, {d.path: d.values for d in dims})
+
     def allowed(prefix: list[Value]) -> bool:
         # a prefix: the values of the first dimensions only
-        assignment = {d.path: v for d, v in zip(dims, prefix, strict=False)}
-        return all(c.holds(assignment) for c in model.constraints)
+        return judge.allows({d.path: v for d, v in zip(dims, prefix, strict=False)})
 
     cases = AllPairs([d.positives for d in dims], filter_func=allowed)
     return [dict(zip((d.path for d in dims), case, strict=True)) for case in cases]

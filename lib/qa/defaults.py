@@ -20,7 +20,8 @@ from typing import Any
 
 from lib.fields import dotted
 from lib.fields.schema import AMOUNT, CURRENCY, ORDER_ID, Leaf, currency_decimals, leaf, leaves
-from lib.qa.model import Constraint, Dimension, Model
+from lib.qa.constraints import Constraint, literal, restrict
+from lib.qa.model import Dimension, Model
 from lib.qa.values import BASE, NOT_SENT, Value
 
 BASE_ORDER_ID = "qa-order"  # each case replaces it with ``qa-<seed>-<index>``
@@ -155,7 +156,8 @@ def _only_if(field: Leaf, dimensions: Mapping[str, Dimension]) -> list[Constrain
     if not field.schema.get("x-only-if") or field.condition is None:
         return []
     switch, wanted = field.condition
-    return [Constraint(switch, value, field.path, [NOT_SENT])
+    not_sent = literal(field.path, dimensions[field.path].values, Value(NOT_SENT))
+    return [restrict(switch, literal(switch, dimensions[switch].values, value), field.path, [not_sent])
             for value in dimensions[switch].positives if value != Value(wanted)]
 
 

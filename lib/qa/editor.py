@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lib.qa.model import Dimension, Model, check_values
-from lib.qa.pict import from_pict, to_pict
+from lib.qa.pict import read_constraints
 from lib.qa.values import Value, read_values
 
 
@@ -37,7 +37,7 @@ def dimension_rows(model: Model) -> list[DimensionRow]:
 
 def constraint_text(model: Model) -> str:
     """The model's constraints as PICT lines (the PICT export's constraint part)."""
-    return "\n".join(line for line in to_pict(model).splitlines() if line.startswith("IF "))
+    return "\n".join(c.pict for c in model.constraints)
 
 
 def read_cell(path: str, text: str) -> list[Value]:
@@ -58,12 +58,7 @@ def model_from_editor(base: Model, rows: Iterable[DimensionRow], constraints: st
         for d in base.dimensions
     ]
     model = Model(dimensions, [], base.base)
-    for number, line in enumerate(constraints.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#") and stripped[:2].upper() != "IF":
-            raise ValueError(f"constraint line {number}: expected 'IF [field] = value THEN [field] IN {{...}};'")
     try:
-        parsed = from_pict(constraints, model)
+        return replace(model, constraints=read_constraints(constraints, model))
     except ValueError as exc:
         raise ValueError(f"constraint {exc}") from None
-    return replace(model, constraints=parsed.constraints)

@@ -21,8 +21,9 @@ coverage. The algorithm is AETG-style, one row at a time:
    (A case with a negative still covers the positive tuples of its other values.)
 
 Everything random draws from ``random.Random(seed)``: same model and seed, same cases. Each case's
-expected outcome is :func:`lib.fields.validation.validate_create` of its payload, so context rules (https
-only while 3-D Secure is on, no decimals for JPY) come out right without hand-marking.
+expected outcome is the tester's mark (a negative value: refused on its field; none: accepted);
+:func:`lib.fields.validation.validate_create` of its payload is kept beside it as the contract's
+verdict, shown where the two disagree (:func:`lib.qa.suite.disagreements`), never as the oracle.
 """
 from __future__ import annotations
 
@@ -30,11 +31,13 @@ import math
 import random
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import combinations, product
 from typing import Literal, cast
 
 from lib.fields.schema import ORDER_ID
 from lib.fields.validation import validate_create
+from lib.qa.constraints import Constraint, Judge
 from lib.qa.model import Model, build_payload, check_values
 from lib.qa.suite import Case, Coverage, Suite
 from lib.qa.values import Value
@@ -57,6 +60,15 @@ def _row(n: int, dims: Sequence[int], values: Sequence[int]) -> Row:
     return row
 
 
+@dataclass
+class _Rule:
+    """A constraint, the enabled dimensions it names, and its verdicts on their values seen so far."""
+
+    dims: tuple[int, ...]
+    constraint: Constraint
+    memo: dict[tuple[int | None, ...], bool] = field(default_factory=dict)
+
+
 class _Space:
     """The enabled dimensions as value indices, with constraint checks and exact feasibility."""
 
@@ -71,15 +83,11 @@ class _Space:
         self.negative = [[i for i, v in enumerate(d.values) if v.negative] for d in self.dims]
         self.negative_flags = [[v.negative for v in d.values] for d in self.dims]
         index = {d.path: i for i, d in enumerate(self.dims)}
-        # (a, values of a that trigger, b, values of b allowed then); constraints on disabled fields are moot
-        self.rules = [
-            (a, frozenset(i for i, v in enumerate(self.dims[a].values) if c.triggers(v.value)),
-             b, frozenset(i for i, v in enumerate(self.dims[b].values) if c.allows(v.value)))
-            for c in model.constraints if c.if_path in index and c.then_path in index
-            for a, b in [(index[c.if_path], index[c.then_path])]
-        ]
-        self.constrained = sorted({r[0] for r in self.rules} | {r[2] for r in self.rules})
-        self._rules_of = {d: [r for r in self.rules if d in (r[0], r[2])] for d in self.constrained}
+        self.judge = Judge(model.constraints, {d.path: d.values for d in self.dims})
+        # each constraint with the dimensions it names; one naming a disabled field is skipped (the judge's rule)
+        self.rules = [_Rule(tuple(index[p] for p in c.paths), c) for c in self.judge.constraints]
+        self.constrained = sorted({d for rule in self.rules for d in rule.dims})
+        self._rules_of = {d: [r for r in self.rules if d in r.dims] for d in self.constrained}
         self._memo: dict[tuple[int | None, ...], bool] = {}
         self.rarity = self._rarity()
 
@@ -106,10 +114,14 @@ class _Space:
         """Whether the row's value is a negative one (an unset value is not)."""
         return value is not None and self.negative_flags[dim][value]
 
-    @staticmethod
-    def _ok(rule: tuple[int, frozenset[int], int, frozenset[int]], row: Row) -> bool:
-        a, triggers, b, allowed = rule
-        return row[a] not in triggers or row[b] is None or row[b] in allowed
+    def _ok(self, rule: _Rule, row: Row) -> bool:
+        """Whether the rule is not false on the row's values so far (memoised per rule on them)."""
+        key = tuple(row[d] for d in rule.dims)
+        if key not in rule.memo:
+            values = {self.dims[d].path: self.dims[d].values[v] for d, v in zip(rule.dims, key, strict=True)
+                      if v is not None}
+            rule.memo[key] = self.judge.verdict(rule.constraint, values.get) is not False
+        return rule.memo[key]
 
     def holds(self, row: Row) -> bool:
         return all(self._ok(rule, row) for rule in self.rules)
@@ -346,12 +358,14 @@ def _case(model: Model, space: _Space, index: int, row: Row, seed: int) -> Case:
     values = {dim.path: dim.values[v] for dim, v in zip(space.dims, complete, strict=True)}
     base = build_payload(model.base, {ORDER_ID: f"qa-{seed}-{index}"})
     payload = build_payload(base, {path: value.value for path, value in values.items()})
+    negative = next((path for path, value in values.items() if value.negative), None)
     return Case(
         index=index,
         values=values,
-        negative_path=next((path for path, value in values.items() if value.negative), None),
+        negative_path=negative,
         payload=payload,
-        expected_paths=tuple(problem["parameter"] for problem in validate_create(payload)),
+        expected_paths=(negative,) if negative else (),
+        contract_paths=tuple(problem["parameter"] for problem in validate_create(payload)),
     )
 
 

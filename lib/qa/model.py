@@ -1,19 +1,20 @@
 """The QA explorer's model: which request fields vary, over which values, under which constraints.
 
 A model is plain data over :mod:`lib.qa.values`: dimensions (one per request field, switched on
-or off), PICT-style constraints between two of them, and the valid payload every case starts
-from. Where its values come from by default is :mod:`lib.qa.defaults`' business.
+or off), PICT constraints over them (:mod:`lib.qa.constraints`), and the valid payload every case
+starts from. Where its values come from by default is :mod:`lib.qa.defaults`' business.
 """
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from lib.common import jsonutil
-from lib.qa.values import BASE, NOT_SENT, Value, normalise, parse_label, token
+from lib.qa.constraints import Constraint, literal, restrict
+from lib.qa.pict_syntax import parse_constraints
+from lib.qa.values import BASE, NOT_SENT, Value, parse_label, token
 
 
 @dataclass(frozen=True)
@@ -54,45 +55,6 @@ def duplicate(values: Sequence[Value]) -> Value | None:
 
 
 @dataclass(frozen=True)
-class Constraint:
-    """PICT's ``IF [if_path] = if_value THEN [then_path] IN {then_values}``.
-
-    A case that does not set one of the two paths satisfies it (partial cases are checked too).
-    """
-
-    if_path: str
-    if_value: Any
-    then_path: str
-    then_values: list[Any]
-
-    def __post_init__(self) -> None:
-        def unwrap(v: Any) -> Any:
-            return v.value if isinstance(v, Value) else v
-
-        object.__setattr__(self, "if_value", normalise(unwrap(self.if_value)))
-        object.__setattr__(self, "then_values", [normalise(unwrap(v)) for v in self.then_values])
-
-    @cached_property
-    def _then_tokens(self) -> frozenset[str]:
-        return frozenset(token(v) for v in self.then_values)
-
-    def triggers(self, value: Any) -> bool:
-        """Whether ``value`` of ``if_path`` puts the restriction in force."""
-        return token(value) == token(self.if_value)
-
-    def allows(self, value: Any) -> bool:
-        """Whether ``value`` of ``then_path`` is allowed while the restriction is in force."""
-        return token(value) in self._then_tokens
-
-    def holds(self, assignment: Mapping[str, Any]) -> bool:
-        """Whether path → value (raw or :class:`Value`) satisfies the constraint."""
-        if self.if_path not in assignment or self.then_path not in assignment:
-            return True
-        raw = {path: v.value if isinstance(v, Value) else v for path, v in assignment.items()}
-        return not self.triggers(raw[self.if_path]) or self.allows(raw[self.then_path])
-
-
-@dataclass(frozen=True)
 class Model:
     """Dimensions (enabled or not), constraints, and the valid payload every case starts from."""
 
@@ -115,11 +77,7 @@ class Model:
             "dimensions": [
                 {"path": d.path, "enabled": d.enabled, "values": [v.label for v in d.values]} for d in self.dimensions
             ],
-            "constraints": [
-                {"if_path": c.if_path, "if_value": token(c.if_value), "then_path": c.then_path,
-                 "then_values": [token(v) for v in c.then_values]}
-                for c in self.constraints
-            ],
+            "constraints": [c.pict for c in self.constraints],
             "base": self.base,
         })
 
@@ -128,20 +86,25 @@ class Model:
         """Inverse of :meth:`to_json`; ValueError when the text is not such a model."""
         try:
             data = jsonutil.loads(text)
-            return cls(
-                dimensions=[
-                    Dimension(d["path"], [parse_label(label) for label in d["values"]], bool(d["enabled"]))
-                    for d in data["dimensions"]
-                ],
-                constraints=[
-                    Constraint(c["if_path"], parse_label(c["if_value"]), c["then_path"],
-                               [parse_label(v) for v in c["then_values"]])
-                    for c in data["constraints"]
-                ],
-                base=data["base"],
-            )
+            dimensions = [Dimension(d["path"], [parse_label(label) for label in d["values"]], bool(d["enabled"]))
+                          for d in data["dimensions"]]
+            values = {d.path: d.values for d in dimensions}
+            return cls(dimensions, [_saved_constraint(c, values) for c in data["constraints"]], data["base"])
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a saved QA model: {exc!r}") from None
+
+
+def _saved_constraint(saved: Any, values: Mapping[str, list[Value]]) -> Constraint:
+    """A constraint as saved: its PICT text, or (runs saved before constraints were PICT's whole
+    grammar) ``{if_path, if_value, then_path, then_values}`` with value labels."""
+    if isinstance(saved, str):
+        return parse_constraints(saved)[0][1]
+
+    def named(path: str, label: str) -> Any:
+        return literal(path, values[path], parse_label(label))
+
+    return restrict(saved["if_path"], named(saved["if_path"], saved["if_value"]), saved["then_path"],
+                    [named(saved["then_path"], label) for label in saved["then_values"]])
 
 
 def build_payload(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,115 +1,112 @@
-"""The model as PICT model text, so QA can keep, diff and hand-edit it as they do today.
+"""The model as PICT model text and back, so QA can keep, diff and hand-edit it, and PICT itself reads it.
 
-Parameter lines ``path: v1, v2, ~negative`` list the enabled dimensions; constraints read
-``IF [a] = "x" THEN [b] IN {"p", "q"};``. Values are the typed labels of :mod:`lib.qa.values`
-(JSON, ``<not sent>``, ``<base>``; bare words such as ``gbp`` read as strings), so booleans,
-Decimals and strings with commas or quotes round-trip. Fields a text leaves out keep the base
-model's values, switched off.
+Parameter lines list the enabled dimensions, each value spelled by its field's type
+(:mod:`lib.qa.spelling`: ``card+apple_pay`` is a list in ``payment_methods``, ``true`` a boolean
+in ``save_card``); the constraints follow in PICT's grammar (:mod:`lib.qa.constraints`). Reading
+takes what PICT takes (:mod:`lib.qa.pict_syntax`) and refuses, with the line and the reason, what
+the model cannot hold or PICT would refuse: an unknown field, a value its field cannot read, a
+number compared with a text field, a constraint naming a value its field does not have. Fields a
+text leaves out keep the base model's values, switched off.
 """
 from __future__ import annotations
 
 import copy
-import re
 
-from lib.qa.model import Constraint, Dimension, Model, check_values
-from lib.qa.values import Value, read_value, read_values, token
+from lib.qa.constraints import Constraint, Judge, Literal
+from lib.qa.model import Dimension, Model, check_values
+from lib.qa.pict_syntax import Parameter, PictError, parse, parse_constraints
+from lib.qa.spelling import kind_of, read, spell
+from lib.qa.values import Value
 
-_PARAMETER = re.compile(r"^\s*(?P<path>[^:\s\[\]]+)\s*:(?P<values>.*)$")
-_FIELD = re.compile(r"\s*\[(?P<path>[^\]]+)\]\s*")
+HEADER = ("# QA model for PICT (compare as pict /c does: letter case counts). Values are spelled by their "
+          "field's type:\n# card+apple_pay is a list, \"...\" always a string, json:1 a number, "
+          "<not sent> leaves the key out, <base> keeps the base payload's, ~ marks a value that must be refused.")
 
 
 def to_pict(model: Model) -> str:
     """Enabled dimensions, then every constraint."""
-    lines = ["# QA model. Values are JSON; <not sent> omits the key, <base> keeps the base payload's, ~ marks a negative."]
-    lines += [f"{d.path}: {', '.join(v.label for v in d.values)}" for d in model.enabled()]
+    lines = [HEADER]
+    lines += [f"{d.path}: {', '.join(spelled(d.path, v) for v in d.values)}" for d in model.enabled()]
     if model.constraints:
         lines.append("")
-    lines += [
-        f"IF [{c.if_path}] = {token(c.if_value)} THEN [{c.then_path}] IN {{{', '.join(token(v) for v in c.then_values)}}};"
-        for c in model.constraints
-    ]
+    lines += [c.pict for c in model.constraints]
     return "\n".join(lines) + "\n"
 
 
-def from_pict(text: str, base: Model) -> Model:
-    """The model ``text`` describes, over ``base``'s fields and payload.
+def spelled(path: str, value: Value) -> str:
+    """A value as its field's PICT parameter line lists it."""
+    return ("~" if value.negative else "") + spell(value.value, kind_of(path))
 
-    ValueError names the line and the reason: unknown or repeated field, unreadable value, a
-    constraint that does not parse or names a value its field does not have.
-    """
+
+def from_pict(text: str, base: Model) -> Model:
+    """The model ``text`` describes, over ``base``'s fields and payload; ValueError ``line N: reason``."""
+    document = parse(text)
     known = {d.path for d in base.dimensions}
     listed: dict[str, list[Value]] = {}
-    constraints: list[tuple[int, Constraint]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        try:
-            if stripped[:2].upper() == "IF" and not _PARAMETER.match(stripped):
-                constraints.append((number, _constraint(stripped)))
-            else:
-                path, values = _parameter(stripped, known)
-                if path in listed:
-                    raise ValueError(f"{path} is listed twice")
-                listed[path] = values
-        except ValueError as exc:
-            raise ValueError(f"line {number}: {exc}") from None
+    for parameter in document.parameters:
+        if parameter.name not in known:
+            raise PictError(parameter.line, f"unknown field {parameter.name!r}")
+        if parameter.name in listed:
+            raise PictError(parameter.line, f"{parameter.name} is listed twice")
+        listed[parameter.name] = _values(parameter)
     dimensions = [Dimension(d.path, listed.get(d.path, list(d.values)), d.path in listed) for d in base.dimensions]
-    values_of = {d.path: {token(v.value) for v in d.values} for d in dimensions}
-    for number, constraint in constraints:
-        for path, values in ((constraint.if_path, [constraint.if_value]), (constraint.then_path, constraint.then_values)):
-            if path not in known:
-                raise ValueError(f"line {number}: unknown field {path!r}")
-            missing = [token(v) for v in values if token(v) not in values_of[path]]
-            if missing:
-                raise ValueError(f"line {number}: {', '.join(missing)} is not a value of {path}")
-    return Model(dimensions, [c for _, c in constraints], copy.deepcopy(base.base))
+    model = Model(dimensions, [], copy.deepcopy(base.base))
+    return Model(dimensions, checked(document.constraints, model), model.base)
 
 
-def _parameter(line: str, known: set[str]) -> tuple[str, list[Value]]:
-    match = _PARAMETER.match(line)
-    if match is None:
-        raise ValueError("expected 'field: value, value, ...' or 'IF [field] = value THEN [field] IN {...};'")
-    path = match["path"]
-    if path not in known:
-        raise ValueError(f"unknown field {path!r}")
-    values, _ = read_values(line, match.start("values"))
-    check_values(path, values)
-    return path, values
+def read_constraints(text: str, model: Model) -> list[Constraint]:
+    """Constraint lines alone (the editor's box), checked against ``model``'s fields and values."""
+    return checked(parse_constraints(text), model)
 
 
-def _constraint(line: str) -> Constraint:
-    """``IF [a] = v THEN [b] IN {p, q};`` (``THEN [b] = p`` too), one per line."""
-    pos = _keyword(line, 0, "IF")
-    if_path, pos = _field(line, pos)
-    pos = _keyword(line, pos, "=")
-    if_value, pos = read_value(line, pos)
-    pos = _keyword(line, pos, "THEN")
-    then_path, pos = _field(line, pos)
-    rest = line[pos:].lstrip()
-    if rest[:2].upper() == "IN":
-        pos = _keyword(line, _keyword(line, pos, "IN"), "{")
-        then_values, pos = read_values(line, pos, close="}")
-    else:
-        value, pos = read_value(line, _keyword(line, pos, "="))
-        then_values = [value]
-    tail = line[pos:].strip()
-    if tail not in ("", ";"):
-        raise ValueError(f"unexpected {tail!r} after the constraint")
-    if if_value.negative or any(v.negative for v in then_values):
-        raise ValueError("constraint values take no '~'")
-    return Constraint(if_path, if_value.value, then_path, [v.value for v in then_values])
+def _values(parameter: Parameter) -> list[Value]:
+    kind = kind_of(parameter.name)
+    try:
+        values = [Value(read(raw.text, kind), raw.negative) for raw in parameter.values]
+    except ValueError as exc:
+        raise PictError(parameter.line, f"{parameter.name}: {exc}") from None
+    try:
+        check_values(parameter.name, values)
+    except ValueError as exc:
+        raise PictError(parameter.line, str(exc)) from None
+    return values
 
 
-def _keyword(line: str, pos: int, word: str) -> int:
-    rest = line[pos:].lstrip()
-    if rest[:len(word)].upper() != word:
-        raise ValueError(f"expected {word!r} at column {len(line) - len(rest) + 1}")
-    return len(line) - len(rest) + len(word)
+def checked(constraints: list[tuple[int, Constraint]], model: Model) -> list[Constraint]:
+    """The constraints, once each names known fields and compares them as PICT allows."""
+    judge = Judge([], {d.path: d.values for d in model.dimensions})
+    known = {d.path for d in model.dimensions}
+    for line, constraint in constraints:
+        for term in constraint.terms():
+            for path in term.paths:
+                if path not in known:
+                    raise PictError(line, f"unknown field {path!r}")
+            reason = _refusal(judge, term.path, term.op, term.operand)
+            if reason:
+                raise PictError(line, reason)
+    return [constraint for _, constraint in constraints]
 
 
-def _field(line: str, pos: int) -> tuple[str, int]:
-    match = _FIELD.match(line, pos)
-    if match is None:
-        raise ValueError(f"expected [field] at column {pos + 1}")
-    return match["path"].strip(), match.end()
+def _refusal(judge: Judge, path: str, op: str, operand: Literal | tuple[Literal, ...] | str) -> str | None:
+    numeric = judge.is_numeric(path)
+    kind = "numeric (all its values are numbers)" if numeric else "a text field"
+    for field in (path, *([operand] if isinstance(operand, str) else [])):
+        if judge.is_mixed(field):
+            return (f"[{field}] has numbers for valid values and a text among its negatives: PICT reads a model "
+                    "with and without its negatives and compares such a field with nothing (spell its negatives "
+                    "as numbers, or leave it out of constraints)")
+    if isinstance(operand, str):
+        if operand == path:
+            return f"[{path}] is compared with itself"
+        if judge.is_numeric(operand) != numeric:
+            return f"[{path}] is {kind} and [{operand}] is not: PICT compares only fields of one type"
+        return None
+    if op == "LIKE" and numeric:
+        return f"[{path}] is {kind}: LIKE matches texts only"
+    for item in operand if isinstance(operand, tuple) else (operand,):
+        if item.quoted == numeric:
+            wanted = "a number" if numeric else f"a quoted string (\"{item.text}\")"
+            return f"[{path}] is {kind}: compare it with {wanted}, not {item.pict}"
+        if op in ("=", "<>", "IN") and not judge.names_a_value(path, item):
+            return f"{item.pict} is not a value of {path} (letter case counts)"
+    return None

@@ -44,12 +44,12 @@ from lib.qa.results import (
 )
 from lib.qa.runner import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MIN_CONCURRENCY, TARGETS, ClientFactory
 from lib.qa.store import RunStore
-from lib.qa.suite import Suite, coverage_text
+from lib.qa.suite import Disagreement, Suite, coverage_text, disagreements
 from lib.sessions.service import SessionsService
 
 __all__ = [
     "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "SURPRISE", "CaseDifference", "CaseRow",
-    "DimensionRow", "FullProduct", "Generated", "Model", "Outcome", "QAError", "QAService", "RunInfo",
+    "DimensionRow", "Disagreement", "FullProduct", "Generated", "Model", "Outcome", "QAError", "QAService", "RunInfo",
     "RunProgress", "RunSummary", "ValueRate",
 ]
 
@@ -162,6 +162,11 @@ class QAService:
         except ValueError as exc:
             raise QAError(str(exc)) from None
         return Generated(suite, model.to_json(), to_pict(model), allpairs.measure(model))
+
+    def disagreements(self, generated: Generated) -> list[Disagreement]:
+        """Before running: the values where the tester's marks and the contract's verdict differ
+        (each is a surprise waiting to happen on a target that follows the contract)."""
+        return disagreements(generated.suite.cases)
 
     # --- runs ---------------------------------------------------------------------------------
     def targets(self, who: Identity) -> list[str]:

@@ -14,17 +14,28 @@ from lib.qa.values import Value
 
 @dataclass(frozen=True)
 class Case:
-    """One request to send: the value of every enabled dimension, the payload and what the API should say."""
+    """One request to send: the value of every enabled dimension, the payload and what the API should say.
+
+    ``expected_paths`` is the tester's oracle: the field of the case's negative value (refused
+    there), or nothing (accepted). ``contract_paths`` is what our own validator says of the
+    payload; it never decides a result, since the sandbox runs that same code and judging
+    ``acquired-test`` by it would take our own mistakes about the API as the truth.
+    """
 
     index: int
     values: dict[str, Value]
     negative_path: str | None
     payload: dict[str, Any]
     expected_paths: tuple[str, ...]
+    contract_paths: tuple[str, ...] = ()
 
     @property
     def expected(self) -> str:
         return expected_text(self.expected_paths)
+
+    @property
+    def contract(self) -> str:
+        return expected_text(self.contract_paths)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -59,6 +70,34 @@ class Suite:
     coverage: Coverage | None
     strength: int | str
     seed: int
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A value where the tester's mark and the contract's verdict differ, over the cases showing it."""
+
+    path: str
+    label: str
+    tester: str  # negative (must be refused on this field) or positive
+    contract: str  # expected_text of the contract's verdict
+    cases: int
+    first_case: int
+
+
+def disagreements(cases: Sequence[Case]) -> list[Disagreement]:
+    """Where the tester's marks and the contract disagree, before anything is sent: a negative the
+    contract does not refuse on its field, or an all-positive case the contract refuses (named by
+    the first field it refuses). One row per (field, value, verdict), first case first."""
+    found: dict[tuple[str, str, str, str], list[int]] = {}
+    for case in cases:
+        if case.contract_paths == case.expected_paths:
+            continue
+        path = case.negative_path or case.contract_paths[0]
+        value = case.values.get(path)
+        key = (path, value.label if value else "<base>", "negative" if case.negative_path else "positive",
+               expected_text(case.contract_paths))
+        found.setdefault(key, []).append(case.index)
+    return [Disagreement(*key, len(indices), indices[0]) for key, indices in found.items()]
 
 
 def expected_text(expected_paths: Sequence[str]) -> str:

@@ -1,4 +1,5 @@
-"""QA values and their labels: the one codec of the PICT text, of saved models and of stored cases.
+"""QA values and their labels: the one codec of the model table, of saved models and of stored cases
+(PICT text spells values by their field's type instead: :mod:`lib.qa.spelling`).
 
 A value's ``label`` is its typed text: JSON for ordinary values (``"gbp"``, ``15.02``, ``true``,
 ``["card"]``), ``<not sent>`` / ``<base>`` for the two markers, ``~`` in front of a negative. So
@@ -79,7 +80,7 @@ def read_value(text: str, pos: int = 0) -> tuple[Value, int]:
     """Read one label at ``pos``: ``(value, position after it)``; ValueError says what is wrong.
 
     Quoted strings and lists are JSON; a bare word is ``true``/``false``/``null``, a number, a
-    marker, or else a string (so hand-written PICT such as ``gbp, usd`` reads naturally).
+    marker, or else a string (so a table cell such as ``gbp, usd`` reads naturally).
     """
     pos = _skip_space(text, pos)
     negative = text.startswith("~", pos)
@@ -143,7 +144,7 @@ class Value:
 
     @property
     def label(self) -> str:
-        """The PICT text: typed token, ``~`` in front when negative."""
+        """The typed token, ``~`` in front when negative (how the table, saved models and runs show it)."""
         return ("~" if self.negative else "") + token(self.value)
 
     def __eq__(self, other: object) -> bool:
