@@ -1,0 +1,177 @@
+"""Small tables kept beside the call log so the audit page's questions cost the same on 36M entries
+as on 36 thousand: their size follows the number of time buckets, not the number of entries.
+
+Why it is built this way:
+- ``record`` runs inside ``CallLog.append``'s transaction, right after the insert, so the tables
+  and ``entries`` commit together (a killed process leaves neither) and never disagree.
+- ``open_attempts``: one row per ``api_request`` with no ``api_result`` of its attempt yet (the
+  raw anti-join's answer, kept current: the result deletes it). A request killed before its result
+  stays open for good: that is the truth ("in flight, or its outcome never recorded").
+- ``entry_counts``: entries per time bucket and per value of every filter the page has but the
+  ids (kind, environment, operator, endpoint, method, outcome, http_status), at three grains: a
+  minute, an hour, a day (``start`` and ``grain`` in minutes since 1970-01-01 UTC, so every bucket
+  of a coarser grain is whole buckets of the finer ones and midnight UTC is a boundary of all).
+  NULL is stored as '' (text) or 0 (status): a key column must be NOT NULL for the upsert to find
+  its row, and no filter value is empty or 0.
+- ``latency_buckets``: finished calls (outcome written, duration known) per hour and per day,
+  per kind, environment, endpoint and outcome, counted in log-scale duration buckets: bucket k
+  holds (γ^(k-1), γ^k] with γ = (1+α)/(1-α), and its representative 2γ^k/(γ+1) is within α
+  (``RELATIVE_ACCURACY``, 1 %) of every duration in it. A nearest-rank percentile lands in the
+  bucket holding the exact value (the mapping keeps order), so it is within 1 % of the exact one.
+  0 ms (and a negative duration, which the client never measures) has its own bucket, shown as 0.
+- ``rebuild`` recounts all three from ``entries`` (the migration's backfill, ``python -m
+  lib.calllog summaries``); ``check`` compares them with a recount, which tests rely on.
+- ``forget_before`` is for archiving, which deletes the entries before a midnight UTC: it drops the
+  buckets wholly before it and the open requests archived with them, so a recount still agrees.
+"""
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from lib.calllog.outcome import Outcome
+
+MINUTE, HOUR, DAY = 1, 60, 1440
+COUNT_GRAINS = (MINUTE, HOUR, DAY)
+LATENCY_GRAINS = (HOUR, DAY)
+FINISHED = tuple(o.value for o in Outcome.written())
+RELATIVE_ACCURACY = 0.01
+_GAMMA = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+_LOG_GAMMA = math.log(_GAMMA)
+ZERO_BUCKET = -(2**31)  # durations <= 0: below every other bucket
+
+# Key columns of entry_counts after (grain, start), with what an absent value is stored as.
+COUNT_KEYS = (("kind", ""), ("environment", ""), ("operator", ""), ("endpoint", ""), ("method", ""),
+              ("outcome", ""), ("http_status", 0))
+LATENCY_KEYS = (("kind", ""), ("environment", ""), ("endpoint", ""), ("outcome", ""))
+OPEN_COLUMNS = ("seq", "attempt_id", "ts", "operator", "environment", "method", "endpoint", "outcome",
+                "http_status", "duration_ms")
+
+TABLES = {
+    "open_attempts": "(seq INTEGER PRIMARY KEY, attempt_id TEXT, ts TEXT NOT NULL, operator TEXT NOT NULL, "
+                     "environment TEXT NOT NULL, method TEXT, endpoint TEXT, outcome TEXT, http_status INTEGER, "
+                     "duration_ms REAL)",
+    "entry_counts": "(grain INTEGER NOT NULL, start INTEGER NOT NULL, kind TEXT NOT NULL, environment TEXT NOT NULL, "
+                    "operator TEXT NOT NULL, endpoint TEXT NOT NULL, method TEXT NOT NULL, outcome TEXT NOT NULL, "
+                    "http_status INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (grain, start, kind, environment, "
+                    "operator, endpoint, method, outcome, http_status)) WITHOUT ROWID",
+    "latency_buckets": "(grain INTEGER NOT NULL, start INTEGER NOT NULL, kind TEXT NOT NULL, environment TEXT NOT NULL, "
+                       "endpoint TEXT NOT NULL, outcome TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL, "
+                       "PRIMARY KEY (grain, start, kind, environment, endpoint, outcome, bucket)) WITHOUT ROWID",
+}
+
+_COUNT_COLS = ", ".join(c for c, _ in COUNT_KEYS)
+_LATENCY_COLS = ", ".join(c for c, _ in LATENCY_KEYS)
+_UPSERT_COUNT = (f"INSERT INTO entry_counts (grain, start, {_COUNT_COLS}, n) VALUES (?, ?, {', '.join('?' * 7)}, 1) "
+                 "ON CONFLICT DO UPDATE SET n = n + 1")
+_UPSERT_LATENCY = (f"INSERT INTO latency_buckets (grain, start, {_LATENCY_COLS}, bucket, n) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1")
+# A request opens its attempt unless a result of it is already there (as the raw anti-join reads it).
+_OPEN = (f"INSERT INTO open_attempts ({', '.join(OPEN_COLUMNS)}) "
+         f"SELECT {', '.join(f'?{i}' for i in range(1, len(OPEN_COLUMNS) + 1))} "
+         "WHERE ?2 IS NULL OR NOT EXISTS (SELECT 1 FROM entries WHERE attempt_id = ?2 AND kind = 'api_result')")
+# An entry's minute (since 1970 UTC) from its stored ts text, in SQL.
+MINUTE_SQL = "(CAST(strftime('%s', substr({ts}, 1, 16)) AS INTEGER) / 60)"
+
+
+def create(conn: sqlite3.Connection) -> None:
+    """The tables and the indexes their readers need (migration 0004)."""
+    for name, columns in TABLES.items():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {name} {columns}")
+    conn.execute("CREATE INDEX IF NOT EXISTS open_attempts_attempt ON open_attempts (attempt_id)")
+    conn.execute("CREATE INDEX IF NOT EXISTS open_attempts_ts ON open_attempts (ts)")
+
+
+def bucket_key(duration_ms: float) -> int:
+    """The log-scale bucket of a duration (monotone: a longer duration never gets a smaller key)."""
+    if duration_ms <= 0:
+        return ZERO_BUCKET
+    return math.ceil(math.log(duration_ms) / _LOG_GAMMA)
+
+
+def bucket_value(key: int) -> float:
+    """The duration a bucket stands for: within ``RELATIVE_ACCURACY`` of every duration in it."""
+    return 0.0 if key == ZERO_BUCKET else 2 * _GAMMA**key / (_GAMMA + 1)
+
+
+def minute_of(ts: str) -> int:
+    """Minutes since 1970-01-01 UTC of a stored ts text (its first 16 characters)."""
+    return int(datetime.fromisoformat(ts[:16]).replace(tzinfo=UTC).timestamp()) // 60
+
+
+def record(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
+    """Count one just-inserted entry (inside the append's transaction)."""
+    minute = minute_of(entry["ts"])
+    key = [entry[c] if entry[c] is not None else empty for c, empty in COUNT_KEYS]
+    conn.executemany(_UPSERT_COUNT, [(g, minute // g * g, *key) for g in COUNT_GRAINS])
+    kind, attempt_id = entry["kind"], entry["attempt_id"]
+    if entry["outcome"] in FINISHED and entry["duration_ms"] is not None:
+        latency_key = [entry[c] if entry[c] is not None else empty for c, empty in LATENCY_KEYS]
+        bucket = bucket_key(entry["duration_ms"])
+        conn.executemany(_UPSERT_LATENCY, [(g, minute // g * g, *latency_key, bucket) for g in LATENCY_GRAINS])
+    if kind == "api_request":
+        conn.execute(_OPEN, [entry[c] for c in OPEN_COLUMNS])
+    elif kind == "api_result" and attempt_id is not None:
+        conn.execute("DELETE FROM open_attempts WHERE attempt_id = ?", (attempt_id,))
+
+
+def _fill(conn: sqlite3.Connection, suffix: str = "") -> None:
+    """Count every entry into the (empty) tables named with ``suffix``: each grain from the next
+    finer one, so ``entries`` is read once per table."""
+    conn.create_function("latency_bucket", 1, bucket_key, deterministic=True)
+    keys = ", ".join(f"COALESCE({c}, {empty!r})" for c, empty in COUNT_KEYS)
+    conn.execute(f"INSERT INTO entry_counts{suffix} SELECT 1, {MINUTE_SQL.format(ts='ts')} AS m, {keys}, COUNT(*) "
+                 f"FROM entries GROUP BY m, {', '.join(str(i) for i in range(3, 10))}")
+    finished = ", ".join(repr(o) for o in FINISHED)
+    keys = ", ".join(f"COALESCE({c}, {empty!r})" for c, empty in LATENCY_KEYS)
+    conn.execute(f"INSERT INTO latency_buckets{suffix} SELECT 60, {MINUTE_SQL.format(ts='ts')} / 60 * 60 AS m, "
+                 f"{keys}, latency_bucket(duration_ms) AS b, COUNT(*) FROM entries "
+                 f"WHERE outcome IN ({finished}) AND duration_ms IS NOT NULL GROUP BY m, 3, 4, 5, 6, b")
+    for table, cols, grains in (("entry_counts", _COUNT_COLS, COUNT_GRAINS),
+                                ("latency_buckets", f"{_LATENCY_COLS}, bucket", LATENCY_GRAINS)):
+        for finer, grain in zip(grains, grains[1:], strict=False):
+            conn.execute(f"INSERT INTO {table}{suffix} SELECT {grain}, start / {grain} * {grain} AS s, {cols}, SUM(n) "
+                         f"FROM {table}{suffix} WHERE grain = {finer} GROUP BY s, {cols}")
+    conn.execute(f"INSERT INTO open_attempts{suffix} SELECT {', '.join('r.' + c for c in OPEN_COLUMNS)} "
+                 "FROM entries AS r WHERE r.kind = 'api_request' AND (r.attempt_id IS NULL OR NOT EXISTS "
+                 "(SELECT 1 FROM entries AS x WHERE x.attempt_id = r.attempt_id AND x.kind = 'api_result'))")
+
+
+def rebuild(conn: sqlite3.Connection) -> None:
+    """Recount the tables from ``entries`` (run it inside a write transaction)."""
+    for table in TABLES:
+        conn.execute(f"DELETE FROM {table}")
+    _fill(conn)
+
+
+def check(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows that differ from a recount, per table (all zero: the tables are right). Read in one
+    snapshot; the recount goes to temporary tables, the real ones are not touched."""
+    conn.execute("BEGIN")
+    try:
+        for table, columns in TABLES.items():
+            conn.execute(f"DROP TABLE IF EXISTS temp.{table}_recount")
+            conn.execute(f"CREATE TEMP TABLE {table}_recount {columns}")
+        _fill(conn, "_recount")
+        return {table: conn.execute(
+            f"SELECT COUNT(*) FROM (SELECT * FROM {table} EXCEPT SELECT * FROM {table}_recount "
+            f"UNION ALL SELECT * FROM {table}_recount EXCEPT SELECT * FROM {table})").fetchone()[0]
+            for table in TABLES}
+    finally:
+        for table in TABLES:
+            conn.execute(f"DROP TABLE IF EXISTS temp.{table}_recount")
+        conn.execute("COMMIT")
+
+
+def forget_before(conn: sqlite3.Connection, ts_text: str) -> None:
+    """After archiving the entries before ``ts_text`` (a midnight UTC): drop the buckets wholly
+    before it and the open requests that went with them (inside the archive's transaction)."""
+    if ts_text[10:] != "T00:00:00.000000Z":
+        raise ValueError(f"archiving cuts at a midnight UTC, not at {ts_text!r}")
+    cut = minute_of(ts_text)
+    for table in ("entry_counts", "latency_buckets"):
+        conn.execute(f"DELETE FROM {table} WHERE start + grain <= ?", (cut,))
+    conn.execute("DELETE FROM open_attempts WHERE ts < ?", (ts_text,))
