@@ -36,10 +36,8 @@ ROW_COLUMNS = (
 EXPORT_COLUMNS = (*ROW_COLUMNS, "in_flight", "hash")
 
 # A request whose attempt has no result: the call is under way, or its outcome was never recorded.
-IN_FLIGHT_SQL = (
-    "(e.kind = 'api_request' AND NOT EXISTS "
-    "(SELECT 1 FROM entries AS x WHERE x.attempt_id = e.attempt_id AND x.kind = 'api_result'))"
-)
+# ``open_attempts`` holds exactly those requests (lib.calllog.summaries), so this is one key lookup.
+IN_FLIGHT_SQL = "(e.kind = 'api_request' AND e.seq IN (SELECT seq FROM open_attempts))"
 # One row per call: a request is shown by its result, unless it has none (then it is the row).
 PER_CALL_SQL = f"(e.kind <> 'api_request' OR {IN_FLIGHT_SQL})"
 ROW_SELECT = f"SELECT {', '.join('e.' + c for c in ROW_COLUMNS)}, {IN_FLIGHT_SQL} AS in_flight FROM entries AS e"

@@ -1,0 +1,255 @@
+"""The audit page's aggregate questions answered from the log's summaries (``lib.calllog.summaries``)
+instead of the entries, so each costs what its time buckets cost, not what the entries in range do.
+
+A time range [lo, hi) is cut into buckets: whole days in the middle, hours up to them, minutes up
+to the hours, and at each end the part under a minute (under an hour for latency), which is read
+from ``entries`` with the same ``where`` as the raw query (the page's ranges are whole minutes, so
+usually nothing). The rows summed are at most ~(2×60 + 2×24 + days) × value combinations.
+
+``per_call`` (a request is shown through its result) is: every counted entry but requests, plus
+the requests in ``open_attempts``. Filters on session or order id are not in the summaries: those
+views fall back to the raw queries in ``lib.audit.queries`` (their indexes keep them small); so do
+latency views filtered by operator, method, HTTP status or in flight (the histogram is not keyed by
+them), and they say their percentiles are exact.
+"""
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lib.audit.filters import CALL, CALL_KINDS, IN_FLIGHT, AuditFilters, where
+from lib.calllog.summaries import (
+    COUNT_GRAINS,
+    DAY,
+    FINISHED,
+    LATENCY_GRAINS,
+    MINUTE,
+    MINUTE_SQL,
+    RELATIVE_ACCURACY,
+    bucket_key,
+    bucket_value,
+)
+from lib.common.timefmt import utc_text
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+HISTOGRAM = f"within {RELATIVE_ACCURACY:.0%} (histogram)"
+EXACT = "exact"
+_FINISHED_IN = f"outcome IN ({', '.join(repr(o) for o in FINISHED)})"
+_COUNT_COLUMNS = frozenset({"environment", "operator", "endpoint", "method", "outcome", "http_status"})
+_LATENCY_COLUMNS = frozenset({"environment", "endpoint", "outcome"})
+_FIELDS = ("environment", "operator", "endpoint", "method", "outcome", "http_status", "session_id", "order_id")
+
+Piece = tuple[int, int, int]  # (grain, first minute, end minute) of summary rows
+
+
+def answerable(filters: AuditFilters, latency: bool = False) -> bool:
+    """Whether the summaries hold this view: every filter set is a column of the table asked."""
+    columns = _LATENCY_COLUMNS if latency else _COUNT_COLUMNS
+    if latency and filters.outcome == IN_FLIGHT:
+        return False
+    return all(getattr(filters, name) is None or name in columns for name in _FIELDS)
+
+
+def _minutes(moment: datetime) -> float:
+    return (moment - EPOCH) / timedelta(minutes=1)
+
+
+def _moment(minute: int) -> datetime:
+    return EPOCH + timedelta(minutes=minute)
+
+
+def pieces(first: int, end: int, grains: tuple[int, ...]) -> list[Piece]:
+    """[first, end) (minutes on the finest grain) as the fewest buckets of ``grains``, in time order."""
+    if first >= end:
+        return []
+    *finer, grain = grains
+    lo, hi = -(-first // grain) * grain, end // grain * grain
+    if not finer:
+        return [(grain, first, end)]
+    if lo >= hi:
+        return pieces(first, end, tuple(finer))
+    return [*pieces(first, lo, tuple(finer)), (grain, lo, hi), *pieces(hi, end, tuple(finer))]
+
+
+def _range(conn: sqlite3.Connection, filters: AuditFilters) -> tuple[datetime, datetime] | None:
+    """The view's time range; an open end is the first or last day the summaries hold."""
+    lo, hi = filters.since, filters.until
+    if lo is None or hi is None:
+        first, last = conn.execute("SELECT MIN(start), MAX(start) FROM entry_counts WHERE grain = ?", (DAY,)).fetchone()
+        if first is None:
+            return None
+        lo, hi = lo or _moment(first), hi or _moment(last + DAY)
+    return (lo, hi) if lo < hi else None
+
+
+def _split(lo: datetime, hi: datetime, grains: tuple[int, ...]) -> tuple[list[Piece], list[tuple[str, str]]]:
+    """Summary pieces for the whole finest-grain buckets of [lo, hi), and the raw edges around them."""
+    finest = grains[0]
+    first = math.ceil(_minutes(lo) / finest) * finest
+    end = math.floor(_minutes(hi) / finest) * finest
+    if first >= end:
+        return [], [(utc_text(lo), utc_text(hi))]
+    edges = [(utc_text(a), utc_text(b)) for a, b in ((lo, _moment(first)), (_moment(end), hi)) if a < b]
+    return pieces(first, end, grains), edges
+
+
+def _dims(filters: AuditFilters, finished: bool, table: str) -> tuple[str, list[Any]]:
+    """The view's filters as a condition on a summary table (``open`` for open_attempts: requests only)."""
+    clauses, params = [], []
+    for name in ("environment", "operator", "endpoint", "method", "http_status"):
+        if getattr(filters, name) is not None:
+            clauses.append(f"{name} = ?")
+            params.append(getattr(filters, name))
+    if filters.outcome not in (None, IN_FLIGHT):
+        clauses.append("outcome = ?")
+        params.append(filters.outcome)
+    if finished:
+        clauses.append(_FINISHED_IN)
+    if table != "open":
+        kinds = _kinds(filters)
+        if kinds:
+            clauses.append(f"kind IN ({', '.join('?' * len(kinds))})")
+            params.extend(kinds)
+        if filters.per_call:
+            clauses.append("kind <> 'api_request'")
+    return " AND ".join(clauses) or "1", params
+
+
+def _kinds(filters: AuditFilters) -> list[str]:
+    return sorted({k for kind in filters.kinds for k in (CALL_KINDS if kind == CALL else (kind,))})
+
+
+def _with_open(filters: AuditFilters) -> bool:
+    """Whether open requests belong to the view (per call, or in flight) and its kinds allow them."""
+    return (filters.per_call or filters.outcome == IN_FLIGHT) and (not filters.kinds or "api_request" in _kinds(filters))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where each part of a view's time range is read: summary pieces, raw edges of ``entries``,
+    and the time ranges whose open requests belong to it."""
+
+    parts: list[Piece]
+    edges: list[tuple[str, str]]
+    opened: list[tuple[str, str]]
+
+
+def _plan(conn: sqlite3.Connection, filters: AuditFilters, grains: tuple[int, ...]) -> _Plan:
+    bounds = _range(conn, filters)
+    if bounds is None:
+        return _Plan([], [], [])
+    if filters.outcome == IN_FLIGHT:  # only open requests are in flight: no summary row is
+        return _Plan([], [], [(utc_text(bounds[0]), utc_text(bounds[1]))])
+    parts, edges = _split(*bounds, grains)
+    opened = [(utc_text(_moment(parts[0][1])), utc_text(_moment(parts[-1][2])))] if parts else []
+    return _Plan(parts, edges, opened if _with_open(filters) else [])
+
+
+def _sources(conn: sqlite3.Connection, filters: AuditFilters, plan: _Plan, finished: bool,
+             summary: tuple[str, str], raw: tuple[str, str], table: str = "entry_counts") -> Iterator[tuple[Any, ...]]:
+    """Rows of every part of the plan: ``summary`` = (select list, group by) over the summary
+    table, ``raw`` = the same over ``entries`` and ``open_attempts`` ({ts} is the time, {t} the
+    table's prefix)."""
+    condition, params = _dims(filters, finished, table)
+    select, group = summary
+    for grain, first, end in plan.parts:
+        yield from conn.execute(f"SELECT {select} FROM {table} WHERE grain = ? AND start >= ? AND start < ? "
+                                f"AND {condition} GROUP BY {group}", [grain, first, end, *params])
+    raw_select, raw_group = raw
+    sql, where_params = where(filters)
+    extra = f" AND e.{_FINISHED_IN}" if finished else ""
+    for lo, hi in plan.edges:
+        yield from conn.execute(f"SELECT {raw_select.format(ts='e.ts', t='e.')} FROM entries AS e WHERE {sql}{extra} "
+                                f"AND e.ts >= ? AND e.ts < ? GROUP BY {raw_group}", [*where_params, lo, hi])
+    condition, params = _dims(filters, finished, "open")
+    for lo, hi in plan.opened:
+        yield from conn.execute(f"SELECT {raw_select.format(ts='ts', t='')} FROM open_attempts WHERE {condition} "
+                                f"AND ts >= ? AND ts < ? GROUP BY {raw_group}", [*params, lo, hi])
+
+
+def count(conn: sqlite3.Connection, filters: AuditFilters) -> int:
+    """How many rows the view holds (``lib.audit.queries.count``)."""
+    plan = _plan(conn, filters, COUNT_GRAINS)
+    return sum(n for (n,) in _sources(conn, filters, plan, False, ("SUM(n)", "grain"), ("COUNT(*)", "NULL")))
+
+
+def finished_counts(conn: sqlite3.Connection, filters: AuditFilters, width: timedelta,
+                    fmt: str) -> list[tuple[str, str, int]]:
+    """Finished calls per bucket of ``width`` (whole minutes dividing a day) and outcome, sorted:
+    (bucket start as ``fmt`` text, outcome, calls)."""
+    w = int(width / timedelta(minutes=1))
+    plan = _plan(conn, filters, tuple(g for g in COUNT_GRAINS if g <= w))
+    rows = _sources(conn, filters, plan, True, (f"start / {w} * {w} AS b, outcome, SUM(n)", "b, outcome"),
+                    (f"{MINUTE_SQL.format(ts='{ts}')} / {w} * {w} AS b, {{t}}outcome, COUNT(*)", "b, 2"))
+    totals: dict[tuple[int, str], int] = defaultdict(int)
+    for bucket, outcome, n in rows:
+        totals[bucket, outcome] += n
+    return [(_moment(b).strftime(fmt), outcome, n) for (b, outcome), n in sorted(totals.items())]
+
+
+def _edge_minute(conn: sqlite3.Connection, parts: list[Piece], condition: str, params: list[Any],
+                 last: bool) -> int | None:
+    """The first (last) minute of ``parts`` with a summary row matching: the first matching
+    bucket of the coarsest grain, then the same within it one grain finer."""
+    for grain, first, end in reversed(parts) if last else parts:
+        row = conn.execute(f"SELECT start FROM entry_counts WHERE grain = ? AND start >= ? AND start < ? AND {condition} "
+                           f"ORDER BY start {'DESC' if last else ''} LIMIT 1", [grain, first, end, *params]).fetchone()
+        if row is not None:
+            if grain == MINUTE:
+                return int(row[0])
+            finer = tuple(g for g in COUNT_GRAINS if g < grain)
+            return _edge_minute(conn, pieces(row[0], row[0] + grain, finer), condition, params, last)
+    return None
+
+
+def first_last(conn: sqlite3.Connection, filters: AuditFilters) -> tuple[str | None, str | None]:
+    """The ts of the first and the last finished call in the view (the chart's span): the edges
+    and open requests directly, the summaries by their first and last matching minute, read
+    exactly from that minute's entries."""
+    plan = _plan(conn, filters, COUNT_GRAINS)
+    times = [t for row in _sources(conn, filters, _Plan([], plan.edges, plan.opened), True, ("", ""),
+                                   ("MIN({ts}), MAX({ts})", "NULL")) for t in row if t is not None]
+    condition, params = _dims(filters, True, "entry_counts")
+    sql, where_params = where(filters)
+    for last in (False, True):
+        minute = _edge_minute(conn, plan.parts, condition, params, last)
+        if minute is not None:
+            (found,) = conn.execute(
+                f"SELECT {'MAX' if last else 'MIN'}(e.ts) FROM entries AS e WHERE {sql} AND e.{_FINISHED_IN} "
+                "AND e.ts >= ? AND e.ts < ?",
+                [*where_params, utc_text(_moment(minute)), utc_text(_moment(minute + MINUTE))]).fetchone()
+            times.append(found)
+    return (min(times), max(times)) if times else (None, None)
+
+
+def latency(conn: sqlite3.Connection, filters: AuditFilters) -> list[tuple[str | None, int, float, float]]:
+    """(endpoint, calls, p50, p95) per endpoint from the latency histogram (``answerable(filters,
+    latency=True)`` first): nearest rank on the merged buckets, each within 1 % of the exact value."""
+    plan = _plan(conn, filters, LATENCY_GRAINS)
+    histograms: dict[str | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for endpoint, bucket, n in _sources(conn, filters, _Plan(plan.parts, [], []), True,
+                                        ("endpoint, bucket, SUM(n)", "endpoint, bucket"), ("", ""), "latency_buckets"):
+        histograms[endpoint or None][bucket] += n
+    raw = _sources(conn, filters, _Plan([], plan.edges, plan.opened), True, ("", ""),
+                   ("{t}endpoint, {t}duration_ms, COUNT(*)", "1, 2 HAVING duration_ms IS NOT NULL"))
+    for endpoint, duration, n in raw:
+        histograms[endpoint or None][bucket_key(duration)] += n
+    return [(endpoint, sum(h.values()), nearest_rank(h, 0.50), nearest_rank(h, 0.95))
+            for endpoint, h in sorted(histograms.items(), key=lambda item: (item[0] is not None, item[0] or ""))]
+
+
+def nearest_rank(histogram: dict[int, int], p: float) -> float:
+    """The representative of the bucket holding the smallest value of rank >= p·n (as the raw
+    query ranks: the same float product)."""
+    rank = max(1, math.ceil(p * sum(histogram.values())))
+    seen = 0
+    for key in sorted(histogram):
+        seen += histogram[key]
+        if seen >= rank:
+            return bucket_value(key)
+    raise ValueError("empty histogram")
