@@ -139,6 +139,13 @@ class _Plan:
     opened: list[tuple[str, str]]
 
 
+def _count_table(filters: AuditFilters) -> str:
+    """``call_counts`` when the view filters by nothing it lacks (the default view), a few rows a
+    bucket; ``entry_counts`` otherwise."""
+    wide = (filters.operator, filters.endpoint, filters.method, filters.http_status)
+    return "entry_counts" if any(v is not None for v in wide) else "call_counts"
+
+
 def _plan(conn: sqlite3.Connection, filters: AuditFilters, grains: tuple[int, ...]) -> _Plan:
     bounds = _range(conn, filters)
     if bounds is None:
@@ -175,7 +182,8 @@ def _sources(conn: sqlite3.Connection, filters: AuditFilters, plan: _Plan, finis
 def count(conn: sqlite3.Connection, filters: AuditFilters) -> int:
     """How many rows the view holds (``lib.audit.queries.count``)."""
     plan = _plan(conn, filters, COUNT_GRAINS)
-    return sum(n for (n,) in _sources(conn, filters, plan, False, ("SUM(n)", "grain"), ("COUNT(*)", "NULL")))
+    return sum(n for (n,) in _sources(conn, filters, plan, False, ("SUM(n)", "grain"), ("COUNT(*)", "NULL"),
+                                      _count_table(filters)))
 
 
 def finished_counts(conn: sqlite3.Connection, filters: AuditFilters, width: timedelta,
@@ -185,25 +193,26 @@ def finished_counts(conn: sqlite3.Connection, filters: AuditFilters, width: time
     w = int(width / timedelta(minutes=1))
     plan = _plan(conn, filters, tuple(g for g in COUNT_GRAINS if g <= w))
     rows = _sources(conn, filters, plan, True, (f"start / {w} * {w} AS b, outcome, SUM(n)", "b, outcome"),
-                    (f"{MINUTE_SQL.format(ts='{ts}')} / {w} * {w} AS b, {{t}}outcome, COUNT(*)", "b, 2"))
+                    (f"{MINUTE_SQL.format(ts='{ts}')} / {w} * {w} AS b, {{t}}outcome, COUNT(*)", "b, 2"),
+                    _count_table(filters))
     totals: dict[tuple[int, str], int] = defaultdict(int)
     for bucket, outcome, n in rows:
         totals[bucket, outcome] += n
     return [(_moment(b).strftime(fmt), outcome, n) for (b, outcome), n in sorted(totals.items())]
 
 
-def _edge_minute(conn: sqlite3.Connection, parts: list[Piece], condition: str, params: list[Any],
+def _edge_minute(conn: sqlite3.Connection, table: str, parts: list[Piece], condition: str, params: list[Any],
                  last: bool) -> int | None:
     """The first (last) minute of ``parts`` with a summary row matching: the first matching
     bucket of the coarsest grain, then the same within it one grain finer."""
     for grain, first, end in reversed(parts) if last else parts:
-        row = conn.execute(f"SELECT start FROM entry_counts WHERE grain = ? AND start >= ? AND start < ? AND {condition} "
+        row = conn.execute(f"SELECT start FROM {table} WHERE grain = ? AND start >= ? AND start < ? AND {condition} "
                            f"ORDER BY start {'DESC' if last else ''} LIMIT 1", [grain, first, end, *params]).fetchone()
         if row is not None:
             if grain == MINUTE:
                 return int(row[0])
             finer = tuple(g for g in COUNT_GRAINS if g < grain)
-            return _edge_minute(conn, pieces(row[0], row[0] + grain, finer), condition, params, last)
+            return _edge_minute(conn, table, pieces(row[0], row[0] + grain, finer), condition, params, last)
     return None
 
 
@@ -214,10 +223,11 @@ def first_last(conn: sqlite3.Connection, filters: AuditFilters) -> tuple[str | N
     plan = _plan(conn, filters, COUNT_GRAINS)
     times = [t for row in _sources(conn, filters, _Plan([], plan.edges, plan.opened), True, ("", ""),
                                    ("MIN({ts}), MAX({ts})", "NULL")) for t in row if t is not None]
-    condition, params = _dims(filters, True, "entry_counts")
+    table = _count_table(filters)
+    condition, params = _dims(filters, True, table)
     sql, where_params = where(filters)
     for last in (False, True):
-        minute = _edge_minute(conn, plan.parts, condition, params, last)
+        minute = _edge_minute(conn, table, plan.parts, condition, params, last)
         if minute is not None:
             (found,) = conn.execute(
                 f"SELECT {'MAX' if last else 'MIN'}(e.ts) FROM entries AS e WHERE {sql} AND e.{_FINISHED_IN} "

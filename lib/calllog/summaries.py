@@ -13,6 +13,8 @@ Why it is built this way:
   of a coarser grain is whole buckets of the finer ones and midnight UTC is a boundary of all).
   NULL is stored as '' (text) or 0 (status): a key column must be NOT NULL for the upsert to find
   its row, and no filter value is empty or 0.
+- ``call_counts``: the same counts keyed by kind, environment and outcome only (a few rows a
+  bucket instead of hundreds), for the views that filter by nothing else: the page's default.
 - ``latency_buckets``: finished calls (outcome written, duration known) per hour and per day,
   per kind, environment, endpoint and outcome, counted in log-scale duration buckets: bucket k
   holds (γ^(k-1), γ^k] with γ = (1+α)/(1-α), and its representative 2γ^k/(γ+1) is within α
@@ -46,6 +48,7 @@ ZERO_BUCKET = -(2**31)  # durations <= 0: below every other bucket
 # Key columns of entry_counts after (grain, start), with what an absent value is stored as.
 COUNT_KEYS = (("kind", ""), ("environment", ""), ("operator", ""), ("endpoint", ""), ("method", ""),
               ("outcome", ""), ("http_status", 0))
+NARROW_KEYS = (("kind", ""), ("environment", ""), ("outcome", ""))
 LATENCY_KEYS = (("kind", ""), ("environment", ""), ("endpoint", ""), ("outcome", ""))
 OPEN_COLUMNS = ("seq", "attempt_id", "ts", "operator", "environment", "method", "endpoint", "outcome",
                 "http_status", "duration_ms")
@@ -58,15 +61,21 @@ TABLES = {
                     "operator TEXT NOT NULL, endpoint TEXT NOT NULL, method TEXT NOT NULL, outcome TEXT NOT NULL, "
                     "http_status INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (grain, start, kind, environment, "
                     "operator, endpoint, method, outcome, http_status)) WITHOUT ROWID",
+    "call_counts": "(grain INTEGER NOT NULL, start INTEGER NOT NULL, kind TEXT NOT NULL, environment TEXT NOT NULL, "
+                   "outcome TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (grain, start, kind, environment, outcome)) "
+                   "WITHOUT ROWID",
     "latency_buckets": "(grain INTEGER NOT NULL, start INTEGER NOT NULL, kind TEXT NOT NULL, environment TEXT NOT NULL, "
                        "endpoint TEXT NOT NULL, outcome TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL, "
                        "PRIMARY KEY (grain, start, kind, environment, endpoint, outcome, bucket)) WITHOUT ROWID",
 }
 
 _COUNT_COLS = ", ".join(c for c, _ in COUNT_KEYS)
+_NARROW_COLS = ", ".join(c for c, _ in NARROW_KEYS)
 _LATENCY_COLS = ", ".join(c for c, _ in LATENCY_KEYS)
 _UPSERT_COUNT = (f"INSERT INTO entry_counts (grain, start, {_COUNT_COLS}, n) VALUES (?, ?, {', '.join('?' * 7)}, 1) "
                  "ON CONFLICT DO UPDATE SET n = n + 1")
+_UPSERT_NARROW = (f"INSERT INTO call_counts (grain, start, {_NARROW_COLS}, n) VALUES (?, ?, ?, ?, ?, 1) "
+                  "ON CONFLICT DO UPDATE SET n = n + 1")
 _UPSERT_LATENCY = (f"INSERT INTO latency_buckets (grain, start, {_LATENCY_COLS}, bucket, n) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1")
 # A request opens its attempt unless a result of it is already there (as the raw anti-join reads it).
@@ -78,7 +87,7 @@ MINUTE_SQL = "(CAST(strftime('%s', substr({ts}, 1, 16)) AS INTEGER) / 60)"
 
 
 def create(conn: sqlite3.Connection) -> None:
-    """The tables and the indexes their readers need (migration 0004)."""
+    """The tables and the indexes their readers need (migration 0004 and ``call_counts``)."""
     for name, columns in TABLES.items():
         conn.execute(f"CREATE TABLE IF NOT EXISTS {name} {columns}")
     conn.execute("CREATE INDEX IF NOT EXISTS open_attempts_attempt ON open_attempts (attempt_id)")
@@ -107,6 +116,8 @@ def record(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
     minute = minute_of(entry["ts"])
     key = [entry[c] if entry[c] is not None else empty for c, empty in COUNT_KEYS]
     conn.executemany(_UPSERT_COUNT, [(g, minute // g * g, *key) for g in COUNT_GRAINS])
+    narrow = [entry[c] if entry[c] is not None else empty for c, empty in NARROW_KEYS]
+    conn.executemany(_UPSERT_NARROW, [(g, minute // g * g, *narrow) for g in COUNT_GRAINS])
     kind, attempt_id = entry["kind"], entry["attempt_id"]
     if entry["outcome"] in FINISHED and entry["duration_ms"] is not None:
         latency_key = [entry[c] if entry[c] is not None else empty for c, empty in LATENCY_KEYS]
@@ -130,7 +141,9 @@ def _fill(conn: sqlite3.Connection, suffix: str = "") -> None:
     conn.execute(f"INSERT INTO latency_buckets{suffix} SELECT 60, {MINUTE_SQL.format(ts='ts')} / 60 * 60 AS m, "
                  f"{keys}, latency_bucket(duration_ms) AS b, COUNT(*) FROM entries "
                  f"WHERE outcome IN ({finished}) AND duration_ms IS NOT NULL GROUP BY m, 3, 4, 5, 6, b")
-    for table, cols, grains in (("entry_counts", _COUNT_COLS, COUNT_GRAINS),
+    conn.execute(f"INSERT INTO call_counts{suffix} SELECT grain, start, {_NARROW_COLS}, SUM(n) FROM entry_counts{suffix} "
+                 f"WHERE grain = 1 GROUP BY start, {_NARROW_COLS}")
+    for table, cols, grains in (("entry_counts", _COUNT_COLS, COUNT_GRAINS), ("call_counts", _NARROW_COLS, COUNT_GRAINS),
                                 ("latency_buckets", f"{_LATENCY_COLS}, bucket", LATENCY_GRAINS)):
         for finer, grain in zip(grains, grains[1:], strict=False):
             conn.execute(f"INSERT INTO {table}{suffix} SELECT {grain}, start / {grain} * {grain} AS s, {cols}, SUM(n) "
@@ -172,6 +185,6 @@ def forget_before(conn: sqlite3.Connection, ts_text: str) -> None:
     if ts_text[10:] != "T00:00:00.000000Z":
         raise ValueError(f"archiving cuts at a midnight UTC, not at {ts_text!r}")
     cut = minute_of(ts_text)
-    for table in ("entry_counts", "latency_buckets"):
+    for table in ("entry_counts", "call_counts", "latency_buckets"):
         conn.execute(f"DELETE FROM {table} WHERE start + grain <= ?", (cut,))
     conn.execute("DELETE FROM open_attempts WHERE ts < ?", (ts_text,))
