@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from lib.audit.filters import CALL, CALL_KINDS, IN_FLIGHT, AuditFilters, where
 from lib.calllog.summaries import (
     COUNT_GRAINS,
@@ -31,6 +33,7 @@ from lib.calllog.summaries import (
     MINUTE,
     MINUTE_SQL,
     RELATIVE_ACCURACY,
+    ZERO_BUCKET,
     bucket_key,
     bucket_value,
 )
@@ -159,14 +162,14 @@ def _plan(conn: sqlite3.Connection, filters: AuditFilters, grains: tuple[int, ..
 
 def _sources(conn: sqlite3.Connection, filters: AuditFilters, plan: _Plan, finished: bool,
              summary: tuple[str, str], raw: tuple[str, str], table: str = "entry_counts") -> Iterator[tuple[Any, ...]]:
-    """Rows of every part of the plan: ``summary`` = (select list, group by) over the summary
+    """Rows of every part of the plan: ``summary`` = (select list, group by or "") over the summary
     table, ``raw`` = the same over ``entries`` and ``open_attempts`` ({ts} is the time, {t} the
     table's prefix)."""
     condition, params = _dims(filters, finished, table)
     select, group = summary
     for grain, first, end in plan.parts:
         yield from conn.execute(f"SELECT {select} FROM {table} WHERE grain = ? AND start >= ? AND start < ? "
-                                f"AND {condition} GROUP BY {group}", [grain, first, end, *params])
+                                f"AND {condition}{f' GROUP BY {group}' if group else ''}", [grain, first, end, *params])
     raw_select, raw_group = raw
     sql, where_params = where(filters)
     extra = f" AND e.{_FINISHED_IN}" if finished else ""
@@ -241,16 +244,36 @@ def latency(conn: sqlite3.Connection, filters: AuditFilters) -> list[tuple[str |
     """(endpoint, calls, p50, p95) per endpoint from the latency histogram (``answerable(filters,
     latency=True)`` first): nearest rank on the merged buckets, each within 1 % of the exact value."""
     plan = _plan(conn, filters, LATENCY_GRAINS)
-    histograms: dict[str | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for endpoint, bucket, n in _sources(conn, filters, _Plan(plan.parts, [], []), True,
-                                        ("endpoint, bucket, SUM(n)", "endpoint, bucket"), ("", ""), "latency_buckets"):
-        histograms[endpoint or None][bucket] += n
+    rows: dict[str | None, list[tuple[int, int, bytes]]] = defaultdict(list)
+    for endpoint, low, zeros, counts in _sources(conn, filters, _Plan(plan.parts, [], []), True,
+                                                 ("endpoint, low, zeros, counts", ""), ("", ""),
+                                                 "latency_histograms"):
+        rows[endpoint or None].append((low, zeros, counts))
+    histograms = {endpoint: _merged(found) for endpoint, found in rows.items()}
     raw = _sources(conn, filters, _Plan([], plan.edges, plan.opened), True, ("", ""),
                    ("{t}endpoint, {t}duration_ms, COUNT(*)", "1, 2 HAVING duration_ms IS NOT NULL"))
     for endpoint, duration, n in raw:
-        histograms[endpoint or None][bucket_key(duration)] += n
+        histogram = histograms.setdefault(endpoint or None, {})
+        histogram[bucket_key(duration)] = histogram.get(bucket_key(duration), 0) + n
     return [(endpoint, sum(h.values()), nearest_rank(h, 0.50), nearest_rank(h, 0.95))
             for endpoint, h in sorted(histograms.items(), key=lambda item: (item[0] is not None, item[0] or ""))]
+
+
+def _merged(rows: list[tuple[int, int, bytes]]) -> dict[int, int]:
+    """Histogram rows (low, zeros, counts) added up into one {bucket: calls}."""
+    arrays = [(low, np.frombuffer(counts, dtype=np.int64)) for low, _, counts in rows if counts]
+    merged: dict[int, int] = {}
+    if arrays:
+        first = min(low for low, _ in arrays)
+        total = np.zeros(max(low + len(a) for low, a in arrays) - first, dtype=np.int64)
+        for low, a in arrays:
+            total[low - first:low - first + len(a)] += a
+        (used,) = np.nonzero(total)
+        merged = dict(zip((used + first).tolist(), total[used].tolist(), strict=True))
+    zeros = sum(z for _, z, _ in rows)
+    if zeros:
+        merged[ZERO_BUCKET] = zeros
+    return merged
 
 
 def nearest_rank(histogram: dict[int, int], p: float) -> float:

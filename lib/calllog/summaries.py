@@ -15,12 +15,15 @@ Why it is built this way:
   its row, and no filter value is empty or 0.
 - ``call_counts``: the same counts keyed by kind, environment and outcome only (a few rows a
   bucket instead of hundreds), for the views that filter by nothing else: the page's default.
-- ``latency_buckets``: finished calls (outcome written, duration known) per hour and per day,
-  per kind, environment, endpoint and outcome, counted in log-scale duration buckets: bucket k
+- ``latency_histograms``: finished calls (outcome written, duration known) per hour and per day,
+  per kind, environment, endpoint and outcome, as counts in log-scale duration buckets: bucket k
   holds (γ^(k-1), γ^k] with γ = (1+α)/(1-α), and its representative 2γ^k/(γ+1) is within α
   (``RELATIVE_ACCURACY``, 1 %) of every duration in it. A nearest-rank percentile lands in the
   bucket holding the exact value (the mapping keeps order), so it is within 1 % of the exact one.
-  0 ms (and a negative duration, which the client never measures) has its own bucket, shown as 0.
+  1 % needs ~180 buckets for a realistic spread, so one row holds them all (``counts``: 64-bit
+  counts of buckets ``low``, ``low`` + 1, …, trimmed at both ends): a month of a view is
+  ~30 × 45 rows to merge, not ~30 × 45 × 180. 0 ms (and a negative duration, which the client
+  never measures) is counted in ``zeros`` and shown as 0.
 - ``rebuild`` recounts all three from ``entries`` (the migration's backfill, ``python -m
   lib.calllog summaries``); ``check`` compares them with a recount, which tests rely on.
 - ``forget_before`` is for archiving, which deletes the entries before a midnight UTC: it drops the
@@ -30,8 +33,10 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 from lib.calllog.outcome import Outcome
@@ -64,20 +69,21 @@ TABLES = {
     "call_counts": "(grain INTEGER NOT NULL, start INTEGER NOT NULL, kind TEXT NOT NULL, environment TEXT NOT NULL, "
                    "outcome TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (grain, start, kind, environment, outcome)) "
                    "WITHOUT ROWID",
-    "latency_buckets": "(grain INTEGER NOT NULL, start INTEGER NOT NULL, kind TEXT NOT NULL, environment TEXT NOT NULL, "
-                       "endpoint TEXT NOT NULL, outcome TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL, "
-                       "PRIMARY KEY (grain, start, kind, environment, endpoint, outcome, bucket)) WITHOUT ROWID",
+    "latency_histograms": "(grain INTEGER NOT NULL, start INTEGER NOT NULL, kind TEXT NOT NULL, "
+                          "environment TEXT NOT NULL, endpoint TEXT NOT NULL, outcome TEXT NOT NULL, low INTEGER NOT NULL, "
+                          "zeros INTEGER NOT NULL, counts BLOB NOT NULL, "
+                          "PRIMARY KEY (grain, start, kind, environment, endpoint, outcome)) WITHOUT ROWID",
 }
 
 _COUNT_COLS = ", ".join(c for c, _ in COUNT_KEYS)
 _NARROW_COLS = ", ".join(c for c, _ in NARROW_KEYS)
-_LATENCY_COLS = ", ".join(c for c, _ in LATENCY_KEYS)
 _UPSERT_COUNT = (f"INSERT INTO entry_counts (grain, start, {_COUNT_COLS}, n) VALUES (?, ?, {', '.join('?' * 7)}, 1) "
                  "ON CONFLICT DO UPDATE SET n = n + 1")
 _UPSERT_NARROW = (f"INSERT INTO call_counts (grain, start, {_NARROW_COLS}, n) VALUES (?, ?, ?, ?, ?, 1) "
                   "ON CONFLICT DO UPDATE SET n = n + 1")
-_UPSERT_LATENCY = (f"INSERT INTO latency_buckets (grain, start, {_LATENCY_COLS}, bucket, n) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1")
+_HISTOGRAM_KEY = f"grain = ? AND start = ? AND {' AND '.join(f'{c} = ?' for c, _ in LATENCY_KEYS)}"
+_GET_HISTOGRAM = f"SELECT low, zeros, counts FROM latency_histograms WHERE {_HISTOGRAM_KEY}"
+_PUT_HISTOGRAM = f"INSERT OR REPLACE INTO latency_histograms VALUES ({', '.join('?' * 9)})"
 # A request opens its attempt unless a result of it is already there (as the raw anti-join reads it).
 _OPEN = (f"INSERT INTO open_attempts ({', '.join(OPEN_COLUMNS)}) "
          f"SELECT {', '.join(f'?{i}' for i in range(1, len(OPEN_COLUMNS) + 1))} "
@@ -106,6 +112,27 @@ def bucket_value(key: int) -> float:
     return 0.0 if key == ZERO_BUCKET else 2 * _GAMMA**key / (_GAMMA + 1)
 
 
+def pack(buckets: Iterable[tuple[int, int]], into: tuple[int, int, bytes] = (0, 0, b"")) -> tuple[int, int, bytes]:
+    """(low, zeros, counts) of a histogram row with ``buckets`` ((key, n) pairs) added to ``into``."""
+    low, zeros, blob = into
+    counts = array("q")
+    counts.frombytes(blob)
+    for key, n in buckets:
+        if key == ZERO_BUCKET:
+            zeros += n
+            continue
+        if not counts:
+            low = key
+            counts.append(0)
+        elif key < low:
+            counts[0:0] = array("q", bytes(8 * (low - key)))
+            low = key
+        elif key >= low + len(counts):
+            counts.extend(array("q", bytes(8 * (key - low - len(counts) + 1))))
+        counts[key - low] += n
+    return (low if counts else 0), zeros, counts.tobytes()
+
+
 def minute_of(ts: str) -> int:
     """Minutes since 1970-01-01 UTC of a stored ts text (its first 16 characters)."""
     return int(datetime.fromisoformat(ts[:16]).replace(tzinfo=UTC).timestamp()) // 60
@@ -122,7 +149,10 @@ def record(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
     if entry["outcome"] in FINISHED and entry["duration_ms"] is not None:
         latency_key = [entry[c] if entry[c] is not None else empty for c, empty in LATENCY_KEYS]
         bucket = bucket_key(entry["duration_ms"])
-        conn.executemany(_UPSERT_LATENCY, [(g, minute // g * g, *latency_key, bucket) for g in LATENCY_GRAINS])
+        for g in LATENCY_GRAINS:
+            where_key = (g, minute // g * g, *latency_key)
+            row = conn.execute(_GET_HISTOGRAM, where_key).fetchone()
+            conn.execute(_PUT_HISTOGRAM, (*where_key, *pack([(bucket, 1)], row or (0, 0, b""))))
     if kind == "api_request":
         conn.execute(_OPEN, [entry[c] for c in OPEN_COLUMNS])
     elif kind == "api_result" and attempt_id is not None:
@@ -136,18 +166,21 @@ def _fill(conn: sqlite3.Connection, suffix: str = "") -> None:
     keys = ", ".join(f"COALESCE({c}, {empty!r})" for c, empty in COUNT_KEYS)
     conn.execute(f"INSERT INTO entry_counts{suffix} SELECT 1, {MINUTE_SQL.format(ts='ts')} AS m, {keys}, COUNT(*) "
                  f"FROM entries GROUP BY m, {', '.join(str(i) for i in range(3, 10))}")
-    finished = ", ".join(repr(o) for o in FINISHED)
-    keys = ", ".join(f"COALESCE({c}, {empty!r})" for c, empty in LATENCY_KEYS)
-    conn.execute(f"INSERT INTO latency_buckets{suffix} SELECT 60, {MINUTE_SQL.format(ts='ts')} / 60 * 60 AS m, "
-                 f"{keys}, latency_bucket(duration_ms) AS b, COUNT(*) FROM entries "
-                 f"WHERE outcome IN ({finished}) AND duration_ms IS NOT NULL GROUP BY m, 3, 4, 5, 6, b")
     conn.execute(f"INSERT INTO call_counts{suffix} SELECT grain, start, {_NARROW_COLS}, SUM(n) FROM entry_counts{suffix} "
                  f"WHERE grain = 1 GROUP BY start, {_NARROW_COLS}")
-    for table, cols, grains in (("entry_counts", _COUNT_COLS, COUNT_GRAINS), ("call_counts", _NARROW_COLS, COUNT_GRAINS),
-                                ("latency_buckets", f"{_LATENCY_COLS}, bucket", LATENCY_GRAINS)):
-        for finer, grain in zip(grains, grains[1:], strict=False):
+    for table, cols in (("entry_counts", _COUNT_COLS), ("call_counts", _NARROW_COLS)):
+        for finer, grain in zip(COUNT_GRAINS, COUNT_GRAINS[1:], strict=False):
             conn.execute(f"INSERT INTO {table}{suffix} SELECT {grain}, start / {grain} * {grain} AS s, {cols}, SUM(n) "
                          f"FROM {table}{suffix} WHERE grain = {finer} GROUP BY s, {cols}")
+    finished = ", ".join(repr(o) for o in FINISHED)
+    keys = ", ".join(f"COALESCE({c}, {empty!r})" for c, empty in LATENCY_KEYS)
+    for grain in LATENCY_GRAINS:
+        rows = conn.execute(f"SELECT {grain}, {MINUTE_SQL.format(ts='ts')} / {grain} * {grain} AS m, {keys}, "
+                            f"latency_bucket(duration_ms) AS b, COUNT(*) FROM entries WHERE outcome IN ({finished}) "
+                            "AND duration_ms IS NOT NULL GROUP BY m, 3, 4, 5, 6, b ORDER BY m, 3, 4, 5, 6, b").fetchall()
+        conn.executemany(f"INSERT INTO latency_histograms{suffix} VALUES ({', '.join('?' * 9)})",
+                         [(*key, *pack((b, n) for *_, b, n in group))
+                          for key, group in groupby(rows, key=lambda row: tuple(row[:6]))])
     conn.execute(f"INSERT INTO open_attempts{suffix} SELECT {', '.join('r.' + c for c in OPEN_COLUMNS)} "
                  "FROM entries AS r WHERE r.kind = 'api_request' AND (r.attempt_id IS NULL OR NOT EXISTS "
                  "(SELECT 1 FROM entries AS x WHERE x.attempt_id = r.attempt_id AND x.kind = 'api_result'))")
@@ -185,6 +218,6 @@ def forget_before(conn: sqlite3.Connection, ts_text: str) -> None:
     if ts_text[10:] != "T00:00:00.000000Z":
         raise ValueError(f"archiving cuts at a midnight UTC, not at {ts_text!r}")
     cut = minute_of(ts_text)
-    for table in ("entry_counts", "call_counts", "latency_buckets"):
+    for table in ("entry_counts", "call_counts", "latency_histograms"):
         conn.execute(f"DELETE FROM {table} WHERE start + grain <= ?", (cut,))
     conn.execute("DELETE FROM open_attempts WHERE ts < ?", (ts_text,))
