@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from lib.audit import queries, summary_queries
 from lib.audit.filters import AuditFilters
-from lib.calllog import summaries
+from lib.calllog import cli, summaries
 from lib.calllog.log import CallLog
-from lib.storage.db import connect, immediate
+from lib.storage.db import connect
 from tests.clocks import FakeClock
 
 REPO = Path(__file__).resolve().parent.parent
@@ -223,13 +223,15 @@ def test_migration_backfills_the_summaries_of_an_old_log(commit: str, tmp_path: 
     assert_summaries_agree(path)
 
 
-def test_rebuild_repairs_tables_that_were_tampered_with(tmp_path: Path) -> None:
+def test_the_summaries_command_finds_and_repairs_tampered_tables(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     clock = FakeClock()
     log = CallLog(tmp_path / "ops.db", clock=clock, synchronous="NORMAL")
     apply(log, clock, [("call", {"environment": "sandbox", "operator": "ann"}, {"outcome": "ok", "duration_ms": 1.0})])
-    db = connect(log.db_path)
-    db.conn.execute("UPDATE entry_counts SET n = n + 1")
-    assert summaries.check(db.conn)["entry_counts"] > 0
-    with immediate(db):
-        summaries.rebuild(db.conn)
+    connect(log.db_path).conn.execute("UPDATE entry_counts SET n = n + 1")  # 2 entries × 3 grains changed
+    connect(log.db_path).conn.execute("INSERT INTO open_attempts (seq, ts, operator, environment) VALUES (99, '', '', '')")
+    assert cli.main(["summaries", "--db", str(log.db_path)]) == 1
+    out = capsys.readouterr().out
+    assert "open_attempts: 1 rows differ" in out and "entry_counts: 12 rows differ" in out
+    assert cli.main(["summaries", "--db", str(log.db_path), "--rebuild"]) == 0
     assert_summaries_agree(log.db_path)

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lib import settings
-from lib.calllog import checkpoints, evidence
+from lib.calllog import checkpoints, evidence, summaries
 from lib.calllog.failures import CallLogUnavailable
 from lib.calllog.log import CallLog
+from lib.storage.db import connect, immediate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lib.calllog {verify [--since-checkpoint],checkpoint [--mirror PATH|-],backup DEST,export FILE,verify-export FILE}``.
+    """``python -m lib.calllog {verify [--since-checkpoint],checkpoint [--mirror PATH|-],backup DEST,export FILE,verify-export FILE,
+    summaries [--rebuild]}``.
 
     Exit status: 0 OK, 1 the log does not verify (or is missing), 2 it cannot be used (explained).
     """
@@ -40,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     verify_export = commands.add_parser("verify-export", help="verify an evidence file, without the database "
                                         "(checkpoint signatures too when a checkpoint key is configured)")
     verify_export.add_argument("file")
+    recount = commands.add_parser("summaries", parents=[common],
+                                  help="compare the audit page's summary tables with a recount of the log")
+    recount.add_argument("--rebuild", action="store_true", help="recount them first (one write transaction)")
     args = parser.parse_args(argv)
     if args.command == "verify-export":
         try:
@@ -80,6 +85,14 @@ def _run(args: argparse.Namespace, db_path: Path) -> int:
         print(f"{written} entries written to {args.file}; check it with: python -m lib.calllog verify-export "
               f"{args.file}")
         return 0
+    if args.command == "summaries":
+        db = connect(log.db_path)
+        if args.rebuild:
+            with immediate(db):
+                summaries.rebuild(db.conn)
+        differ = summaries.check(db.conn)
+        print("; ".join(f"{table}: {n} rows differ from a recount" for table, n in differ.items()))
+        return 1 if any(differ.values()) else 0
     if args.command == "backup":
         copy = log.backup(args.dest)
         print(f"backup written to {copy}")
