@@ -133,6 +133,15 @@ def test_nearest_rank_from_the_histogram_is_within_1_percent(durations: list[flo
     assert abs(summary_queries.nearest_rank(histogram, p) - exact) <= 0.01 * exact * (1 + 1e-12)
 
 
+def test_in_flight_with_kinds_that_exclude_requests_is_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    log = CallLog(tmp_path / "ops.db", clock=clock, synchronous="NORMAL")
+    apply(log, clock, [("call", {"environment": "sandbox", "operator": "ann"}, None)])
+    for kinds in (("webhook",), ("api_result",), ("api_call",)):
+        assert_questions_agree(log.db_path, AuditFilters(outcome="in_flight", kinds=kinds), monkeypatch)
+    assert queries.count(log.db_path, AuditFilters(outcome="in_flight", kinds=("webhook",))) == 0
+
+
 def test_pieces_tile_a_range_with_the_fewest_buckets() -> None:
     day = 1440 * 20_000
     assert summary_queries.pieces(day - 61, day + 1440 + 121, summaries.COUNT_GRAINS) == [

@@ -154,7 +154,7 @@ def _plan(conn: sqlite3.Connection, filters: AuditFilters, grains: tuple[int, ..
     if bounds is None:
         return _Plan([], [], [])
     if filters.outcome == IN_FLIGHT:  # only open requests are in flight: no summary row is
-        return _Plan([], [], [(utc_text(bounds[0]), utc_text(bounds[1]))])
+        return _Plan([], [], [(utc_text(bounds[0]), utc_text(bounds[1]))] if _with_open(filters) else [])
     parts, edges = _split(*bounds, grains)
     opened = [(utc_text(_moment(parts[0][1])), utc_text(_moment(parts[-1][2])))] if parts else []
     return _Plan(parts, edges, opened if _with_open(filters) else [])
@@ -195,13 +195,13 @@ def finished_counts(conn: sqlite3.Connection, filters: AuditFilters, width: time
     (bucket start as ``fmt`` text, outcome, calls)."""
     w = int(width / timedelta(minutes=1))
     plan = _plan(conn, filters, tuple(g for g in COUNT_GRAINS if g <= w))
-    rows = _sources(conn, filters, plan, True, (f"start / {w} * {w} AS b, outcome, SUM(n)", "b, outcome"),
-                    (f"{MINUTE_SQL.format(ts='{ts}')} / {w} * {w} AS b, {{t}}outcome, COUNT(*)", "b, 2"),
-                    _count_table(filters))
-    totals: dict[tuple[int, str], int] = defaultdict(int)
+    text = f"strftime('{fmt}', {{minute}} / {w} * {w} * 60, 'unixepoch')"  # SQLite formats it: no Python per row
+    rows = _sources(conn, filters, plan, True, (f"{text.format(minute='start')} AS b, outcome, SUM(n)", "b, outcome"),
+                    (f"{text.format(minute=MINUTE_SQL)} AS b, {{t}}outcome, COUNT(*)", "b, 2"), _count_table(filters))
+    totals: dict[tuple[str, str], int] = defaultdict(int)
     for bucket, outcome, n in rows:
         totals[bucket, outcome] += n
-    return [(_moment(b).strftime(fmt), outcome, n) for (b, outcome), n in sorted(totals.items())]
+    return [(bucket, outcome, n) for (bucket, outcome), n in sorted(totals.items())]
 
 
 def _edge_minute(conn: sqlite3.Connection, table: str, parts: list[Piece], condition: str, params: list[Any],
