@@ -18,7 +18,7 @@ import math
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,21 +83,23 @@ def _range(conn: sqlite3.Connection, filters: AuditFilters) -> tuple[datetime, d
     """The view's time range; an open end is the first or last day the summaries hold."""
     lo, hi = filters.since, filters.until
     if lo is None or hi is None:
-        first, last = conn.execute("SELECT MIN(start), MAX(start) FROM entry_counts WHERE grain = ?", (DAY,)).fetchone()
+        # Two queries: SQLite answers a lone MIN or MAX from the key, not both at once.
+        (first,), (last,) = (conn.execute(f"SELECT {f}(start) FROM call_counts WHERE grain = ?", (DAY,)).fetchone()
+                             for f in ("MIN", "MAX"))
         if first is None:
             return None
         lo, hi = lo or _moment(first), hi or _moment(last + DAY)
     return (lo, hi) if lo < hi else None
 
 
-def _split(lo: datetime, hi: datetime, grains: tuple[int, ...]) -> tuple[list[Piece], list[tuple[str, str]]]:
+def _split(lo: datetime, hi: datetime, grains: tuple[int, ...]) -> tuple[list[Piece], list[tuple[datetime, datetime]]]:
     """Summary pieces for the whole finest-grain buckets of [lo, hi), and the raw edges around them."""
     finest = grains[0]
     first = math.ceil(_minutes(lo) / finest) * finest
     end = math.floor(_minutes(hi) / finest) * finest
     if first >= end:
-        return [], [(utc_text(lo), utc_text(hi))]
-    edges = [(utc_text(a), utc_text(b)) for a, b in ((lo, _moment(first)), (_moment(end), hi)) if a < b]
+        return [], [(lo, hi)]
+    edges = [(a, b) for a, b in ((lo, _moment(first)), (_moment(end), hi)) if a < b]
     return pieces(first, end, grains), edges
 
 
@@ -138,7 +140,7 @@ class _Plan:
     and the time ranges whose open requests belong to it."""
 
     parts: list[Piece]
-    edges: list[tuple[str, str]]
+    edges: list[tuple[datetime, datetime]]
     opened: list[tuple[str, str]]
 
 
@@ -171,15 +173,21 @@ def _sources(conn: sqlite3.Connection, filters: AuditFilters, plan: _Plan, finis
         yield from conn.execute(f"SELECT {select} FROM {table} WHERE grain = ? AND start >= ? AND start < ? "
                                 f"AND {condition}{f' GROUP BY {group}' if group else ''}", [grain, first, end, *params])
     raw_select, raw_group = raw
-    sql, where_params = where(filters)
     extra = f" AND e.{_FINISHED_IN}" if finished else ""
     for lo, hi in plan.edges:
+        sql, where_params = _within(filters, lo, hi)
         yield from conn.execute(f"SELECT {raw_select.format(ts='e.ts', t='e.')} FROM entries AS e WHERE {sql}{extra} "
-                                f"AND e.ts >= ? AND e.ts < ? GROUP BY {raw_group}", [*where_params, lo, hi])
+                                f"GROUP BY {raw_group}", where_params)
     condition, params = _dims(filters, finished, "open")
-    for lo, hi in plan.opened:
+    for since, until in plan.opened:
         yield from conn.execute(f"SELECT {raw_select.format(ts='ts', t='')} FROM open_attempts WHERE {condition} "
-                                f"AND ts >= ? AND ts < ? GROUP BY {raw_group}", [*params, lo, hi])
+                                f"AND ts >= ? AND ts < ? GROUP BY {raw_group}", [*params, since, until])
+
+
+def _within(filters: AuditFilters, lo: datetime, hi: datetime) -> tuple[str, list[Any]]:
+    """The raw condition of the view over [lo, hi), a part of its range: one time range, so SQLite
+    walks the index over that part only (given the view's bounds too, it may pick those)."""
+    return where(replace(filters, since=lo, until=hi))
 
 
 def count(conn: sqlite3.Connection, filters: AuditFilters) -> int:
@@ -228,14 +236,12 @@ def first_last(conn: sqlite3.Connection, filters: AuditFilters) -> tuple[str | N
                                    ("MIN({ts}), MAX({ts})", "NULL")) for t in row if t is not None]
     table = _count_table(filters)
     condition, params = _dims(filters, True, table)
-    sql, where_params = where(filters)
     for last in (False, True):
         minute = _edge_minute(conn, table, plan.parts, condition, params, last)
         if minute is not None:
-            (found,) = conn.execute(
-                f"SELECT {'MAX' if last else 'MIN'}(e.ts) FROM entries AS e WHERE {sql} AND e.{_FINISHED_IN} "
-                "AND e.ts >= ? AND e.ts < ?",
-                [*where_params, utc_text(_moment(minute)), utc_text(_moment(minute + MINUTE))]).fetchone()
+            sql, where_params = _within(filters, _moment(minute), _moment(minute + MINUTE))
+            (found,) = conn.execute(f"SELECT {'MAX' if last else 'MIN'}(e.ts) FROM entries AS e "
+                                    f"WHERE {sql} AND e.{_FINISHED_IN}", where_params).fetchone()
             times.append(found)
     return (min(times), max(times)) if times else (None, None)
 
