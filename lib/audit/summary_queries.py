@@ -58,10 +58,6 @@ def answerable(filters: AuditFilters, latency: bool = False) -> bool:
     return all(getattr(filters, name) is None or name in columns for name in _FIELDS)
 
 
-def _minutes(moment: datetime) -> float:
-    return (moment - EPOCH) / timedelta(minutes=1)
-
-
 def _moment(minute: int) -> datetime:
     return EPOCH + timedelta(minutes=minute)
 
@@ -94,9 +90,9 @@ def _range(conn: sqlite3.Connection, filters: AuditFilters) -> tuple[datetime, d
 
 def _split(lo: datetime, hi: datetime, grains: tuple[int, ...]) -> tuple[list[Piece], list[tuple[datetime, datetime]]]:
     """Summary pieces for the whole finest-grain buckets of [lo, hi), and the raw edges around them."""
-    finest = grains[0]
-    first = math.ceil(_minutes(lo) / finest) * finest
-    end = math.floor(_minutes(hi) / finest) * finest
+    width = timedelta(minutes=grains[0])  # exact integer arithmetic: no float rounding of microseconds
+    first = -((EPOCH - lo) // width) * grains[0]
+    end = (hi - EPOCH) // width * grains[0]
     if first >= end:
         return [], [(lo, hi)]
     edges = [(a, b) for a, b in ((lo, _moment(first)), (_moment(end), hi)) if a < b]
