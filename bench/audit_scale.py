@@ -222,7 +222,8 @@ def measure(db_path: Path, now: datetime) -> list[tuple[str, float, float]]:
         results.append((f"latency_by_endpoint ({name})",
                         _median_ms(lambda f=filters: audit.latency_by_endpoint(db_path, f)), 50.0))
     for name, filters in (("endpoint, 30 d", replace(month, endpoint=SESSIONS)),
-                          ("operator, 24 h, exact", replace(day, operator=some_operator))):
+                          ("operator, 30 d", replace(month, operator=some_operator)),
+                          ("method, 24 h, exact", replace(day, method="PUT"))):
         results.append((f"latency_by_endpoint ({name})",
                         _median_ms(lambda f=filters: audit.latency_by_endpoint(db_path, f)), 50.0))
     results.append(("calls_over_time (operator + env, 30 d)", _median_ms(

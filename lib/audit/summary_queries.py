@@ -9,7 +9,7 @@ usually nothing). The rows summed are at most ~(2×60 + 2×24 + days) × value c
 ``per_call`` (a request is shown through its result) is: every counted entry but requests, plus
 the requests in ``open_attempts``. Filters on session or order id are not in the summaries: those
 views fall back to the raw queries in ``lib.audit.queries`` (their indexes keep them small); so do
-latency views filtered by operator, method, HTTP status or in flight (the histogram is not keyed by
+latency views filtered by method, HTTP status or in flight (the histogram is not keyed by
 them), and they say their percentiles are exact.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ HISTOGRAM = f"within {RELATIVE_ACCURACY:.0%} (histogram)"
 EXACT = "exact"
 _FINISHED_IN = f"outcome IN ({', '.join(repr(o) for o in FINISHED)})"
 _COUNT_COLUMNS = frozenset({"environment", "operator", "endpoint", "method", "outcome", "http_status"})
-_LATENCY_COLUMNS = frozenset({"environment", "endpoint", "outcome"})
+_LATENCY_COLUMNS = frozenset({"environment", "operator", "endpoint", "outcome"})
 _FIELDS = ("environment", "operator", "endpoint", "method", "outcome", "http_status", "session_id", "order_id")
 
 Piece = tuple[int, int, int]  # (grain, first minute, end minute) of summary rows
@@ -249,7 +249,7 @@ def latency(conn: sqlite3.Connection, filters: AuditFilters) -> list[tuple[str |
     rows: dict[str | None, list[tuple[int, int, bytes]]] = defaultdict(list)
     for endpoint, low, zeros, counts in _sources(conn, filters, _Plan(plan.parts, [], []), True,
                                                  ("endpoint, low, zeros, counts", ""), ("", ""),
-                                                 "latency_histograms"):
+                                                 "operator_latency" if filters.operator else "latency_histograms"):
         rows[endpoint or None].append((low, zeros, counts))
     histograms = {endpoint: _merged(found) for endpoint, found in rows.items()}
     raw = _sources(conn, filters, _Plan([], plan.edges, plan.opened), True, ("", ""),

@@ -23,7 +23,9 @@ Why it is built this way:
   1 % needs ~180 buckets for a realistic spread, so one row holds them all (``counts``: 64-bit
   counts of buckets ``low``, ``low`` + 1, …, trimmed at both ends): a month of a view is
   ~30 × 45 rows to merge, not ~30 × 45 × 180. 0 ms (and a negative duration, which the client
-  never measures) is counted in ``zeros`` and shown as 0.
+  never measures) is counted in ``zeros`` and shown as 0. ``operator_latency`` is the same with
+  the operator in the key, for views of one operator (ten times the rows: too many to merge for
+  every view).
 - ``rebuild`` recounts all three from ``entries`` (the migration's backfill, ``python -m
   lib.calllog summaries``); ``check`` compares them with a recount, which tests rely on.
 - ``forget_before`` is for archiving, which deletes the entries before a midnight UTC: it drops the
@@ -36,7 +38,7 @@ import sqlite3
 from array import array
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from itertools import groupby
+from itertools import groupby, product
 from typing import Any
 
 from lib.calllog.outcome import Outcome
@@ -55,6 +57,9 @@ COUNT_KEYS = (("kind", ""), ("environment", ""), ("operator", ""), ("endpoint", 
               ("outcome", ""), ("http_status", 0))
 NARROW_KEYS = (("kind", ""), ("environment", ""), ("outcome", ""))
 LATENCY_KEYS = (("kind", ""), ("environment", ""), ("endpoint", ""), ("outcome", ""))
+# Each latency table and its key: the narrow one for most views, one with the operator for views of one.
+LATENCY_TABLES = {"latency_histograms": LATENCY_KEYS, "operator_latency": (*LATENCY_KEYS[:2], ("operator", ""),
+                                                                           *LATENCY_KEYS[2:])}
 OPEN_COLUMNS = ("seq", "attempt_id", "ts", "operator", "environment", "method", "endpoint", "outcome",
                 "http_status", "duration_ms")
 
@@ -69,10 +74,10 @@ TABLES = {
     "call_counts": "(grain INTEGER NOT NULL, start INTEGER NOT NULL, kind TEXT NOT NULL, environment TEXT NOT NULL, "
                    "outcome TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (grain, start, kind, environment, outcome)) "
                    "WITHOUT ROWID",
-    "latency_histograms": "(grain INTEGER NOT NULL, start INTEGER NOT NULL, kind TEXT NOT NULL, "
-                          "environment TEXT NOT NULL, endpoint TEXT NOT NULL, outcome TEXT NOT NULL, low INTEGER NOT NULL, "
-                          "zeros INTEGER NOT NULL, counts BLOB NOT NULL, "
-                          "PRIMARY KEY (grain, start, kind, environment, endpoint, outcome)) WITHOUT ROWID",
+    **{table: "(grain INTEGER NOT NULL, start INTEGER NOT NULL, "
+              f"{', '.join(f'{c} TEXT NOT NULL' for c, _ in keys)}, low INTEGER NOT NULL, zeros INTEGER NOT NULL, "
+              f"counts BLOB NOT NULL, PRIMARY KEY (grain, start, {', '.join(c for c, _ in keys)})) WITHOUT ROWID"
+       for table, keys in LATENCY_TABLES.items()},
 }
 
 _COUNT_COLS = ", ".join(c for c, _ in COUNT_KEYS)
@@ -81,9 +86,12 @@ _UPSERT_COUNT = (f"INSERT INTO entry_counts (grain, start, {_COUNT_COLS}, n) VAL
                  "ON CONFLICT DO UPDATE SET n = n + 1")
 _UPSERT_NARROW = (f"INSERT INTO call_counts (grain, start, {_NARROW_COLS}, n) VALUES (?, ?, ?, ?, ?, 1) "
                   "ON CONFLICT DO UPDATE SET n = n + 1")
-_HISTOGRAM_KEY = f"grain = ? AND start = ? AND {' AND '.join(f'{c} = ?' for c, _ in LATENCY_KEYS)}"
-_GET_HISTOGRAM = f"SELECT low, zeros, counts FROM latency_histograms WHERE {_HISTOGRAM_KEY}"
-_PUT_HISTOGRAM = f"INSERT OR REPLACE INTO latency_histograms VALUES ({', '.join('?' * 9)})"
+# Per latency table: reading one row by its key, and writing it back.
+_HISTOGRAM_SQL = {
+    table: (f"SELECT low, zeros, counts FROM {table} WHERE grain = ? AND start = ? AND "
+            f"{' AND '.join(f'{c} = ?' for c, _ in keys)}",
+            f"INSERT OR REPLACE INTO {table} VALUES ({', '.join('?' * (len(keys) + 5))})")
+    for table, keys in LATENCY_TABLES.items()}
 # A request opens its attempt unless a result of it is already there (as the raw anti-join reads it).
 _OPEN = (f"INSERT INTO open_attempts ({', '.join(OPEN_COLUMNS)}) "
          f"SELECT {', '.join(f'?{i}' for i in range(1, len(OPEN_COLUMNS) + 1))} "
@@ -147,12 +155,13 @@ def record(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
     conn.executemany(_UPSERT_NARROW, [(g, minute // g * g, *narrow) for g in COUNT_GRAINS])
     kind, attempt_id = entry["kind"], entry["attempt_id"]
     if entry["outcome"] in FINISHED and entry["duration_ms"] is not None:
-        latency_key = [entry[c] if entry[c] is not None else empty for c, empty in LATENCY_KEYS]
         bucket = bucket_key(entry["duration_ms"])
-        for g in LATENCY_GRAINS:
-            where_key = (g, minute // g * g, *latency_key)
-            row = conn.execute(_GET_HISTOGRAM, where_key).fetchone()
-            conn.execute(_PUT_HISTOGRAM, (*where_key, *pack([(bucket, 1)], row or (0, 0, b""))))
+        for table, keys in LATENCY_TABLES.items():
+            get, put = _HISTOGRAM_SQL[table]
+            for g in LATENCY_GRAINS:
+                where_key = (g, minute // g * g, *[entry[c] if entry[c] is not None else empty for c, empty in keys])
+                row = conn.execute(get, where_key).fetchone()
+                conn.execute(put, (*where_key, *pack([(bucket, 1)], row or (0, 0, b""))))
     if kind == "api_request":
         conn.execute(_OPEN, [entry[c] for c in OPEN_COLUMNS])
     elif kind == "api_result" and attempt_id is not None:
@@ -173,14 +182,15 @@ def _fill(conn: sqlite3.Connection, suffix: str = "") -> None:
             conn.execute(f"INSERT INTO {table}{suffix} SELECT {grain}, start / {grain} * {grain} AS s, {cols}, SUM(n) "
                          f"FROM {table}{suffix} WHERE grain = {finer} GROUP BY s, {cols}")
     finished = ", ".join(repr(o) for o in FINISHED)
-    keys = ", ".join(f"COALESCE({c}, {empty!r})" for c, empty in LATENCY_KEYS)
-    for grain in LATENCY_GRAINS:
-        rows = conn.execute(f"SELECT {grain}, {MINUTE_SQL.format(ts='ts')} / {grain} * {grain} AS m, {keys}, "
+    for (table, key_columns), grain in product(LATENCY_TABLES.items(), LATENCY_GRAINS):
+        values = ", ".join(f"COALESCE({c}, {empty!r})" for c, empty in key_columns)
+        order = ", ".join(["m", *(str(i) for i in range(3, 3 + len(key_columns))), "b"])
+        rows = conn.execute(f"SELECT {grain}, {MINUTE_SQL.format(ts='ts')} / {grain} * {grain} AS m, {values}, "
                             f"latency_bucket(duration_ms) AS b, COUNT(*) FROM entries WHERE outcome IN ({finished}) "
-                            "AND duration_ms IS NOT NULL GROUP BY m, 3, 4, 5, 6, b ORDER BY m, 3, 4, 5, 6, b").fetchall()
-        conn.executemany(f"INSERT INTO latency_histograms{suffix} VALUES ({', '.join('?' * 9)})",
+                            f"AND duration_ms IS NOT NULL GROUP BY {order} ORDER BY {order}").fetchall()
+        conn.executemany(f"INSERT INTO {table}{suffix} VALUES ({', '.join('?' * (len(key_columns) + 5))})",
                          [(*key, *pack((b, n) for *_, b, n in group))
-                          for key, group in groupby(rows, key=lambda row: tuple(row[:6]))])
+                          for key, group in groupby(rows, key=lambda row: tuple(row[:2 + len(key_columns)]))])
     conn.execute(f"INSERT INTO open_attempts{suffix} SELECT {', '.join('r.' + c for c in OPEN_COLUMNS)} "
                  "FROM entries AS r WHERE r.kind = 'api_request' AND (r.attempt_id IS NULL OR NOT EXISTS "
                  "(SELECT 1 FROM entries AS x WHERE x.attempt_id = r.attempt_id AND x.kind = 'api_result'))")
@@ -218,6 +228,6 @@ def forget_before(conn: sqlite3.Connection, ts_text: str) -> None:
     if ts_text[10:] != "T00:00:00.000000Z":
         raise ValueError(f"archiving cuts at a midnight UTC, not at {ts_text!r}")
     cut = minute_of(ts_text)
-    for table in ("entry_counts", "call_counts", "latency_histograms"):
+    for table in (t for t in TABLES if t != "open_attempts"):
         conn.execute(f"DELETE FROM {table} WHERE start + grain <= ?", (cut,))
     conn.execute("DELETE FROM open_attempts WHERE ts < ?", (ts_text,))
