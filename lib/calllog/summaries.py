@@ -26,7 +26,7 @@ Why it is built this way:
   never measures) is counted in ``zeros`` and shown as 0. ``operator_latency`` is the same with
   the operator in the key, for views of one operator (ten times the rows: too many to merge for
   every view).
-- ``rebuild`` recounts all three from ``entries`` (the migration's backfill, ``python -m
+- ``rebuild`` recounts every table from ``entries`` (the migration's backfill, ``python -m
   lib.calllog summaries``); ``check`` compares them with a recount, which tests rely on.
 - ``forget_before`` is for archiving, which deletes the entries before a midnight UTC: it drops the
   buckets wholly before it and the open requests archived with them, so a recount still agrees.
