@@ -41,7 +41,7 @@ from typing import Any, TextIO
 from sqlite_utils import Database
 
 from lib import settings
-from lib.calllog import checkpoints, evidence, markers
+from lib.calllog import checkpoints, evidence, markers, summaries
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
 from lib.calllog.markers import Marker
 from lib.calllog.progress import Progress, batched
@@ -201,6 +201,7 @@ class CallLog:
             values = [fields[name] for name in HASHED_COLUMNS]
             values.append(entry_hash(values))
             db.conn.execute(_INSERT, values)
+            summaries.record(db.conn, fields)
             if then is not None:
                 then(db, fields["seq"])
         return int(fields["seq"])
@@ -216,16 +217,8 @@ class CallLog:
 
     def in_flight(self) -> list[dict[str, Any]]:
         """Requests with no result yet: calls under way, or whose outcome was never recorded (crash).
-
-        The anti-join runs on indexes only (left alone, the planner scans the whole table to avoid
-        sorting); it is still linear in the number of requests: ~0.5 s at 1M entries.
-        """
-        rows = self._db().conn.execute(
-            f"""{_SELECT} WHERE seq IN (
-                SELECT r.seq FROM entries AS r INDEXED BY entries_requests WHERE r.kind = 'api_request'
-                AND NOT EXISTS (SELECT 1 FROM entries x WHERE x.attempt_id = r.attempt_id AND x.kind = 'api_result'))
-            ORDER BY seq"""
-        )
+        Read from ``open_attempts`` (``lib.calllog.summaries``), which the appends keep current."""
+        rows = self._db().conn.execute(f"{_SELECT} WHERE seq IN (SELECT seq FROM open_attempts) ORDER BY seq")
         return [_decode(row) for row in rows]
 
     def unanswered_requests(self, endpoints: Sequence[str], answered_by: Sequence[str],

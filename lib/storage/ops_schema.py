@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from lib.calllog import summaries
 from lib.storage.migrate import migrate
 
 MIGRATIONS = Migrations("ops")
@@ -137,6 +138,15 @@ def _payments(db: Database) -> None:
         """CREATE TABLE IF NOT EXISTS payment_reconciliations (
             environment TEXT NOT NULL, session_id TEXT NOT NULL, at TEXT NOT NULL, entry_seq INTEGER NOT NULL,
             found INTEGER NOT NULL, PRIMARY KEY (environment, session_id))""")
+
+
+@MIGRATIONS(name="0004_log_summaries")
+def _log_summaries(db: Database) -> None:
+    """Open attempts, entry counts per minute/hour/day and a latency histogram beside the log,
+    kept by every append from now on and backfilled here from the entries already written
+    (lib.calllog.summaries)."""
+    summaries.create(db.conn)
+    summaries.rebuild(db.conn)
 
 
 @MIGRATIONS(name="0005_archive_markers")
