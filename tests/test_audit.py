@@ -507,7 +507,9 @@ def _nearest_rank(values: list[float], p: float) -> float:
 @pytest.mark.parametrize(("f", "percentiles"), [
     (AuditFilters(environment="sandbox"), "within 1% (histogram)"),  # the histogram holds the view
     (AuditFilters(operator="ann"), "within 1% (histogram)"),  # the operator's own histogram
-    (AuditFilters(method="POST"), "exact"),  # no histogram has the method: read from the entries
+    (AuditFilters(method="POST", http_status=201), "within 1% (histogram)"),  # keyed by both
+    (AuditFilters(outcome="in_flight"), "within 1% (histogram)"),  # nothing in flight has finished: empty
+    (AuditFilters(order_id="ORD-1*"), "exact"),  # no histogram has the ids: read from the entries
 ])
 def test_latency_by_endpoint_gives_nearest_rank_percentiles(log: Log, f: AuditFilters, percentiles: str) -> None:
     frame = audit_queries.latency_by_endpoint(log.path, f)

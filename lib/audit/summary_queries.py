@@ -8,9 +8,9 @@ usually nothing). The rows summed are at most ~(2×60 + 2×24 + days) × value c
 
 ``per_call`` (a request is shown through its result) is: every counted entry but requests, plus
 the requests in ``open_attempts``. Filters on session or order id are not in the summaries: those
-views fall back to the raw queries in ``lib.audit.queries`` (their indexes keep them small); so do
-latency views filtered by method, HTTP status or in flight (the histogram is not keyed by
-them), and they say their percentiles are exact.
+views fall back to the raw queries in ``lib.audit.queries`` (their indexes keep them small), and
+their latency says its percentiles are exact. A view of calls in flight has no latency: none of
+them has finished.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ HISTOGRAM = f"within {RELATIVE_ACCURACY:.0%} (histogram)"
 EXACT = "exact"
 _FINISHED_IN = f"outcome IN ({', '.join(repr(o) for o in FINISHED)})"
 _COUNT_COLUMNS = frozenset({"environment", "operator", "endpoint", "method", "outcome", "http_status"})
-_LATENCY_COLUMNS = frozenset({"environment", "operator", "endpoint", "outcome"})
+_LATENCY_COLUMNS = frozenset({"environment", "operator", "endpoint", "method", "outcome", "http_status"})
 _FIELDS = ("environment", "operator", "endpoint", "method", "outcome", "http_status", "session_id", "order_id")
 
 Piece = tuple[int, int, int]  # (grain, first minute, end minute) of summary rows
@@ -53,8 +53,6 @@ Piece = tuple[int, int, int]  # (grain, first minute, end minute) of summary row
 def answerable(filters: AuditFilters, latency: bool = False) -> bool:
     """Whether the summaries hold this view: every filter set is a column of the table asked."""
     columns = _LATENCY_COLUMNS if latency else _COUNT_COLUMNS
-    if latency and filters.outcome == IN_FLIGHT:
-        return False
     return all(getattr(filters, name) is None or name in columns for name in _FIELDS)
 
 
