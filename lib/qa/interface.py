@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         RunSummary,
         ValueRate,
     )
-    from lib.qa.store import CaseResult
+    from lib.qa.store import CaseResult, Origin
 
 
 class RunWriter(Protocol):
@@ -30,7 +30,8 @@ class RunWriter(Protocol):
 
     def create_run(self, *, run_id: str, operator: str, environment: str, total: int, concurrency: int,
                    seed: int | None, strength: int | str | None, model_json: str | None = None,
-                   model_pict: str | None = None, headers: Mapping[str, str] | None = None) -> str: ...
+                   model_pict: str | None = None, headers: Mapping[str, str] | None = None,
+                   origin: Origin | None = None) -> str: ...
 
     def record_case(self, run_id: str, result: CaseResult) -> None: ...
 

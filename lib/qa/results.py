@@ -41,11 +41,18 @@ class RunInfo:
     surprises: int
     status: str
     finished_at: datetime | None
+    origin_run: str | None = None  # the saved run this one reran
+    origin_scope: str | None = None  # which of its cases: all, or surprises
 
     @property
     def label(self) -> str:
         """How a saved run reads in a picker: ``id · environment · strength · seed · who``."""
         return f"{self.run_id} · {self.environment} · strength {self.strength} · seed {self.seed} · {self.operator}"
+
+    @property
+    def origin_text(self) -> str:
+        """``rerun of <run> (surprises)``, or nothing for a run of a new suite."""
+        return f"rerun of {self.origin_run} ({self.origin_scope})" if self.origin_run else ""
 
 
 _RUN_COLUMNS = tuple(f.name for f in dataclasses.fields(RunInfo))
