@@ -8,7 +8,9 @@ with ``at.run()``. The export downloads' callables never run under AppTest (test
 from __future__ import annotations
 
 from lib.qa import runner
+from lib.qa.store import RunStore
 from tests.page_support import errors
+from tests.test_qa_after_run import write_run
 
 PAGE = "pages/qa_explorer.py"
 
@@ -149,12 +151,42 @@ def test_two_runs_compared(open_page) -> None:
     at.selectbox(key="qa_compare_b").select(second).run()
     grid = table(at, "who")
     assert set(grid["run"]) == {first, second} and set(grid["status"]) == {"completed"}
-    summary = next(m.value for m in at.markdown if "whose outcome differs" in m.value)
-    differences = table(at, "change")
-    assert summary.startswith(f"**{len(differences)} case(s)") and len(differences) > 0
-    assert set(differences["change"]) <= {"only in a", "only in b", "differs"}
+    assert any(m.value.startswith("Cases matched by their values") for m in at.markdown)
+    groups = compare_groups(at)
+    assert set(groups) == {"Differ", "Only in A", "Only in B"} and sum(len(rows) for rows in groups.values()) > 0
     at.selectbox(key="qa_compare_b").select(first).run()
     assert "Pick two different runs." in [i.value for i in at.info]
+
+
+def compare_groups(at) -> dict:  # type: ignore[no-untyped-def]
+    """The comparison's tabs: group name → its grid (empty when the tab says "None.")."""
+    found = {}
+    for tab in at.tabs:
+        name, _, count = tab.label.rpartition(" (")
+        if name in ("Differ", "Only in A", "Only in B"):
+            grids = [d.value for d in tab.dataframe]
+            found[name] = grids[0] if grids else []
+            assert len(found[name]) == int(count.rstrip(")").replace(",", ""))
+    return found
+
+
+def test_a_comparison_shows_only_in_a_only_in_b_and_differs_apart(open_page, app_env) -> None:
+    """Runs written straight into the app's database: two keys in both (one alike, one not), one in each alone."""
+    store = RunStore(app_env / "ops.db")
+    ok, refused, failed = ("as_expected", 201, ()), ("as_expected", 400, ("a",)), ("server_error", 500, ())
+    run_a = write_run(store, [("p", ok), ("q", ok), ("r", refused)])
+    run_b = write_run(store, [("s", ok), ("q", failed), ("p", ok)])
+    at = open_page(PAGE)
+    at.selectbox(key="qa_compare_a").select(run_a)
+    at.selectbox(key="qa_compare_b").select(run_b).run()
+    summary = next(m.value for m in at.markdown if m.value.startswith("Cases matched by their values"))
+    assert summary.endswith("**1 differ** · 1 only in A · 1 only in B · 1 alike")
+    groups = compare_groups(at)
+    assert list(groups["Differ"]["k"]) == ["q"] and list(groups["Only in A"]["k"]) == ["r"]
+    assert list(groups["Differ"].columns[:2]) == ["A", "B"]
+    assert groups["Differ"]["B"][0] == "server_error · HTTP 500"
+    assert list(groups["Only in A"].columns[:1]) == ["A"] and "B" not in groups["Only in A"].columns
+    assert len(groups["Only in A"]) == 1 and len(groups["Only in B"]) == 1
 
 
 def test_acquired_live_is_never_a_target(open_page, signed_in, configure_environment) -> None:

@@ -5,12 +5,13 @@ is for people who see customer data masked.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import pandas as pd
 import streamlit as st
 
-from lib.qa.service import QAService
+from lib.qa.service import CaseDifference, QAService
 from ui import qa_model_editor, qa_run
 from ui.frame import Frame
 
@@ -20,6 +21,14 @@ def _load_model(service: QAService, run_id: str) -> None:
     model = service.run_model(run_id)
     if model is not None:
         qa_model_editor.load_model(service, model)
+
+
+def _group(rows: list[CaseDifference], outcomes: Callable[[CaseDifference], dict[str, str]]) -> None:
+    """One group of a comparison: each case's outcome(s), then its values (text as text: dataframe cells)."""
+    if not rows:
+        st.markdown("None.")
+        return
+    st.dataframe(pd.DataFrame([{**outcomes(d), **d.labels} for d in rows]), hide_index=True, width="stretch")
 
 
 def show(service: QAService, f: Frame) -> None:
@@ -49,7 +58,16 @@ def show(service: QAService, f: Frame) -> None:
     if run_a == run_b:
         st.info("Pick two different runs.")
         return
-    rows = [{"change": d.change_text, "A": d.a_text, "B": d.b_text, **d.labels} for d in service.compare(run_a, run_b)]
-    st.markdown(f"**{len(rows):,} case(s) whose outcome differs** (cases matched by their values)")
-    if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="qa_compare_grid")
+    comparison = service.compare(run_a, run_b)
+    st.markdown(f"Cases matched by their values: **{len(comparison.differs):,} differ** · "
+                f"{len(comparison.only_in_a):,} only in A · {len(comparison.only_in_b):,} only in B · "
+                f"{comparison.same:,} alike")
+    differs_tab, only_a_tab, only_b_tab = st.tabs([f"Differ ({len(comparison.differs):,})",
+                                                  f"Only in A ({len(comparison.only_in_a):,})",
+                                                  f"Only in B ({len(comparison.only_in_b):,})"])
+    with differs_tab:
+        _group(comparison.differs, lambda d: {"A": d.a_text, "B": d.b_text})
+    with only_a_tab:
+        _group(comparison.only_in_a, lambda d: {"A": d.a_text})
+    with only_b_tab:
+        _group(comparison.only_in_b, lambda d: {"B": d.b_text})

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from lib.qa.results import (
-        CaseDifference,
         CaseRow,
+        Comparison,
         RunInfo,
         RunProgress,
         RunSummary,
@@ -71,4 +71,4 @@ class RunRecords(Protocol):
 
     def failure_rates(self, run_id: str) -> list[ValueRate]: ...
 
-    def compare(self, run_a: str, run_b: str) -> list[CaseDifference]: ...
+    def compare(self, run_a: str, run_b: str) -> Comparison: ...

@@ -35,6 +35,7 @@ from lib.qa.results import (
     SURPRISE,
     CaseDifference,
     CaseRow,
+    Comparison,
     Outcome,
     RunInfo,
     RunProgress,
@@ -49,7 +50,7 @@ from lib.sessions.service import SessionsService
 
 __all__ = [
     "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "SURPRISE", "CaseDifference", "CaseRow",
-    "DimensionRow", "Disagreement", "FullProduct", "Generated", "Model", "Outcome", "QAError", "QAService", "RunInfo",
+    "Comparison", "DimensionRow", "Disagreement", "FullProduct", "Generated", "Model", "Outcome", "QAError", "QAService", "RunInfo",
     "RunProgress", "RunSummary", "ValueRate",
 ]
 
@@ -216,8 +217,9 @@ class QAService:
         """Failure rate by field value, only values that met a surprise, worst first."""
         return [rate for rate in self._runs.failure_rates(run_id) if rate.surprises]
 
-    def compare(self, run_a: str, run_b: str) -> list[CaseDifference]:
-        """Cases whose outcome differs between two runs, matched by their values, in run A's order."""
+    def compare(self, run_a: str, run_b: str) -> Comparison:
+        """Two runs' cases matched by their values: only in A, only in B, in both but differing, and
+        how many are alike (see :meth:`lib.qa.results.RunReader.compare`)."""
         return self._runs.compare(run_a, run_b)
 
     def export_csv(self, run_id: str, who: Identity) -> bytes:
