@@ -7,7 +7,10 @@ with ``at.run()``. The export downloads' callables never run under AppTest (test
 """
 from __future__ import annotations
 
+import json
+
 from lib.qa import runner
+from lib.qa.results import RunReader
 from lib.qa.store import RunStore
 from tests.page_support import errors
 from tests.test_qa_after_run import write_run
@@ -187,6 +190,49 @@ def test_a_comparison_shows_only_in_a_only_in_b_and_differs_apart(open_page, app
     assert groups["Differ"]["B"][0] == "server_error · HTTP 500"
     assert list(groups["Only in A"].columns[:1]) == ["A"] and "B" not in groups["Only in A"].columns
     assert len(groups["Only in A"]) == 1 and len(groups["Only in B"]) == 1
+
+
+def open_case(at, row: int):  # type: ignore[no-untyped-def]
+    """Select a row of the results grid (AppTest cannot click one: its selection state is seeded)."""
+    at.session_state["qa_results"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    return at.run()
+
+
+def test_an_opened_case_shows_its_request_and_the_answer(open_page, app_env) -> None:
+    at = apply_pict(open_page(PAGE), SMALL)
+    run_id = run_to_end(generate(at))
+    assert any("Select a case" in c for c in captions(at))
+    results = table(at, "session id / refusal")
+    row = int(results.index[results["HTTP status"] == 400][0])
+    at = open_case(at, row)
+    assert not errors(at) and not at.exception
+    index = int(results["#"][row])
+    codes = [c.value for c in at.code]
+    assert "POST /v1/payment-sessions" in codes
+    sent = json.loads(next(c for c in codes if '"order_id"' in c))
+    assert sent["transaction"]["order_id"] == f"qa-0-{index}"
+    assert json.loads(next(c for c in codes if "[REDACTED]" in c))["Authorization"] == "[REDACTED]"
+    assert "invalid_parameters" in json.loads(next(c for c in codes if "invalid_parameters" in c))
+    assert any(m.value.startswith(f"**Case #{index}**") for m in at.markdown)
+    assert any(m.value.startswith("HTTP 400") for m in at.markdown)
+    seq = RunReader(RunStore(app_env / "ops.db")).case(run_id, index).entry_seq
+    link = at.get("page_link")[0].proto  # the local operator is an admin: the Audit log is open to them
+    assert (link.page, link.query_string) == ("audit_log", f"entry={seq}")
+    at.toggle(key="qa_only_surprises").set_value(True).run()  # the rows change: the opened case closes
+    assert not at.exception and not any(m.value.startswith("**Case #") for m in at.markdown)
+    audit = open_page("pages/audit_log.py", entry=str(seq))
+    assert any(h.value == f"Entry #{seq}" for h in audit.subheader)
+
+
+def test_qa_sees_an_opened_case_masked_and_no_audit_link(open_page, signed_in) -> None:
+    email = "ann.smith@example.com"
+    at = apply_pict(open_page(PAGE, user=signed_in["qa"]), f'customer.billing.email: "{email}"\nsave_card: true, false\n')
+    run_to_end(generate(at))
+    at = open_case(at, 0)
+    codes = [c.value for c in at.code]
+    assert codes and not any(email in c for c in codes) and any("a***@example.com" in c for c in codes)
+    assert not at.get("page_link") or all(link.proto.page != "audit_log" for link in at.get("page_link"))
+    assert any("not open to your role" in c for c in captions(at))
 
 
 def test_acquired_live_is_never_a_target(open_page, signed_in, configure_environment) -> None:

@@ -1,15 +1,69 @@
-"""Comparing two QA runs: only in A, only in B and differing cases in three groups apart."""
+"""After a QA run: a case opened with its request and answer from the call log, and comparisons
+in three groups apart."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lib.qa.service import QAService
 from lib.qa.store import CaseResult, RunStore
+from lib.qa.suite import Case, Suite
+from lib.qa.values import Value
+from lib.sessions.service import SessionsService
+from tests.test_qa_runner import BOSS, QA, case, run_to_end
+
+pytestmark = pytest.mark.timeout(60)
+EMAIL = "ann.smith@example.com"
+
+
+@pytest.fixture
+def service(console: SessionsService) -> QAService:
+    return QAService.for_console(console)
+
+
+def with_email(index: int) -> Case:
+    """An accepted case that sends a customer's e-mail (personal: masked for qa)."""
+    sent = case(index, "gbp", "15.02", "no_preference")
+    return dataclasses.replace(sent, values={**sent.values, "customer.billing.email": Value(EMAIL)},
+                               payload={**sent.payload, "customer": {"billing": {"email": EMAIL}}})
+
+
+def test_an_opened_case_shows_the_request_sent_and_the_answer(service: QAService) -> None:
+    run_id = run_to_end(service, Suite([with_email(0), case(1, "gbp", "-1", "no_preference", ("transaction.amount",))],
+                                       coverage=None, strength=2, seed=1), headers={"X-Api-Key": "s3cret"})
+    accepted = service.case_call(run_id, 0, BOSS)
+    assert accepted.request.method == "POST" and accepted.response.http_status == 201
+    assert accepted.sent_body["customer"]["billing"]["email"] == EMAIL
+    assert accepted.sent_headers["X-Api-Key"] == "[REDACTED]" and accepted.sent_headers["Authorization"] == "[REDACTED]"
+    assert accepted.answer["session_id"] == accepted.case.session_id
+    assert accepted.audit_query == {"entry": str(accepted.case.entry_seq)} and accepted.response.seq == accepted.case.entry_seq
+
+    refused = service.case_call(run_id, 1, QA)
+    assert refused.response.http_status == 400 and refused.case.paths == ("transaction.amount",)
+    assert any(p["parameter"] == "transaction.amount" for p in refused.answer["invalid_parameters"])
+
+    masked = service.case_call(run_id, 0, QA)  # qa sees the shape, not the person: body and values
+    assert masked.sent_body["customer"]["billing"]["email"] == "a***@example.com"
+    assert masked.case.labels["customer.billing.email"] == Value("a***@example.com").label
+    assert EMAIL not in json.dumps(masked.answer, default=str)
+    assert service.case_call(run_id, 99, QA) is None
+
+
+def test_a_case_that_sent_nothing_opens_without_a_call(service: QAService) -> None:
+    """A payload JSON cannot carry never leaves the client: the case opens, with nothing logged."""
+    broken = dataclasses.replace(case(0, "gbp", "15.02", "no_preference"), payload={"bad": {"a set"}})
+    run_id = run_to_end(service, Suite([broken], coverage=None, strength=2, seed=1))
+    call = service.case_call(run_id, 0, QA)
+    assert call.case.result == "client_error" and call.request is None and call.response is None
+    assert call.audit_query is None
+
 
 # --- comparisons, over runs written straight into the store (no HTTP needed) -------------------------
 OUTCOMES = [("as_expected", 201, ()), ("as_expected", 400, ("a",)), ("other_paths", 400, ("b",)),

@@ -315,6 +315,12 @@ class RunReader:
         (same,) = self._query(_SAME_SQL, run_a, run_b).fetchone()
         return Comparison(**groups, same=same)
 
+    def case(self, run_id: str, index: int) -> CaseRow | None:
+        """One stored case (None when the run has no case ``index``)."""
+        row = self._query(f"SELECT {', '.join(CASE_COLUMNS)} FROM qa_cases WHERE run_id = ? AND idx = ?",
+                          run_id, index).fetchone()
+        return None if row is None else _case(row)
+
 
 def _run_info(row: Sequence[Any]) -> RunInfo:
     run = dict(zip(_RUN_COLUMNS, row, strict=True))

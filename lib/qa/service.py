@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lib.access.policy import AccessDenied, Identity
+from lib.audit.service import AuditService
+from lib.calllog.log import CallLog
 from lib.common.timefmt import utc_now
 from lib.qa import allpairs, editor, export, runner
 from lib.qa.allpairs import Yardstick
+from lib.qa.calls import CaseCall
 from lib.qa.defaults import default_model
 from lib.qa.editor import DimensionRow
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
@@ -49,9 +52,9 @@ from lib.qa.suite import Disagreement, Suite, coverage_text, disagreements
 from lib.sessions.service import SessionsService
 
 __all__ = [
-    "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "SURPRISE", "CaseDifference", "CaseRow",
-    "Comparison", "DimensionRow", "Disagreement", "FullProduct", "Generated", "Model", "Outcome", "QAError", "QAService", "RunInfo",
-    "RunProgress", "RunSummary", "ValueRate",
+    "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "SURPRISE", "CaseCall", "CaseDifference", "CaseRow",
+    "Comparison", "DimensionRow", "Disagreement", "FullProduct", "Generated", "Model", "Outcome", "QAError",
+    "QAService", "RunInfo", "RunProgress", "RunSummary", "ValueRate",
 ]
 
 Strength = int | Literal["full"]
@@ -216,6 +219,18 @@ class QAService:
     def culprits(self, run_id: str) -> list[ValueRate]:
         """Failure rate by field value, only values that met a surprise, worst first."""
         return [rate for rate in self._runs.failure_rates(run_id) if rate.surprises]
+
+    # --- after a run: open a case, compare -------------------------------------------------------
+    def case_call(self, run_id: str, index: int, who: Identity) -> CaseCall | None:
+        """Case ``index`` of a run with the request it sent and the API's answer, read from the call
+        log's entries of its attempt; customer data masked for those who see it masked (None: no such case)."""
+        case = self._runs.case(run_id, index)
+        if case is None:
+            return None
+        mask = who.masks_personal_data
+        view = (None if case.entry_seq is None
+                else AuditService(CallLog(self.db_path)).entry_view(case.entry_seq, mask=mask))
+        return CaseCall.of(case.masked(mask), view)
 
     def compare(self, run_a: str, run_b: str) -> Comparison:
         """Two runs' cases matched by their values: only in A, only in B, in both but differing, and
