@@ -1,6 +1,7 @@
 """AppTest of the QA explorer: the model table, PICT import and its errors, generation and its
-report, a run against the app's sandbox (polled to its end), comparing runs, the target choice,
-and the confirmation a large full product needs.
+report, a run against the app's sandbox (polled to its end), a case opened with its request and
+answer, reruns of a saved run, comparing runs in three groups, the target choice, and the
+confirmation a large full product needs.
 
 Fragments never tick under AppTest: a run is awaited with ``runner.wait`` and the page redrawn
 with ``at.run()``. The export downloads' callables never run under AppTest (tested in the store).
@@ -12,7 +13,7 @@ import json
 from lib.qa import runner
 from lib.qa.results import RunReader
 from lib.qa.store import RunStore
-from tests.page_support import errors
+from tests.page_support import errors, seen
 from tests.test_qa_after_run import write_run
 
 PAGE = "pages/qa_explorer.py"
@@ -233,6 +234,35 @@ def test_qa_sees_an_opened_case_masked_and_no_audit_link(open_page, signed_in) -
     assert codes and not any(email in c for c in codes) and any("a***@example.com" in c for c in codes)
     assert not at.get("page_link") or all(link.proto.page != "audit_log" for link in at.get("page_link"))
     assert any("not open to your role" in c for c in captions(at))
+
+
+SURPRISE_PICT = "transaction.custom1: qa, ~ok\nsave_card: true, false\n"
+
+
+def test_rerun_failed_and_surprising_cases_is_a_new_run_of_exactly_those(open_page) -> None:
+    """``~ok`` is accepted by the sandbox (a surprise); one click reruns those cases, naming the run they came from."""
+    at = apply_pict(open_page(PAGE), SURPRISE_PICT)
+    origin = run_to_end(generate(at))
+    first = table(at, "session id / refusal")
+    surprising = first[first["surprise"] != ""]
+    assert 0 < len(surprising) < len(first)
+    at.selectbox(key="qa_saved_pick").select(origin)
+    at = button(at, "Rerun failed and surprising cases").click().run()
+    rerun = at.session_state["qa_run"]
+    assert rerun != origin and at.query_params["run"] == rerun
+    assert any(f"Run {rerun} started" in seen(s.value) for s in at.success)
+    assert runner.wait(rerun, 60)
+    at.run()
+    assert any(c.endswith(f"rerun of {origin} (surprises)") for c in captions(at))
+    again = table(at, "session id / refusal")
+    assert list(again["#"]) == list(surprising["#"])
+    assert again[["transaction.custom1", "save_card"]].values.tolist() == \
+        surprising[["transaction.custom1", "save_card"]].values.tolist()
+    assert table(at, "who").set_index("run").loc[rerun, "origin"] == f"rerun of {origin} (surprises)"
+
+    at = button(at, "Rerun this run").click().run()  # the picker still names the origin: all its cases
+    assert runner.wait(at.session_state["qa_run"], 60)
+    assert len(table(at.run(), "session id / refusal")) == len(first)
 
 
 def test_acquired_live_is_never_a_target(open_page, signed_in, configure_environment) -> None:

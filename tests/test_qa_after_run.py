@@ -1,5 +1,5 @@
-"""After a QA run: a case opened with its request and answer from the call log, and comparisons
-in three groups apart."""
+"""After a QA run: a case opened with its request and answer from the call log, reruns of a saved
+run (all of it, or its failed and surprising cases), and comparisons in three groups apart."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,12 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.qa.service import QAService
+from lib.access.policy import AUDITOR, Identity
+from lib.qa import runner
+from lib.qa.service import RERUN_SURPRISES, QAError, QAService
 from lib.qa.store import CaseResult, RunStore
 from lib.qa.suite import Case, Suite
 from lib.qa.values import Value
 from lib.sessions.service import SessionsService
-from tests.test_qa_runner import BOSS, QA, case, run_to_end
+from lib.storage.db import connect
+from tests.test_qa_runner import BOSS, KNOWN, QA, case, generated, run_to_end, suite
 
 pytestmark = pytest.mark.timeout(60)
 EMAIL = "ann.smith@example.com"
@@ -63,6 +66,63 @@ def test_a_case_that_sent_nothing_opens_without_a_call(service: QAService) -> No
     call = service.case_call(run_id, 0, QA)
     assert call.case.result == "client_error" and call.request is None and call.response is None
     assert call.audit_query is None
+
+
+SURPRISING = [("gbp", "15.02", "no_preference", ("transaction.currency",)),  # accepted: expected refused
+              *KNOWN[:3],
+              ("eur", "1", "no_preference", ("transaction.amount",))]
+
+
+def test_rerun_failed_and_surprising_sends_exactly_those_cases_and_names_its_origin(service: QAService) -> None:
+    origin = run_to_end(service, suite(SURPRISING), concurrency=2, headers={"X-Trace": "t-1", "X-Api-Key": "k"})
+    surprising = service.cases(origin, BOSS, only_surprises=True)
+    assert [c.index for c in surprising] == [0, 4]
+
+    rerun = service.rerun(origin, who=QA, scope=RERUN_SURPRISES)
+    assert runner.wait(rerun, 30)
+    again = service.cases(rerun, BOSS)
+    assert [(c.index, c.case_key, c.payload, c.expected_paths) for c in again] == \
+        [(c.index, c.case_key, c.payload, c.expected_paths) for c in surprising]
+    info, first = service.run(rerun), service.run(origin)
+    assert (info.origin_run, info.origin_scope, info.origin_text) == (origin, "surprises", f"rerun of {origin} (surprises)")
+    assert (info.environment, info.concurrency, info.seed, info.strength, info.operator) == \
+        (first.environment, first.concurrency, first.seed, first.strength, QA.operator)
+    assert service.run_model(rerun) == service.run_model(origin)
+    headers = json.loads(connect(service.db_path).execute(
+        "SELECT headers FROM qa_runs WHERE run_id = ?", (rerun,)).fetchone()[0])
+    assert headers == {"X-Trace": "t-1"}  # a redacted header's value is gone: it is not sent as "[REDACTED]"
+    comparison = service.compare(origin, rerun)
+    assert (len(comparison.only_in_a), comparison.only_in_b, comparison.differs, comparison.same) == (3, [], [], 2)
+
+
+def test_rerun_this_run_sends_all_its_cases(service: QAService) -> None:
+    origin = run_to_end(service, suite(SURPRISING))
+    rerun = service.rerun(origin, who=QA)
+    assert runner.wait(rerun, 30)
+    assert service.run(rerun).origin_text == f"rerun of {origin} (all)"
+    comparison = service.compare(origin, rerun)
+    assert (comparison.only_in_a, comparison.only_in_b, comparison.differs, comparison.same) == ([], [], [], 5)
+
+
+def test_a_rerun_is_refused_as_a_new_run_would_be(service: QAService) -> None:
+    origin = run_to_end(service, suite(KNOWN[:2]))
+    auditor = Identity("aud@example.com", frozenset({AUDITOR}), local_mode=False)
+    with pytest.raises(QAError, match="run QA suites"):
+        service.rerun(origin, who=auditor)
+    denied = connect(service.db_path).execute(
+        "SELECT operator FROM entries WHERE kind = 'access_denied'").fetchall()
+    assert denied == [("aud@example.com",)]  # logged, as any refused start
+    with pytest.raises(QAError, match="no failed or surprising case"):
+        service.rerun(origin, who=QA, scope=RERUN_SURPRISES)
+    with pytest.raises(QAError, match="no QA run 'nope'"):
+        service.rerun("nope", who=QA)
+    slow = service.start_run(generated(suite(KNOWN)), target="sandbox", who=QA, concurrency=1,
+                             headers={"X-Sandbox-Fault": "latency=300"})
+    with pytest.raises(QAError, match="still running"):
+        service.rerun(slow, who=QA)
+    service.cancel(slow)
+    assert runner.wait(slow, 10)
+    assert len(service.runs()) == 2  # nothing recorded for the refused reruns
 
 
 # --- comparisons, over runs written straight into the store (no HTTP needed) -------------------------

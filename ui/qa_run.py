@@ -99,8 +99,9 @@ def _run_view(service: QAService, f: Frame, run_id: str) -> None:
     run = service.run(run_id)
     st.subheader(f"Run {run_id}")
     if run is not None:
+        origin = f" · {run.origin_text}" if run.origin_run else ""
         st.caption(f"{run.environment} · strength {run.strength} · seed {run.seed} · "
-                   f"concurrency {run.concurrency} · by {md(run.operator)}")
+                   f"concurrency {run.concurrency} · by {md(run.operator)}{origin}")
     st.progress(progress.fraction, text=progress.text)
     if not progress.finished:
         st.button("Cancel run", icon="⏹", key="qa_cancel", on_click=service.cancel, args=(run_id,),

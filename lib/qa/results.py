@@ -18,7 +18,7 @@ from lib.access import masking
 from lib.common import jsonutil
 from lib.common.timefmt import parse_utc
 from lib.qa.store import CANCELLING, CASE_COLUMNS, FINAL_STATUSES, RESULTS, RUNNING, CaseResult, RunStore
-from lib.qa.suite import expected_text
+from lib.qa.suite import Case, expected_text
 from lib.qa.values import Marker, Value, parse_label
 from lib.storage.db import connect
 
@@ -116,6 +116,11 @@ class CaseRow(CaseResult):
             return self
         return dataclasses.replace(self, payload=masking.mask_params(self.payload),
                                    labels={path: _masked_label(path, label) for path, label in self.labels.items()})
+
+    def as_case(self) -> Case:
+        """The case to send again (a rerun): its values, payload and expected paths as stored (never a masked row)."""
+        return Case(index=self.index, values={path: parse_label(label) for path, label in self.labels.items()},
+                    negative_path=self.negative_path, payload=self.payload, expected_paths=self.expected_paths)
 
     def document(self) -> dict[str, Any]:
         """The case as the JSON export writes it: every stored column, then the expected outcome."""
