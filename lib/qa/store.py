@@ -49,6 +49,10 @@ CLIENT_ERROR = "client_error"  # the request could not be made at all (e.g. a bo
 RESULTS = (AS_EXPECTED, UNEXPECTED_ACCEPT, UNEXPECTED_REFUSAL, OTHER_PATHS, SERVER_ERROR, NETWORK_ERROR,
            UNKNOWN_OUTCOME, HTTP_ERROR, CLIENT_ERROR)
 
+# Which cases of a saved run a rerun takes (``qa_runs.origin_scope``).
+RERUN_ALL, RERUN_SURPRISES = "all", "surprises"
+RERUN_SCOPES = (RERUN_ALL, RERUN_SURPRISES)
+
 HEARTBEAT_STALE_S = 30.0
 PROCESS_TOKEN = uuid.uuid4().hex  # tells this process from an earlier one that had the same pid
 
@@ -69,6 +73,18 @@ def case_key(labels: Mapping[str, str]) -> str:
     """A stable key of a case's value labels, so the same case matches across runs whatever its index."""
     canonical = json.dumps(dict(labels), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The saved run a rerun came from, and which of its cases it took (one of ``RERUN_SCOPES``)."""
+
+    run_id: str
+    scope: str
+
+    def __post_init__(self) -> None:
+        if self.scope not in RERUN_SCOPES:
+            raise ValueError(f"a rerun takes {' or '.join(RERUN_SCOPES)} of a run's cases, not {self.scope!r}")
 
 
 @dataclass(frozen=True)
@@ -154,17 +170,20 @@ class RunStore:
     # --- writing (the runner) ---------------------------------------------------------------
     def create_run(self, *, run_id: str, operator: str, environment: str, total: int, concurrency: int,
                    seed: int | None, strength: int | str | None, model_json: str | None = None,
-                   model_pict: str | None = None, headers: Mapping[str, str] | None = None) -> str:
+                   model_pict: str | None = None, headers: Mapping[str, str] | None = None,
+                   origin: Origin | None = None) -> str:
         """Record a new ``running`` run owned by this process. Headers are stored redacted."""
         now = self._now()
         with immediate(self._db()) as db:
             db.conn.execute(
                 """INSERT INTO qa_runs (run_id, created_at, operator, environment, seed, strength, concurrency,
-                    total, model_json, model_pict, headers, status, owner_host, owner_pid, owner_token, heartbeat_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    total, model_json, model_pict, headers, status, owner_host, owner_pid, owner_token, heartbeat_at,
+                    origin_run, origin_scope)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (run_id, now, operator, environment, seed, None if strength is None else str(strength), concurrency,
                  total, model_json, model_pict, json.dumps(redact(dict(headers or {}))), RUNNING,
-                 socket.gethostname(), os.getpid(), PROCESS_TOKEN, now),
+                 socket.gethostname(), os.getpid(), PROCESS_TOKEN, now,
+                 *((origin.run_id, origin.scope) if origin else (None, None))),
             )
         return run_id
 

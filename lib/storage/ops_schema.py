@@ -180,3 +180,11 @@ def _signins(db: Database) -> None:
             ended_at TEXT, ended_why TEXT)""")
     db.execute("CREATE INDEX IF NOT EXISTS signins_email ON signins (email, ended_at)")
     db.execute("CREATE INDEX IF NOT EXISTS signins_subject ON signins (issuer, subject, ended_at)")
+
+
+@MIGRATIONS(name="0007_qa_run_origin")
+def _qa_run_origin(db: Database) -> None:
+    """A QA run started again from a saved one names that run and which of its cases it took
+    (``all``, or ``surprises``: the failed and surprising ones), so a rerun reads as one."""
+    db.execute("ALTER TABLE qa_runs ADD COLUMN origin_run TEXT")
+    db.execute("ALTER TABLE qa_runs ADD COLUMN origin_scope TEXT")
