@@ -228,7 +228,7 @@ def measure(db_path: Path, now: datetime) -> list[tuple[str, float, float]]:
                         _median_ms(lambda f=filters: audit.latency_by_endpoint(db_path, f)), 50.0))
     for name, filters in (("endpoint, 30 d", replace(month, endpoint=SESSIONS)),
                           ("operator, 30 d", replace(month, operator=some_operator)),
-                          ("method, 24 h, exact", replace(day, method="PUT"))):
+                          ("method, 24 h", replace(day, method="PUT"))):
         results.append((f"latency_by_endpoint ({name})",
                         _median_ms(lambda f=filters: audit.latency_by_endpoint(db_path, f)), 50.0))
     results.append(("calls_over_time (operator + env, 30 d)", _median_ms(
