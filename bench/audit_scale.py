@@ -9,7 +9,7 @@ environments, the 3 endpoints, ~95% ok, real-looking latencies, a few calls stil
 its summaries are rebuilt, which is what migration 0004 does to an existing log (timed). Prints
 the median of 5 runs of each question the page asks, every size side by side (target < 50 ms on
 the largest, flat as the log grows), then the log's overhead per create call on the largest log
-and, when bench/verify_floor.py is there, its verify figures.
+and bench/verify_floor.py's figures on the largest log (verify against reading and hashing the same rows).
 
 ``CallLog`` has no batch append, so entries are written here in batches of one ``BEGIN
 IMMEDIATE`` transaction each, chained with the log's own ``entry_hash``; the result verifies like
@@ -313,10 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<46} {cells}   (< {target:.0f}) {'SLOW' if slow else 'ok'}")
     big = (args.db_dir / f"audit-{largest}.db").resolve()
     overhead(big, args.calls)
-    if VERIFY_FLOOR.exists():  # the verify-speed bench, when it is there
-        subprocess.run([sys.executable, str(VERIFY_FLOOR), str(big)], check=False)
-    else:
-        print(f"verify floor: {VERIFY_FLOOR.name} not there yet")
+    subprocess.run([sys.executable, str(VERIFY_FLOOR), "--db", str(big)], check=False)
     if args.render:
         rendered = render_time(big)
         print("page render: " + ("not measured" if rendered is None else f"{rendered:.2f} s"))
