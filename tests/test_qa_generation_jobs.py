@@ -1,0 +1,127 @@
+"""Generating a suite in a background job: progress as it goes, a cancel that leaves no suite, errors
+reported as text. A job is held at a chosen step (``Hold``) so what happens *while* it runs is seen
+without waiting on time; its end is awaited on its own event."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lib.qa import service as qa_service
+from lib.qa.allpairs import ALLPAIRSPY
+from lib.qa.generate import CHECKING, PLACING, generate
+from lib.qa.generation_jobs import Job, JobProgress
+from lib.qa.service import Generated, QAService
+from lib.qa.steps import Cancelled, Steps
+from lib.sessions.service import SessionsService
+
+SMALL = "transaction.currency: gbp, eur, ~xxx\nsave_card: true, false\n"
+WAIT_S = 60
+
+
+class Hold:
+    """Background generations stop at their first step of ``at`` until ``release`` is set."""
+
+    def __init__(self, at: str) -> None:
+        self.at, self.reached, self.release = at, threading.Event(), threading.Event()
+
+    def step(self, what: str) -> None:
+        if what == self.at and not self.reached.is_set():
+            self.reached.set()
+            assert self.release.wait(WAIT_S)
+
+
+@pytest.fixture
+def hold(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hold]:
+    """Hold the service's generations at a step (``CHECKING`` unless ``hold.at`` is changed); released at the end."""
+    held = Hold(CHECKING)
+    real_generate, real_measure = qa_service.generate, qa_service.allpairs.measure
+
+    def wrap(real):  # type: ignore[no-untyped-def]
+        def run(model, *, progress=None, **kw):  # type: ignore[no-untyped-def]
+            def step(what: str, done: int, total: int | None) -> None:
+                if progress is not None:
+                    progress(what, done, total)
+                held.step(what)
+            return real(model, progress=step, **kw)
+        return run
+
+    monkeypatch.setattr(qa_service, "generate", wrap(real_generate))
+    monkeypatch.setattr(qa_service.allpairs, "measure", wrap(real_measure))
+    yield held
+    held.release.set()
+
+
+@pytest.fixture
+def service(app_env: Path) -> QAService:
+    return QAService.for_console(SessionsService("http://127.0.0.1:9", db_path=app_env / "ops.db"))
+
+
+def test_the_generator_reports_each_step_in_order() -> None:
+    from lib.qa.defaults import default_model
+    from lib.qa.pict import from_pict
+
+    seen: list[tuple[str, int, int | None]] = []
+    suite = generate(from_pict(SMALL, default_model()), strength="full", progress=lambda *step: seen.append(step))
+    placed = [step for step in seen if step[0] == PLACING]
+    checked = [step for step in seen if step[0] == CHECKING]
+    assert placed and seen.index(placed[-1]) < seen.index(checked[0])
+    assert checked == [(CHECKING, n, len(suite.cases)) for n in range(len(suite.cases))]
+
+
+def test_a_job_reports_progress_while_it_runs_then_the_suite(service: QAService, hold: Hold) -> None:
+    model = service.import_pict(SMALL, service.default_model())
+    job = service.start_generation(model, strength="full")
+    assert hold.reached.wait(WAIT_S)
+    assert (job.state, job.done, job.result) == ("running", False, None)
+    assert job.progress == JobProgress(CHECKING, 0, 6) and job.progress.text == f"{CHECKING}: 0 of 6"
+    hold.release.set()
+    assert job.wait(WAIT_S)
+    assert job.state == "completed" and job.error is None
+    assert isinstance(job.result, Generated) and len(job.result.suite.cases) == 6
+    assert job.result.allpairspy.cases == 4  # the yardstick was measured too
+    assert job.progress.what == ALLPAIRSPY
+
+
+@pytest.mark.parametrize("at", [PLACING, CHECKING, ALLPAIRSPY])
+def test_a_cancelled_job_stops_at_its_next_step_and_offers_no_suite(service: QAService, hold: Hold, at: str) -> None:
+    hold.at = at
+    job = service.start_generation(service.import_pict(SMALL, service.default_model()), strength="full")
+    assert hold.reached.wait(WAIT_S)
+    job.cancel()
+    assert job.state == "cancelling" and not job.done
+    hold.release.set()
+    assert job.wait(WAIT_S)
+    assert (job.state, job.result, job.error) == ("cancelled", None, None)
+
+
+def test_a_refused_model_ends_the_job_with_its_reason(service: QAService) -> None:
+    job = service.start_generation(service.import_pict("", service.default_model()))
+    assert job.wait(WAIT_S)
+    assert (job.state, job.result, job.error) == ("failed", None, "no dimension is enabled")
+
+
+def test_an_unexpected_exception_is_the_jobs_error_not_a_crash() -> None:
+    def broken(steps: Steps) -> int:
+        steps("rows", 1, 2)
+        raise KeyError("boom")
+
+    job = Job(broken, name="test-broken")
+    assert job.wait(WAIT_S)
+    assert (job.state, job.result, job.error) == ("failed", None, "KeyError: 'boom'")
+    assert job.progress == JobProgress("rows", 1, 2) and job.progress.fraction == 0.5
+
+
+def test_steps_stop_once_cancelled_and_report_before() -> None:
+    seen: list[tuple[str, int, int | None]] = []
+    stop = threading.Event()
+    steps = Steps(lambda *step: seen.append(step), stop.is_set)
+    items = steps.over("rows", ["a", "b", "c"], 3)
+    assert next(items) == "a" and next(items) == "b"
+    stop.set()
+    with pytest.raises(Cancelled):
+        next(items)
+    assert seen == [("rows", 0, 3), ("rows", 1, 3)]
+    assert JobProgress().text == "starting" and JobProgress("x", 3).fraction is None
