@@ -4,54 +4,19 @@ without waiting on time; its end is awaited on its own event."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from lib.qa import service as qa_service
 from lib.qa.allpairs import ALLPAIRSPY
 from lib.qa.generate import CHECKING, PLACING, generate
 from lib.qa.generation_jobs import Job, JobProgress
 from lib.qa.service import Generated, QAService
 from lib.qa.steps import Cancelled, Steps
 from lib.sessions.service import SessionsService
+from tests.generation_support import WAIT_S, Hold
 
 SMALL = "transaction.currency: gbp, eur, ~xxx\nsave_card: true, false\n"
-WAIT_S = 60
-
-
-class Hold:
-    """Background generations stop at their first step of ``at`` until ``release`` is set."""
-
-    def __init__(self, at: str) -> None:
-        self.at, self.reached, self.release = at, threading.Event(), threading.Event()
-
-    def step(self, what: str) -> None:
-        if what == self.at and not self.reached.is_set():
-            self.reached.set()
-            assert self.release.wait(WAIT_S)
-
-
-@pytest.fixture
-def hold(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hold]:
-    """Hold the service's generations at a step (``CHECKING`` unless ``hold.at`` is changed); released at the end."""
-    held = Hold(CHECKING)
-    real_generate, real_measure = qa_service.generate, qa_service.allpairs.measure
-
-    def wrap(real):  # type: ignore[no-untyped-def]
-        def run(model, *, progress=None, **kw):  # type: ignore[no-untyped-def]
-            def step(what: str, done: int, total: int | None) -> None:
-                if progress is not None:
-                    progress(what, done, total)
-                held.step(what)
-            return real(model, progress=step, **kw)
-        return run
-
-    monkeypatch.setattr(qa_service, "generate", wrap(real_generate))
-    monkeypatch.setattr(qa_service.allpairs, "measure", wrap(real_measure))
-    yield held
-    held.release.set()
 
 
 @pytest.fixture
