@@ -269,6 +269,7 @@ class _Cover:
         into an existing row when possible, else starts a new one."""
         largest = max(self.uncovered, key=lambda k: len(self.uncovered[k]))
         for values in self.rng.sample(sorted(self.uncovered[largest]), len(self.uncovered[largest])):
+            steps(PLACING, len(rows))
             if values in self.uncovered[largest]:
                 rows.append(self.add(_row(self.space.n, largest, values), self.tries))
         while any(self.uncovered.values()):
