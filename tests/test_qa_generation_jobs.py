@@ -90,3 +90,29 @@ def test_steps_stop_once_cancelled_and_report_before() -> None:
         next(items)
     assert seen == [("rows", 0, 3), ("rows", 1, 3)]
     assert JobProgress().text == "starting" and JobProgress("x", 3).fraction is None
+
+
+def test_a_job_nobody_watches_any_more_stops_as_if_cancelled() -> None:
+    """The page polls ``watch`` every second; once nobody has for ``abandon_after_s`` (a reload), the work stops."""
+    now, given, started, release = [0.0], [], threading.Event(), threading.Event()
+
+    def work(steps: Steps) -> str:
+        given.append(steps)
+        started.set()
+        assert release.wait(WAIT_S)
+        steps("rows", 1)
+        return "made"
+
+    job = Job(work, name="test-abandoned", abandon_after_s=10, clock=lambda: now[0])
+    assert started.wait(WAIT_S)
+    stop = given[0].cancelled
+    assert stop is not None
+    now[0] = 9.0
+    assert job.watch() == JobProgress() and not stop()
+    now[0] = 19.0
+    assert not stop() and job.state == "running"
+    now[0] = 19.5
+    assert stop() and job.state == "cancelling"
+    release.set()
+    assert job.wait(WAIT_S)
+    assert (job.state, job.result) == ("cancelled", None)

@@ -3,7 +3,8 @@
 Owns ``JOB``, the job's handle in session state (the suite it makes lives in the session too).
 While the job runs, a fragment polls it every second; once it has ended the fragment reruns the
 whole page, which hands the suite (or the reason there is none) to the generate tab. A reload
-starts a new session: it shows no job, and one still under way finishes unseen and is dropped.
+starts a new session: it shows no job, and one still under way, polled by nobody, stops by itself
+within minutes (``lib.qa.service.ABANDON_GENERATION_S``).
 """
 from __future__ import annotations
 
@@ -41,8 +42,7 @@ def show() -> Generated | QAError | None:
 def _live(job: GenerationJob) -> None:
     if job.done:
         st.rerun()  # the whole page, once: the suite or the reason replaces the progress
-    cancelling = job.state == "cancelling"
-    st.progress(job.progress.fraction or 0.0,
-                text=f"{'Cancelling' if cancelling else 'Generating'}… {job.progress.text}")
+    cancelling, progress = job.state == "cancelling", job.watch()
+    st.progress(progress.fraction or 0.0, text=f"{'Cancelling' if cancelling else 'Generating'}… {progress.text}")
     st.button("Cancel generation", icon="⏹", key="qa_generation_cancel", on_click=job.cancel, disabled=cancelling,
               help="Stops at the next case; nothing made so far is kept.")

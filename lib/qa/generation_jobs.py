@@ -12,11 +12,14 @@ Why it is built this way:
   ``ValueError`` is a refusal worded for a person (a model that cannot be generated), anything
   else a bug, logged with its traceback.
 - A job lives in memory only, like the suite it makes (the page keeps the handle in its session).
+  A reload starts a new session that cannot find it, so a job nobody has polled (:meth:`Job.watch`)
+  for ``abandon_after_s`` stops as if cancelled, instead of burning a core for minutes unseen.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
@@ -52,7 +55,10 @@ class JobProgress:
 class Job(Generic[T]):
     """One computation in a daemon thread, started at once; read its state, progress, result or error."""
 
-    def __init__(self, work: Callable[[Steps], T], *, name: str) -> None:
+    def __init__(self, work: Callable[[Steps], T], *, name: str, abandon_after_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock, self._abandon_after_s = clock, abandon_after_s
+        self._watched = clock()
         self._cancel = threading.Event()
         self._done = threading.Event()
         self._progress = JobProgress()
@@ -66,7 +72,7 @@ class Job(Generic[T]):
 
     def _run(self, work: Callable[[Steps], T]) -> None:
         try:
-            self.result = work(Steps(self._report, self._cancel.is_set))
+            self.result = work(Steps(self._report, self._stop))
         except Cancelled:
             self._stopped = True
         except ValueError as exc:
@@ -77,8 +83,19 @@ class Job(Generic[T]):
         finally:
             self._done.set()
 
+    def _stop(self) -> bool:
+        """Whether the work stops at this step: a cancel was asked, or nobody watches any more."""
+        if self._abandon_after_s is not None and self._clock() - self._watched > self._abandon_after_s:
+            self._cancel.set()
+        return self._cancel.is_set()
+
     @property
     def progress(self) -> JobProgress:
+        return self._progress
+
+    def watch(self) -> JobProgress:
+        """The progress, read by someone still waiting for the result (which keeps the job going)."""
+        self._watched = self._clock()
         return self._progress
 
     @property

@@ -61,6 +61,9 @@ __all__ = [
 ]
 
 Strength = int | Literal["full"]
+# A generation no page has polled for this long is stopped (its session was reloaded or closed). Well
+# above a browser's slowest timer in a hidden tab (about once a minute), so a watched job never stops.
+ABANDON_GENERATION_S = 300.0
 
 
 class QAError(ValueError):
@@ -179,9 +182,11 @@ class QAService:
     def start_generation(self, model: Model, *, strength: Strength = 2, seed: int = 0,
                          full_dims: Sequence[str] | None = None, confirm: bool = False) -> GenerationJob:
         """:meth:`generate` in a background thread, so a big suite blocks no page: the job at once, its
-        progress while it goes, then the suite, or the refusal as its error, or nothing once cancelled."""
+        progress while it goes (poll it with ``watch``, or it stops after :data:`ABANDON_GENERATION_S`),
+        then the suite, or the refusal as its error, or nothing once cancelled."""
         return Job(lambda steps: self.generate(model, strength=strength, seed=seed, full_dims=full_dims,
-                                               confirm=confirm, steps=steps), name="qa-generate")
+                                               confirm=confirm, steps=steps), name="qa-generate",
+                   abandon_after_s=ABANDON_GENERATION_S)
 
     def disagreements(self, generated: Generated) -> list[Disagreement]:
         """Before running: the values where the tester's marks and the contract's verdict differ
