@@ -32,7 +32,7 @@ from lib.qa.calls import CaseCall
 from lib.qa.defaults import default_model
 from lib.qa.editor import DimensionRow
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
-from lib.qa.generation_jobs import Job, JobProgress
+from lib.qa.generation_jobs import Job
 from lib.qa.interface import RunRecords, RunWriter
 from lib.qa.model import Model
 from lib.qa.pict import from_pict, to_pict
@@ -57,7 +57,7 @@ from lib.sessions.service import SessionsService
 __all__ = [
     "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "RERUN_ALL", "RERUN_SURPRISES", "SURPRISE",
     "CaseCall", "CaseDifference", "CaseRow", "Comparison", "DimensionRow", "Disagreement", "FullProduct", "Generated",
-    "GenerationJob", "JobProgress", "Model", "Outcome", "QAError", "QAService", "RunInfo", "RunProgress", "RunSummary", "ValueRate",
+    "GenerationJob", "Model", "Outcome", "QAError", "QAService", "RunInfo", "RunProgress", "RunSummary", "ValueRate",
 ]
 
 Strength = int | Literal["full"]
