@@ -1,18 +1,21 @@
-"""AppTest of the QA explorer: the model table, PICT import and its errors, generation and its
-report, a run against the app's sandbox (polled to its end), a case opened with its request and
+"""AppTest of the QA explorer: the model table, PICT import and its errors, generation in the
+background (its progress, cancel) and its report, a run against the app's sandbox (polled to its end), a case opened with its request and
 answer, reruns of a saved run, comparing runs in three groups, the target choice, and the
 confirmation a large full product needs.
 
-Fragments never tick under AppTest: a run is awaited with ``runner.wait`` and the page redrawn
-with ``at.run()``. The export downloads' callables never run under AppTest (tested in the store).
+Fragments never tick under AppTest: a run is awaited with ``runner.wait``, a generation with its
+job's ``wait``, and the page redrawn with ``at.run()``; a generation is held at a step (``hold``)
+to see the page while it runs. The export downloads' callables never run under AppTest (tested in the store).
 """
 from __future__ import annotations
 
 import json
 
 from lib.qa import runner
+from lib.qa.generate import CHECKING
 from lib.qa.results import RunReader
 from lib.qa.store import RunStore
+from tests.generation_support import WAIT_S, Hold
 from tests.page_support import errors, seen
 from tests.test_qa_after_run import write_run
 
@@ -50,9 +53,25 @@ def apply_pict(at, text: str):  # type: ignore[no-untyped-def]
     return button(at, "Apply PICT").click().run()
 
 
+JOB = "qa_generation_job"
+
+
+def generated(at):  # type: ignore[no-untyped-def]
+    """Wait for the generation the Generate button started in the background, then redraw the page."""
+    if JOB in at.session_state:
+        assert at.session_state[JOB].wait(WAIT_S)
+        at.run()
+    assert JOB not in at.session_state or at.session_state[JOB].state == "cancelled"
+    return at
+
+
 def generate(at, seed: int = 0):  # type: ignore[no-untyped-def]
     at.number_input(key="qa_seed").set_value(seed)
-    return button(at, "Generate").click().run()
+    return generated(button(at, "Generate").click().run())
+
+
+def progress_texts(at) -> list[str]:  # type: ignore[no-untyped-def]
+    return [bar.proto.text for bar in at.get("progress")]
 
 
 def run_to_end(at) -> str:  # type: ignore[no-untyped-def]
@@ -273,20 +292,56 @@ def test_acquired_live_is_never_a_target(open_page, signed_in, configure_environ
     assert at.selectbox(key="qa_target").options == ["sandbox", "acquired-test"]
 
 
-def test_a_full_product_over_5000_needs_confirmation_and_over_100000_is_refused(open_page) -> None:
+def test_a_full_product_over_5000_needs_confirmation_and_over_100000_is_refused(open_page, hold: Hold) -> None:
     values = lambda prefix, n: ", ".join(f"{prefix}{i}" for i in range(n))  # noqa: E731
     at = apply_pict(open_page(PAGE), f"transaction.custom1: {values('a', 80)}\ntransaction.custom2: {values('b', 70)}\n")
     at.radio(key="qa_strength").set_value("full product").run()
     at.multiselect(key="qa_full_dims").set_value(["transaction.custom1", "transaction.custom2"]).run()
     assert any("**5,600 cases**" in m.value for m in at.markdown)
     assert at.checkbox(key="qa_confirm").label.startswith("Yes, generate all 5,600 cases")
-    at = button(at, "Generate").click().run()
+    at = generated(button(at, "Generate").click().run())
     assert any("confirm" in e for e in errors(at)) and not at.success
     at.checkbox(key="qa_confirm").check()
-    at = button(at, "Generate").click().run()
-    assert not errors(at) and len(table(at, "expected")) == 5600
+    at = button(at, "Generate").click().run()  # the job is held at its first check: the page answers meanwhile
+    assert hold.reached.wait(WAIT_S)
+    assert progress_texts(at.run()) == [f"Generating… {CHECKING}: 0 of 5,600"]
+    assert button(at, "Generate").disabled and button(at, "Run").disabled
+    hold.release.set()
+    at = generated(at)
+    assert not errors(at) and not at.get("progress") and len(table(at, "expected")) == 5600
 
     at = apply_pict(at, f"transaction.custom1: {values('a', 400)}\ntransaction.custom2: {values('b', 300)}\n")
     at.multiselect(key="qa_full_dims").set_value(["transaction.custom1", "transaction.custom2"]).run()
     assert any("120,000 cases is more than the 100,000 allowed" in e for e in errors(at))
     assert button(at, "Generate").disabled
+
+
+def test_generation_shows_its_progress_then_the_suite(open_page, hold: Hold) -> None:
+    at = apply_pict(open_page(PAGE), SMALL)
+    at = button(at, "Generate").click().run()
+    assert hold.reached.wait(WAIT_S)
+    [shown] = progress_texts(at.run())
+    assert shown.startswith(f"Generating… {CHECKING}: 0 of ")
+    assert button(at, "Cancel generation") and not at.metric and not at.success
+    hold.release.set()
+    at = generated(at)
+    assert not at.get("progress") and not errors(at)
+    cases = int(next(m.value for m in at.metric if m.label == "Cases (ours)"))
+    assert shown.endswith(f" of {cases}") and len(table(at, "expected")) == cases
+    assert not button(at, "Run ").disabled
+
+
+def test_a_cancelled_generation_says_so_and_offers_no_suite(open_page, hold: Hold) -> None:
+    hold.armed = False
+    at = generate(apply_pict(open_page(PAGE), SMALL))  # a suite from before: cancelling the next one drops it too
+    hold.armed = True
+    at = button(at, "Generate").click().run()
+    assert hold.reached.wait(WAIT_S)
+    at = button(at.run(), "Cancel generation").click().run()
+    assert progress_texts(at)[0].startswith(f"Cancelling… {CHECKING}: 0 of ") and button(at, "Cancel generation").disabled
+    hold.release.set()
+    at = generated(at)
+    assert "Generation cancelled: no suite was made." in [i.value for i in at.info]
+    assert not at.get("progress") and not at.metric and button(at, "Run").disabled
+    at = generate(at)  # and generating again works
+    assert "Generation cancelled: no suite was made." not in [i.value for i in at.info] and at.metric

@@ -1,7 +1,8 @@
 """The QA explorer's generate tab: coverage, seed, the full product's size, and the suite's report.
 
 Owns the generation settings' keys and ``GENERATED`` (the last suite, or the reason it could not
-be made). The Generate button acts in a callback that reads the settings as they are at the click.
+be made). The Generate button acts in a callback that reads the settings as they are at the click
+and starts a background job (``ui/qa_generation_job.py``), whose suite lands in ``GENERATED``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.qa.service import Generated, Model, QAError, QAService
+from ui import qa_generation_job
 from ui.text import md
 
 GENERATED = "qa_generated"  # Generated, or the QAError
@@ -27,12 +29,10 @@ def _generate(service: QAService, model: Model) -> None:
     """Callback: the generation settings are read from their widgets' state, as they are at the click."""
     ss = st.session_state
     strength = STRENGTHS[ss.get("qa_strength", next(iter(STRENGTHS)))]
-    try:
-        ss[GENERATED] = service.generate(model, strength=strength, seed=int(ss.get("qa_seed", 0)),
-                                         full_dims=ss.get("qa_full_dims") if strength == "full" else None,
-                                         confirm=bool(ss.get("qa_confirm")))
-    except QAError as exc:
-        ss[GENERATED] = exc
+    ss.pop(GENERATED, None)  # the last suite is replaced; none is offered while the new one is made
+    qa_generation_job.start(service.start_generation(model, strength=strength, seed=int(ss.get("qa_seed", 0)),
+                                                     full_dims=ss.get("qa_full_dims") if strength == "full" else None,
+                                                     confirm=bool(ss.get("qa_confirm"))))
 
 
 def show(service: QAService, model: Model | QAError) -> None:
@@ -54,8 +54,11 @@ def show(service: QAService, model: Model | QAError) -> None:
             st.error(f"{size.cases:,} cases is more than the {size.limit:,} allowed: choose fewer fields or values.")
         elif size.needs_confirmation:
             st.checkbox(f"Yes, generate all {size.cases:,} cases (over {size.confirm_above:,})", key="qa_confirm")
-    st.button("Generate", type="primary", icon="⚙️", disabled=too_big or (strength == "full" and not full_dims),
-              on_click=_generate, args=(service, model))
+    st.button("Generate", type="primary", icon="⚙️", on_click=_generate, args=(service, model),
+              disabled=too_big or (strength == "full" and not full_dims) or qa_generation_job.running())
+    made = qa_generation_job.show()
+    if made is not None:
+        st.session_state[GENERATED] = made
     result = st.session_state.get(GENERATED)
     if isinstance(result, QAError):
         st.error(md(result), icon="✋")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations, product
 from typing import Literal, cast
@@ -39,6 +39,7 @@ from lib.fields.schema import ORDER_ID
 from lib.fields.validation import validate_create
 from lib.qa.constraints import Constraint, Judge
 from lib.qa.model import Model, build_payload, check_values
+from lib.qa.steps import Progress, Steps
 from lib.qa.suite import Case, Coverage, Suite
 from lib.qa.values import Value
 
@@ -47,6 +48,7 @@ FULL_LIMIT = 100_000  # and one larger than this is refused
 CANDIDATES = 8  # rows tried per added row: more gives smaller suites, slower
 CANDIDATES_HIGHER = 2  # the same for 3-way and up, where each try costs far more
 RARITY_LIMIT = 100_000  # constrained assignments enumerated to weigh rare values (else all weigh 1)
+PLACING, CHECKING = "cases placed", "cases checked against the contract"  # the steps progress reports
 
 Row = list[int | None]  # per enabled dimension, the index of its value (None: not chosen yet)
 Combo = tuple[tuple[int, ...], tuple[int, ...]]  # (dimensions, value indices)
@@ -261,15 +263,17 @@ class _Cover:
     def _through(self, row: Row, dims: Sequence[int]) -> Iterator[Combo]:
         return self.tuples(row, dict.fromkeys(k for d in dims for k in self.sets_of[d]))
 
-    def complete(self, rows: list[Row]) -> None:
+    def complete(self, rows: list[Row], steps: Steps) -> None:
         """Add rows until every tuple is covered: first one per tuple of the largest dimension set
         (no suite is smaller than that, so they cost nothing), then each leftover tuple is patched
         into an existing row when possible, else starts a new one."""
         largest = max(self.uncovered, key=lambda k: len(self.uncovered[k]))
         for values in self.rng.sample(sorted(self.uncovered[largest]), len(self.uncovered[largest])):
+            steps(PLACING, len(rows))
             if values in self.uncovered[largest]:
                 rows.append(self.add(_row(self.space.n, largest, values), self.tries))
         while any(self.uncovered.values()):
+            steps(PLACING, len(rows))
             dims = max(self.uncovered, key=lambda k: len(self.uncovered[k]))
             values = min(self.uncovered[dims])
             if not self.patch(rows, dict(zip(dims, values, strict=True))):
@@ -319,14 +323,16 @@ def full_product_size(model: Model, full_dims: Sequence[str] | None = None) -> i
 
 
 def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0,
-             full_dims: Sequence[str] | None = None, confirm: bool = False) -> Suite:
+             full_dims: Sequence[str] | None = None, confirm: bool = False, progress: Progress | None = None,
+             cancelled: Callable[[], bool] | None = None) -> Suite:
     """The suite for a model: t-way coverage (``strength`` t), or ``"full"``: the full product over
     ``full_dims`` with every other enabled field still covered pairwise.
 
     ValueError for a model that cannot be generated (a dimension with no valid value, a negative
     the constraints exclude), a full product above :data:`CONFIRM_ABOVE` without ``confirm``, or
-    above :data:`FULL_LIMIT` at all.
+    above :data:`FULL_LIMIT` at all. ``progress``/``cancelled``: see :class:`lib.qa.steps.Steps`.
     """
+    steps = Steps(progress, cancelled)
     space = _Space(model)
     if not space.completable([None] * space.n):
         raise ValueError("the constraints allow no case at all")
@@ -347,10 +353,11 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
     else:
         raise ValueError(f"strength must be a positive whole number or 'full', not {strength!r}")
     cover = _Cover(space, min(t, space.n), rng)
-    rows = [cover.add(start) for start in starts]
-    cover.complete(rows)
+    rows = [cover.add(start) for start in steps.over(PLACING, starts, len(starts))]
+    cover.complete(rows, steps)
     cover.place_negatives(rows)
-    return Suite([_case(model, space, i, row, seed) for i, row in enumerate(rows)], cover.report(rows), strength, seed)
+    cases = [_case(model, space, i, row, seed) for i, row in enumerate(steps.over(CHECKING, rows, len(rows)))]
+    return Suite(cases, cover.report(rows), strength, seed)
 
 
 def _case(model: Model, space: _Space, index: int, row: Row, seed: int) -> Case:

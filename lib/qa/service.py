@@ -32,6 +32,7 @@ from lib.qa.calls import CaseCall
 from lib.qa.defaults import default_model
 from lib.qa.editor import DimensionRow
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
+from lib.qa.generation_jobs import Job
 from lib.qa.interface import RunRecords, RunWriter
 from lib.qa.model import Model
 from lib.qa.pict import from_pict, to_pict
@@ -48,6 +49,7 @@ from lib.qa.results import (
     ValueRate,
 )
 from lib.qa.runner import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MIN_CONCURRENCY, TARGETS, ClientFactory
+from lib.qa.steps import NO_STEPS, Steps
 from lib.qa.store import RERUN_ALL, RERUN_SURPRISES, RUNNING, Origin, RunStore
 from lib.qa.suite import Disagreement, Suite, coverage_text, disagreements
 from lib.sessions.service import SessionsService
@@ -55,10 +57,13 @@ from lib.sessions.service import SessionsService
 __all__ = [
     "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "RERUN_ALL", "RERUN_SURPRISES", "SURPRISE",
     "CaseCall", "CaseDifference", "CaseRow", "Comparison", "DimensionRow", "Disagreement", "FullProduct", "Generated",
-    "Model", "Outcome", "QAError", "QAService", "RunInfo", "RunProgress", "RunSummary", "ValueRate",
+    "GenerationJob", "Model", "Outcome", "QAError", "QAService", "RunInfo", "RunProgress", "RunSummary", "ValueRate",
 ]
 
 Strength = int | Literal["full"]
+# A generation no page has polled for this long is stopped (its session was reloaded or closed). Well
+# above a browser's slowest timer in a hidden tab (about once a minute), so a watched job never stops.
+ABANDON_GENERATION_S = 300.0
 
 
 class QAError(ValueError):
@@ -102,6 +107,9 @@ class Generated:
     @property
     def allpairspy_coverage_text(self) -> str:
         return coverage_text(self.allpairspy.coverage)
+
+
+GenerationJob = Job[Generated]  # a suite generated in the background (:meth:`QAService.start_generation`)
 
 
 class QAService:
@@ -160,13 +168,25 @@ class QAService:
         return FullProduct(full_product_size(model, fields))
 
     def generate(self, model: Model, *, strength: Strength = 2, seed: int = 0, full_dims: Sequence[str] | None = None,
-                 confirm: bool = False) -> Generated:
-        """The suite (see :func:`lib.qa.generate.generate`) with allpairspy's count and coverage beside it."""
+                 confirm: bool = False, steps: Steps = NO_STEPS) -> Generated:
+        """The suite (see :func:`lib.qa.generate.generate`) with allpairspy's count and coverage beside it;
+        ``steps`` reports both computations' progress and stops them on a cancel."""
         try:
-            suite = generate(model, strength=strength, seed=seed, full_dims=full_dims, confirm=confirm)
+            suite = generate(model, strength=strength, seed=seed, full_dims=full_dims, confirm=confirm,
+                             progress=steps.progress, cancelled=steps.cancelled)
         except ValueError as exc:
             raise QAError(str(exc)) from None
-        return Generated(suite, model.to_json(), to_pict(model), allpairs.measure(model))
+        yardstick = allpairs.measure(model, progress=steps.progress, cancelled=steps.cancelled)
+        return Generated(suite, model.to_json(), to_pict(model), yardstick)
+
+    def start_generation(self, model: Model, *, strength: Strength = 2, seed: int = 0,
+                         full_dims: Sequence[str] | None = None, confirm: bool = False) -> GenerationJob:
+        """:meth:`generate` in a background thread, so a big suite blocks no page: the job at once, its
+        progress while it goes (poll it with ``watch``, or it stops after :data:`ABANDON_GENERATION_S`),
+        then the suite, or the refusal as its error, or nothing once cancelled."""
+        return Job(lambda steps: self.generate(model, strength=strength, seed=seed, full_dims=full_dims,
+                                               confirm=confirm, steps=steps), name="qa-generate",
+                   abandon_after_s=ABANDON_GENERATION_S)
 
     def disagreements(self, generated: Generated) -> list[Disagreement]:
         """Before running: the values where the tester's marks and the contract's verdict differ
