@@ -1,5 +1,9 @@
 """QA runner throughput: a 500-case suite against the local sandbox at concurrency 8, then 1.
 
+At each concurrency a plain ``requests`` loop sends the same cases to the same sandbox first (the
+same number of threads, one pooled session, the same token, nothing logged or saved): the floor
+the runner is measured against, printed with the ratio of the two rates.
+
 The suite is the default model's pairwise suite (``lib.qa.generate.generate``, strength 2) for
 seeds 1, 2, 3, ... concatenated and cut at 500 cases: one pairwise suite of the default model is
 ~90 cases, and the 3-way suite (~480) takes ~30 s to generate. Order ids carry the seed, so
@@ -21,6 +25,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import requests
+
 from lib.access.signin import AccessPolicy
+from lib.common import jsonutil
 from lib.qa import runner
 from lib.qa.allpairs import allpairspy_suite, positives_only
 from lib.qa.defaults import default_model
@@ -108,6 +116,34 @@ def timed_run(console: SessionsService, suite: Suite, concurrency: int, model_js
             (cpu_seconds(sandbox_pid) - sandbox_cpu) * 1000 / cases, run_id)
 
 
+def plain_loop(console: SessionsService, suite: Suite, concurrency: int) -> float:
+    """Cases per second of bare POSTs of the suite's payloads over ``concurrency`` threads sharing
+    one pooled ``requests`` session: what the runner would do with no log, no registry, no run store."""
+    client = console.client("sandbox", "bench")
+    token = client.login()
+    url = f"{client.env.api_base}/payment-sessions"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"}
+    http = requests.Session()
+    http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
+    cases, lock = iter(suite.cases), threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                case = next(cases, None)
+            if case is None:
+                return
+            http.post(url, data=jsonutil.dumps(case.payload).encode(), headers=headers, timeout=10)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(suite.cases) / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=500)
@@ -139,15 +175,19 @@ def main() -> None:
         console = SessionsService(base_url, db_path=Path(tmp) / "ops.db")
         warm = Suite(suite.cases[:40], None, 2, 1)
         timed_run(console, warm, 8, model.to_json(), pid)  # token, connections, schema
+        plain_loop(console, warm, 8)
         runs = RunReader(RunStore(console.db_path))
         rates = {}
         for concurrency in (8, 1):
+            plain = plain_loop(console, suite, concurrency)
+            print(f"plain loop at {concurrency:<2}        : {plain:6.1f} cases/s  (requests only, same cases)")
             rate, cpu_ms, sandbox_ms, run_id = timed_run(console, suite, concurrency, model.to_json(), pid)
             progress = runs.progress(run_id)
             rates[concurrency] = rate
             cpu = f"CPU ms/case: runner {cpu_ms:.2f}" + ("" if args.in_process else f", sandbox {sandbox_ms:.2f}")
             print(f"concurrency {concurrency:<2}          : {rate:6.1f} cases/s  {cpu}  "
                   f"({progress.status}, {progress.done} done, {progress.surprises} surprises)")
+            print(f"runner / plain at {concurrency:<2}    : {rate / plain:.2f}x")
     verdict = "met" if rates[8] >= TARGET_AT_8 else "MISSED"
     print(f"target at 8             : >= {TARGET_AT_8:.0f} cases/s: {verdict} "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
