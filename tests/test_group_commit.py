@@ -213,6 +213,32 @@ def test_a_held_lock_fails_every_waiter_with_call_log_unavailable(tmp_path: Path
     assert log.count() == 0
 
 
+def test_an_append_no_batch_takes_within_the_busy_timeout_gives_up_as_locked(tmp_path: Path) -> None:
+    """As a writer queueing on the lock would: a batch held longer than the busy timeout (the write
+    lock held all along) fails the appends still waiting for the next one, and they leave the queue."""
+    log = CallLog(tmp_path / "ops.db", busy_timeout_s=0.05)
+    held, release = threading.Event(), threading.Event()
+
+    def hold(_db: object, _seq: int) -> None:
+        held.set()
+        assert release.wait(20)
+
+    leader = threading.Thread(target=lambda: log.append("api_request", operator="lead", environment="sandbox",
+                                                        attempt_id="lead", then=hold))
+    leader.start()
+    try:
+        assert held.wait(20)
+        with pytest.raises(CallLogUnavailable) as caught:
+            log.append("api_request", operator="ann", environment="sandbox", attempt_id="late")
+        assert caught.value.cause == logfailure.LOCKED
+        assert queue_of(log)._waiting == []
+    finally:
+        release.set()
+        leader.join(30)
+    assert log.count() == 1 and log.entry(1)["attempt_id"] == "lead"
+    assert log.append("api_request", operator="ann", environment="sandbox") == 2
+
+
 # A process appending from several threads, printing each seq once its append returned. One thread
 # then appends an entry whose ``then`` announces itself and never returns: that batch is under way
 # (entries written, not committed) when the parent kills the process.

@@ -16,6 +16,7 @@ A batch is committed without an fsync only when no write in it asked for one (``
 """
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -56,15 +57,27 @@ class GroupCommit:
         self._waiting: list[_Write[object]] = []
         self._leading = False
 
-    def submit(self, run: Callable[[Database], T], *, durable: bool = True) -> T:
+    def submit(self, run: Callable[[Database], T], *, durable: bool = True, timeout_s: float) -> T:
         """Run ``run(db)`` inside a write transaction shared with the writes waiting beside it, and
-        return its value once that transaction is committed (or raise its exception, or the batch's)."""
+        return its value once that transaction is committed (or raise its exception, or the batch's).
+
+        A write still waiting for a batch after ``timeout_s`` (the busy timeout: another batch, or
+        another writer of the file, held the lock all along) gives up with "database is locked", as
+        a writer queueing on the lock itself would; once in a batch it waits for that batch's end."""
         write: _Write[T] = _Write(run, durable)
         with self._lock:
             self._waiting.append(write)  # type: ignore[arg-type]  # a queue of writes of any result type
             write.leads = not self._leading
             self._leading = True
-        if not write.leads:
+        if not write.leads and not write.woken.wait(timeout_s):
+            with self._lock:
+                gave_up = not write.leads and write in self._waiting
+                if gave_up:
+                    self._waiting.remove(write)  # type: ignore[arg-type]
+            if gave_up:
+                locked = sqlite3.OperationalError("database is locked")
+                locked.sqlite_errorcode = sqlite3.SQLITE_BUSY  # explained like SQLite's own (``failures``)
+                raise locked
             write.woken.wait()
         if not write.finished:  # woken to lead the batch it is part of
             try:

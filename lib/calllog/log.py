@@ -217,8 +217,8 @@ class CallLog:
         appends of other threads, and return its value once committed (fsynced when ``durable``).
         Other writes to the log's file (a QA run's case rows) share the commit instead of paying their own."""
         self._db()  # this thread's connection to the file stays as the log sets it (FULL), whoever commits
-        key = (str(self.db_path), self._synchronous, self._busy_timeout_s)
-        return group_commit.committer(key, self._durability).submit(write, durable=durable)
+        queue = group_commit.committer((str(self.db_path), self._synchronous, self._busy_timeout_s), self._durability)
+        return queue.submit(write, durable=durable, timeout_s=self.busy_timeout_s)
 
     def entry(self, seq: int) -> dict[str, Any] | None:
         """One entry with tags and detail decoded and the amount as a Decimal."""
