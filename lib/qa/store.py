@@ -5,7 +5,10 @@ Why it is built this way:
 - Runs live beside the log (tables ``qa_runs`` and ``qa_cases``), so a run, its calls in the log
   and the sessions it made are one backup and one set of joins.
 - The runner records each case in one transaction (case row + the run's counters + heartbeat):
-  progress is an O(1) read that any page, tab or process can poll while the run goes on.
+  progress is an O(1) read that any page, tab or process can poll while the run goes on. That
+  transaction is the call log's next group commit (``lib.calllog.group_commit``), shared with the
+  entries other workers are appending, and asks for no fsync of its own: the log holds every call,
+  and a power cut that loses the last case rows also ends the run, which is then marked interrupted.
 - A worker lives inside one process. Each run records its owner (host, pid, a per-process token)
   and a heartbeat; ``recover_interrupted`` marks ``running`` runs whose owner is gone (pid dead,
   our own pid but an earlier process, or heartbeat stale) as ``interrupted``, and leaves alone the
@@ -159,7 +162,9 @@ class RunStore:
                  clock: Clock = utc_now) -> None:
         self.db_path = Path(db_path or ops_db_path()).resolve()
         self._clock = clock
-        CallLog(self.db_path)  # runs the database's migrations (lib.storage.ops_schema): qa_runs, qa_cases, entries
+        # Runs the database's migrations (lib.storage.ops_schema): qa_runs, qa_cases, entries; case rows
+        # are written in the log's group commits.
+        self._log = CallLog(self.db_path)
 
     def _db(self) -> Database:
         return connect(self.db_path)
@@ -196,12 +201,16 @@ class RunStore:
         now = self._now()
         values = {name: _AS_TEXT.get(name, lambda value: value)(value) for name, value in result.columns(now).items()}
         values["run_id"] = run_id
-        with immediate(self._db()) as db:
+
+        def write(db: Database) -> None:
             db.conn.execute(_INSERT_CASE, values)
             db.conn.execute(
                 "UPDATE qa_runs SET done = done + 1, surprises = surprises + ?, heartbeat_at = ? WHERE run_id = ?",
                 (int(result.surprise), now, run_id),
             )
+
+        with self._log.failures_explained("written"):
+            self._log.together(write, durable=False)
 
     def heartbeat(self, run_id: str) -> None:
         """Say the owner is alive, for runs whose cases are slow to finish (each case beats too)."""
