@@ -268,7 +268,8 @@ def frame(page: PageInfo) -> Frame:
 
     Refuses (and logs) a person who may not open this page before anything of the page is drawn.
     """
-    st.set_page_config(page_title=f"{page.title} · Payment sessions", page_icon=page.icon, layout="wide")
+    st.set_page_config(page_title=f"{page.title} · Payment sessions", page_icon=page.icon, layout="wide",
+                       initial_sidebar_state=page.sidebar)
     sessions = shared_sessions()
     who = gate(sessions)
     with log_guard():

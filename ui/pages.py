@@ -11,6 +11,7 @@ file names; ``client.showSidebarNavigation = false`` hides that one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlencode
 
 
@@ -20,6 +21,8 @@ class PageInfo:
     title: str
     icon: str
     action: str  # the lib.access action opening this page amounts to
+    # "collapsed" for a page whose grid needs the whole width at 1280 px (the menu stays one click away).
+    sidebar: Literal["auto", "collapsed"] = "auto"
 
     @property
     def path(self) -> str:
@@ -36,7 +39,7 @@ UPDATE = PageInfo("update_amount", "Update amount", "✏️", "update")
 DETAIL = PageInfo("session_detail", "Session detail", "🔎", "view_session")
 PAYMENTS = PageInfo("payments", "Payments", "💷", "view_payments")
 QA = PageInfo("qa_explorer", "QA explorer", "🧪", "qa_run")
-AUDIT = PageInfo("audit_log", "Audit log", "🧾", "view_audit")
+AUDIT = PageInfo("audit_log", "Audit log", "🧾", "view_audit", sidebar="collapsed")
 SIGNINS = PageInfo("signins", "Who is signed in", "🔐", "manage_signins")
 
 PAGES: tuple[PageInfo, ...] = (NEW_SESSION, ACTIVE, UPDATE, DETAIL, PAYMENTS, QA, AUDIT, SIGNINS)
