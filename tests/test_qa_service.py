@@ -96,7 +96,11 @@ def test_generated_bundle_and_its_texts(service: QAService) -> None:
     assert generated.allpairspy.cases == 4 and generated.allpairspy.coverage.percent == 100.0
     assert generated.matches(model) and "save_card: true, false" in generated.model_pict
     assert not generated.matches(dataclasses.replace(model, base={}))
-    assert generated.coverage_text == "pairs covered / possible after constraints: 4 / 4 (100 %)"
+    assert generated.coverage_text == ("pairs covered / possible after constraints: 4 / 4 (100 %) in cases without a "
+                                       "negative; negatives beside valid values: 1 / 2 (smallest: each negative once)")
+    pict = service.generate(model, negative_rule="pict")
+    assert pict.coverage_text.endswith("negatives beside valid values: 2 / 2 (pict: each negative beside every valid value)")
+    assert sorted(c.labels["save_card"] for c in pict.suite.cases if c.negative_path) == ["false", "true"]
     assert {c.expected for c in generated.suite.cases} == {"accepted", "refused: transaction.currency"}
     assert set(generated.suite.cases[0].labels) == {"transaction.currency", "save_card"}
     with pytest.raises(QAError, match="no dimension is enabled"):

@@ -30,6 +30,7 @@ from lib.qa.editor import DimensionRow
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
 from lib.qa.interface import RunRecords, RunWriter
 from lib.qa.model import Model
+from lib.qa.negatives import NEGATIVE_RULES, NegativeRule
 from lib.qa.pict import from_pict, to_pict
 from lib.qa.results import (
     SURPRISE,
@@ -43,14 +44,15 @@ from lib.qa.results import (
     ValueRate,
 )
 from lib.qa.runner import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MIN_CONCURRENCY, TARGETS, ClientFactory
+from lib.qa.seeds import Seed, read_seeds, saved_seeds
 from lib.qa.store import RunStore
 from lib.qa.suite import Disagreement, Suite, coverage_text, disagreements
 from lib.sessions.service import SessionsService
 
 __all__ = [
-    "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "SURPRISE", "CaseDifference", "CaseRow",
-    "DimensionRow", "Disagreement", "FullProduct", "Generated", "Model", "Outcome", "QAError", "QAService", "RunInfo",
-    "RunProgress", "RunSummary", "ValueRate",
+    "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "NEGATIVE_RULES", "SURPRISE", "CaseDifference",
+    "CaseRow", "DimensionRow", "Disagreement", "FullProduct", "Generated", "Model", "NegativeRule", "Outcome",
+    "QAError", "QAService", "RunInfo", "RunProgress", "RunSummary", "Seed", "ValueRate",
 ]
 
 Strength = int | Literal["full"]
@@ -155,10 +157,12 @@ class QAService:
         return FullProduct(full_product_size(model, fields))
 
     def generate(self, model: Model, *, strength: Strength = 2, seed: int = 0, full_dims: Sequence[str] | None = None,
-                 confirm: bool = False) -> Generated:
+                 confirm: bool = False, negative_rule: NegativeRule = "smallest",
+                 seeds: Sequence[Seed] = ()) -> Generated:
         """The suite (see :func:`lib.qa.generate.generate`) with allpairspy's count and coverage beside it."""
         try:
-            suite = generate(model, strength=strength, seed=seed, full_dims=full_dims, confirm=confirm)
+            suite = generate(model, strength=strength, seed=seed, full_dims=full_dims, confirm=confirm,
+                             negative_rule=negative_rule, seeds=seeds)
         except ValueError as exc:
             raise QAError(str(exc)) from None
         return Generated(suite, model.to_json(), to_pict(model), allpairs.measure(model))
@@ -225,3 +229,22 @@ class QAService:
 
     def export_json(self, run_id: str, who: Identity) -> bytes:
         return export.export_json(self._runs, run_id, mask=who.masks_personal_data)
+
+    # --- required rows and extending a saved suite --------------------------------------------
+    def read_seeds(self, text: str, model: Model) -> list[Seed]:
+        """The rows QA requires in every suite (PICT's seeding file, :mod:`lib.qa.seeds`), or
+        QAError naming the line and the reason."""
+        try:
+            return read_seeds(text, model)
+        except ValueError as exc:
+            raise QAError(f"required rows {exc}") from None
+
+    def extend(self, run_id: str, model: Model, *, strength: Strength = 2, seed: int = 0,
+               negative_rule: NegativeRule = "smallest") -> Generated:
+        """The saved run's cases kept (as far as ``model`` still has their values) and only the
+        cases ``model``'s new fields and values need added after them."""
+        labels = [case.labels for case in self._runs.cases(run_id)]
+        if not labels:
+            raise QAError(f"run {run_id} has no saved cases to extend")
+        return self.generate(model, strength=strength, seed=seed, negative_rule=negative_rule,
+                             seeds=saved_seeds(labels, model))
