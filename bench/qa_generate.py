@@ -61,7 +61,7 @@ def pict_line(pict: str, model: Model, strength: int, rule: NegativeRule, runs: 
     if done.returncode != 0:
         return f"  PICT   exit {done.returncode}: {done.stderr.strip()}"
     rows = read_rows(given, done.stdout)
-    return line("PICT", len(rows), coverage_of(model, rows, strength, rule), ms) + (
+    return line("PICT", len(rows), coverage_of(model, rows, strength), ms) + (
         "" if rule == "pict" else "  (export without negatives)")
 
 

@@ -193,7 +193,7 @@ class _Cover:
             if not self.patch(redundant, {dim: value}):
                 rows.append(self.add(space.negative_start(dim, value)))
 
-    def report(self, rows: list[Row], rule: NegativeRule) -> Coverage:
+    def report(self, rows: list[Row], rule: NegativeRule | None) -> Coverage:
         covered = len({t for row in rows for t in self.tuples(row)} & self.possible)
         possible = len(self.possible)
         allowed = negatives.allowed_pairs(self.space)
@@ -288,9 +288,9 @@ def _case(model: Model, space: Space, index: int, row: Row, seed: int) -> Case:
     )
 
 
-def coverage_of(model: Model, cases: Sequence[Mapping[str, Value]], strength: int = 2,
-                negative_rule: NegativeRule = "smallest") -> Coverage:
-    """How much of the model's allowed t-tuples any list of cases covers (ours, allpairspy's, a Postman data file's)."""
+def coverage_of(model: Model, cases: Sequence[Mapping[str, Value]], strength: int = 2) -> Coverage:
+    """How much of the model's allowed t-tuples and negative pairs any list of cases covers (ours,
+    allpairspy's, PICT's, a Postman data file's); no rule of ours placed their negatives."""
     space = Space(model)
     cover = _Cover(space, min(strength, space.n), random.Random(0))
-    return cover.report([[dim.values.index(case[dim.path]) for dim in space.dims] for case in cases], negative_rule)
+    return cover.report([[dim.values.index(case[dim.path]) for dim in space.dims] for case in cases], None)

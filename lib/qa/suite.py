@@ -48,13 +48,13 @@ class Coverage:
     """t-tuples of non-negative values the suite's cases without a negative contain (a refused
     request exercises nothing else), of those the constraints allow; and the negative pairs (a
     negative beside a valid value of another field) its refused cases hold, of those allowed,
-    under the rule that placed the negatives (``smallest`` or ``pict``)."""
+    under the rule that placed the negatives (``smallest``, ``pict``, or None: cases made elsewhere)."""
 
     strength: int
     covered: int
     possible: int
     percent: float
-    negative_rule: str = "smallest"
+    negative_rule: str | None = None
     negative_pairs: int = 0
     negative_pairs_possible: int = 0
 
@@ -69,10 +69,10 @@ def coverage_text(coverage: Coverage | None) -> str:
             f"({coverage.percent:.4g} %)")
     if not coverage.negative_pairs_possible:
         return text
-    rule = ("pict: each negative beside every valid value" if coverage.negative_rule == "pict"
-            else "smallest: each negative once")
+    rule = {"pict": " (pict: each negative beside every valid value)",
+            "smallest": " (smallest: each negative once)"}.get(coverage.negative_rule or "", "")
     return (f"{text} in cases without a negative; negatives beside valid values: {coverage.negative_pairs:,} / "
-            f"{coverage.negative_pairs_possible:,} ({rule})")
+            f"{coverage.negative_pairs_possible:,}{rule}")
 
 
 @dataclass(frozen=True)
