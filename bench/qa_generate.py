@@ -1,7 +1,7 @@
 """QA suite generation on the default model: cases, coverage and time, ours beside PICT's.
 
 For pairwise and 3-way, and for both rules of negatives (``smallest``: each negative once;
-``pict``: each negative beside every valid value the constraints allow), it prints the case
+``pict``: each negative beside every t-1 valid values the constraints allow), it prints the case
 count, the valid t-tuples covered by cases without a negative, the negative pairs held, and the
 best generation time of ``--runs``. Given the PICT binary (``--pict PATH`` or ``PICT=``), PICT's
 own count, coverage (measured by our :func:`lib.qa.generate.coverage_of`) and time on the same

@@ -138,6 +138,17 @@ def test_pict_negative_rule_on_random_models(model: Model, seed: int) -> None:
 def test_three_way_on_random_models(model: Model, seed: int) -> None:
     if generable(model):
         check_suite(model, generate(model, strength=3, seed=seed), min(3, len(model.enabled())))
+        pict = generate(model, strength=3, seed=seed, negative_rule="pict")
+        check_suite(model, pict, min(3, len(model.enabled())), "pict")
+        # PICT's rule at 3-way: each negative with every two valid values of other fields some case allows
+        cases = [c.values for c in pict.cases]
+        wanted = {(d.path, v.label, *sorted((p, w.label) for p, w in pair))
+                  for d in model.enabled() for v in d.negatives for case in valid_cases(model, (d.path, v))
+                  for pair in combinations([(p, w) for p, w in case.items() if p != d.path], 2)}
+        held = {(path, value.label, *sorted((p, w.label) for p, w in pair))
+                for case in cases for path, value in case.items() if value.negative
+                for pair in combinations([(p, w) for p, w in case.items() if p != path], 2)}
+        assert held == wanted
 
 
 @PROPERTIES

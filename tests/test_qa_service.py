@@ -100,7 +100,8 @@ def test_generated_bundle_and_its_texts(service: QAService) -> None:
     assert generated.coverage_text == ("pairs covered / possible after constraints: 4 / 4 (100 %) in cases without a "
                                        "negative; negatives beside valid values: 1 / 2 (smallest: each negative once)")
     pict = service.generate(model, negative_rule="pict")
-    assert pict.coverage_text.endswith("negatives beside valid values: 2 / 2 (pict: each negative beside every valid value)")
+    assert pict.coverage_text.endswith("negatives beside valid values: 2 / 2 (pict: each negative beside every valid "
+                                       "value, every t-1 of them at strength t)")
     assert sorted(c.labels["save_card"] for c in pict.suite.cases if c.negative_path) == ["false", "true"]
     assert {c.expected for c in generated.suite.cases} == {"accepted", "refused: transaction.currency"}
     assert set(generated.suite.cases[0].labels) == {"transaction.currency", "save_card"}

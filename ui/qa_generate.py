@@ -15,7 +15,8 @@ from ui.text import md
 
 GENERATED = "qa_generated"  # Generated, or the QAError
 STRENGTHS: dict[str, int | Literal["full"]] = {"pairwise (2-way)": 2, "3-way": 3, "full product": "full"}
-NEGATIVES: dict[str, NegativeRule] = {"smallest (each negative once)": "smallest", "PICT's (each negative beside every valid value)": "pict"}
+NEGATIVES: dict[str, NegativeRule] = {"smallest (each negative once)": "smallest",
+                                      "PICT's (each negative beside every valid value)": "pict"}
 
 
 def generated() -> Generated | None:
@@ -52,8 +53,8 @@ def show(service: QAService, model: Model | QAError) -> None:
     seed_col.number_input("Seed", min_value=0, value=0, step=1, key="qa_seed")
     st.radio("Negative values", list(NEGATIVES), horizontal=True, key="qa_negatives",
              help="A case with a negative value is refused, so it covers nothing else. PICT's rule tries each "
-                  "negative beside every valid value of every other field (a refusal masked by another field "
-                  "shows); the smallest tries each once.")
+                  "negative beside every valid value of every other field (every pair of them at 3-way): a "
+                  "refusal masked by another field shows. The smallest tries each once.")
     full_dims, too_big = None, False
     if strength == "full":
         full_dims = st.multiselect("Full product over", [d.path for d in model.enabled()], key="qa_full_dims",

@@ -17,7 +17,7 @@ coverage. The algorithm is AETG-style, one row at a time:
    a new row;
 3. negative values are placed by one of two rules (:mod:`lib.qa.negatives`): ``smallest`` puts
    each once, riding in a row all of whose tuples other rows cover too (the suite does not grow),
-   else in a row of its own; ``pict`` pairs each with every valid value of every other field the
+   else in a row of its own; ``pict`` puts each beside every t-1 valid values of other fields the
    constraints allow, as PICT does. A case with a negative is refused, so it covers no valid
    tuple: coverage counts cases without a negative only.
 
@@ -196,9 +196,9 @@ class _Cover:
     def report(self, rows: list[Row], rule: NegativeRule | None) -> Coverage:
         covered = len({t for row in rows for t in self.tuples(row)} & self.possible)
         possible = len(self.possible)
-        allowed = negatives.allowed_pairs(self.space)
+        allowed = negatives.allowed(self.space)
         return Coverage(self.t, covered, possible, 100.0 * covered / possible if possible else 100.0,
-                        rule, len(negatives.pairs_in(self.space, rows) & allowed), len(allowed))
+                        rule, len(negatives.held(self.space, rows) & allowed), len(allowed))
 
 
 def _single(dim: int, row: Row) -> tuple[int, ...]:
@@ -231,7 +231,7 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
     ``full_dims`` with every other enabled field still covered pairwise. ``seeds`` are rows QA
     requires (:mod:`lib.qa.seeds`): each comes first, its unnamed fields filled, and the suite
     covers only what they leave uncovered. ``negative_rule`` places the negatives
-    (:mod:`lib.qa.negatives`): once each, or beside every valid value as PICT does.
+    (:mod:`lib.qa.negatives`): once each, or beside every t-1 valid values as PICT does.
 
     ValueError for a model that cannot be generated (a dimension with no valid value, a negative
     the constraints exclude), a full product above :data:`CONFIRM_ABOVE` without ``confirm``, or
@@ -265,7 +265,7 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
     rows = [cover.add(start) for start in required + starts]
     cover.complete(rows)
     if negative_rule == "pict":
-        negatives.place_pict(space, rows, rng)
+        negatives.place_pict(space, rows, rng, t)
     else:
         cover.place_negatives(rows)
     return Suite([_case(model, space, i, row, seed) for i, row in enumerate(rows)], cover.report(rows, negative_rule),

@@ -69,7 +69,7 @@ def coverage_text(coverage: Coverage | None) -> str:
             f"({coverage.percent:.4g} %)")
     if not coverage.negative_pairs_possible:
         return text
-    rule = {"pict": " (pict: each negative beside every valid value)",
+    rule = {"pict": " (pict: each negative beside every valid value, every t-1 of them at strength t)",
             "smallest": " (smallest: each negative once)"}.get(coverage.negative_rule or "", "")
     return (f"{text} in cases without a negative; negatives beside valid values: {coverage.negative_pairs:,} / "
             f"{coverage.negative_pairs_possible:,}{rule}")
