@@ -39,43 +39,50 @@ def body(i: int) -> dict:
             "tds": {"is_active": True, "challenge_preference": "no_preference"}}
 
 
+def compare(logs: dict[str, CallLog], sandbox_db: Path, calls: int) -> tuple[list[float], dict[str, list[float]]]:
+    """Milliseconds of each bare create and of each logged one per log (interleaved call by call),
+    against a sandbox on ``sandbox_db``. bench/audit_scale.py runs it on its big log."""
+    server = serve_in_thread(sandbox_db)
+    try:
+        env = Environment("sandbox", f"{server.base_url}/v1", Credentials("sandbox", "sandbox"))
+        clients = {name: Client(env, operator="bench", log=log) for name, log in logs.items()}
+        token = next(iter(clients.values())).login()
+        for client in clients.values():
+            client.login()
+        bare = requests.Session()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                   "Accept": "application/json"}
+        url = f"{env.api_base}/payment-sessions"
+        for i in range(20):  # warm every path (connections, schema, caches)
+            for client in clients.values():
+                client.create_session(SessionRequest.parse(body(i)))
+            bare.post(url, data=jsonutil.dumps(body(i)).encode(), headers=headers, timeout=10).raise_for_status()
+        logged_ms: dict[str, list[float]] = {name: [] for name in clients}
+        bare_ms: list[float] = []
+        for i in range(calls):
+            request = SessionRequest.parse(body(i))  # pre-check is outside every timing
+            for name, client in clients.items():
+                started = time.perf_counter()
+                client.create_session(request)
+                logged_ms[name].append((time.perf_counter() - started) * 1000)
+            data = jsonutil.dumps(request.body).encode()
+            started = time.perf_counter()
+            bare.post(url, data=data, headers=headers, timeout=10).raise_for_status()
+            bare_ms.append((time.perf_counter() - started) * 1000)
+    finally:
+        server.stop()
+    return bare_ms, logged_ms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--dir", help="where the log files go (default: a temporary directory)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        server = serve_in_thread(Path(tmp) / "sandbox.db")
-        try:
-            env = Environment("sandbox", f"{server.base_url}/v1", Credentials("sandbox", "sandbox"))
-            clients = {mode: Client(env, operator="bench", log=CallLog(Path(tmp) / f"ops-{mode}.db", synchronous=mode))
-                       for mode in ("FULL", "NORMAL")}
-            token = clients["FULL"].login()
-            clients["NORMAL"].login()
-            bare = requests.Session()
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                       "Accept": "application/json"}
-            url = f"{env.api_base}/payment-sessions"
-            for i in range(20):  # warm every path (connections, schema, caches)
-                for client in clients.values():
-                    client.create_session(SessionRequest.parse(body(i)))
-                bare.post(url, data=jsonutil.dumps(body(i)).encode(), headers=headers, timeout=10).raise_for_status()
-            logged_ms: dict[str, list[float]] = {mode: [] for mode in clients}
-            bare_ms: list[float] = []
-            for i in range(args.calls):
-                request = SessionRequest.parse(body(i))  # pre-check is outside every timing
-                for mode, client in clients.items():
-                    started = time.perf_counter()
-                    client.create_session(request)
-                    logged_ms[mode].append((time.perf_counter() - started) * 1000)
-                data = jsonutil.dumps(request.body).encode()
-                started = time.perf_counter()
-                bare.post(url, data=data, headers=headers, timeout=10).raise_for_status()
-                bare_ms.append((time.perf_counter() - started) * 1000)
-            modes = {mode: connect(c.log.db_path).execute("PRAGMA synchronous").fetchone()[0]
-                     for mode, c in clients.items()}
-        finally:
-            server.stop()
+        logs = {mode: CallLog(Path(tmp) / f"ops-{mode}.db", synchronous=mode) for mode in ("FULL", "NORMAL")}
+        bare_ms, logged_ms = compare(logs, Path(tmp) / "sandbox.db", args.calls)
+        modes = {mode: connect(log.db_path).execute("PRAGMA synchronous").fetchone()[0] for mode, log in logs.items()}
     baseline = statistics.median(bare_ms)
     print(f"calls each side        : {args.calls}")
     print(f"log directory          : {args.dir or tempfile.gettempdir()}")

@@ -1,5 +1,10 @@
 """QA runner throughput: a 500-case suite against the local sandbox at concurrency 8, then 1.
 
+At each concurrency a plain ``requests`` loop sends the same cases to the same sandbox (the same
+number of threads, one pooled session, the same token, nothing logged or saved): the floor the
+runner is measured against. The two alternate ``--rounds`` times (the machine's load drifts
+within seconds) and the medians are printed, with their ratio.
+
 The suite is the default model's pairwise suite (``lib.qa.generate.generate``, strength 2) for
 seeds 1, 2, 3, ... concatenated and cut at 500 cases: one pairwise suite of the default model is
 ~118 cases (88 without a negative), and the 3-way suite (~495) takes seconds to generate. Order ids carry the seed, so
@@ -11,16 +16,18 @@ the GIL with it (``--in-process`` compares). That process is this script again, 
 (``python -m lib.sandbox`` lets uvicorn bind, without that option: each response then waits
 ~40 ms for the client's delayed ACK and the runner manages ~55 cases/s at any concurrency.)
 
-    .venv/bin/python bench/qa_run.py [--cases 500] [--in-process]
+    .venv/bin/python bench/qa_run.py [--cases 500] [--rounds 3] [--in-process]
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +35,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import requests
+
 from lib.access.signin import AccessPolicy
+from lib.common import jsonutil
 from lib.qa import runner
 from lib.qa.allpairs import allpairspy_suite, positives_only
 from lib.qa.defaults import default_model
@@ -108,9 +118,39 @@ def timed_run(console: SessionsService, suite: Suite, concurrency: int, model_js
             (cpu_seconds(sandbox_pid) - sandbox_cpu) * 1000 / cases, run_id)
 
 
+def plain_loop(console: SessionsService, suite: Suite, concurrency: int) -> tuple[float, float]:
+    """Cases per second, and CPU ms per case of this process, of bare POSTs of the suite's payloads over ``concurrency`` threads sharing
+    one pooled ``requests`` session: what the runner would do with no log, no registry, no run store."""
+    client = console.client("sandbox", "bench")
+    token = client.login()
+    url = f"{client.env.api_base}/payment-sessions"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"}
+    http = requests.Session()
+    http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
+    cases, lock = iter(suite.cases), threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                case = next(cases, None)
+            if case is None:
+                return
+            http.post(url, data=jsonutil.dumps(case.payload).encode(), headers=headers, timeout=10)
+
+    started, cpu = time.perf_counter(), time.process_time()
+    threads = [threading.Thread(target=work) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cases = len(suite.cases)
+    return cases / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / cases
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3, help="plain loop and runner alternate this many times")
     parser.add_argument("--in-process", action="store_true", help="run the sandbox in this process")
     parser.add_argument("--serve-sandbox", metavar="DB", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -139,15 +179,25 @@ def main() -> None:
         console = SessionsService(base_url, db_path=Path(tmp) / "ops.db")
         warm = Suite(suite.cases[:40], None, 2, 1)
         timed_run(console, warm, 8, model.to_json(), pid)  # token, connections, schema
+        plain_loop(console, warm, 8)
         runs = RunReader(RunStore(console.db_path))
         rates = {}
         for concurrency in (8, 1):
-            rate, cpu_ms, sandbox_ms, run_id = timed_run(console, suite, concurrency, model.to_json(), pid)
-            progress = runs.progress(run_id)
+            plain, ours = [], []
+            for _ in range(args.rounds):
+                plain.append(plain_loop(console, suite, concurrency))
+                ours.append(timed_run(console, suite, concurrency, model.to_json(), pid))
+            plain_rate, plain_ms = statistics.median(r for r, _ in plain), statistics.median(ms for _, ms in plain)
+            rate, cpu_ms, sandbox_ms = (statistics.median(run[i] for run in ours) for i in range(3))
+            progress = runs.progress(ours[-1][3])
             rates[concurrency] = rate
+            print(f"plain loop at {concurrency:<2}        : {plain_rate:6.1f} cases/s  CPU ms/case: {plain_ms:.2f}  "
+                  f"(requests only, same cases; median of {args.rounds})")
             cpu = f"CPU ms/case: runner {cpu_ms:.2f}" + ("" if args.in_process else f", sandbox {sandbox_ms:.2f}")
             print(f"concurrency {concurrency:<2}          : {rate:6.1f} cases/s  {cpu}  "
-                  f"({progress.status}, {progress.done} done, {progress.surprises} surprises)")
+                  f"({progress.status}, {progress.done} done, {progress.surprises} surprises; median of {args.rounds})")
+            print(f"runner / plain at {concurrency:<2}    : {rate / plain_rate:.2f}x  "
+                  f"(rounds: {', '.join(f'{o[0] / p[0]:.2f}' for p, o in zip(plain, ours, strict=True))})")
     verdict = "met" if rates[8] >= TARGET_AT_8 else "MISSED"
     print(f"target at 8             : >= {TARGET_AT_8:.0f} cases/s: {verdict} "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")

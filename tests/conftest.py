@@ -12,6 +12,7 @@ from lib.calllog.log import CallLog
 from lib.sandbox import SandboxServer, ensure_sandbox, serve_in_thread
 from lib.sessions.service import SessionsService
 from tests.clocks import FakeClock
+from tests.generation_support import Hold, holding
 from tests.page_support import run
 
 # The browser test modules bring their own ``app``; the browser and page fixtures are shared.
@@ -49,6 +50,12 @@ def fresh_token_cache() -> Iterator[None]:
     TOKENS.clear()
     yield
     TOKENS.clear()
+
+
+@pytest.fixture
+def hold(monkeypatch: pytest.MonkeyPatch) -> Iterator[Hold]:
+    """The QA service's background generations held at a step until released (``tests/generation_support.py``)."""
+    yield from holding(monkeypatch)
 
 
 @pytest.fixture

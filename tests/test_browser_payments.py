@@ -92,9 +92,10 @@ def test_paid_declined_and_authorised_captured_refunded(app: AppServer, page: An
     expect(status(page)).to_have_text("Payment: ⏳ awaiting payment")
     submitted = pay(checkout, app, session_id, "4111 1111 1111 1111")
     expect(checkout.locator("#link-state")).to_have_attribute("data-state", "paid")
+    # The toast first: it goes away after ten seconds, the status stays.
+    expect(page.locator("[data-testid=stToast]").first).to_contain_text("Paid", timeout=PAID_WITHIN_MS)
     expect(status(page)).to_have_text("Payment: ✅ paid: 20.00 GBP", timeout=PAID_WITHIN_MS)
     figures.append(time.monotonic() - submitted)
-    expect(page.locator("[data-testid=stToast]").first).to_contain_text("Paid", timeout=PAID_WITHIN_MS)
     shot(page, "p1-detail-paid-without-reload", full_page=False)
 
     # 2. Declined with its reason, likewise without a reload.

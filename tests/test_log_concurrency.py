@@ -1,4 +1,5 @@
-"""Many threads and two other processes append to one log at once: no errors, no fork in the chain."""
+"""Many threads and two other processes append to one log at once: no errors, no fork in the chain,
+each append answered with the seq of its own entry (the threads' appends share group commits)."""
 from __future__ import annotations
 
 import sqlite3
@@ -8,6 +9,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+from lib.calllog import summaries
 from lib.calllog.log import CallLog
 from lib.storage.db import connect
 
@@ -17,6 +19,7 @@ THREADS, PROCESSES, PAIRS = 8, 2, 50
 # A writer process: it opens the log, says "ready", waits for "go" on stdin, then writes its pairs.
 CHILD = """
 import sys
+from lib.calllog import summaries
 from lib.calllog.log import CallLog
 log, name, pairs = CallLog(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)
@@ -40,14 +43,17 @@ def test_threads_and_processes_append_pairs_concurrently(tmp_path: Path) -> None
 
     start = threading.Barrier(THREADS + 1)
     errors: list[BaseException] = []
+    answered: dict[int, tuple[str, str]] = {}
 
     def worker(name: str) -> None:
         try:
             start.wait()
             for n in range(PAIRS):
                 attempt = f"{name}-{n}"
-                log.append("api_request", operator=name, environment="sandbox", attempt_id=attempt, method="POST")
-                log.append("api_result", operator=name, environment="sandbox", attempt_id=attempt, outcome="ok")
+                seq = log.append("api_request", operator=name, environment="sandbox", attempt_id=attempt, method="POST")
+                answered[seq] = (attempt, "api_request")
+                seq = log.append("api_result", operator=name, environment="sandbox", attempt_id=attempt, outcome="ok")
+                answered[seq] = (attempt, "api_result")
         except BaseException as exc:  # noqa: BLE001 - every failure is reported by the assertion below
             errors.append(exc)
 
@@ -70,7 +76,10 @@ def test_threads_and_processes_append_pairs_concurrently(tmp_path: Path) -> None
     writers = [f"thread{i}" for i in range(THREADS)] + [f"proc{i}" for i in range(PROCESSES)]
     expected = {(f"{w}-{n}", kind) for w in writers for n in range(PAIRS) for kind in ("api_request", "api_result")}
     assert set(kinds) == expected and set(kinds.values()) == {1}
+    assert len(answered) == 2 * PAIRS * THREADS
+    assert all((log.entry(seq)["attempt_id"], log.entry(seq)["kind"]) == found for seq, found in answered.items())
     assert log.in_flight() == []
+    assert all(n == 0 for n in summaries.check(connect(log.db_path).conn).values())
     assert log.verify().message == f"OK ({2 * PAIRS * (THREADS + PROCESSES)} entries)"
 
 

@@ -34,7 +34,8 @@ from lib.storage.db import close_thread_connections
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REPO = FIXTURES.parent.parent
 COMMITS = ("d3b227b", "cbb0ed7")
-ALL_OPS = ["0001_initial", "0002_entries_hash_version", "0003_payments", "0005_archive_markers", "0006_signins"]
+ALL_OPS = ["0001_initial", "0002_entries_hash_version", "0003_payments", "0004_log_summaries", "0005_archive_markers",
+           "0006_signins", "0007_qa_run_origin"]
 
 
 def copy(name: str, tmp_path: Path) -> Path:

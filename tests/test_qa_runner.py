@@ -23,7 +23,7 @@ from lib.api.client import Client
 from lib.qa import runner
 from lib.qa.allpairs import Yardstick
 from lib.qa.defaults import default_model
-from lib.qa.service import CaseDifference, Generated, QAError, QAService
+from lib.qa.service import CaseDifference, Comparison, Generated, QAError, QAService
 from lib.qa.store import RunStore, recover_interrupted
 from lib.qa.suite import Case, Suite
 from lib.qa.values import Value
@@ -256,9 +256,9 @@ def test_recover_interrupted_marks_only_runs_whose_process_is_gone(service: QASe
         alive.wait(10)
 
 
-def sides(difference: CaseDifference) -> tuple[str, int | None, int | None]:
-    return (difference.change, difference.a.index if difference.a else None,
-            difference.b.index if difference.b else None)
+def sides(differences: list[CaseDifference]) -> list[tuple[int | None, int | None]]:
+    """Each case's index in run A and in run B (None: not in that run)."""
+    return [(d.a.index if d.a else None, d.b.index if d.b else None) for d in differences]
 
 
 def test_compare_lists_the_cases_whose_outcome_differs(service: QAService, console: SessionsService, db_path: Path,
@@ -276,8 +276,10 @@ def test_compare_lists_the_cases_whose_outcome_differs(service: QAService, conso
 
     run_a = run_to_end(service, suite(rows))
     run_b = run_to_end(QAService(db_path, partly_failing, console.environments), suite(rows), target="acquired-test")
-    diffs = service.compare(run_a, run_b)
-    assert [sides(d) for d in diffs] == [("differs", 2, 2), ("differs", 5, 5)]
+    comparison = service.compare(run_a, run_b)
+    diffs = comparison.differs
+    assert sides(diffs) == [(2, 2), (5, 5)] and (comparison.only_in_a, comparison.only_in_b) == ([], [])
+    assert comparison.same == len(rows) - 2
     assert {(d.a.result, d.a.http_status, d.b.result, d.b.http_status) for d in diffs} == \
         {("as_expected", 201, "server_error", 500)}
     assert diffs[0].labels == suite(rows).cases[2].labels
@@ -289,10 +291,11 @@ def test_compare_matches_cases_by_their_values_not_their_index(service: QAServic
     run_a = run_to_end(service, suite(rows))
     reordered = [rows[3], rows[1], rows[0], ("usd", "1", "no_preference", ())]  # rows[2] dropped, one added
     run_b = run_to_end(service, suite(reordered))
-    diffs = service.compare(run_a, run_b)
-    assert [sides(d) for d in diffs] == [("only_in_a", 2, None), ("only_in_b", None, 3)]
-    assert diffs[1].labels["transaction.currency"] == Value("usd").label
-    assert service.compare(run_a, run_a) == []
+    comparison = service.compare(run_a, run_b)
+    assert (sides(comparison.only_in_a), sides(comparison.only_in_b)) == ([(2, None)], [(None, 3)])
+    assert comparison.differs == [] and comparison.same == 3  # one-sided cases never count as differing
+    assert comparison.only_in_b[0].labels["transaction.currency"] == Value("usd").label
+    assert service.compare(run_a, run_a) == Comparison([], [], [], same=4)
 
 
 def test_failure_rate_by_value_puts_the_culprit_first(service: QAService) -> None:

@@ -130,3 +130,20 @@ def test_extending_a_saved_suite_keeps_its_cases_and_adds_only_what_new_values_n
         service.extend("nope", wider)
     with pytest.raises(QAError, match="required rows line 2: GBX is not a value"):
         service.read_seeds("transaction.currency\nGBX\n", wider)
+
+
+def test_extending_runs_as_a_background_job_too(service: QAService) -> None:
+    small = service.import_pict("transaction.currency: gbp, eur, ~xxx\nsave_card: true, false\n", service.default_model())
+    first = service.generate(small)
+    store = RunStore(service.db_path)
+    store.create_run(run_id="r1", operator="t@qa.example.com", environment="sandbox", total=len(first.suite.cases),
+                     concurrency=1, seed=0, strength=2)
+    for case in first.suite.cases:
+        store.record_case("r1", CaseResult(case.index, case.labels, case.negative_path, case.expected_paths,
+                                           "as_expected", case.payload))
+    wider = service.import_pict("transaction.currency: gbp, eur, usd, ~xxx\nsave_card: true, false\n", small)
+    job = service.start_extension("r1", wider, negative_rule="pict")
+    assert job.wait(60) and job.state == "completed" and job.result is not None
+    assert [c.labels for c in job.result.suite.cases] == [c.labels for c in service.extend("r1", wider, negative_rule="pict").suite.cases]
+    with pytest.raises(QAError, match="no saved cases"):  # refused before any job starts
+        service.start_extension("nope", wider)

@@ -150,5 +150,5 @@ def test_case_summary_and_comparison_texts() -> None:
     summary = RunSummary(cases=2, surprises=1, counts={"as_expected": 1, "server_error": 1, "network_error": 0},
                          mean_latency_ms=None, max_latency_ms=None)
     assert summary.seen == {"as_expected": 1, "server_error": 1}
-    only_b = CaseDifference("only_in_b", {"a": "1"}, None, Outcome(0, "as_expected", 400, ("a",)))
-    assert (only_b.change_text, only_b.a_text, only_b.b_text) == ("only in b", "—", "as_expected · HTTP 400 · a")
+    only_b = CaseDifference({"a": "1"}, None, Outcome(0, "as_expected", 400, ("a",)))
+    assert (only_b.a_text, only_b.b_text) == ("—", "as_expected · HTTP 400 · a")

@@ -67,6 +67,7 @@ def show_charts(audit: AuditService, filters: AuditFilters, tz: tzinfo, time: Ca
         zone = time(datetime.now(UTC)).rsplit(" ", 1)[-1]
         st.altair_chart(calls_chart(charts.over_time, charts.bucket, tz, zone), width="stretch", key="audit_calls_chart")
     st.markdown("**Latency per endpoint (ms, nearest rank)**")
+    st.caption(f"p50 / p95 {charts.latency.attrs.get('percentiles', 'exact')}")
     st.dataframe(charts.latency, hide_index=True, key="audit_latency",
                  column_config={"p50_ms": st.column_config.NumberColumn("p50 ms", format="%.1f"),
                                 "p95_ms": st.column_config.NumberColumn("p95 ms", format="%.1f")})

@@ -77,7 +77,8 @@ def paid_toasts(payments: PaymentsService, access: AccessService, who: Identity)
         return
     notices, st.session_state[PAID_MARKER] = payments.newly_paid(creator, st.session_state[PAID_MARKER])
     for notice in notices:
-        st.toast(f"**Paid**: order {md(notice.order_id)} · {md(notice.text)}", icon="💷")
+        # Ten seconds rather than four: news that money arrived, to be read whatever the person was doing.
+        st.toast(f"**Paid**: order {md(notice.order_id)} · {md(notice.text)}", icon="💷", duration="long")
 
 
 @dataclass(frozen=True)

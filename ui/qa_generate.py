@@ -1,7 +1,8 @@
 """The QA explorer's generate tab: coverage, seed, the full product's size, and the suite's report.
 
 Owns the generation settings' keys and ``GENERATED`` (the last suite, or the reason it could not
-be made). The Generate button acts in a callback that reads the settings as they are at the click.
+be made). The Generate button acts in a callback that reads the settings as they are at the click
+and starts a background job (``ui/qa_generation_job.py``), whose suite lands in ``GENERATED``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.qa.service import Generated, Model, NegativeRule, QAError, QAService
+from ui import qa_generation_job
 from ui.text import md
 
 GENERATED = "qa_generated"  # Generated, or the QAError
@@ -30,18 +32,21 @@ def _generate(service: QAService, model: Model) -> None:
     ss = st.session_state
     strength = STRENGTHS[ss.get("qa_strength", next(iter(STRENGTHS)))]
     negative_rule = NEGATIVES[ss.get("qa_negatives", next(iter(NEGATIVES)))]
-    try:
+    ss.pop(GENERATED, None)  # the last suite is replaced; none is offered while the new one is made
+    try:  # a required row that does not read, or a saved run with no cases, is refused before any job starts
         extending = ss.get("qa_extend_run") if ss.get("qa_extend") else None
         if extending and strength != "full":
-            ss[GENERATED] = service.extend(extending, model, strength=strength, seed=int(ss.get("qa_seed", 0)),
-                                           negative_rule=negative_rule)
-            return
-        ss[GENERATED] = service.generate(model, strength=strength, seed=int(ss.get("qa_seed", 0)),
-                                         full_dims=ss.get("qa_full_dims") if strength == "full" else None,
-                                         confirm=bool(ss.get("qa_confirm")), negative_rule=negative_rule,
-                                         seeds=service.read_seeds(_seeds_text(), model))
+            job = service.start_extension(extending, model, strength=strength, seed=int(ss.get("qa_seed", 0)),
+                                          negative_rule=negative_rule)
+        else:
+            job = service.start_generation(model, strength=strength, seed=int(ss.get("qa_seed", 0)),
+                                           full_dims=ss.get("qa_full_dims") if strength == "full" else None,
+                                           confirm=bool(ss.get("qa_confirm")), negative_rule=negative_rule,
+                                           seeds=service.read_seeds(_seeds_text(), model))
     except QAError as exc:
         ss[GENERATED] = exc
+        return
+    qa_generation_job.start(job)
 
 
 def show(service: QAService, model: Model | QAError) -> None:
@@ -68,8 +73,11 @@ def show(service: QAService, model: Model | QAError) -> None:
         elif size.needs_confirmation:
             st.checkbox(f"Yes, generate all {size.cases:,} cases (over {size.confirm_above:,})", key="qa_confirm")
     _required_rows(service)
-    st.button("Generate", type="primary", icon="⚙️", disabled=too_big or (strength == "full" and not full_dims),
-              on_click=_generate, args=(service, model))
+    st.button("Generate", type="primary", icon="⚙️", on_click=_generate, args=(service, model),
+              disabled=too_big or (strength == "full" and not full_dims) or qa_generation_job.running())
+    made = qa_generation_job.show()
+    if made is not None:
+        st.session_state[GENERATED] = made
     result = st.session_state.get(GENERATED)
     if isinstance(result, QAError):
         st.error(md(result), icon="✋")

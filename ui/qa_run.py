@@ -20,16 +20,19 @@ from lib.qa.service import (
     QAService,
     RunProgress,
 )
-from ui import qa_generate
+from ui import qa_case, qa_generate
 from ui.frame import Frame
 from ui.text import md
 
 RUN = "qa_run"  # the current run id (also ?run= in the URL)
 RUN_ERROR = "qa_run_error"
+RESULTS = "qa_results"  # the results grid (its selection opens a case)
 SHOWN_CASES = 2_000  # result rows drawn per tick; the exports hold every case
 
 
 def open_run(run_id: str) -> None:
+    if st.session_state.get(RUN) != run_id:
+        st.session_state.pop(RESULTS, None)  # a selected row of another run's grid opens nothing here
     st.session_state[RUN] = run_id
     st.query_params["run"] = run_id
 
@@ -91,29 +94,37 @@ def _live_run(service: QAService, f: Frame, run_id: str) -> None:
 
 
 def _run_view(service: QAService, f: Frame, run_id: str) -> None:
-    """Progress, Cancel, the cases so far (surprises highlighted), counts and the likely culprits."""
+    """Progress, Cancel, the cases so far (surprises highlighted; one selected opens), counts and the likely culprits."""
     progress: RunProgress = service.progress(run_id)
     run = service.run(run_id)
     st.subheader(f"Run {run_id}")
     if run is not None:
+        origin = f" · {run.origin_text}" if run.origin_run else ""
         st.caption(f"{run.environment} · strength {run.strength} · seed {run.seed} · "
-                   f"concurrency {run.concurrency} · by {md(run.operator)}")
+                   f"concurrency {run.concurrency} · by {md(run.operator)}{origin}")
     st.progress(progress.fraction, text=progress.text)
     if not progress.finished:
         st.button("Cancel run", icon="⏹", key="qa_cancel", on_click=service.cancel, args=(run_id,),
                   help="No new case starts; cases under way finish and are kept.")
     if progress.error:
         st.error(md(progress.error))
-    only = st.toggle("Only surprises", key="qa_only_surprises")
+    only = st.toggle("Only surprises", key="qa_only_surprises", on_change=st.session_state.pop, args=(RESULTS, None),
+                     help="Switching closes the opened case: the grid's rows change.")
     cases = service.cases(run_id, f.identity, only_surprises=only, limit=SHOWN_CASES)
     if cases:
         rows = pd.DataFrame([{"#": c.index, "surprise": SURPRISE if c.surprise else "", "result": c.result,
                               "expected": c.expected, "HTTP status": c.http_status, "session id / refusal": c.answer,
                               "latency ms": c.latency_ms, **c.labels} for c in cases])
-        st.dataframe(rows.style.apply(_highlight, axis=1).format(precision=1, na_rep=""), hide_index=True,
-                     width="stretch", key="qa_results")
+        event = st.dataframe(rows.style.apply(_highlight, axis=1).format(precision=1, na_rep=""), hide_index=True,
+                             width="stretch", key=RESULTS, on_select="rerun", selection_mode="single-row")
         if len(cases) == SHOWN_CASES:
             st.caption(f"The first {SHOWN_CASES:,} cases; the exports (Saved runs) hold them all.")
+        picked = [row for row in event.selection.rows if row < len(cases)]
+        if picked:
+            with st.container(border=True):
+                qa_case.show(service, f, run_id, cases[picked[0]].index)
+        else:
+            st.caption("Select a case to see its request and the API's answer.")
     counts_col, culprits_col = st.columns([1, 2])
     with counts_col:
         st.markdown("**By result**")

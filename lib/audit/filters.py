@@ -35,10 +35,8 @@ ROW_COLUMNS = (
 )
 
 # A request whose attempt has no result: the call is under way, or its outcome was never recorded.
-IN_FLIGHT_SQL = (
-    "(e.kind = 'api_request' AND NOT EXISTS "
-    "(SELECT 1 FROM entries AS x WHERE x.attempt_id = e.attempt_id AND x.kind = 'api_result'))"
-)
+# ``open_attempts`` holds exactly those requests (lib.calllog.summaries), so this is one key lookup.
+IN_FLIGHT_SQL = "(e.kind = 'api_request' AND e.seq IN (SELECT seq FROM open_attempts))"
 # One row per call: a request is shown by its result, unless it has none (then it is the row).
 PER_CALL_SQL = f"(e.kind <> 'api_request' OR {IN_FLIGHT_SQL})"
 # A result's own request (same attempt, through index entries_attempt_id): when the call was made.

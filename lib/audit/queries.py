@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from lib.audit import summary_queries
 from lib.audit.filters import FINISHED_SQL, NEWEST_FIRST, ROW_COLUMNS, ROW_SELECT, AuditFilters, where
 from lib.calllog.log import CallLog
 from lib.storage.db import connect
@@ -38,9 +39,13 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def count(db_path: str | Path, filters: AuditFilters) -> int:
-    """How many entries the view holds (for the pager and the export's truncation notice)."""
+    """How many rows the view holds (for the pager and the export's truncation notice): from the
+    summaries (``lib.audit.summary_queries``) unless it filters by an id."""
+    conn = _conn(db_path)
+    if summary_queries.answerable(filters):
+        return summary_queries.count(conn, filters)
     sql, params = where(filters)
-    return int(_conn(db_path).execute(f"SELECT COUNT(*) FROM entries AS e WHERE {sql}", params).fetchone()[0])
+    return int(conn.execute(f"SELECT COUNT(*) FROM entries AS e WHERE {sql}", params).fetchone()[0])
 
 
 def page(db_path: str | Path, filters: AuditFilters, page_no: int, size: int = 50) -> list[dict[str, Any]]:
@@ -49,8 +54,11 @@ def page(db_path: str | Path, filters: AuditFilters, page_no: int, size: int = 5
     if page_no < 1 or size < 1:
         raise ValueError(f"page_no and size start at 1, got page_no={page_no}, size={size}")
     sql, params = where(filters)
+    # The page's seqs first, then the join for those rows only: joined before the OFFSET, every
+    # skipped row would cost its request's lookup (page 100 of a day at 5M entries: 30 → 8 ms).
     rows = _conn(db_path).execute(
-        f"{ROW_SELECT} WHERE {sql} {NEWEST_FIRST} LIMIT ? OFFSET ?", [*params, size, (page_no - 1) * size]
+        f"{ROW_SELECT} WHERE e.seq IN (SELECT e.seq FROM entries AS e WHERE {sql} {NEWEST_FIRST} LIMIT ? OFFSET ?) "
+        f"{NEWEST_FIRST}", [*params, size, (page_no - 1) * size]
     )
     return [_row(r) for r in rows]
 
@@ -80,15 +88,17 @@ def session_timeline(db_path: str | Path, session_id: str) -> list[dict[str, Any
 
 def calls_per_hour(db_path: str | Path, filters: AuditFilters) -> pd.DataFrame:
     """Finished calls (api_result entries) per UTC hour and outcome: columns hour, outcome, calls.
-
-    With the time filter alone it is answered from the ``(outcome, ts)`` index without the table.
-    """
-    sql, params = where(filters)
-    rows = _conn(db_path).execute(
-        f"SELECT substr(e.ts, 1, 13) AS hour, e.outcome, COUNT(*) FROM entries AS e "
-        f"WHERE {sql} AND {FINISHED_SQL} GROUP BY hour, e.outcome ORDER BY hour, e.outcome",
-        params,
-    ).fetchall()
+    From the summaries unless the view filters by an id (then the entries, through their indexes)."""
+    conn = _conn(db_path)
+    if summary_queries.answerable(filters):
+        rows = summary_queries.finished_counts(conn, filters, timedelta(hours=1), "%Y-%m-%dT%H")
+    else:
+        sql, params = where(filters)
+        rows = conn.execute(
+            f"SELECT substr(e.ts, 1, 13) AS hour, e.outcome, COUNT(*) FROM entries AS e "
+            f"WHERE {sql} AND {FINISHED_SQL} GROUP BY hour, e.outcome ORDER BY hour, e.outcome",
+            params,
+        ).fetchall()
     frame = pd.DataFrame(rows, columns=["hour", "outcome", "calls"])
     frame["hour"] = pd.to_datetime(frame["hour"], format="%Y-%m-%dT%H", utc=True)
     return frame.astype({"calls": "int64"})
@@ -120,16 +130,18 @@ def chart_bucket(span: timedelta) -> str:
 def calls_over_time(db_path: str | Path, filters: AuditFilters, bucket: str | None = None) -> tuple[pd.DataFrame, str]:
     """Finished calls per time bucket and outcome (columns start, end, outcome, calls; UTC), and
     the bucket's name. Without ``bucket`` it follows the span of the calls in the view
-    (``chart_bucket``), so an hour of data is sixty one-minute bars, not one thin hourly bar."""
+    (``chart_bucket``), so an hour of data is sixty one-minute bars, not one thin hourly bar.
+    Span and bars come from the summaries unless the view filters by an id."""
     sql, params = where(filters)
     conn = _conn(db_path)
+    fast = summary_queries.answerable(filters)
     if bucket is None:
-        first, last = conn.execute(
+        first, last = summary_queries.first_last(conn, filters) if fast else conn.execute(
             f"SELECT MIN(e.ts), MAX(e.ts) FROM entries AS e WHERE {sql} AND {FINISHED_SQL}", params).fetchone()
-        span = timedelta(0) if first is None else datetime.fromisoformat(last) - datetime.fromisoformat(first)
+        span = timedelta(0) if first is None or last is None else datetime.fromisoformat(last) - datetime.fromisoformat(first)
         bucket = chart_bucket(span)
     name, width, key, fmt = next(b for b in CHART_BUCKETS if b[0] == bucket)
-    rows = conn.execute(
+    rows = summary_queries.finished_counts(conn, filters, width, fmt) if fast else conn.execute(
         f"SELECT {key} AS bucket, e.outcome, COUNT(*) FROM entries AS e "
         f"WHERE {sql} AND {FINISHED_SQL} GROUP BY bucket, e.outcome ORDER BY bucket, e.outcome",
         params,
@@ -143,11 +155,26 @@ def calls_over_time(db_path: str | Path, filters: AuditFilters, bucket: str | No
 def latency_by_endpoint(db_path: str | Path, filters: AuditFilters) -> pd.DataFrame:
     """Calls and nearest-rank p50 / p95 latency per endpoint, over finished calls in the view.
 
-    Nearest rank: the p-th percentile is the smallest duration whose rank is at least p·n, so it
-    is always a latency that was really measured.
+    Nearest rank: the p-th percentile is the smallest duration whose rank is at least p·n. From the
+    latency histogram when it holds the view (each percentile within 1 % of that duration),
+    otherwise exact from the entries: ``frame.attrs["percentiles"]`` says which, for the page.
     """
+    conn = _conn(db_path)
+    if summary_queries.answerable(filters, latency=True):
+        rows = summary_queries.latency(conn, filters)
+        precision = summary_queries.HISTOGRAM
+    else:
+        rows = _exact_latency(conn, filters)
+        precision = summary_queries.EXACT
+    frame = pd.DataFrame(rows, columns=["endpoint", "calls", "p50_ms", "p95_ms"])
+    frame = frame.astype({"calls": "int64", "p50_ms": "float64", "p95_ms": "float64"})
+    frame.attrs["percentiles"] = precision
+    return frame
+
+
+def _exact_latency(conn: sqlite3.Connection, filters: AuditFilters) -> list[tuple[Any, ...]]:
     sql, params = where(filters)
-    rows = _conn(db_path).execute(
+    return conn.execute(
         f"""WITH r AS (
                 SELECT e.endpoint, e.duration_ms,
                        ROW_NUMBER() OVER (PARTITION BY e.endpoint ORDER BY e.duration_ms) AS rank,
@@ -160,8 +187,6 @@ def latency_by_endpoint(db_path: str | Path, filters: AuditFilters) -> pd.DataFr
             FROM r GROUP BY endpoint ORDER BY endpoint""",
         params,
     ).fetchall()
-    frame = pd.DataFrame(rows, columns=["endpoint", "calls", "p50_ms", "p95_ms"])
-    return frame.astype({"calls": "int64", "p50_ms": "float64", "p95_ms": "float64"})
 
 
 def _distinct(db_path: str | Path, column: str) -> list[str]:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from lib.calllog import checkpoints, evidence, markers
+from lib.calllog import checkpoints, evidence, markers, summaries
 from lib.calllog.kinds import ARCHIVE
 from lib.calllog.log import CallLog
 from lib.calllog.markers import Marker
@@ -70,7 +70,8 @@ def archive(log: CallLog, before: date, dest: str | Path, *, operator: str, toda
                              "range is not closed; archive before an earlier date")
     if dest.exists():
         raise FileExistsError(f"{dest} already exists: an archive is never overwritten")
-    plan = _plan(log, utc_text(datetime(before.year, before.month, before.day, tzinfo=UTC)), before)
+    midnight = utc_text(datetime(before.year, before.month, before.day, tzinfo=UTC))
+    plan = _plan(log, midnight, before)
     sha256 = _write_verified(log, plan, dest, step)
     key = log.checkpoint_key()
     marker = markers.make({"first_seq": plan.first_seq, "last_seq": plan.last_seq, "anchor": plan.anchor,
@@ -87,6 +88,7 @@ def archive(log: CallLog, before: date, dest: str | Path, *, operator: str, toda
         conn.execute("DROP TRIGGER entries_no_delete")
         step("trigger dropped")
         conn.execute("DELETE FROM entries WHERE seq <= ?", (plan.last_seq,))
+        summaries.forget_before(conn, midnight)  # the audit page's counts then match the live entries
         step("deleted")
         conn.execute(append_only_trigger("entries", "DELETE"))
         markers.insert(conn, marker)

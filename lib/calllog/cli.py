@@ -13,16 +13,17 @@ from tqdm import tqdm
 
 from lib import settings
 from lib.access.operator_name import local_operator
-from lib.calllog import checkpoints, evidence
+from lib.calllog import checkpoints, evidence, summaries
 from lib.calllog.archive import ArchiveRefused, archive, verify_with_archives
 from lib.calllog.failures import CallLogUnavailable
 from lib.calllog.log import CallLog
 from lib.calllog.progress import Progress
+from lib.storage.db import connect, immediate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m lib.calllog {verify [--since-checkpoint|--with-archives FILE ...],checkpoint [--mirror PATH|-],
-    backup DEST,export FILE,verify-export FILE,archive --before DATE DEST}``.
+    backup DEST,export FILE,verify-export FILE,archive --before DATE DEST,summaries [--rebuild]}``.
 
     Exit status: 0 OK, 1 the log does not verify (or is missing), 2 it cannot be used (explained).
     """
@@ -56,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     archive.add_argument("--before", required=True, type=date.fromisoformat, metavar="DATE",
                          help="a UTC date before today, e.g. 2026-01-01 (entries before its midnight UTC)")
     archive.add_argument("dest")
+    recount = commands.add_parser("summaries", parents=[common],
+                                  help="compare the audit page's summary tables with a recount of the log")
+    recount.add_argument("--rebuild", action="store_true", help="recount them first (one write transaction)")
     args = parser.parse_args(argv)
     if args.command == "verify-export":
         try:
@@ -98,6 +102,14 @@ def _run(args: argparse.Namespace, db_path: Path) -> int:
         return 0
     if args.command == "archive":
         return _archive(log, args.before, args.dest)
+    if args.command == "summaries":
+        db = connect(log.db_path)
+        if args.rebuild:
+            with immediate(db):
+                summaries.rebuild(db.conn)
+        differ = summaries.check(db.conn)
+        print("; ".join(f"{table}: {n} rows differ from a recount" for table, n in differ.items()))
+        return 1 if any(differ.values()) else 0
     if args.command == "backup":
         copy = log.backup(args.dest)
         print(f"backup written to {copy}")

@@ -19,7 +19,8 @@ Why it is built this way:
   live chain starts (``lib.calllog.markers``), and ``verify`` starts there.
 - Secrets never reach the disk: ``detail`` is redacted (``lib.calllog.redaction``) before it is serialised.
 - Appends from many threads and processes are serialised by ``BEGIN IMMEDIATE``: the chain head is
-  read and the new entry written in one transaction, so the chain never forks.
+  read and the new entry written in one transaction, so the chain never forks. Appends of one
+  process that arrive together share that transaction and its fsync (``lib.calllog.group_commit``).
 - A log that cannot be opened or written raises ``CallLogUnavailable`` (file, what happened, what
   to do), never a bare SQLite error; nothing that needed the entry goes ahead.
 """
@@ -36,12 +37,12 @@ from decimal import Decimal
 from math import isfinite
 from pathlib import Path
 from types import EllipsisType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from sqlite_utils import Database
 
 from lib import settings
-from lib.calllog import checkpoints, evidence, markers
+from lib.calllog import checkpoints, evidence, group_commit, markers, summaries
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
 from lib.calllog.markers import Marker
 from lib.calllog.progress import Progress, batched
@@ -50,7 +51,7 @@ from lib.calllog.redaction import detail_text
 from lib.calllog.verification import GENESIS_HASH, VerifyResult, check_checkpoints, checkpoint_notes, verify_chain
 from lib.common import jsonutil
 from lib.common.timefmt import utc_now, utc_text
-from lib.storage.db import connect, decimal_text, immediate, snapshot
+from lib.storage.db import connect, decimal_text, snapshot
 from lib.storage.ops_schema import migrate_ops
 
 # Every column, in the order reads and writes name them: the current recipe's, then the hash.
@@ -61,6 +62,7 @@ _TEXT_COLUMNS = frozenset(HASHED_COLUMNS) - {"seq", "http_status", "duration_ms"
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
 _INSERT = f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _HEAD = "SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1"
+T = TypeVar("T")
 
 
 def entry_hash(values: Iterable[Any], version: int = CURRENT) -> str:
@@ -193,7 +195,8 @@ class CallLog:
         for name in _TEXT_COLUMNS.intersection(fields):
             if fields[name] is not None and not isinstance(fields[name], str):
                 raise TypeError(f"{name} must be a string, not {type(fields[name]).__name__}")
-        with self.failures_explained("written"), self._durability(durable) as db, immediate(db):
+
+        def write(db: Database) -> int:
             head = db.conn.execute(_HEAD).fetchone()
             fields["seq"], fields["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
             # The time is taken once the write lock is held, so ts never goes backwards along seq.
@@ -201,9 +204,21 @@ class CallLog:
             values = [fields[name] for name in HASHED_COLUMNS]
             values.append(entry_hash(values))
             db.conn.execute(_INSERT, values)
+            summaries.record(db.conn, fields)
             if then is not None:
                 then(db, fields["seq"])
-        return int(fields["seq"])
+            return int(fields["seq"])
+
+        with self.failures_explained("written"):
+            return self.together(write, durable=durable)
+
+    def together(self, write: Callable[[Database], T], *, durable: bool = True) -> T:
+        """Run ``write(db)`` in the log's next group commit (``lib.calllog.group_commit``), beside the
+        appends of other threads, and return its value once committed (fsynced when ``durable``).
+        Other writes to the log's file (a QA run's case rows) share the commit instead of paying their own."""
+        self._db()  # this thread's connection to the file stays as the log sets it (FULL), whoever commits
+        queue = group_commit.committer((str(self.db_path), self._synchronous, self._busy_timeout_s), self._durability)
+        return queue.submit(write, durable=durable, timeout_s=self.busy_timeout_s)
 
     def entry(self, seq: int) -> dict[str, Any] | None:
         """One entry with tags and detail decoded and the amount as a Decimal."""
@@ -216,16 +231,8 @@ class CallLog:
 
     def in_flight(self) -> list[dict[str, Any]]:
         """Requests with no result yet: calls under way, or whose outcome was never recorded (crash).
-
-        The anti-join runs on indexes only (left alone, the planner scans the whole table to avoid
-        sorting); it is still linear in the number of requests: ~0.5 s at 1M entries.
-        """
-        rows = self._db().conn.execute(
-            f"""{_SELECT} WHERE seq IN (
-                SELECT r.seq FROM entries AS r INDEXED BY entries_requests WHERE r.kind = 'api_request'
-                AND NOT EXISTS (SELECT 1 FROM entries x WHERE x.attempt_id = r.attempt_id AND x.kind = 'api_result'))
-            ORDER BY seq"""
-        )
+        Read from ``open_attempts`` (``lib.calllog.summaries``), which the appends keep current."""
+        rows = self._db().conn.execute(f"{_SELECT} WHERE seq IN (SELECT seq FROM open_attempts) ORDER BY seq")
         return [_decode(row) for row in rows]
 
     def unanswered_requests(self, endpoints: Sequence[str], answered_by: Sequence[str],

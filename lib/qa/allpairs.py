@@ -9,6 +9,7 @@ either, so a like-for-like count compares it with a suite of the model's positiv
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from allpairspy import AllPairs
@@ -16,11 +17,14 @@ from allpairspy import AllPairs
 from lib.qa.constraints import Judge
 from lib.qa.generate import coverage_of
 from lib.qa.model import Model
+from lib.qa.steps import NO_STEPS, Progress, Steps
 from lib.qa.suite import Coverage
 from lib.qa.values import Value
 
+ALLPAIRSPY = "allpairspy's cases (for comparison)"  # the step progress reports
 
-def allpairspy_suite(model: Model) -> list[dict[str, Value]]:
+
+def allpairspy_suite(model: Model, steps: Steps = NO_STEPS) -> list[dict[str, Value]]:
     """What allpairspy makes of the enabled fields' non-negative values, the constraints as its filter."""
     dims = model.enabled()
     if len(dims) < 2:
@@ -33,7 +37,7 @@ def allpairspy_suite(model: Model) -> list[dict[str, Value]]:
         return judge.allows({d.path: v for d, v in zip(dims, prefix, strict=False)})
 
     cases = AllPairs([d.positives for d in dims], filter_func=allowed)
-    return [dict(zip((d.path for d in dims), case, strict=True)) for case in cases]
+    return [dict(zip((d.path for d in dims), case, strict=True)) for case in steps.over(ALLPAIRSPY, cases)]
 
 
 def positives_only(model: Model) -> Model:
@@ -49,10 +53,11 @@ class Yardstick:
     coverage: Coverage | None
 
 
-def measure(model: Model) -> Yardstick:
-    """allpairspy's count and pairwise coverage (cheap: well under a second for our models)."""
+def measure(model: Model, *, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> Yardstick:
+    """allpairspy's count and pairwise coverage (well under a second for our models, minutes for a big
+    full product's: ``progress``/``cancelled`` as in :class:`lib.qa.steps.Steps`)."""
     try:
-        theirs = allpairspy_suite(model)
+        theirs = allpairspy_suite(model, Steps(progress, cancelled))
         return Yardstick(len(theirs), coverage_of(model, theirs, 2) if theirs else None)
     except (ValueError, RecursionError):  # allpairspy can dead-end under constraints
         return Yardstick(None, None)

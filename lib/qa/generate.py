@@ -44,6 +44,7 @@ from lib.qa import negatives
 from lib.qa.model import Model, build_payload
 from lib.qa.negatives import NEGATIVE_RULES, NegativeRule
 from lib.qa.space import Combo, Row, Space, row_of
+from lib.qa.steps import Progress, Steps
 from lib.qa.suite import Case, Coverage, Suite
 from lib.qa.values import Value
 
@@ -51,6 +52,8 @@ CONFIRM_ABOVE = 5_000  # a full product larger than this needs confirm=True
 FULL_LIMIT = 100_000  # and one larger than this is refused
 CANDIDATES = 8  # rows tried per added row: more gives smaller suites, slower
 CANDIDATES_HIGHER = 2  # the same for 3-way and up, where each try costs far more
+PLACING, CHECKING = "cases placed", "cases checked against the contract"  # the steps progress reports
+
 
 class _Cover:
     """Greedy covering of every possible t-tuple of non-negative values (see the module docstring)."""
@@ -168,21 +171,23 @@ class _Cover:
     def _through(self, row: Row, dims: Sequence[int]) -> Iterator[Combo]:
         return self.tuples(row, dict.fromkeys(k for d in dims for k in self.sets_of[d]))
 
-    def complete(self, rows: list[Row]) -> None:
+    def complete(self, rows: list[Row], steps: Steps) -> None:
         """Add rows until every tuple is covered: first one per tuple of the largest dimension set
         (no suite is smaller than that, so they cost nothing), then each leftover tuple is patched
         into an existing row when possible, else starts a new one."""
         largest = max(self.uncovered, key=lambda k: len(self.uncovered[k]))
         for values in self.rng.sample(sorted(self.uncovered[largest]), len(self.uncovered[largest])):
+            steps(PLACING, len(rows))
             if values in self.uncovered[largest]:
                 rows.append(self.add(row_of(self.space.n, largest, values), self.tries))
         while any(self.uncovered.values()):
+            steps(PLACING, len(rows))
             dims = max(self.uncovered, key=lambda k: len(self.uncovered[k]))
             values = min(self.uncovered[dims])
             if not self.patch(rows, dict(zip(dims, values, strict=True))):
                 rows.append(self.add(row_of(self.space.n, dims, values), self.tries))
 
-    def place_negatives(self, rows: list[Row]) -> None:
+    def place_negatives(self, rows: list[Row], steps: Steps) -> None:
         """The smallest rule: every negative not yet in ``rows`` once, in a row all of whose tuples
         other rows cover too, else in a row of its own."""
         space = self.space
@@ -190,6 +195,7 @@ class _Cover:
         # placing negatives only lowers counts, so only the rows redundant now can ever take one
         redundant = [row for row in rows if all(self.counts[t] > 1 for t in self.tuples(row)) and not space.refused(row)]
         for dim, value in [(d, v) for d in range(space.n) for v in space.negative[d] if (d, v) not in seen]:
+            steps(PLACING, len(rows))
             if not self.patch(redundant, {dim: value}):
                 rows.append(self.add(space.negative_start(dim, value)))
 
@@ -226,7 +232,8 @@ def full_product_size(model: Model, full_dims: Sequence[str] | None = None) -> i
 
 def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0,
              full_dims: Sequence[str] | None = None, confirm: bool = False,
-             negative_rule: NegativeRule = "smallest", seeds: Sequence[Mapping[str, Value]] = ()) -> Suite:
+             negative_rule: NegativeRule = "smallest", seeds: Sequence[Mapping[str, Value]] = (),
+             progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> Suite:
     """The suite for a model: t-way coverage (``strength`` t), or ``"full"``: the full product over
     ``full_dims`` with every other enabled field still covered pairwise. ``seeds`` are rows QA
     requires (:mod:`lib.qa.seeds`): each comes first, its unnamed fields filled, and the suite
@@ -235,10 +242,11 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
 
     ValueError for a model that cannot be generated (a dimension with no valid value, a negative
     the constraints exclude), a full product above :data:`CONFIRM_ABOVE` without ``confirm``, or
-    above :data:`FULL_LIMIT` at all.
+    above :data:`FULL_LIMIT` at all. ``progress``/``cancelled``: see :class:`lib.qa.steps.Steps`.
     """
     if negative_rule not in NEGATIVE_RULES:
         raise ValueError(f"negative_rule must be one of {', '.join(NEGATIVE_RULES)}, not {negative_rule!r}")
+    steps = Steps(progress, cancelled)
     space = Space(model)
     if not space.completable([None] * space.n):
         raise ValueError("the constraints allow no case at all")
@@ -262,14 +270,15 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
     required = [space.row(values) for values in seeds]
     if not all(space.completable(row) and sum(space.is_negative(d, v) for d, v in enumerate(row)) <= 1 for row in required):
         raise ValueError("a required row has two negatives or values the constraints allow in no case")
-    rows = [cover.add(start) for start in required + starts]
-    cover.complete(rows)
+    starts = required + starts
+    rows = [cover.add(start) for start in steps.over(PLACING, starts, len(starts))]
+    cover.complete(rows, steps)
     if negative_rule == "pict":
-        negatives.place_pict(space, rows, rng, t)
+        negatives.place_pict(space, rows, rng, t, steps, PLACING)
     else:
-        cover.place_negatives(rows)
-    return Suite([_case(model, space, i, row, seed) for i, row in enumerate(rows)], cover.report(rows, negative_rule),
-                 strength, seed)
+        cover.place_negatives(rows, steps)
+    cases = [_case(model, space, i, row, seed) for i, row in enumerate(steps.over(CHECKING, rows, len(rows)))]
+    return Suite(cases, cover.report(rows, negative_rule), strength, seed)
 
 
 def _case(model: Model, space: Space, index: int, row: Row, seed: int) -> Case:

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from lib.qa.results import (
-        CaseDifference,
         CaseRow,
+        Comparison,
         RunInfo,
         RunProgress,
         RunSummary,
         ValueRate,
     )
-    from lib.qa.store import CaseResult
+    from lib.qa.store import CaseResult, Origin
 
 
 class RunWriter(Protocol):
@@ -30,7 +30,8 @@ class RunWriter(Protocol):
 
     def create_run(self, *, run_id: str, operator: str, environment: str, total: int, concurrency: int,
                    seed: int | None, strength: int | str | None, model_json: str | None = None,
-                   model_pict: str | None = None, headers: Mapping[str, str] | None = None) -> str: ...
+                   model_pict: str | None = None, headers: Mapping[str, str] | None = None,
+                   origin: Origin | None = None) -> str: ...
 
     def record_case(self, run_id: str, result: CaseResult) -> None: ...
 
@@ -66,8 +67,10 @@ class RunRecords(Protocol):
 
     def cases(self, run_id: str, *, only_surprises: bool = False, limit: int | None = None) -> list[CaseRow]: ...
 
+    def case(self, run_id: str, index: int) -> CaseRow | None: ...
+
     def summary(self, run_id: str) -> RunSummary: ...
 
     def failure_rates(self, run_id: str) -> list[ValueRate]: ...
 
-    def compare(self, run_a: str, run_b: str) -> list[CaseDifference]: ...
+    def compare(self, run_a: str, run_b: str) -> Comparison: ...

@@ -18,6 +18,7 @@ from itertools import combinations, product
 from typing import Literal, cast
 
 from lib.qa.space import Row, Space
+from lib.qa.steps import NO_STEPS, Steps
 
 NegativeRule = Literal["smallest", "pict"]
 NEGATIVE_RULES: tuple[NegativeRule, ...] = ("smallest", "pict")
@@ -54,11 +55,12 @@ def held(space: Space, rows: list[Row], k: int = 1) -> set[Combo]:
     return found
 
 
-def place_pict(space: Space, rows: list[Row], rng: random.Random, strength: int) -> None:
+def place_pict(space: Space, rows: list[Row], rng: random.Random, strength: int, steps: Steps = NO_STEPS,
+               what: str = "cases placed") -> None:
     """PICT's rule at strength t: add rows until each negative is held with every t-1 valid values of
     other fields the constraints allow it with. Each row takes one negative and one combination still
     wanted, then, field by field, the valid value completing most wanted combinations that keeps
-    the row completable."""
+    the row completable. ``steps(what, rows so far)`` before each row (progress, cancel)."""
     k = max(1, min(strength - 1, space.n - 1))
     wanted: dict[tuple[int, int], set[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
     for d, n, others, values in allowed(space, k) - held(space, rows, k):
@@ -68,6 +70,7 @@ def place_pict(space: Space, rows: list[Row], rng: random.Random, strength: int)
         for value in space.negative[dim]:
             mine = wanted.get((dim, value), set())
             while mine or (dim, value) not in placed:
+                steps(what, len(rows))
                 row = space.negative_start(dim, value)
                 if mine:
                     others, values = min(mine)

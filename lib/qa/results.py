@@ -18,7 +18,7 @@ from lib.access import masking
 from lib.common import jsonutil
 from lib.common.timefmt import parse_utc
 from lib.qa.store import CANCELLING, CASE_COLUMNS, FINAL_STATUSES, RESULTS, RUNNING, CaseResult, RunStore
-from lib.qa.suite import expected_text
+from lib.qa.suite import Case, expected_text
 from lib.qa.values import Marker, Value, parse_label
 from lib.storage.db import connect
 
@@ -41,11 +41,18 @@ class RunInfo:
     surprises: int
     status: str
     finished_at: datetime | None
+    origin_run: str | None = None  # the saved run this one reran
+    origin_scope: str | None = None  # which of its cases: all, or surprises
 
     @property
     def label(self) -> str:
         """How a saved run reads in a picker: ``id · environment · strength · seed · who``."""
         return f"{self.run_id} · {self.environment} · strength {self.strength} · seed {self.seed} · {self.operator}"
+
+    @property
+    def origin_text(self) -> str:
+        """``rerun of <run> (surprises)``, or nothing for a run of a new suite."""
+        return f"rerun of {self.origin_run} ({self.origin_scope})" if self.origin_run else ""
 
 
 _RUN_COLUMNS = tuple(f.name for f in dataclasses.fields(RunInfo))
@@ -110,6 +117,11 @@ class CaseRow(CaseResult):
         return dataclasses.replace(self, payload=masking.mask_params(self.payload),
                                    labels={path: _masked_label(path, label) for path, label in self.labels.items()})
 
+    def as_case(self) -> Case:
+        """The case to send again (a rerun): its values, payload and expected paths as stored (never a masked row)."""
+        return Case(index=self.index, values={path: parse_label(label) for path, label in self.labels.items()},
+                    negative_path=self.negative_path, payload=self.payload, expected_paths=self.expected_paths)
+
     def document(self) -> dict[str, Any]:
         """The case as the JSON export writes it: every stored column, then the expected outcome."""
         return {**self.columns(self.finished_at), "case_key": self.case_key, "expected": self.expected}
@@ -169,16 +181,11 @@ class Outcome:
 
 @dataclass(frozen=True)
 class CaseDifference:
-    """A case whose outcome differs between run A and run B, or that only one of them has (the other side None)."""
+    """A case of a comparison: its values and its outcome in run A and in run B (None: not in that run)."""
 
-    change: str  # differs, only_in_a, only_in_b
     labels: dict[str, str]
     a: Outcome | None
     b: Outcome | None
-
-    @property
-    def change_text(self) -> str:
-        return self.change.replace("_", " ")
 
     @property
     def a_text(self) -> str:
@@ -189,22 +196,38 @@ class CaseDifference:
         return self.b.text if self.b else "—"
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Two runs' cases matched by their values, in three groups apart (each in run A's order, then
+    B's): only in A, only in B, in both with a different outcome; and how many are in both alike."""
+
+    only_in_a: list[CaseDifference]
+    only_in_b: list[CaseDifference]
+    differs: list[CaseDifference]
+    same: int
+
+
 def _outcome(values: Sequence[Any]) -> Outcome | None:
     index, result, http_status, paths = values
     return None if index is None else Outcome(index, result, http_status, tuple(json.loads(paths)))
 
 
-_COMPARE_SQL = """WITH a AS ({numbered}), b AS ({numbered})
-    SELECT * FROM (SELECT CASE WHEN b.idx IS NULL THEN 'only_in_a' ELSE 'differs' END AS change, a.labels,
+# Cases pair by (case_key, n): the n-th case of a key in A with the n-th of that key in B, so a key
+# that repeats within a run still pairs one to one. A pair is "same" when its result, HTTP status
+# and refused paths all agree.
+_PAIRS_SQL = """WITH a AS ({numbered}), b AS ({numbered}), pairs AS (
+    SELECT CASE WHEN b.idx IS NULL THEN 'only_in_a'
+            WHEN a.result = b.result AND a.http_status IS b.http_status AND a.paths = b.paths THEN 'same'
+            ELSE 'differs' END AS change, a.labels,
         a.idx AS a_index, a.result, a.http_status, a.paths, b.idx AS b_index, b.result, b.http_status, b.paths
     FROM a LEFT JOIN b USING (case_key, n)
-    WHERE b.idx IS NULL OR a.result != b.result OR a.http_status IS NOT b.http_status OR a.paths != b.paths
     UNION ALL
     SELECT 'only_in_b', b.labels, NULL, NULL, NULL, NULL, b.idx, b.result, b.http_status, b.paths
-    FROM b LEFT JOIN a USING (case_key, n) WHERE a.idx IS NULL)
-    ORDER BY a_index IS NULL, a_index, b_index""".format(
+    FROM b LEFT JOIN a USING (case_key, n) WHERE a.idx IS NULL)""".format(
     numbered="SELECT idx, case_key, labels, result, http_status, paths, "
              "ROW_NUMBER() OVER (PARTITION BY case_key ORDER BY idx) AS n FROM qa_cases WHERE run_id = ?")
+_DIFFERENCES_SQL = f"{_PAIRS_SQL} SELECT * FROM pairs WHERE change != 'same' ORDER BY a_index IS NULL, a_index, b_index"
+_SAME_SQL = f"{_PAIRS_SQL} SELECT COUNT(*) FROM pairs WHERE change = 'same'"
 
 
 class RunReader:
@@ -287,12 +310,21 @@ class RunReader:
             ORDER BY CAST(s AS REAL) / n DESC, s DESC, j.key, j.value""", run_id)
         return [ValueRate(path, label, n, s, s / n) for path, label, n, s in rows]
 
-    def compare(self, run_a: str, run_b: str) -> list[CaseDifference]:
-        """Cases whose outcome (result, HTTP status or refused paths) differs between two runs, and
-        cases found in one run only, in run A's order. Cases match by their value labels
-        (``case_key``), not by index; a key that repeats within a run is paired in index order."""
-        return [CaseDifference(row[0], json.loads(row[1]), _outcome(row[2:6]), _outcome(row[6:10]))
-                for row in self._query(_COMPARE_SQL, run_a, run_b)]
+    def compare(self, run_a: str, run_b: str) -> Comparison:
+        """Two runs' cases matched by their value labels (``case_key``), not by index; a key that
+        repeats within a run is paired in index order. A case in one run only is never counted
+        as differing: the outcome (result, HTTP status, refused paths) is compared only within a pair."""
+        groups: dict[str, list[CaseDifference]] = {"only_in_a": [], "only_in_b": [], "differs": []}
+        for change, labels, *sides in self._query(_DIFFERENCES_SQL, run_a, run_b):
+            groups[change].append(CaseDifference(json.loads(labels), _outcome(sides[:4]), _outcome(sides[4:])))
+        (same,) = self._query(_SAME_SQL, run_a, run_b).fetchone()
+        return Comparison(**groups, same=same)
+
+    def case(self, run_id: str, index: int) -> CaseRow | None:
+        """One stored case (None when the run has no case ``index``)."""
+        row = self._query(f"SELECT {', '.join(CASE_COLUMNS)} FROM qa_cases WHERE run_id = ? AND idx = ?",
+                          run_id, index).fetchone()
+        return None if row is None else _case(row)
 
 
 def _run_info(row: Sequence[Any]) -> RunInfo:

@@ -90,11 +90,12 @@ _runs_lock = threading.Lock()
 def start_run(source: SessionsService | ClientFactory, *, env_name: str, who: Identity, suite: Suite,
               model_json: str | None = None, model_pict: str | None = None,
               concurrency: int = DEFAULT_CONCURRENCY, headers: Mapping[str, str] | None = None,
-              store: RunWriter | None = None) -> str:
+              store: RunWriter | None = None, origin: qa_store.Origin | None = None) -> str:
     """Record a run and start its workers; returns the run id at once (the work goes on in daemon
     threads). ``source`` is the :class:`SessionsService` or any ``SessionsService.client``-shaped factory; the run
     is saved in ``store``, by default the database of that client's call log. ``headers`` go on every request.
-    ``who`` must be allowed ``qa_run`` in ``env_name`` (:class:`~lib.access.policy.AccessDenied` otherwise)."""
+    ``who`` must be allowed ``qa_run`` in ``env_name`` (:class:`~lib.access.policy.AccessDenied` otherwise).
+    ``origin``: the saved run this one reruns (None for a new suite)."""
     if env_name == ACQUIRED_LIVE:
         raise LiveRunRefused(f"QA runs are never sent to {ACQUIRED_LIVE}: choose {' or '.join(TARGETS)}")
     if env_name not in TARGETS:
@@ -113,7 +114,7 @@ def start_run(source: SessionsService | ClientFactory, *, env_name: str, who: Id
     store = store or RunStore(client.log.db_path)
     store.create_run(run_id=run_id, operator=operator, environment=env_name, total=len(suite.cases),
                      concurrency=concurrency, seed=suite.seed, strength=suite.strength, model_json=model_json,
-                     model_pict=model_pict, headers=headers)
+                     model_pict=model_pict, headers=headers, origin=origin)
     run = _Run(run_id, client, store, iter(list(suite.cases)), concurrency)
     with _runs_lock:
         _runs[run_id] = run

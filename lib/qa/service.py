@@ -22,12 +22,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lib.access.policy import AccessDenied, Identity
+from lib.audit.service import AuditService
+from lib.calllog.log import CallLog
+from lib.calllog.redaction import REDACTED
 from lib.common.timefmt import utc_now
 from lib.qa import allpairs, editor, export, runner
 from lib.qa.allpairs import Yardstick
+from lib.qa.calls import CaseCall
 from lib.qa.defaults import default_model
 from lib.qa.editor import DimensionRow
 from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, generate
+from lib.qa.generation_jobs import Job
 from lib.qa.interface import RunRecords, RunWriter
 from lib.qa.model import Model
 from lib.qa.negatives import NEGATIVE_RULES, NegativeRule
@@ -36,6 +41,7 @@ from lib.qa.results import (
     SURPRISE,
     CaseDifference,
     CaseRow,
+    Comparison,
     Outcome,
     RunInfo,
     RunProgress,
@@ -45,17 +51,22 @@ from lib.qa.results import (
 )
 from lib.qa.runner import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MIN_CONCURRENCY, TARGETS, ClientFactory
 from lib.qa.seeds import Seed, read_seeds, saved_seeds
-from lib.qa.store import RunStore
+from lib.qa.steps import NO_STEPS, Steps
+from lib.qa.store import RERUN_ALL, RERUN_SURPRISES, RUNNING, Origin, RunStore
 from lib.qa.suite import Disagreement, Suite, coverage_text, disagreements
 from lib.sessions.service import SessionsService
 
 __all__ = [
-    "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "NEGATIVE_RULES", "SURPRISE", "CaseDifference",
-    "CaseRow", "DimensionRow", "Disagreement", "FullProduct", "Generated", "Model", "NegativeRule", "Outcome",
-    "QAError", "QAService", "RunInfo", "RunProgress", "RunSummary", "Seed", "ValueRate",
+    "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "NEGATIVE_RULES", "RERUN_ALL", "RERUN_SURPRISES",
+    "SURPRISE", "CaseCall", "CaseDifference", "CaseRow", "Comparison", "DimensionRow", "Disagreement", "FullProduct",
+    "Generated", "GenerationJob", "Model", "NegativeRule", "Outcome", "QAError", "QAService", "RunInfo", "RunProgress",
+    "RunSummary", "Seed", "ValueRate",
 ]
 
 Strength = int | Literal["full"]
+# A generation no page has polled for this long is stopped (its session was reloaded or closed). Well
+# above a browser's slowest timer in a hidden tab (about once a minute), so a watched job never stops.
+ABANDON_GENERATION_S = 300.0
 
 
 class QAError(ValueError):
@@ -99,6 +110,9 @@ class Generated:
     @property
     def allpairspy_coverage_text(self) -> str:
         return coverage_text(self.allpairspy.coverage)
+
+
+GenerationJob = Job[Generated]  # a suite generated in the background (:meth:`QAService.start_generation`)
 
 
 class QAService:
@@ -157,15 +171,29 @@ class QAService:
         return FullProduct(full_product_size(model, fields))
 
     def generate(self, model: Model, *, strength: Strength = 2, seed: int = 0, full_dims: Sequence[str] | None = None,
-                 confirm: bool = False, negative_rule: NegativeRule = "smallest",
-                 seeds: Sequence[Seed] = ()) -> Generated:
-        """The suite (see :func:`lib.qa.generate.generate`) with allpairspy's count and coverage beside it."""
+                 confirm: bool = False, negative_rule: NegativeRule = "smallest", seeds: Sequence[Seed] = (),
+                 steps: Steps = NO_STEPS) -> Generated:
+        """The suite (see :func:`lib.qa.generate.generate`) with allpairspy's count and coverage beside it;
+        ``steps`` reports both computations' progress and stops them on a cancel."""
         try:
             suite = generate(model, strength=strength, seed=seed, full_dims=full_dims, confirm=confirm,
-                             negative_rule=negative_rule, seeds=seeds)
+                             negative_rule=negative_rule, seeds=seeds, progress=steps.progress,
+                             cancelled=steps.cancelled)
         except ValueError as exc:
             raise QAError(str(exc)) from None
-        return Generated(suite, model.to_json(), to_pict(model), allpairs.measure(model))
+        yardstick = allpairs.measure(model, progress=steps.progress, cancelled=steps.cancelled)
+        return Generated(suite, model.to_json(), to_pict(model), yardstick)
+
+    def start_generation(self, model: Model, *, strength: Strength = 2, seed: int = 0,
+                         full_dims: Sequence[str] | None = None, confirm: bool = False,
+                         negative_rule: NegativeRule = "smallest", seeds: Sequence[Seed] = ()) -> GenerationJob:
+        """:meth:`generate` in a background thread, so a big suite blocks no page: the job at once, its
+        progress while it goes (poll it with ``watch``, or it stops after :data:`ABANDON_GENERATION_S`),
+        then the suite, or the refusal as its error, or nothing once cancelled."""
+        seeds = list(seeds)
+        return Job(lambda steps: self.generate(model, strength=strength, seed=seed, full_dims=full_dims,
+                                               confirm=confirm, negative_rule=negative_rule, seeds=seeds,
+                                               steps=steps), name="qa-generate", abandon_after_s=ABANDON_GENERATION_S)
 
     def disagreements(self, generated: Generated) -> list[Disagreement]:
         """Before running: the values where the tester's marks and the contract's verdict differ
@@ -182,10 +210,16 @@ class QAService:
                   headers: Mapping[str, str] | None = None) -> str:
         """Start the suite on ``target`` in server-side workers; the run id at once. Refused (QAError)
         for a live target, a bad concurrency, or a person not allowed ``qa_run`` there (logged)."""
+        return self._start(generated.suite, target=target, who=who, model_json=generated.model_json,
+                           model_pict=generated.model_pict, concurrency=concurrency, headers=headers)
+
+    def _start(self, suite: Suite, *, target: str, who: Identity, concurrency: int, model_json: str | None,
+               model_pict: str | None, headers: Mapping[str, str] | None, origin: Origin | None = None) -> str:
+        """The runner's start, its refusals as QAError (a new suite and a rerun are refused alike)."""
         try:
-            return runner.start_run(self._clients, env_name=target, who=who, suite=generated.suite,
-                                    model_json=generated.model_json, model_pict=generated.model_pict,
-                                    concurrency=concurrency, headers=headers, store=self._store)
+            return runner.start_run(self._clients, env_name=target, who=who, suite=suite, model_json=model_json,
+                                    model_pict=model_pict, concurrency=concurrency, headers=headers,
+                                    store=self._store, origin=origin)
         except (ValueError, AccessDenied) as exc:
             raise QAError(str(exc)) from None
 
@@ -220,8 +254,41 @@ class QAService:
         """Failure rate by field value, only values that met a surprise, worst first."""
         return [rate for rate in self._runs.failure_rates(run_id) if rate.surprises]
 
-    def compare(self, run_a: str, run_b: str) -> list[CaseDifference]:
-        """Cases whose outcome differs between two runs, matched by their values, in run A's order."""
+    # --- after a run: open a case, rerun, compare -------------------------------------------------
+    def case_call(self, run_id: str, index: int, who: Identity) -> CaseCall | None:
+        """Case ``index`` of a run with the request it sent and the API's answer, read from the call
+        log's entries of its attempt; customer data masked for those who see it masked (None: no such case)."""
+        case = self._runs.case(run_id, index)
+        if case is None:
+            return None
+        mask = who.masks_personal_data
+        view = (None if case.entry_seq is None
+                else AuditService(CallLog(self.db_path)).entry_view(case.entry_seq, mask=mask))
+        return CaseCall.of(case.masked(mask), view)
+
+    def rerun(self, run_id: str, *, who: Identity, scope: str = RERUN_ALL) -> str:
+        """Send a saved run's cases again as a new run naming it: all of them (``RERUN_ALL``) or only
+        the failed and surprising ones (``RERUN_SURPRISES``), same target, concurrency, model and
+        headers (less those the log redacted: their values are gone). Refused (QAError) as a new
+        run would be (role, live target), and for a run still going or with nothing to rerun."""
+        run = self._runs.record(run_id)
+        if run is None:
+            raise QAError(f"no QA run {run_id!r}")
+        if run["status"] == RUNNING:
+            raise QAError(f"run {run_id} is still running: rerun it once it has ended")
+        origin = Origin(run_id, scope)
+        cases = [case.as_case() for case in self._runs.cases(run_id, only_surprises=scope == RERUN_SURPRISES)]
+        if not cases:
+            raise QAError(f"run {run_id} has no {'failed or surprising case' if scope == RERUN_SURPRISES else 'case'}"
+                          " to rerun")
+        headers = {name: value for name, value in run["headers"].items() if value != REDACTED}
+        return self._start(Suite(cases, None, run["strength"], run["seed"]), target=run["environment"], who=who,
+                           model_json=run["model_json"], model_pict=run["model_pict"],
+                           concurrency=run["concurrency"], headers=headers, origin=origin)
+
+    def compare(self, run_a: str, run_b: str) -> Comparison:
+        """Two runs' cases matched by their values: only in A, only in B, in both but differing, and
+        how many are alike (see :meth:`lib.qa.results.RunReader.compare`)."""
         return self._runs.compare(run_a, run_b)
 
     def export_csv(self, run_id: str, who: Identity) -> bytes:
@@ -240,11 +307,21 @@ class QAService:
             raise QAError(f"required rows {exc}") from None
 
     def extend(self, run_id: str, model: Model, *, strength: Strength = 2, seed: int = 0,
-               negative_rule: NegativeRule = "smallest") -> Generated:
+               negative_rule: NegativeRule = "smallest", steps: Steps = NO_STEPS) -> Generated:
         """The saved run's cases kept (as far as ``model`` still has their values) and only the
         cases ``model``'s new fields and values need added after them."""
+        return self.generate(model, strength=strength, seed=seed, negative_rule=negative_rule,
+                             seeds=self._saved_seeds(run_id, model), steps=steps)
+
+    def start_extension(self, run_id: str, model: Model, *, strength: Strength = 2, seed: int = 0,
+                        negative_rule: NegativeRule = "smallest") -> GenerationJob:
+        """:meth:`extend` as a background job (:meth:`start_generation`); a run with no saved cases is
+        refused here, before any job starts."""
+        return self.start_generation(model, strength=strength, seed=seed, negative_rule=negative_rule,
+                                     seeds=self._saved_seeds(run_id, model))
+
+    def _saved_seeds(self, run_id: str, model: Model) -> list[Seed]:
         labels = [case.labels for case in self._runs.cases(run_id)]
         if not labels:
             raise QAError(f"run {run_id} has no saved cases to extend")
-        return self.generate(model, strength=strength, seed=seed, negative_rule=negative_rule,
-                             seeds=saved_seeds(labels, model))
+        return saved_seeds(labels, model)

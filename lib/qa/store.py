@@ -5,7 +5,10 @@ Why it is built this way:
 - Runs live beside the log (tables ``qa_runs`` and ``qa_cases``), so a run, its calls in the log
   and the sessions it made are one backup and one set of joins.
 - The runner records each case in one transaction (case row + the run's counters + heartbeat):
-  progress is an O(1) read that any page, tab or process can poll while the run goes on.
+  progress is an O(1) read that any page, tab or process can poll while the run goes on. That
+  transaction is the call log's next group commit (``lib.calllog.group_commit``), shared with the
+  entries other workers are appending, and asks for no fsync of its own: the log holds every call,
+  and a power cut that loses the last case rows also ends the run, which is then marked interrupted.
 - A worker lives inside one process. Each run records its owner (host, pid, a per-process token)
   and a heartbeat; ``recover_interrupted`` marks ``running`` runs whose owner is gone (pid dead,
   our own pid but an earlier process, or heartbeat stale) as ``interrupted``, and leaves alone the
@@ -49,6 +52,10 @@ CLIENT_ERROR = "client_error"  # the request could not be made at all (e.g. a bo
 RESULTS = (AS_EXPECTED, UNEXPECTED_ACCEPT, UNEXPECTED_REFUSAL, OTHER_PATHS, SERVER_ERROR, NETWORK_ERROR,
            UNKNOWN_OUTCOME, HTTP_ERROR, CLIENT_ERROR)
 
+# Which cases of a saved run a rerun takes (``qa_runs.origin_scope``).
+RERUN_ALL, RERUN_SURPRISES = "all", "surprises"
+RERUN_SCOPES = (RERUN_ALL, RERUN_SURPRISES)
+
 HEARTBEAT_STALE_S = 30.0
 PROCESS_TOKEN = uuid.uuid4().hex  # tells this process from an earlier one that had the same pid
 
@@ -69,6 +76,18 @@ def case_key(labels: Mapping[str, str]) -> str:
     """A stable key of a case's value labels, so the same case matches across runs whatever its index."""
     canonical = json.dumps(dict(labels), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The saved run a rerun came from, and which of its cases it took (one of ``RERUN_SCOPES``)."""
+
+    run_id: str
+    scope: str
+
+    def __post_init__(self) -> None:
+        if self.scope not in RERUN_SCOPES:
+            raise ValueError(f"a rerun takes {' or '.join(RERUN_SCOPES)} of a run's cases, not {self.scope!r}")
 
 
 @dataclass(frozen=True)
@@ -143,7 +162,9 @@ class RunStore:
                  clock: Clock = utc_now) -> None:
         self.db_path = Path(db_path or ops_db_path()).resolve()
         self._clock = clock
-        CallLog(self.db_path)  # runs the database's migrations (lib.storage.ops_schema): qa_runs, qa_cases, entries
+        # Runs the database's migrations (lib.storage.ops_schema): qa_runs, qa_cases, entries; case rows
+        # are written in the log's group commits.
+        self._log = CallLog(self.db_path)
 
     def _db(self) -> Database:
         return connect(self.db_path)
@@ -154,17 +175,20 @@ class RunStore:
     # --- writing (the runner) ---------------------------------------------------------------
     def create_run(self, *, run_id: str, operator: str, environment: str, total: int, concurrency: int,
                    seed: int | None, strength: int | str | None, model_json: str | None = None,
-                   model_pict: str | None = None, headers: Mapping[str, str] | None = None) -> str:
+                   model_pict: str | None = None, headers: Mapping[str, str] | None = None,
+                   origin: Origin | None = None) -> str:
         """Record a new ``running`` run owned by this process. Headers are stored redacted."""
         now = self._now()
         with immediate(self._db()) as db:
             db.conn.execute(
                 """INSERT INTO qa_runs (run_id, created_at, operator, environment, seed, strength, concurrency,
-                    total, model_json, model_pict, headers, status, owner_host, owner_pid, owner_token, heartbeat_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    total, model_json, model_pict, headers, status, owner_host, owner_pid, owner_token, heartbeat_at,
+                    origin_run, origin_scope)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (run_id, now, operator, environment, seed, None if strength is None else str(strength), concurrency,
                  total, model_json, model_pict, json.dumps(redact(dict(headers or {}))), RUNNING,
-                 socket.gethostname(), os.getpid(), PROCESS_TOKEN, now),
+                 socket.gethostname(), os.getpid(), PROCESS_TOKEN, now,
+                 *((origin.run_id, origin.scope) if origin else (None, None))),
             )
         return run_id
 
@@ -177,12 +201,16 @@ class RunStore:
         now = self._now()
         values = {name: _AS_TEXT.get(name, lambda value: value)(value) for name, value in result.columns(now).items()}
         values["run_id"] = run_id
-        with immediate(self._db()) as db:
+
+        def write(db: Database) -> None:
             db.conn.execute(_INSERT_CASE, values)
             db.conn.execute(
                 "UPDATE qa_runs SET done = done + 1, surprises = surprises + ?, heartbeat_at = ? WHERE run_id = ?",
                 (int(result.surprise), now, run_id),
             )
+
+        with self._log.failures_explained("written"):
+            self._log.together(write, durable=False)
 
     def heartbeat(self, run_id: str) -> None:
         """Say the owner is alive, for runs whose cases are slow to finish (each case beats too)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from lib.calllog import summaries
 from lib.storage.migrate import migrate
 
 MIGRATIONS = Migrations("ops")
@@ -139,6 +140,15 @@ def _payments(db: Database) -> None:
             found INTEGER NOT NULL, PRIMARY KEY (environment, session_id))""")
 
 
+@MIGRATIONS(name="0004_log_summaries")
+def _log_summaries(db: Database) -> None:
+    """Open attempts, entry counts per minute/hour/day and a latency histogram beside the log,
+    kept by every append from now on and backfilled here from the entries already written
+    (lib.calllog.summaries)."""
+    summaries.create(db.conn)
+    summaries.rebuild(db.conn)
+
+
 @MIGRATIONS(name="0005_archive_markers")
 def _archive_markers(db: Database) -> None:
     """Where the live log starts once its oldest entries were moved to archive files: one signed
@@ -170,3 +180,11 @@ def _signins(db: Database) -> None:
             ended_at TEXT, ended_why TEXT)""")
     db.execute("CREATE INDEX IF NOT EXISTS signins_email ON signins (email, ended_at)")
     db.execute("CREATE INDEX IF NOT EXISTS signins_subject ON signins (issuer, subject, ended_at)")
+
+
+@MIGRATIONS(name="0007_qa_run_origin")
+def _qa_run_origin(db: Database) -> None:
+    """A QA run started again from a saved one names that run and which of its cases it took
+    (``all``, or ``surprises``: the failed and surprising ones), so a rerun reads as one."""
+    db.execute("ALTER TABLE qa_runs ADD COLUMN origin_run TEXT")
+    db.execute("ALTER TABLE qa_runs ADD COLUMN origin_scope TEXT")

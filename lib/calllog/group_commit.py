@@ -1,0 +1,143 @@
+"""Group commit: writes to the log's file that arrive while another commit is under way join the next one.
+
+Why: under ``synchronous=FULL`` every commit waits for an fsync (milliseconds on a real disk), and
+writers in many threads (a QA run's workers) each paid their own. Instead the first writer to
+arrive leads: it takes the write lock (``lib.storage.db.immediate``: BEGIN IMMEDIATE, so other
+processes still queue on SQLite's lock), runs every write waiting at that moment in one
+transaction, each inside a SAVEPOINT of its own, commits once (one fsync) and wakes each writer
+with its own result or its own exception. A write that raises is rolled back to its savepoint and
+fails alone; an error that ends the whole transaction (a full disk at commit, the lock not
+obtained) fails every write of the batch, none of which was committed. Each ``submit`` returns
+only once the commit holding its write is done, so an entry is on disk before the call it records
+goes out, as when each append committed alone. The writer that arrived first after a batch was
+taken leads the next one.
+
+A batch is committed without an fsync only when no write in it asked for one (``durable``).
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from sqlite_utils import Database
+
+from lib.storage.db import immediate
+
+T = TypeVar("T")
+# This thread's connection to the file, committing with an fsync when asked (``durable``).
+Opener = Callable[[bool], AbstractContextManager[Database]]
+
+
+@dataclass(eq=False)
+class _Write(Generic[T]):
+    run: Callable[[Database], T]
+    durable: bool
+    woken: threading.Event = field(default_factory=threading.Event)
+    leads: bool = False
+    finished: bool = False
+    value: T | None = None
+    error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # set together with finished
+
+
+class GroupCommit:
+    """The queue of writes to one file with one connection setting; shared by the threads of a process."""
+
+    def __init__(self, opener: Opener) -> None:
+        self._open = opener
+        self._lock = threading.Lock()
+        self._waiting: list[_Write[object]] = []
+        self._leading = False
+
+    def submit(self, run: Callable[[Database], T], *, durable: bool = True, timeout_s: float) -> T:
+        """Run ``run(db)`` inside a write transaction shared with the writes waiting beside it, and
+        return its value once that transaction is committed (or raise its exception, or the batch's).
+
+        A write still waiting for a batch after ``timeout_s`` (the busy timeout: another batch, or
+        another writer of the file, held the lock all along) gives up with "database is locked", as
+        a writer queueing on the lock itself would; once in a batch it waits for that batch's end."""
+        write: _Write[T] = _Write(run, durable)
+        with self._lock:
+            self._waiting.append(write)  # type: ignore[arg-type]  # a queue of writes of any result type
+            write.leads = not self._leading
+            self._leading = True
+        if not write.leads and not write.woken.wait(timeout_s):
+            with self._lock:
+                gave_up = not write.leads and write in self._waiting
+                if gave_up:
+                    self._waiting.remove(write)  # type: ignore[arg-type]
+            if gave_up:
+                locked = sqlite3.OperationalError("database is locked")
+                locked.sqlite_errorcode = sqlite3.SQLITE_BUSY  # explained like SQLite's own (``failures``)
+                raise locked
+            write.woken.wait()
+        if not write.finished:  # woken to lead the batch it is part of
+            try:
+                self._commit_waiting()
+            finally:
+                self._hand_on()
+        return write.outcome()
+
+    def _hand_on(self) -> None:
+        """Wake the first writer that came during the batch to lead the next, or stop leading."""
+        with self._lock:
+            if self._waiting:
+                self._waiting[0].leads = True
+                self._waiting[0].woken.set()
+            else:
+                self._leading = False
+
+    def _commit_waiting(self) -> None:
+        with self._lock:
+            batch, self._waiting = self._waiting, []
+        try:
+            with self._open(any(w.durable for w in batch)) as db, immediate(db):
+                for write in batch:
+                    _run_alone(db, write)
+        except BaseException as exc:  # noqa: BLE001 - nothing of the batch was committed: each writer hears why
+            for write in batch:
+                if write.error is None:
+                    write.error = exc
+        finally:
+            for write in batch:
+                write.finished = True
+                write.woken.set()
+
+
+def _run_alone(db: Database, write: _Write[object]) -> None:
+    """One write inside its own savepoint: its failure undoes only its own writes. An error that
+    ended the transaction itself propagates: the whole batch is lost."""
+    conn = db.conn
+    conn.execute("SAVEPOINT group_write")
+    try:
+        write.value = write.run(db)
+    except BaseException as exc:
+        if not conn.in_transaction:
+            raise
+        conn.execute("ROLLBACK TO group_write")
+        conn.execute("RELEASE group_write")
+        write.error = exc
+        return
+    conn.execute("RELEASE group_write")
+
+
+_committers: dict[tuple[object, ...], GroupCommit] = {}
+_committers_lock = threading.Lock()
+
+
+def committer(key: tuple[object, ...], opener: Opener) -> GroupCommit:
+    """The process's queue for ``key`` (the file and its connection settings), made with ``opener`` once."""
+    with _committers_lock:
+        found = _committers.get(key)
+        if found is None:
+            found = _committers[key] = GroupCommit(opener)
+        return found
+
