@@ -33,20 +33,29 @@ from lib.qa.values import Value
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "qa-every-construct.pict"
 
 
-def problems_in_rows(model: Model, output: str) -> list[str]:
-    """What is wrong with PICT's rows (tab-separated, a header of field names) under our reading."""
+def read_rows(model: Model, output: str) -> list[dict[str, Value]]:
+    """PICT's rows (tab-separated, a header of field names), each value read by its field's type."""
     header, *rows = output.splitlines()
     paths = header.split("\t")
-    judge = Judge(model.constraints, {d.path: d.values for d in model.enabled()})
-    found = []
-    for number, row in enumerate(rows, start=1):
+    cases = []
+    for row in rows:
         case = {}
         for path, text in zip(paths, row.split("\t"), strict=True):
             negative = text.startswith("~")
-            value = Value(read(text[1:] if negative else text, kind_of(path)), negative)
+            case[path] = Value(read(text[1:] if negative else text, kind_of(path)), negative)
+        cases.append(case)
+    return cases
+
+
+def problems_in_rows(model: Model, output: str) -> list[str]:
+    """What is wrong with PICT's rows under our reading."""
+    judge = Judge(model.constraints, {d.path: d.values for d in model.enabled()})
+    found = []
+    for number, case in enumerate(read_rows(model, output), start=1):
+        row = "\t".join(v.label for v in case.values())
+        for path, value in case.items():
             if value not in model.dimension(path).values:
-                found.append(f"row {number}: {path} = {text} is not a value of the model")
-            case[path] = value
+                found.append(f"row {number}: {path} = {value.label} is not a value of the model")
         if sum(v.negative for v in case.values()) > 1:
             found.append(f"row {number}: more than one negative value")
         if not judge.allows(case):
@@ -54,11 +63,13 @@ def problems_in_rows(model: Model, output: str) -> list[str]:
     return found
 
 
-def run_pict(pict: str, model: Model) -> subprocess.CompletedProcess[str]:
+def run_pict(pict: str, model: Model, *options: str) -> subprocess.CompletedProcess[str]:
+    """``pict <export> /c [options]``."""
     with tempfile.NamedTemporaryFile("w", suffix=".pict", delete=False, encoding="utf-8") as file:
         file.write(to_pict(model))
     try:
-        return subprocess.run([pict, file.name, "/c"], capture_output=True, text=True, encoding="utf-8", check=False)
+        return subprocess.run([pict, file.name, "/c", *options], capture_output=True, text=True, encoding="utf-8",
+                              check=False)
     finally:
         os.unlink(file.name)
 

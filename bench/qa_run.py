@@ -7,7 +7,7 @@ within seconds) and the medians are printed, with their ratio.
 
 The suite is the default model's pairwise suite (``lib.qa.generate.generate``, strength 2) for
 seeds 1, 2, 3, ... concatenated and cut at 500 cases: one pairwise suite of the default model is
-~90 cases, and the 3-way suite (~480) takes ~30 s to generate. Order ids carry the seed, so
+~118 cases (88 without a negative), and the 3-way suite (~495) takes seconds to generate. Order ids carry the seed, so
 every case is a distinct session.
 
 The sandbox runs in a separate process by default, so the runner's eight workers do not share

@@ -143,6 +143,20 @@ def test_generate_shows_full_coverage_and_both_counts(open_page) -> None:
     assert set(table(at, "expected")["expected"]) >= {"accepted"}
 
 
+def test_pict_negatives_and_required_rows_from_the_generate_tab(open_page) -> None:
+    at = apply_pict(open_page(PAGE), SMALL)
+    at.radio(key="qa_negatives").set_value("PICT's (each negative beside every valid value)")
+    at.text_area(key="qa_seeds").input("transaction.currency\tsave_card\neur\tfalse\n")
+    at = button(at, "Generate").click().run()
+    assert not errors(at), errors(at)
+    assert any("pict: each negative beside every valid value" in s.value for s in at.success)
+    first = table(at, "expected").iloc[0]
+    assert (first["transaction.currency"], first["save_card"]) == ('"eur"', "false")  # the required row first
+    at.text_area(key="qa_seeds").input("transaction.currency\nGBX\n")
+    at = button(at, "Generate").click().run()
+    assert any("required rows line 2: GBX is not a value of transaction.currency" in e for e in errors(at)), errors(at)
+
+
 def test_a_run_against_the_sandbox_meets_the_surprises_announced_before_it(open_page) -> None:
     """The sandbox follows the contract: its surprises are the cases where the marks and the contract
     disagree, which the generate tab listed before anything was sent."""

@@ -51,11 +51,35 @@ def allowed_tuples(model: Model, t: int) -> set[tuple[tuple[str, str], ...]]:
 
 
 def tuples(cases: list[dict[str, Value]], t: int) -> set[tuple[tuple[str, str], ...]]:
+    """The t-tuples of the cases without a negative: a refused request exercises nothing else."""
     return {
         tuple((path, case[path].label) for path in paths)
         for case in cases for paths in combinations(sorted(case), t)
-        if not any(case[path].negative for path in paths)
+        if not any(value.negative for value in case.values())
     }
+
+
+def allowed_negative_pairs(model: Model) -> set[tuple[str, str, str, str]]:
+    """Brute force: each negative with each valid value of another field that some choice of the
+    other constrained fields allows."""
+    dims = model.enabled()
+    enabled = {d.path for d in dims}
+    constrained = {path for c in model.constraints if set(c.paths) <= enabled for path in c.paths}
+    found = set()
+    for d in dims:
+        for other in (o for o in dims if o is not d):
+            rest = [r for r in dims if r.path in constrained and r not in (d, other)]
+            for negative, value in product(d.negatives, other.positives):
+                fixed = {d.path: negative, other.path: value}
+                if any(holds(model, {**fixed, **dict(zip((r.path for r in rest), values, strict=True))})
+                       for values in product(*(r.positives for r in rest))):
+                    found.add((d.path, negative.label, other.path, value.label))
+    return found
+
+
+def negative_pairs(cases: list[dict[str, Value]]) -> set[tuple[str, str, str, str]]:
+    return {(path, value.label, other, partner.label) for case in cases for path, value in case.items() if value.negative
+            for other, partner in case.items() if other != path}
 
 
 def generable(model: Model) -> bool:
@@ -65,7 +89,10 @@ def generable(model: Model) -> bool:
     )
 
 
-def check_suite(model: Model, suite: Suite, t: int) -> None:
+def check_suite(model: Model, suite: Suite, t: int, negative_rule: str = "smallest") -> None:
+    """Constraints hold in every case, at most one negative each, every allowed t-tuple in a case
+    without a negative, every negative somewhere (beside every allowed valid value under PICT's
+    rule), and the coverage report says so."""
     cases = [case.values for case in suite.cases]
     for case in suite.cases:
         assert holds(model, case.values)
@@ -77,6 +104,12 @@ def check_suite(model: Model, suite: Suite, t: int) -> None:
     assert (suite.coverage.covered, suite.coverage.possible, suite.coverage.percent) == (len(allowed), len(allowed), 100.0)
     seen = {(path, value.label) for case in cases for path, value in case.items()}
     assert all((d.path, v.label) in seen for d in model.enabled() for v in d.negatives)
+    wanted, held = allowed_negative_pairs(model), negative_pairs(cases)
+    assert held <= wanted  # a case the constraints allow holds only allowed pairs
+    if negative_rule == "pict":
+        assert held == wanted
+    assert (suite.coverage.negative_rule, suite.coverage.negative_pairs, suite.coverage.negative_pairs_possible) == (
+        negative_rule, len(held), len(wanted))
 
 
 @PROPERTIES
@@ -94,10 +127,28 @@ def test_pairwise_on_random_models(model: Model, seed: int) -> None:
 
 
 @PROPERTIES
+@given(models(), st.integers(0, 3))
+def test_pict_negative_rule_on_random_models(model: Model, seed: int) -> None:
+    if generable(model):
+        check_suite(model, generate(model, seed=seed, negative_rule="pict"), min(2, len(model.enabled())), "pict")
+
+
+@PROPERTIES
 @given(models(max_dims=4), st.integers(0, 3))
 def test_three_way_on_random_models(model: Model, seed: int) -> None:
     if generable(model):
         check_suite(model, generate(model, strength=3, seed=seed), min(3, len(model.enabled())))
+        pict = generate(model, strength=3, seed=seed, negative_rule="pict")
+        check_suite(model, pict, min(3, len(model.enabled())), "pict")
+        # PICT's rule at 3-way: each negative with every two valid values of other fields some case allows
+        cases = [c.values for c in pict.cases]
+        wanted = {(d.path, v.label, *sorted((p, w.label) for p, w in pair))
+                  for d in model.enabled() for v in d.negatives for case in valid_cases(model, (d.path, v))
+                  for pair in combinations([(p, w) for p, w in case.items() if p != d.path], 2)}
+        held = {(path, value.label, *sorted((p, w.label) for p, w in pair))
+                for case in cases for path, value in case.items() if value.negative
+                for pair in combinations([(p, w) for p, w in case.items() if p != path], 2)}
+        assert held == wanted
 
 
 @PROPERTIES
@@ -134,6 +185,8 @@ def test_full_product_size_and_limits() -> None:
         full_product_size(default_model(), ["customer.ip"])
     with pytest.raises(ValueError, match="strength"):
         generate(big, strength=0)
+    with pytest.raises(ValueError, match="negative_rule must be one of smallest, pict"):
+        generate(big, negative_rule="all")  # type: ignore[arg-type]
 
 
 def test_full_product_over_some_fields_keeps_the_rest_pairwise() -> None:
@@ -150,19 +203,18 @@ def test_full_product_over_some_fields_keeps_the_rest_pairwise() -> None:
 
 def unconstrained_bound(model: Model) -> int:
     """No unconstrained pairwise suite with at most one negative per case is smaller: for any two fields
-    each pair of their valid values needs a case of its own, and each of their negatives one more
-    (a case with a negative holds neither field's valid pair, nor a second negative)."""
-    return max(len(a.positives) * len(b.positives) + len(a.negatives) + len(b.negatives)
-               for a, b in combinations(model.enabled(), 2))
+    each pair of their valid values needs a case without a negative, and each negative a case of its own
+    (one negative per case, and a refused case covers no valid pair)."""
+    return (max(len(a.positives) * len(b.positives) for a, b in combinations(model.enabled(), 2))
+            + sum(len(d.negatives) for d in model.enabled()))
 
 
-# The default model with its constraints (3-D Secure off: no challenge fields) needs at least 90
-# cases: currency (14 valid) × challenge_window_size (5 sizes) is 70 cases; "off" with each currency
-# is 14 more, all with both challenge fields <not sent>; <not sent> window with each of the 4 other
-# preferences is 4 more (88: the bound without negatives); the window's 2 negatives hold no valid
-# window, 2 more. The currency's 3 negatives can ride in those 4.
-DEFAULT_BOUND = 90
+# The default model with its constraints (3-D Secure off: no challenge fields) needs at least 88
+# cases without a negative: currency (14 valid) × challenge_window_size (5 sizes) is 70 cases; "off"
+# with each currency is 14 more, all with both challenge fields <not sent>; <not sent> window with each
+# of the 4 other preferences is 4 more. Each of the 30 negatives needs one more case.
 DEFAULT_POSITIVE_BOUND = 88
+DEFAULT_BOUND = DEFAULT_POSITIVE_BOUND + 30
 
 
 def test_default_model_without_constraints_is_no_larger_than_allpairspy() -> None:
@@ -221,9 +273,10 @@ def test_default_model_cases_expect_the_testers_marks_beside_the_contract() -> N
         assert case.labels == {path: value.label for path, value in case.values.items()}
         if case.negative_path is None and case.values["transaction.currency"].label != '"jpy"':
             assert case.contract == "accepted", case.values  # valid values only: accepted, bar JPY's decimals
-    # the only disagreements of the default model: JPY's decimals, and http while 3-D Secure is off
+    # the only disagreements of the default model: JPY's decimals, http while 3-D Secure is off, and
+    # 3-D Secure's switch <not sent> in a case that sends no other tds field (no tds object: no refusal)
     assert {(d.path, d.tester) for d in disagreements(suite.cases)} <= {
-        ("transaction.amount", "positive"), ("tds.redirect_url", "negative")}
+        ("transaction.amount", "positive"), ("tds.redirect_url", "negative"), ("tds.is_active", "negative")}
 
 
 def only(model: Model, *paths: str) -> Model:

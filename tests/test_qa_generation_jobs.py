@@ -11,6 +11,7 @@ import pytest
 from lib.qa.allpairs import ALLPAIRSPY
 from lib.qa.generate import CHECKING, PLACING, generate
 from lib.qa.generation_jobs import Job, JobProgress
+from lib.qa.negatives import NEGATIVE_RULES, NegativeRule
 from lib.qa.service import Generated, QAService
 from lib.qa.steps import Cancelled, Steps
 from lib.sessions.service import SessionsService
@@ -116,3 +117,23 @@ def test_a_job_nobody_watches_any_more_stops_as_if_cancelled() -> None:
     release.set()
     assert job.wait(WAIT_S)
     assert (job.state, job.result) == ("cancelled", None)
+
+
+def _cancelled_after(placed: int) -> tuple[Steps, list[str]]:
+    """Steps that report into a list and ask a cancel once ``placed`` rows were reported placed."""
+    seen: list[str] = []
+    return Steps(lambda what, done, total: seen.append(what), lambda: seen.count(PLACING) >= placed), seen
+
+
+@pytest.mark.parametrize("rule", NEGATIVE_RULES)
+def test_a_cancel_stops_either_negative_rule_between_rows(rule: NegativeRule) -> None:
+    from lib.qa.defaults import default_model
+    from lib.qa.pict import from_pict
+
+    model = from_pict(SMALL, default_model())
+    everything, seen = _cancelled_after(10**6)
+    generate(model, negative_rule=rule, progress=everything.progress)
+    for placed in range(1, seen.count(PLACING) + 1):  # a cancel at any row placed, negatives' rows included
+        steps, _ = _cancelled_after(placed)
+        with pytest.raises(Cancelled):
+            generate(model, negative_rule=rule, progress=steps.progress, cancelled=steps.cancelled)

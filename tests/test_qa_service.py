@@ -94,9 +94,15 @@ def test_generated_bundle_and_its_texts(service: QAService) -> None:
     model = service.import_pict(SMALL, service.default_model())
     generated = service.generate(model)
     assert generated.allpairspy.cases == 4 and generated.allpairspy.coverage.percent == 100.0
+    assert generated.allpairspy_coverage_text.endswith("negatives beside valid values: 0 / 2")
     assert generated.matches(model) and "save_card: true, false" in generated.model_pict
     assert not generated.matches(dataclasses.replace(model, base={}))
-    assert generated.coverage_text == "pairs covered / possible after constraints: 4 / 4 (100 %)"
+    assert generated.coverage_text == ("pairs covered / possible after constraints: 4 / 4 (100 %) in cases without a "
+                                       "negative; negatives beside valid values: 1 / 2 (smallest: each negative once)")
+    pict = service.generate(model, negative_rule="pict")
+    assert pict.coverage_text.endswith("negatives beside valid values: 2 / 2 (pict: each negative beside every valid "
+                                       "value, every t-1 of them at strength t)")
+    assert sorted(c.labels["save_card"] for c in pict.suite.cases if c.negative_path) == ["false", "true"]
     assert {c.expected for c in generated.suite.cases} == {"accepted", "refused: transaction.currency"}
     assert set(generated.suite.cases[0].labels) == {"transaction.currency", "save_card"}
     with pytest.raises(QAError, match="no dimension is enabled"):
@@ -122,6 +128,8 @@ def test_coverage_and_progress_texts() -> None:
     assert coverage_text(Coverage(2, 1279, 1279, 100.0)) == "pairs covered / possible after constraints: 1,279 / 1,279 (100 %)"
     assert "triples" in coverage_text(Coverage(3, 1, 2, 50.0)) and "(50 %)" in coverage_text(Coverage(3, 1, 2, 50.0))
     assert coverage_text(None) == "coverage not measured"
+    # cases made elsewhere (allpairspy's): no rule of ours placed their negatives, so none is named
+    assert coverage_text(Coverage(2, 4, 4, 100.0, None, 0, 2)).endswith("negatives beside valid values: 0 / 2")
     running = RunProgress(done=30, total=90, surprises=2, rate_per_s=10.0, eta_s=6.0, status="running")
     assert running.text == "30 / 90 cases · 2 surprise(s) · 6 s left · running"
     assert running.fraction == pytest.approx(1 / 3)

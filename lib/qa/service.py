@@ -35,6 +35,7 @@ from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, full_product_size, genera
 from lib.qa.generation_jobs import Job
 from lib.qa.interface import RunRecords, RunWriter
 from lib.qa.model import Model
+from lib.qa.negatives import NEGATIVE_RULES, NegativeRule
 from lib.qa.pict import from_pict, to_pict
 from lib.qa.results import (
     SURPRISE,
@@ -49,15 +50,17 @@ from lib.qa.results import (
     ValueRate,
 )
 from lib.qa.runner import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, MIN_CONCURRENCY, TARGETS, ClientFactory
+from lib.qa.seeds import Seed, read_seeds, saved_seeds
 from lib.qa.steps import NO_STEPS, Steps
 from lib.qa.store import RERUN_ALL, RERUN_SURPRISES, RUNNING, Origin, RunStore
 from lib.qa.suite import Disagreement, Suite, coverage_text, disagreements
 from lib.sessions.service import SessionsService
 
 __all__ = [
-    "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "RERUN_ALL", "RERUN_SURPRISES", "SURPRISE",
-    "CaseCall", "CaseDifference", "CaseRow", "Comparison", "DimensionRow", "Disagreement", "FullProduct", "Generated",
-    "GenerationJob", "Model", "Outcome", "QAError", "QAService", "RunInfo", "RunProgress", "RunSummary", "ValueRate",
+    "DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "MIN_CONCURRENCY", "NEGATIVE_RULES", "RERUN_ALL", "RERUN_SURPRISES",
+    "SURPRISE", "CaseCall", "CaseDifference", "CaseRow", "Comparison", "DimensionRow", "Disagreement", "FullProduct",
+    "Generated", "GenerationJob", "Model", "NegativeRule", "Outcome", "QAError", "QAService", "RunInfo", "RunProgress",
+    "RunSummary", "Seed", "ValueRate",
 ]
 
 Strength = int | Literal["full"]
@@ -168,25 +171,29 @@ class QAService:
         return FullProduct(full_product_size(model, fields))
 
     def generate(self, model: Model, *, strength: Strength = 2, seed: int = 0, full_dims: Sequence[str] | None = None,
-                 confirm: bool = False, steps: Steps = NO_STEPS) -> Generated:
+                 confirm: bool = False, negative_rule: NegativeRule = "smallest", seeds: Sequence[Seed] = (),
+                 steps: Steps = NO_STEPS) -> Generated:
         """The suite (see :func:`lib.qa.generate.generate`) with allpairspy's count and coverage beside it;
         ``steps`` reports both computations' progress and stops them on a cancel."""
         try:
             suite = generate(model, strength=strength, seed=seed, full_dims=full_dims, confirm=confirm,
-                             progress=steps.progress, cancelled=steps.cancelled)
+                             negative_rule=negative_rule, seeds=seeds, progress=steps.progress,
+                             cancelled=steps.cancelled)
         except ValueError as exc:
             raise QAError(str(exc)) from None
         yardstick = allpairs.measure(model, progress=steps.progress, cancelled=steps.cancelled)
         return Generated(suite, model.to_json(), to_pict(model), yardstick)
 
     def start_generation(self, model: Model, *, strength: Strength = 2, seed: int = 0,
-                         full_dims: Sequence[str] | None = None, confirm: bool = False) -> GenerationJob:
+                         full_dims: Sequence[str] | None = None, confirm: bool = False,
+                         negative_rule: NegativeRule = "smallest", seeds: Sequence[Seed] = ()) -> GenerationJob:
         """:meth:`generate` in a background thread, so a big suite blocks no page: the job at once, its
         progress while it goes (poll it with ``watch``, or it stops after :data:`ABANDON_GENERATION_S`),
         then the suite, or the refusal as its error, or nothing once cancelled."""
+        seeds = list(seeds)
         return Job(lambda steps: self.generate(model, strength=strength, seed=seed, full_dims=full_dims,
-                                               confirm=confirm, steps=steps), name="qa-generate",
-                   abandon_after_s=ABANDON_GENERATION_S)
+                                               confirm=confirm, negative_rule=negative_rule, seeds=seeds,
+                                               steps=steps), name="qa-generate", abandon_after_s=ABANDON_GENERATION_S)
 
     def disagreements(self, generated: Generated) -> list[Disagreement]:
         """Before running: the values where the tester's marks and the contract's verdict differ
@@ -289,3 +296,32 @@ class QAService:
 
     def export_json(self, run_id: str, who: Identity) -> bytes:
         return export.export_json(self._runs, run_id, mask=who.masks_personal_data)
+
+    # --- required rows and extending a saved suite --------------------------------------------
+    def read_seeds(self, text: str, model: Model) -> list[Seed]:
+        """The rows QA requires in every suite (PICT's seeding file, :mod:`lib.qa.seeds`), or
+        QAError naming the line and the reason."""
+        try:
+            return read_seeds(text, model)
+        except ValueError as exc:
+            raise QAError(f"required rows {exc}") from None
+
+    def extend(self, run_id: str, model: Model, *, strength: Strength = 2, seed: int = 0,
+               negative_rule: NegativeRule = "smallest", steps: Steps = NO_STEPS) -> Generated:
+        """The saved run's cases kept (as far as ``model`` still has their values) and only the
+        cases ``model``'s new fields and values need added after them."""
+        return self.generate(model, strength=strength, seed=seed, negative_rule=negative_rule,
+                             seeds=self._saved_seeds(run_id, model), steps=steps)
+
+    def start_extension(self, run_id: str, model: Model, *, strength: Strength = 2, seed: int = 0,
+                        negative_rule: NegativeRule = "smallest") -> GenerationJob:
+        """:meth:`extend` as a background job (:meth:`start_generation`); a run with no saved cases is
+        refused here, before any job starts."""
+        return self.start_generation(model, strength=strength, seed=seed, negative_rule=negative_rule,
+                                     seeds=self._saved_seeds(run_id, model))
+
+    def _saved_seeds(self, run_id: str, model: Model) -> list[Seed]:
+        labels = [case.labels for case in self._runs.cases(run_id)]
+        if not labels:
+            raise QAError(f"run {run_id} has no saved cases to extend")
+        return saved_seeds(labels, model)

@@ -45,21 +45,34 @@ class Case:
 
 @dataclass(frozen=True)
 class Coverage:
-    """t-tuples of non-negative values the suite contains, of those the constraints allow."""
+    """t-tuples of non-negative values the suite's cases without a negative contain (a refused
+    request exercises nothing else), of those the constraints allow; and the negative pairs (a
+    negative beside a valid value of another field) its refused cases hold, of those allowed,
+    under the rule that placed the negatives (``smallest``, ``pict``, or None: cases made elsewhere)."""
 
     strength: int
     covered: int
     possible: int
     percent: float
+    negative_rule: str | None = None
+    negative_pairs: int = 0
+    negative_pairs_possible: int = 0
 
 
 def coverage_text(coverage: Coverage | None) -> str:
-    """``pairs covered / possible after constraints: 1,279 / 1,279 (100 %)``."""
+    """``pairs covered / possible after constraints: 1,279 / 1,279 (100 %) in cases without a negative;
+    negatives beside valid values: 45 / 1,178 (smallest: each negative once)``."""
     if coverage is None:
         return "coverage not measured"
     name = {2: "pairs", 3: "triples"}.get(coverage.strength, f"{coverage.strength}-tuples")
-    return (f"{name} covered / possible after constraints: {coverage.covered:,} / {coverage.possible:,} "
+    text = (f"{name} covered / possible after constraints: {coverage.covered:,} / {coverage.possible:,} "
             f"({coverage.percent:.4g} %)")
+    if not coverage.negative_pairs_possible:
+        return text
+    rule = {"pict": " (pict: each negative beside every valid value, every t-1 of them at strength t)",
+            "smallest": " (smallest: each negative once)"}.get(coverage.negative_rule or "", "")
+    return (f"{text} in cases without a negative; negatives beside valid values: {coverage.negative_pairs:,} / "
+            f"{coverage.negative_pairs_possible:,}{rule}")
 
 
 @dataclass(frozen=True)
