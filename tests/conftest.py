@@ -122,6 +122,15 @@ REPO = Path(__file__).resolve().parent.parent
 # One signed-in person per role, and one without any, as [access] in ``signed_in`` grants them.
 USERS = {"finance": "fin@example.com", "qa": "tess@qa.example.com", "auditor": "aud@example.com",
          "admin": "admin@example.com", None: "nobody@example.com"}
+# The roles of USERS as the secrets file grants them (every test that signs people in uses it).
+ACCESS_SECRETS = """
+[access]
+finance = ["fin@example.com"]
+qa = ["*@qa.example.com"]
+auditor = ["aud@example.com"]
+admin = ["admin@example.com"]
+contact = "ops-admins@example.com"
+"""
 AUTH_SECRETS = """
 [auth]
 redirect_uri = "http://localhost:8501/oauth2callback"
@@ -130,14 +139,7 @@ client_id = "ops-console-test"
 client_secret = "not-a-secret"
 # Nothing listens here: sign-in is never completed in tests (AppTest's at.user stands for it).
 server_metadata_url = "http://127.0.0.1:9/.well-known/openid-configuration"
-
-[access]
-finance = ["fin@example.com"]
-qa = ["*@qa.example.com"]
-auditor = ["aud@example.com"]
-admin = ["admin@example.com"]
-contact = "ops-admins@example.com"
-"""
+""" + ACCESS_SECRETS
 
 
 ConfigureEnvironment = Callable[..., None]

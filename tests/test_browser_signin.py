@@ -28,6 +28,7 @@ from tests.browser_support import (
     streamlit_app,
     wait_for_run,
 )
+from tests.conftest import ACCESS_SECRETS
 from tests.net import free_port
 from tests.oidc_provider import Provider, oidc_provider
 
@@ -55,14 +56,7 @@ client_id = "ops-console-browser-test"
 client_secret = "browser-test-secret"
 server_metadata_url = "{metadata}"
 {auth_extra}
-
-[access]
-finance = ["fin@example.com"]
-qa = ["*@qa.example.com"]
-auditor = ["aud@example.com"]
-admin = ["admin@example.com"]
-contact = "ops-admins@example.com"
-"""
+""" + ACCESS_SECRETS
 
 
 @pytest.fixture(scope="module")

@@ -67,6 +67,7 @@ class _Cover:
                 if space.completable(row_of(space.n, dims, values))
             }
         self.possible = {(dims, values) for dims, found in self.uncovered.items() for values in found}
+        self.locked: dict[int, set[int]] = {}  # id of a row → the fields no patch may change in it
         self.sets_of = {d: [k for k in self.uncovered if d in k] for d in range(space.n)}
         # each dimension set's values read from a complete row at C speed (itemgetter of one index gives no tuple)
         self.getters: dict[tuple[int, ...], Callable[[Row], tuple[int, ...]]] = {
@@ -158,7 +159,7 @@ class _Cover:
                 continue
             changed = [d for d, v in changes.items() if row[d] != v]
             trial = [changes.get(d, v) for d, v in enumerate(row)]
-            if not changed or not space.holds(trial):
+            if not changed or not space.holds(trial) or self.locked.get(id(row), set()).intersection(changed):
                 continue
             lost = partial(self.tuples, row) if adds_negative else partial(self._through, row, changed)
             if all(self.counts[t] > 1 for t in lost()):
@@ -272,6 +273,9 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
         raise ValueError("a required row has two negatives or values the constraints allow in no case")
     starts = required + starts
     rows = [cover.add(start) for start in steps.over(PLACING, starts, len(starts))]
+    # What a required row or a full product's start fixed stays: later patches change other fields only.
+    cover.locked = {id(row): {d for d, v in enumerate(start) if v is not None} for row, start in zip(rows, starts,
+                                                                                                    strict=True)}
     cover.complete(rows, steps)
     if negative_rule == "pict":
         negatives.place_pict(space, rows, rng, t, steps, PLACING)

@@ -355,13 +355,18 @@ RECONCILE_EVERY_S = 30.0  # a payment whose webhook never came is known within a
 def reconcile_every_s() -> float:
     """Seconds between the server's sweeps for expired sessions' payments (``OPS_RECONCILE_EVERY_S``,
     30). Each expired session is looked up once, so a short period costs little."""
-    raw = os.environ.get("OPS_RECONCILE_EVERY_S", "").strip()
+    return _positive_number("OPS_RECONCILE_EVERY_S", RECONCILE_EVERY_S, "seconds")
+
+
+def _positive_number(name: str, default: float, unit: str) -> float:
+    """The environment variable ``name`` as a number of ``unit`` above 0 (``default`` when unset)."""
+    raw = os.environ.get(name, "").strip()
     try:
-        value = float(raw) if raw else RECONCILE_EVERY_S
+        value = float(raw) if raw else default
     except ValueError:
-        raise ConfigError(f"OPS_RECONCILE_EVERY_S must be a number of seconds, got {raw!r}") from None
+        raise ConfigError(f"{name} must be a number of {unit}, got {raw!r}") from None
     if not value > 0:
-        raise ConfigError(f"OPS_RECONCILE_EVERY_S must be more than 0 seconds, got {raw!r}")
+        raise ConfigError(f"{name} must be more than 0 {unit}, got {raw!r}")
     return value
 
 
@@ -370,11 +375,4 @@ SIGNIN_IDLE_HOURS = 8.0  # a sign-in unused this long ends: a forgotten browser 
 
 def signin_idle_hours() -> float:
     """Hours without a page request after which a sign-in ends (``OPS_SIGNIN_IDLE_HOURS``, 8)."""
-    raw = os.environ.get("OPS_SIGNIN_IDLE_HOURS", "").strip()
-    try:
-        value = float(raw) if raw else SIGNIN_IDLE_HOURS
-    except ValueError:
-        raise ConfigError(f"OPS_SIGNIN_IDLE_HOURS must be a number of hours, got {raw!r}") from None
-    if not value > 0:
-        raise ConfigError(f"OPS_SIGNIN_IDLE_HOURS must be more than 0 hours, got {raw!r}")
-    return value
+    return _positive_number("OPS_SIGNIN_IDLE_HOURS", SIGNIN_IDLE_HOURS, "hours")
