@@ -10,6 +10,7 @@ covers the whole model at one strength), and the functions ``ISNEGATIVE``/``ISPO
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lib.qa.constraints import RELATIONS, Constraint, Expr, Literal, Logic, Not, Term
@@ -178,18 +179,18 @@ class _Parser:
         return Constraint(then)
 
     def predicate(self) -> Expr:
-        items = [self.conjunction()]
-        while self.at("OR"):
-            self.take(text="OR")
-            items.append(self.conjunction())
-        return items[0] if len(items) == 1 else Logic("OR", tuple(items))
+        return self.joined("OR", self.conjunction)
 
     def conjunction(self) -> Expr:
-        items = [self.clause()]
-        while self.at("AND"):
-            self.take(text="AND")
-            items.append(self.clause())
-        return items[0] if len(items) == 1 else Logic("AND", tuple(items))
+        return self.joined("AND", self.clause)
+
+    def joined(self, word: str, part: Callable[[], Expr]) -> Expr:
+        """``part`` once, or several joined by ``word`` (AND binds tighter: it is OR's part)."""
+        items = [part()]
+        while self.at(word):
+            self.take(text=word)
+            items.append(part())
+        return items[0] if len(items) == 1 else Logic(word, tuple(items))
 
     def clause(self) -> Expr:
         if self.at("NOT"):
