@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from lib.common import jsonutil
 from lib.qa.constraints import RELATIONS, Constraint, Expr, Judge, Literal, Logic, Not, Term, literal, numeric
 from lib.qa.defaults import default_model
-from lib.qa.model import Dimension, Model, build_payload
+from lib.qa.model import Dimension, Model, SubModel, build_payload
 from lib.qa.pict import from_pict, to_pict
 from lib.qa.pict_syntax import parse
 from lib.qa.values import BASE, NOT_SENT, Value, parse_label, token
@@ -80,7 +80,13 @@ def models(draw: st.DrawFn, values: st.SearchStrategy = SIMPLE, max_dims: int = 
         then = draw(expressions(comparable))
         when = draw(st.none() | expressions(comparable))
         constraints.append(Constraint(then, when, draw(st.none() | expressions(comparable)) if when else None))
-    return Model(dimensions, constraints, {"transaction": {"order_id": "qa", "amount": Decimal(1), "currency": "gbp"}})
+    enabled = [d.path for d in dimensions if d.enabled]
+    submodels = []
+    for _ in range(draw(st.integers(0, 2)) if len(enabled) >= 2 else 0):
+        paths = draw(st.lists(st.sampled_from(enabled), min_size=2, max_size=len(enabled), unique=True))
+        submodels.append(SubModel(tuple(paths), draw(st.none() | st.integers(1, len(paths)))))
+    return Model(dimensions, constraints, {"transaction": {"order_id": "qa", "amount": Decimal(1), "currency": "gbp"}},
+                 submodels)
 
 
 # ---- values, payloads, constraints ----------------------------------------------------------------

@@ -14,7 +14,7 @@ import pytest
 from lib.qa.constraints import Constraint, Judge, Literal, Logic, Not, Term
 from lib.qa.defaults import default_model
 from lib.qa.generate import generate
-from lib.qa.model import Dimension, Model
+from lib.qa.model import Dimension, Model, SubModel
 from lib.qa.pict import from_pict, to_pict
 from lib.qa.pict_syntax import parse, parse_constraints
 from lib.qa.values import NOT_SENT, Value
@@ -205,8 +205,14 @@ def test_the_docs_dummy_value_technique_with_if_then_else() -> None:
 @pytest.mark.parametrize(("text", "reason"), [
     # doc/pict.md, "Re-using Parameter Definitions"
     ("OS_1:   Win7, Win8, Win10\nOS_2:   <OS_1>\n", "line 2: OS_2: parameter references (<OS_1>) are not supported"),
-    # doc/pict.md, "Sub-Models"
-    ("PLATFORM:  x86, x64, arm\nCPUS:      1, 2, 4\n\n{ PLATFORM, CPUS } @ 2\n", "line 4: sub-models ({A, B} @ n) are not"),
+    # doc/pict.md, "Sub-Models": note 2, the order cannot exceed the sub-model's parameters
+    ("PLATFORM:  x86, x64, arm\nCPUS:      1, 2, 4\n\n{ PLATFORM, CPUS } @ 3\n",
+     "line 4: sub-model { PLATFORM, CPUS } @ 3: its order must be between 1 and its 2 fields, not 3"),
+    ("PLATFORM: x86, x64\nCPUS: 1, 2\n{ PLATFORM, RAM } @ 2\n", "line 3: sub-model { PLATFORM, RAM } @ 2: RAM is not an enabled"),
+    ("PLATFORM: x86, x64\nCPUS: 1, 2\n{ PLATFORM, CPUS } @ two\n", "line 3: a sub-model's order is a whole number"),
+    ("PLATFORM: x86, x64\nCPUS: 1, 2\n{ PLATFORM, CPUS, PLATFORM }\n", "line 3: sub-model { PLATFORM, CPUS, PLATFORM }: a sub-model names each field once"),
+    ("PLATFORM: x86, x64\n{ PLATFORM, }\n", "line 2: a sub-model lists field names separated by commas"),
+    ("PLATFORM: x86, x64\nCPUS: 1, 2\n{ PLATFORM, CPUS }\nRAM: 1GB\n", "line 4: parameters come before sub-models"),
     # doc/pict.md, "Aliasing"
     ("OS_1:   Win2008, Win2012, Win2016\nSKU_1:  Professional, Server | Datacenter\n",
      "line 2: SKU_1: aliases (Server | Datacenter) are not supported"),
@@ -227,6 +233,18 @@ def test_what_the_model_cannot_hold_is_refused_with_its_line(text: str, reason: 
     assert str(caught.value).startswith(reason)
 
 
+def test_the_docs_sub_model_reads_and_writes_back() -> None:
+    """doc/pict.md, "Sub-Models": its example, and note 3 (no order given: the suite's own)."""
+    text = ("PLATFORM:  x86, x64, arm\nCPUS:      1, 2, 4\nRAM:       1GB, 4GB, 64GB\nHDD:       SCSI, IDE\n"
+            "OS:        Win7, Win8, Win10\nBrowser:   Edge, Opera, Chrome, Firefox\nAPP:       Word, Excel, Powerpoint\n\n"
+            "{ PLATFORM, CPUS, RAM, HDD } @ 2\n{ OS, Browser }\n")
+    model = doc_model(text)
+    assert model.submodels == [SubModel(("PLATFORM", "CPUS", "RAM", "HDD"), 2), SubModel(("OS", "Browser"), None)]
+    assert [m.strength_at(3) for m in model.submodels] == [2, 2]  # never above its number of fields
+    round_trips(model)
+    assert "{ PLATFORM, CPUS, RAM, HDD } @ 2\n{ OS, Browser }\n" in to_pict(model)
+
+
 def test_the_every_construct_fixture_reads_writes_and_reads_back_the_same() -> None:
     model = from_pict(FIXTURE.read_text(encoding="utf-8"), default_model())
     round_trips(model)
@@ -234,6 +252,7 @@ def test_the_every_construct_fixture_reads_writes_and_reads_back_the_same() -> N
     assert model.dimension("customer.reference").values == [Value("qa"), Value("a,b"), Value(Decimal(7)), Value(NOT_SENT)]
     assert model.dimension("save_card").values[:2] == [Value(True), Value(False)]
     assert len(model.constraints) == 8 and model.constraints[0].otherwise is not None
+    assert model.submodels == [SubModel(("tds.is_active", "tds.challenge_preference", "transaction.currency"), 3)]
     ops = {term.op for c in model.constraints for term in c.terms()}
     assert ops == {"=", "<>", ">", ">=", "<", "<=", "IN", "LIKE"}
     assert any(isinstance(term.operand, str) for c in model.constraints for term in c.terms())

@@ -82,6 +82,22 @@ def test_a_bad_constraint_names_its_line(service: QAService, text: str, message:
         service.edit_model(model, records(service, model), text)
 
 
+@pytest.mark.parametrize("text, message", [
+    ("{ tds.is_active, tds.challenge_preference } @ 3",
+     r"sub-model line 1: sub-model \{ tds.is_active, tds.challenge_preference \} @ 3: its order must be between 1"),
+    ("\n{ tds.is_active, customer.reference }", "sub-model line 2: .* customer.reference is not an enabled field"),
+    ("tds.is_active, tds.challenge_preference", "sub-model line 1: expected a sub-model"),
+])
+def test_a_bad_sub_model_names_its_line_and_a_good_one_is_kept(service: QAService, text: str, message: str) -> None:
+    model = service.default_model()
+    with pytest.raises(QAError, match=message):
+        service.edit_model(model, records(service, model), "", text)
+    good = "# 3-D Secure 3-way\n{ tds.is_active, tds.challenge_preference, tds.challenge_window_size } @ 3"
+    edited = service.edit_model(model, records(service, model), "", good)
+    assert service.submodel_text(edited) == "{ tds.is_active, tds.challenge_preference, tds.challenge_window_size } @ 3"
+    assert service.import_pict(service.export_pict(edited), edited) == edited
+
+
 def test_import_pict_names_the_line_and_export_reads_back(service: QAService) -> None:
     with pytest.raises(QAError, match="PICT line 2: unknown field 'nope'"):
         service.import_pict("save_card: true, false\nnope: 1\n", service.default_model())

@@ -1,4 +1,4 @@
-"""The QA explorer's model tab: the dimension table, the constraint lines and the PICT import/export.
+"""The QA explorer's model tab: the dimension table, the constraint and sub-model lines, the PICT import/export.
 
 Owns the model's session-state keys. The last applied model (``MODEL``) is what the table and
 the texts start from; applying another one bumps ``VERSION``, which gives the table a new key so
@@ -18,6 +18,7 @@ from ui.text import md
 MODEL = "qa_model"
 VERSION = "qa_model_version"
 CONSTRAINTS = "qa_constraints"
+SUBMODELS = "qa_submodels"
 PICT_TEXT = "qa_pict_text"
 PICT_ERROR = "qa_pict_error"
 
@@ -28,6 +29,7 @@ def load_model(service: QAService, model: Model) -> None:
     ss[MODEL] = model
     ss[VERSION] = ss.get(VERSION, 0) + 1
     ss[CONSTRAINTS] = service.constraint_text(model)
+    ss[SUBMODELS] = service.submodel_text(model)
     ss[PICT_TEXT] = service.export_pict(model)
 
 
@@ -57,13 +59,17 @@ def show(service: QAService) -> Model | QAError:
                        "values": st.column_config.TextColumn("values", width="large")})
     st.text_area("Constraints (PICT lines)", key=CONSTRAINTS, height=100,
                  placeholder='IF [tds.is_active] = "false" THEN [tds.challenge_preference] = "<not sent>";')
+    st.text_area("Sub-models (PICT lines)", key=SUBMODELS, height=68,
+                 placeholder="{ tds.is_active, tds.challenge_preference, tds.challenge_window_size } @ 3",
+                 help="Fields whose combinations every suite covers at the order given, on top of the suite's "
+                      "own coverage of all fields: 3-way over the 3-D Secure fields, pairwise elsewhere.")
     model: Model | QAError
     try:
         # The editor's columns are the row fields' names: str keys, which pandas types as Hashable.
         records = [{str(column): value for column, value in row.items()} for row in table.to_dict("records")]
-        model = service.edit_model(ss[MODEL], records, ss.get(CONSTRAINTS, ""))
+        model = service.edit_model(ss[MODEL], records, ss.get(CONSTRAINTS, ""), ss.get(SUBMODELS, ""))
         st.caption(f"{len(model.enabled())} of {len(model.dimensions)} fields enabled · "
-                   f"{len(model.constraints)} constraint(s)")
+                   f"{len(model.constraints)} constraint(s) · {len(model.submodels)} sub-model(s)")
     except QAError as exc:
         model = exc
         st.error(f"The model is not usable yet: {md(exc)}", icon="✋")

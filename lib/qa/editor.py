@@ -1,7 +1,8 @@
-"""The model as the explorer's table and constraint text, and read back from what a person typed.
+"""The model as the explorer's table, constraint and sub-model texts, and read back from what a person typed.
 
-Every problem comes out as one ValueError naming the field (``transaction.amount: …``) or the
-constraint line (``constraint line 2: …``), so the page shows it and keeps what was typed.
+Every problem comes out as one ValueError naming the field (``transaction.amount: …``), the
+constraint line (``constraint line 2: …``) or the sub-model line (``sub-model line 1: …``), so
+the page shows it and keeps what was typed.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lib.qa.model import Dimension, Model, check_values
-from lib.qa.pict import read_constraints
+from lib.qa.pict import read_constraints, read_submodels
 from lib.qa.values import Value, read_values
 
 
@@ -40,6 +41,11 @@ def constraint_text(model: Model) -> str:
     return "\n".join(c.pict for c in model.constraints)
 
 
+def submodel_text(model: Model) -> str:
+    """The model's sub-models as PICT lines (the PICT export's sub-model part)."""
+    return "\n".join(m.pict for m in model.submodels)
+
+
 def read_cell(path: str, text: str) -> list[Value]:
     """A dimension's values from its table cell; ValueError names the field."""
     try:
@@ -50,8 +56,9 @@ def read_cell(path: str, text: str) -> list[Value]:
     return values
 
 
-def model_from_editor(base: Model, rows: Iterable[DimensionRow], constraints: str) -> Model:
-    """The model the table and the constraint lines describe, over ``base``'s fields and payload."""
+def model_from_editor(base: Model, rows: Iterable[DimensionRow], constraints: str, submodels: str = "") -> Model:
+    """The model the table, the constraint lines and the sub-model lines describe, over ``base``'s
+    fields and payload."""
     edited = {row.path: row for row in rows}
     dimensions = [
         Dimension(d.path, read_cell(d.path, edited[d.path].values), edited[d.path].enabled) if d.path in edited else d
@@ -59,6 +66,10 @@ def model_from_editor(base: Model, rows: Iterable[DimensionRow], constraints: st
     ]
     model = Model(dimensions, [], base.base)
     try:
-        return replace(model, constraints=read_constraints(constraints, model))
+        model = replace(model, constraints=read_constraints(constraints, model))
     except ValueError as exc:
         raise ValueError(f"constraint {exc}") from None
+    try:
+        return replace(model, submodels=read_submodels(submodels, model))
+    except ValueError as exc:
+        raise ValueError(f"sub-model {exc}") from None

@@ -1,8 +1,9 @@
 """The QA explorer's model: which request fields vary, over which values, under which constraints.
 
 A model is plain data over :mod:`lib.qa.values`: dimensions (one per request field, switched on
-or off), PICT constraints over them (:mod:`lib.qa.constraints`), and the valid payload every case
-starts from. Where its values come from by default is :mod:`lib.qa.defaults`' business.
+or off), PICT constraints over them (:mod:`lib.qa.constraints`), sub-models (fields whose
+combinations a suite covers at a strength of their own), and the valid payload every case starts
+from. Where its values come from by default is :mod:`lib.qa.defaults`' business.
 """
 from __future__ import annotations
 
@@ -55,12 +56,46 @@ def duplicate(values: Sequence[Value]) -> Value | None:
 
 
 @dataclass(frozen=True)
+class SubModel:
+    """Fields whose value combinations a suite covers at ``strength`` (None: the suite's own), on
+    top of the suite's strength over every field: 3-way over the 3-D Secure fields, pairwise
+    elsewhere. PICT spells it ``{A, B, C} @ 3``."""
+
+    paths: tuple[str, ...]
+    strength: int | None = None
+
+    @property
+    def pict(self) -> str:
+        order = "" if self.strength is None else f" @ {self.strength}"
+        return "{ " + ", ".join(self.paths) + " }" + order
+
+    def strength_at(self, suite_strength: int) -> int:
+        """The strength it is covered at inside a suite of ``suite_strength`` (never above its size)."""
+        return min(len(self.paths), suite_strength if self.strength is None else self.strength)
+
+
+def check_submodel(submodel: SubModel, enabled: Sequence[str]) -> None:
+    """PICT's rules for a sub-model: at least two fields, each enabled and named once, an order
+    between 1 and the number of its fields. ValueError with the reason."""
+    if len(submodel.paths) < 2:
+        raise ValueError("a sub-model groups at least two fields")
+    for path in submodel.paths:
+        if path not in enabled:
+            raise ValueError(f"{path} is not an enabled field of the model")
+    if len(set(submodel.paths)) != len(submodel.paths):
+        raise ValueError("a sub-model names each field once")
+    if submodel.strength is not None and not 1 <= submodel.strength <= len(submodel.paths):
+        raise ValueError(f"its order must be between 1 and its {len(submodel.paths)} fields, not {submodel.strength}")
+
+
+@dataclass(frozen=True)
 class Model:
-    """Dimensions (enabled or not), constraints, and the valid payload every case starts from."""
+    """Dimensions (enabled or not), constraints, sub-models, and the valid payload every case starts from."""
 
     dimensions: list[Dimension]
     constraints: list[Constraint] = field(default_factory=list)
     base: dict[str, Any] = field(default_factory=dict)
+    submodels: list[SubModel] = field(default_factory=list)
 
     def enabled(self) -> list[Dimension]:
         return [dimension for dimension in self.dimensions if dimension.enabled]
@@ -78,18 +113,21 @@ class Model:
                 {"path": d.path, "enabled": d.enabled, "values": [v.label for v in d.values]} for d in self.dimensions
             ],
             "constraints": [c.pict for c in self.constraints],
+            "submodels": [{"paths": list(m.paths), "strength": m.strength} for m in self.submodels],
             "base": self.base,
         })
 
     @classmethod
     def from_json(cls, text: str) -> Model:
-        """Inverse of :meth:`to_json`; ValueError when the text is not such a model."""
+        """Inverse of :meth:`to_json` (a model saved before sub-models has none); ValueError when
+        the text is not such a model."""
         try:
             data = jsonutil.loads(text)
             dimensions = [Dimension(d["path"], [parse_label(label) for label in d["values"]], bool(d["enabled"]))
                           for d in data["dimensions"]]
             values = {d.path: d.values for d in dimensions}
-            return cls(dimensions, [_saved_constraint(c, values) for c in data["constraints"]], data["base"])
+            submodels = [SubModel(tuple(m["paths"]), m["strength"]) for m in data.get("submodels", [])]
+            return cls(dimensions, [_saved_constraint(c, values) for c in data["constraints"]], data["base"], submodels)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a saved QA model: {exc!r}") from None
 

@@ -2,10 +2,12 @@
 
 Parameter lines list the enabled dimensions, each value spelled by its field's type
 (:mod:`lib.qa.spelling`: ``card+apple_pay`` is a list in ``payment_methods``, ``true`` a boolean
-in ``save_card``); the constraints follow in PICT's grammar (:mod:`lib.qa.constraints`). Reading
+in ``save_card``); the sub-models follow (``{A, B, C} @ 3``), then the constraints in PICT's
+grammar (:mod:`lib.qa.constraints`). Reading
 takes what PICT takes (:mod:`lib.qa.pict_syntax`) and refuses, with the line and the reason, what
 the model cannot hold or PICT would refuse: an unknown field, a value its field cannot read, a
-number compared with a text field, a constraint naming a value its field does not have. Fields a
+number compared with a text field, a constraint naming a value its field does not have, a
+sub-model naming a field the text does not list or an order above its number of fields. Fields a
 text leaves out keep the base model's values, switched off.
 """
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 import copy
 
 from lib.qa.constraints import Constraint, Judge, Literal
-from lib.qa.model import Dimension, Model, check_values
-from lib.qa.pict_syntax import Parameter, PictError, parse, parse_constraints
+from lib.qa.model import Dimension, Model, SubModel, check_submodel, check_values
+from lib.qa.pict_syntax import Parameter, PictError, RawSubModel, parse, parse_constraints, parse_submodel
 from lib.qa.spelling import kind_of, read, spell
 from lib.qa.values import Value
 
@@ -24,9 +26,12 @@ HEADER = ("# QA model for PICT (compare as pict /c does: letter case counts). Va
 
 
 def to_pict(model: Model) -> str:
-    """Enabled dimensions, then every constraint."""
+    """Enabled dimensions, the sub-models, then every constraint."""
     lines = [HEADER]
     lines += [f"{d.path}: {', '.join(spelled(d.path, v) for v in d.values)}" for d in model.enabled()]
+    if model.submodels:
+        lines.append("")
+    lines += [m.pict for m in model.submodels]
     if model.constraints:
         lines.append("")
     lines += [c.pict for c in model.constraints]
@@ -51,12 +56,34 @@ def from_pict(text: str, base: Model) -> Model:
         listed[parameter.name] = _values(parameter)
     dimensions = [Dimension(d.path, listed.get(d.path, list(d.values)), d.path in listed) for d in base.dimensions]
     model = Model(dimensions, [], copy.deepcopy(base.base))
-    return Model(dimensions, checked(document.constraints, model), model.base)
+    return Model(dimensions, checked(document.constraints, model), model.base,
+                 checked_submodels(document.submodels, model))
 
 
 def read_constraints(text: str, model: Model) -> list[Constraint]:
     """Constraint lines alone (the editor's box), checked against ``model``'s fields and values."""
     return checked(parse_constraints(text), model)
+
+
+def read_submodels(text: str, model: Model) -> list[SubModel]:
+    """Sub-model lines alone (the editor's box), one per line, checked against ``model``'s enabled fields."""
+    lines = [(number, line.strip()) for number, line in enumerate(text.split("\n"), start=1)]
+    return checked_submodels([parse_submodel(number, line) for number, line in lines
+                              if line and not line.startswith("#")], model)
+
+
+def checked_submodels(raw: list[RawSubModel], model: Model) -> list[SubModel]:
+    """The sub-models, once each groups enabled fields as PICT allows."""
+    enabled = [d.path for d in model.enabled()]
+    found = []
+    for written in raw:
+        submodel = SubModel(written.names, written.order)
+        try:
+            check_submodel(submodel, enabled)
+        except ValueError as exc:
+            raise PictError(written.line, f"sub-model {submodel.pict}: {exc}") from None
+        found.append(submodel)
+    return found
 
 
 def _values(parameter: Parameter) -> list[Value]:

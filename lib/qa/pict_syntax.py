@@ -1,11 +1,11 @@
 """PICT model text read as PICT reads it, before anything is known of our fields.
 
-Parameter lines ``name: v1, ~v2`` come first; the first line that reads as a constraint (it starts
-with ``IF``, ``[`` or ``(``) starts the constraints, which may span lines and end with ``;``.
-What the QA model cannot hold is refused with its line and the reason, never read as something
-else: aliases ``a | b`` (one value, several names), weights ``v (3)``, parameter references
-``<name>``, a parameter's own order ``name @ 3`` and sub-models ``{A, B} @ 2`` (the generator
-covers the whole model at one strength), and the functions ``ISNEGATIVE``/``ISPOSITIVE``.
+Parameter lines ``name: v1, ~v2`` come first, then sub-model lines ``{A, B, C} @ 3`` (the order
+may be left out); the first line that reads as a constraint (it starts with ``IF``, ``[`` or
+``(``) starts the constraints, which may span lines and end with ``;``. What the QA model cannot
+hold is refused with its line and the reason, never read as something else: aliases ``a | b``
+(one value, several names), weights ``v (3)``, parameter references ``<name>``, a parameter's own
+order ``name @ 3``, and the functions ``ISNEGATIVE``/``ISPOSITIVE``.
 """
 from __future__ import annotations
 
@@ -33,9 +33,19 @@ class Parameter:
 
 
 @dataclass(frozen=True)
+class RawSubModel:
+    """``{A, B, C} @ 3`` as written: the names and the order (None when left out)."""
+
+    line: int
+    names: tuple[str, ...]
+    order: int | None
+
+
+@dataclass(frozen=True)
 class Document:
     parameters: list[Parameter]
     constraints: list[tuple[int, Constraint]]  # (the line it starts on, the constraint)
+    submodels: list[RawSubModel]
 
 
 class PictError(ValueError):
@@ -46,6 +56,7 @@ class PictError(ValueError):
 
 
 _WEIGHT = re.compile(r"\(\s*[0-9.]+\s*\)$")
+_SUBMODEL = re.compile(r"^\{(?P<names>[^{}]*)\}\s*(?:@\s*(?P<order>\S*))?$")
 _CONSTRAINT_START = re.compile(r"(?i)^(IF\b|\[|\()")
 _TOKEN = re.compile(r"""
     (?P<space>\s+)
@@ -64,20 +75,39 @@ def parse(text: str) -> Document:
     """The parameters and constraints of a PICT model text; PictError at the first thing it cannot hold."""
     lines = text.split("\n")
     parameters: list[Parameter] = []
+    submodels: list[RawSubModel] = []
     for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if _CONSTRAINT_START.match(stripped):
             offset = sum(len(previous) + 1 for previous in lines[:number - 1])
-            return Document(parameters, parse_constraints(text[offset:], first_line=number))
-        if stripped and not stripped.startswith("#"):
+            return Document(parameters, parse_constraints(text[offset:], first_line=number), submodels)
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("{"):
+            submodels.append(parse_submodel(number, stripped))
+        elif submodels:
+            raise PictError(number, "parameters come before sub-models (PICT reads parameters, then sub-models, "
+                                    "then constraints)")
+        else:
             parameters.append(_parameter(number, stripped, {p.name for p in parameters}))
-    return Document(parameters, [])
+    return Document(parameters, [], submodels)
+
+
+def parse_submodel(number: int, line: str) -> RawSubModel:
+    """One ``{A, B, C} @ n`` line (``@ n`` optional)."""
+    match = _SUBMODEL.match(line)
+    if match is None:
+        raise PictError(number, "expected a sub-model '{field, field, ...} @ order'")
+    names = tuple(name.strip() for name in match["names"].split(","))
+    if not all(names):
+        raise PictError(number, "a sub-model lists field names separated by commas (an empty name?)")
+    order = match["order"]
+    if order is not None and not (order.isascii() and order.isdigit() and int(order) > 0):
+        raise PictError(number, f"a sub-model's order is a whole number of at least 1, not {order!r}")
+    return RawSubModel(number, names, int(order) if order is not None else None)
 
 
 def _parameter(number: int, line: str, earlier: set[str]) -> Parameter:
-    if line.startswith("{"):
-        raise PictError(number, "sub-models ({A, B} @ n) are not supported: the generator covers the whole "
-                                "model at one strength")
     name, colon, rest = line.partition(":")
     name = name.strip()
     if not colon or not name:

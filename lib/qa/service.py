@@ -143,10 +143,15 @@ class QAService:
     def constraint_text(self, model: Model) -> str:
         return editor.constraint_text(model)
 
-    def edit_model(self, base: Model, records: Iterable[Mapping[str, Any]], constraints: str) -> Model:
-        """The model the table's records and the constraint lines describe, over ``base``'s fields."""
+    def submodel_text(self, model: Model) -> str:
+        return editor.submodel_text(model)
+
+    def edit_model(self, base: Model, records: Iterable[Mapping[str, Any]], constraints: str,
+                   submodels: str = "") -> Model:
+        """The model the table's records, the constraint lines and the sub-model lines describe,
+        over ``base``'s fields."""
         try:
-            return editor.model_from_editor(base, map(DimensionRow.from_record, records), constraints)
+            return editor.model_from_editor(base, map(DimensionRow.from_record, records), constraints, submodels)
         except ValueError as exc:
             raise QAError(str(exc)) from None
 
