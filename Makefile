@@ -29,8 +29,9 @@ browser:
 		$(SUDO) apt-get install -y -qq chromium fonts-noto-color-emoji; }
 
 ## Run every test, after a lint (real errors, sorted imports, likely bugs, the 3.11 spelling:
-## ruff.toml) and a type check of lib, ui, pages and app.py (lib strict: mypy.ini).
+## ruff.toml) and a type check of lib, ui, pages and app.py (lib strict: mypy.ini). Tests run on
+## every core (pytest-xdist): each test makes its own files and servers on free ports.
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check --quiet app.py lib ui pages tests bench
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
