@@ -27,7 +27,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from sqlite_utils import Database
 
 from lib import settings
 from lib.calllog import checkpoints, evidence, group_commit, markers, summaries
+from lib.calllog.backup import copy_database
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
 from lib.calllog.markers import Marker
 from lib.calllog.progress import Progress, batched
@@ -382,19 +382,5 @@ class CallLog:
 
     def backup(self, dest: str | Path) -> Path:
         """Copy the database with SQLite's online backup (one step: a consistent snapshot while the
-        app keeps writing). Refuses to overwrite: an existing backup is evidence too."""
-        dest = Path(dest).resolve()
-        if dest.exists():
-            raise FileExistsError(f"{dest} already exists")
-        partial = dest.with_name(dest.name + ".partial")
-        partial.unlink(missing_ok=True)
-        target = sqlite3.connect(partial)
-        try:
-            self._db().conn.backup(target)
-        finally:
-            target.close()
-        with partial.open("rb") as f:
-            os.fsync(f.fileno())
-        partial.rename(dest)  # a half-written copy never carries the final name
-        checkpoints.fsync_dir(dest.parent)
-        return dest
+        app keeps writing). Refuses to overwrite: an existing backup is evidence too (``lib.calllog.backup``)."""
+        return copy_database(self._db().conn, dest)
