@@ -13,13 +13,15 @@ goes out, as when each append committed alone. The writer that arrived first aft
 taken leads the next one.
 
 A batch is committed without an fsync only when no write in it asked for one (``durable``).
+Each batch runs inside the queue's ``scope`` (the log's: its summaries written once per batch,
+``lib.calllog.summaries.deferred``), entered after BEGIN and left before COMMIT.
 """
 from __future__ import annotations
 
 import sqlite3
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -30,6 +32,8 @@ from lib.storage.db import immediate
 T = TypeVar("T")
 # This thread's connection to the file, committing with an fsync when asked (``durable``).
 Opener = Callable[[bool], AbstractContextManager[Database]]
+# Work around each batch, inside its transaction (entered after the first write's BEGIN, left before COMMIT).
+Scope = Callable[[Database], AbstractContextManager[None]]
 
 
 @dataclass(eq=False)
@@ -51,8 +55,9 @@ class _Write(Generic[T]):
 class GroupCommit:
     """The queue of writes to one file with one connection setting; shared by the threads of a process."""
 
-    def __init__(self, opener: Opener) -> None:
+    def __init__(self, opener: Opener, scope: Scope = lambda _db: nullcontext()) -> None:
         self._open = opener
+        self._scope = scope
         self._lock = threading.Lock()
         self._waiting: list[_Write[object]] = []
         self._leading = False
@@ -99,7 +104,7 @@ class GroupCommit:
         with self._lock:
             batch, self._waiting = self._waiting, []
         try:
-            with self._open(any(w.durable for w in batch)) as db, immediate(db):
+            with self._open(any(w.durable for w in batch)) as db, immediate(db), self._scope(db):
                 for write in batch:
                     _run_alone(db, write)
         except BaseException as exc:  # noqa: BLE001 - nothing of the batch was committed: each writer hears why
@@ -133,11 +138,12 @@ _committers: dict[tuple[object, ...], GroupCommit] = {}
 _committers_lock = threading.Lock()
 
 
-def committer(key: tuple[object, ...], opener: Opener) -> GroupCommit:
-    """The process's queue for ``key`` (the file and its connection settings), made with ``opener`` once."""
+def committer(key: tuple[object, ...], opener: Opener, scope: Scope = lambda _db: nullcontext()) -> GroupCommit:
+    """The process's queue for ``key`` (the file and its connection settings), made with ``opener``
+    and ``scope`` once."""
     with _committers_lock:
         found = _committers.get(key)
         if found is None:
-            found = _committers[key] = GroupCommit(opener)
+            found = _committers[key] = GroupCommit(opener, scope)
         return found
 

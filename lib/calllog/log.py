@@ -204,9 +204,9 @@ class CallLog:
             values = [fields[name] for name in HASHED_COLUMNS]
             values.append(entry_hash(values))
             db.conn.execute(_INSERT, values)
-            summaries.record(db.conn, fields)
             if then is not None:
                 then(db, fields["seq"])
+            summaries.record(db.conn, fields)  # last: a batch keeps its counts only once nothing can undo it
             return int(fields["seq"])
 
         with self.failures_explained("written"):
@@ -217,7 +217,8 @@ class CallLog:
         appends of other threads, and return its value once committed (fsynced when ``durable``).
         Other writes to the log's file (a QA run's case rows) share the commit instead of paying their own."""
         self._db()  # this thread's connection to the file stays as the log sets it (FULL), whoever commits
-        queue = group_commit.committer((str(self.db_path), self._synchronous, self._busy_timeout_s), self._durability)
+        queue = group_commit.committer((str(self.db_path), self._synchronous, self._busy_timeout_s), self._durability,
+                                       lambda db: summaries.deferred(db.conn))
         return queue.submit(write, durable=durable, timeout_s=self.busy_timeout_s)
 
     def entry(self, seq: int) -> dict[str, Any] | None:
