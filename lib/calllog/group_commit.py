@@ -13,6 +13,11 @@ goes out, as when each append committed alone. The writer that arrived first aft
 taken leads the next one.
 
 A batch is committed without an fsync only when no write in it asked for one (``durable``).
+
+``enqueue`` queues a write without waiting: it rides along with the next batch any thread leads
+(never durable of its own), and whoever wants its outcome calls what ``enqueue`` returned, which
+leads a batch only when none is under way. A QA run's case row thus shares the commit of the
+worker's next request entry instead of paying for one, and waiting for it then costs nothing.
 Each batch runs inside the queue's ``scope`` (the log's: its summaries written once per batch,
 ``lib.calllog.summaries.deferred``), entered after BEGIN and left before COMMIT.
 """
@@ -41,6 +46,7 @@ class _Write(Generic[T]):
     run: Callable[[Database], T]
     durable: bool
     woken: threading.Event = field(default_factory=threading.Event)
+    waited: bool = True  # someone waits on ``woken`` (a ridden write: once its outcome is asked)
     leads: bool = False
     finished: bool = False
     value: T | None = None
@@ -91,12 +97,36 @@ class GroupCommit:
                 self._hand_on()
         return write.outcome()
 
-    def _hand_on(self) -> None:
-        """Wake the first writer that came during the batch to lead the next, or stop leading."""
+    def enqueue(self, run: Callable[[Database], T]) -> Callable[[], T]:
+        """Queue ``run`` for the next batch without waiting or leading; call the result to wait for
+        that batch's commit (leading one if none is under way) and get ``run``'s value or exception."""
+        write: _Write[T] = _Write(run, durable=False, waited=False)
         with self._lock:
-            if self._waiting:
-                self._waiting[0].leads = True
-                self._waiting[0].woken.set()
+            self._waiting.append(write)  # type: ignore[arg-type]
+        return lambda: self._settle(write)
+
+    def _settle(self, write: _Write[T]) -> T:
+        with self._lock:
+            write.waited = True
+            leads = not write.finished and not self._leading
+            self._leading = self._leading or leads
+        if not leads:
+            write.woken.wait()  # its batch's end, or a call to lead the next one
+        if not write.finished:
+            try:
+                self._commit_waiting()
+            finally:
+                self._hand_on()
+        return write.outcome()
+
+    def _hand_on(self) -> None:
+        """Wake the first writer waiting that came during the batch to lead the next, or stop leading
+        (writes left queued with nobody waiting ride along with the next batch anyone leads)."""
+        with self._lock:
+            following = next((w for w in self._waiting if w.waited), None)
+            if following is not None:
+                following.leads = True
+                following.woken.set()
             else:
                 self._leading = False
 

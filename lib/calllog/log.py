@@ -216,10 +216,17 @@ class CallLog:
         """Run ``write(db)`` in the log's next group commit (``lib.calllog.group_commit``), beside the
         appends of other threads, and return its value once committed (fsynced when ``durable``).
         Other writes to the log's file (a QA run's case rows) share the commit instead of paying their own."""
+        return self._queue().submit(write, durable=durable, timeout_s=self.busy_timeout_s)
+
+    def later(self, write: Callable[[Database], T]) -> Callable[[], T]:
+        """Queue ``write`` for the log's next group commit, whoever leads it, without waiting (nor an
+        fsync of its own); call what is returned to wait for that commit and get its value."""
+        return self._queue().enqueue(write)
+
+    def _queue(self) -> group_commit.GroupCommit:
         self._db()  # this thread's connection to the file stays as the log sets it (FULL), whoever commits
-        queue = group_commit.committer((str(self.db_path), self._synchronous, self._busy_timeout_s), self._durability,
-                                       lambda db: summaries.deferred(db.conn))
-        return queue.submit(write, durable=durable, timeout_s=self.busy_timeout_s)
+        return group_commit.committer((str(self.db_path), self._synchronous, self._busy_timeout_s), self._durability,
+                                      lambda db: summaries.deferred(db.conn))
 
     def entry(self, seq: int) -> dict[str, Any] | None:
         """One entry with tags and detail decoded and the amount as a Decimal."""
