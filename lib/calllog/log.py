@@ -46,7 +46,7 @@ from lib.calllog.backup import copy_database
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
 from lib.calllog.markers import Marker
 from lib.calllog.progress import Progress, batched
-from lib.calllog.recipes import CURRENT, RECIPES, recipe_hash
+from lib.calllog.recipes import CURRENT, RECIPES, hasher, recipe_hash
 from lib.calllog.redaction import detail_text
 from lib.calllog.verification import GENESIS_HASH, VerifyResult, check_checkpoints, checkpoint_notes, verify_chain
 from lib.common import jsonutil
@@ -69,6 +69,10 @@ def entry_hash(values: Iterable[Any], version: int = CURRENT) -> str:
     """The hash of one entry from its values in the order of recipe ``version``'s columns
     (``HASHED_COLUMNS`` for the current one; the recipes are in ``lib.calllog.recipes``)."""
     return recipe_hash(dict(zip(RECIPES[version], values, strict=True)), version)
+
+
+# ``entry_hash`` of a new entry's values, by the C encoder ``verify`` walks the chain with (the same bytes).
+_hash_new = hasher(HASHED_COLUMNS, CURRENT)
 
 
 def _decode(row: Sequence[Any]) -> dict[str, Any]:
@@ -202,7 +206,7 @@ class CallLog:
             # The time is taken once the write lock is held, so ts never goes backwards along seq.
             fields["ts"] = utc_text(self._clock())
             values = [fields[name] for name in HASHED_COLUMNS]
-            values.append(entry_hash(values))
+            values.append(_hash_new(values))
             db.conn.execute(_INSERT, values)
             if then is not None:
                 then(db, fields["seq"])
