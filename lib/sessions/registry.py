@@ -80,7 +80,7 @@ def record_created(
 ) -> None:
     """Record a new session as version 1. It expires ``ttl_seconds`` after the create request was
     SENT: the API's clock started no earlier, so the countdown never promises time it will not give."""
-    created_at, params_json = utc_text(sent_at), jsonutil.dumps(params)
+    created_at, params_json, facts = utc_text(sent_at), jsonutil.dumps(params), TransactionFacts.of(params)
     db.conn.execute(
         """INSERT INTO sessions (session_id, environment, order_id, created_by, created_at, expires_at, tags,
             params, amount, currency, version, updates, state, create_seq)
@@ -88,7 +88,7 @@ def record_created(
         (
             session_id, environment, order_id, operator, created_at,
             utc_text(sent_at + timedelta(seconds=ttl_seconds)), json.dumps(list(tags), ensure_ascii=False),
-            params_json, decimal_text(TransactionFacts.of(params).amount), TransactionFacts.of(params).currency,
+            params_json, decimal_text(facts.amount), facts.currency,
             entry_seq,
         ),
     )
