@@ -33,8 +33,19 @@ class UnknownSession(LookupError):
     """The session is not in the registry (it was not created through this console)."""
 
 
+# Scalars of a JSON body, told by their exact type before the Mapping check (an ABC's, slow):
+# most of what a session's parameters hold (bool is not one: True must not equal 1).
+_SCALARS = frozenset({str, int, float, Decimal, type(None)})
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or (type(value) not in _SCALARS and isinstance(value, Mapping))
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equality that does not confuse True with 1 (Python's == does)."""
+    if type(a) is type(b) and type(a) in _SCALARS:
+        return bool(a == b)
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
@@ -53,7 +64,7 @@ def diff_params(before: Mapping[str, Any], after: Mapping[str, Any], _prefix: st
     changes: list[dict[str, Any]] = []
     for key in [*before, *(k for k in after if k not in before)]:
         path, old, new = f"{_prefix}{key}", before.get(key), after.get(key)
-        old_obj, new_obj = isinstance(old, Mapping), isinstance(new, Mapping)
+        old_obj, new_obj = _is_mapping(old), _is_mapping(new)
         if (old_obj or new_obj) and (old_obj or old is None) and (new_obj or new is None):
             nested = diff_params(old or {}, new or {}, f"{path}.")
             if nested:
