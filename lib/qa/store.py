@@ -8,7 +8,7 @@ Why it is built this way:
   progress is an O(1) read that any page, tab or process can poll while the run goes on. That
   write rides along with the call log's next group commit (``lib.calllog.group_commit``), normally
   the one of the worker's next request entry, and asks for no fsync or commit of its own
-  (``queue_case``); the worker waits for it before it takes the case after (by then it is
+  (``queue_case``); the worker waits for it once its next case is answered (by then it is
   committed) and before it ends, so no case row is written after the run's end. The log holds
   every call, and a kill or power cut that loses the last case rows (at most one per worker more
   than before) also ends the run, which is then marked interrupted.
