@@ -239,6 +239,62 @@ def test_an_append_no_batch_takes_within_the_busy_timeout_gives_up_as_locked(tmp
     assert log.append("api_request", operator="ann", environment="sandbox") == 2
 
 
+def side_row(n: int, fail: bool = False) -> Callable[[Any], int]:
+    """A write for ``CallLog.later``: a row of table ``side`` (and then an error when ``fail``)."""
+    def write(db: Any) -> int:
+        db.conn.execute("INSERT INTO side VALUES (?)", (n,))
+        if fail:
+            raise RuntimeError(f"side row {n} failed")
+        return n
+    return write
+
+
+def side_rows(log: CallLog) -> list[int]:
+    """The committed rows of ``side``, read on a connection of its own."""
+    with sqlite3.connect(log.db_path) as other:
+        return [n for (n,) in other.execute("SELECT n FROM side ORDER BY n")]
+
+
+def test_a_queued_write_rides_along_with_the_next_append_and_waiting_for_it_then_costs_no_commit(
+        tmp_path: Path) -> None:
+    log = CallLog(tmp_path / "ops.db")
+    connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
+    queued, failing = log.later(side_row(1)), log.later(side_row(2, fail=True))
+    in_its_transaction: list[int] = []
+    log.append("api_request", operator="ann", environment="sandbox", attempt_id="a",
+               then=lambda db, _seq: in_its_transaction.extend(n for (n,) in db.conn.execute("SELECT n FROM side")))
+    assert in_its_transaction == [1] and side_rows(log) == [1]  # one transaction, the failed write undone alone
+    assert queue_of(log)._waiting == [] and not queue_of(log)._leading
+    assert queued() == 1
+    with pytest.raises(RuntimeError, match="side row 2 failed"):
+        failing()
+    summaries_agree(log)
+
+
+def test_a_queued_write_nobody_else_commits_is_committed_by_waiting_for_it(tmp_path: Path) -> None:
+    log = CallLog(tmp_path / "ops.db")
+    connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
+    queued = log.later(side_row(7))
+    assert queue_of(log)._waiting and not queue_of(log)._leading  # queued, and nobody leads a batch for it
+    assert queued() == 7 and side_rows(log) == [7]
+    assert log.append("api_request", operator="ann", environment="sandbox") == 1
+
+
+def test_a_queued_write_awaited_during_a_batch_is_committed_by_the_next(tmp_path: Path) -> None:
+    log = CallLog(tmp_path / "ops.db")
+    connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
+
+    def queue_and_wait() -> int:  # queued while the leader holds its batch, awaited at once
+        return log.later(side_row(3))()
+
+    batch = Batch(log)
+    batch.run([queue_and_wait, appending(log, 1), appending(log, 2)])
+    assert batch.results[0] == 3 and side_rows(log) == [3]
+    assert sorted(batch.results[n] for n in (1, 2)) == [2, 3]
+    assert queue_of(log)._waiting == [] and not queue_of(log)._leading
+    summaries_agree(log)
+
+
 # A process appending from several threads, printing each seq once its append returned. One thread
 # then appends an entry whose ``then`` announces itself and never returns: that batch is under way
 # (entries written, not committed) when the parent kills the process.

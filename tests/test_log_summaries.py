@@ -120,6 +120,47 @@ def test_summaries_equal_a_recount_and_answer_like_the_entries(steps: list[tuple
         assert in_flight == [r["seq"] for r in queries.page(log.db_path, AuditFilters(outcome="in_flight"), 1, 1000)][::-1]
 
 
+# An entry as the log hands it to ``summaries.record``, with how long after the previous one it came;
+# few values, so entries of one batch often share a row and a histogram bucket.
+entry = st.tuples(st.sampled_from(STEPS), st.sampled_from(("api_request", "api_result", "webhook")),
+                  st.fixed_dictionaries({"environment": st.sampled_from(ENVS), "operator": st.just("ann"),
+                                         "endpoint": st.just(ENDPOINTS[1]), "method": st.just("POST")}),
+                  st.one_of(st.none(), st.fixed_dictionaries({
+                      "outcome": st.sampled_from(OUTCOMES[:2]), "http_status": st.just(201),
+                      "duration_ms": st.sampled_from((None, 0.0, 3.0, 250.0))})), st.integers(0, 5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=st.lists(entry, max_size=40), cuts=st.sets(st.integers(1, 39)))
+def test_counts_added_up_per_batch_equal_a_recount(entries: list[tuple[Any, ...]], cuts: set[int]) -> None:
+    """``deferred`` (a group commit's batch) writes each key once with its batch's sum: the tables
+    must come out as a per-entry recount whatever the entries and however they are cut into batches."""
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = connect(CallLog(Path(tmp) / "ops.db").db_path).conn
+        now, columns = datetime(2026, 3, 1, 23, 58, tzinfo=UTC), ", ".join(summaries.OPEN_COLUMNS)
+        batch: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            with summaries.deferred(conn):
+                for fields in batch:
+                    conn.execute(f"INSERT INTO entries (kind, tags, prev_hash, hash, {columns}) "
+                                 f"VALUES (?, '[]', '', '', {', '.join('?' * len(summaries.OPEN_COLUMNS))})",
+                                 [fields["kind"], *(fields[c] for c in summaries.OPEN_COLUMNS)])
+                    summaries.record(conn, fields)
+            conn.execute("COMMIT")
+            batch.clear()
+
+        for n, (step, kind, values, result, attempt) in enumerate(entries, 1):
+            now += step
+            batch.append({"seq": n, "ts": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "kind": kind, "attempt_id": f"a{attempt}",
+                          **values, **(result or {"outcome": None, "http_status": None, "duration_ms": None})})
+            if n in cuts:
+                flush()
+        flush()
+        assert_summaries_agree(Path(tmp) / "ops.db")
+
+
 @given(st.floats(min_value=1e-9, max_value=1e12))
 def test_every_duration_is_within_1_percent_of_its_bucket(duration: float) -> None:
     assert abs(summaries.bucket_value(summaries.bucket_key(duration)) - duration) <= 0.01 * duration * (1 + 1e-12)

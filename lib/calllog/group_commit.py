@@ -13,13 +13,20 @@ goes out, as when each append committed alone. The writer that arrived first aft
 taken leads the next one.
 
 A batch is committed without an fsync only when no write in it asked for one (``durable``).
+
+``enqueue`` queues a write without waiting: it rides along with the next batch any thread leads
+(never durable of its own), and whoever wants its outcome calls what ``enqueue`` returned, which
+leads a batch only when none is under way. A QA run's case row thus shares the commit of the
+worker's next request entry instead of paying for one, and waiting for it then costs nothing.
+Each batch runs inside the queue's ``scope`` (the log's: its summaries written once per batch,
+``lib.calllog.summaries.deferred``), entered after BEGIN and left before COMMIT.
 """
 from __future__ import annotations
 
 import sqlite3
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -30,6 +37,8 @@ from lib.storage.db import immediate
 T = TypeVar("T")
 # This thread's connection to the file, committing with an fsync when asked (``durable``).
 Opener = Callable[[bool], AbstractContextManager[Database]]
+# Work around each batch, inside its transaction (entered after the first write's BEGIN, left before COMMIT).
+Scope = Callable[[Database], AbstractContextManager[None]]
 
 
 @dataclass(eq=False)
@@ -37,6 +46,7 @@ class _Write(Generic[T]):
     run: Callable[[Database], T]
     durable: bool
     woken: threading.Event = field(default_factory=threading.Event)
+    waited: bool = True  # someone waits on ``woken`` (a ridden write: once its outcome is asked)
     leads: bool = False
     finished: bool = False
     value: T | None = None
@@ -51,8 +61,9 @@ class _Write(Generic[T]):
 class GroupCommit:
     """The queue of writes to one file with one connection setting; shared by the threads of a process."""
 
-    def __init__(self, opener: Opener) -> None:
+    def __init__(self, opener: Opener, scope: Scope = lambda _db: nullcontext()) -> None:
         self._open = opener
+        self._scope = scope
         self._lock = threading.Lock()
         self._waiting: list[_Write[object]] = []
         self._leading = False
@@ -86,12 +97,36 @@ class GroupCommit:
                 self._hand_on()
         return write.outcome()
 
-    def _hand_on(self) -> None:
-        """Wake the first writer that came during the batch to lead the next, or stop leading."""
+    def enqueue(self, run: Callable[[Database], T]) -> Callable[[], T]:
+        """Queue ``run`` for the next batch without waiting or leading; call the result to wait for
+        that batch's commit (leading one if none is under way) and get ``run``'s value or exception."""
+        write: _Write[T] = _Write(run, durable=False, waited=False)
         with self._lock:
-            if self._waiting:
-                self._waiting[0].leads = True
-                self._waiting[0].woken.set()
+            self._waiting.append(write)  # type: ignore[arg-type]
+        return lambda: self._settle(write)
+
+    def _settle(self, write: _Write[T]) -> T:
+        with self._lock:
+            write.waited = True
+            leads = not write.finished and not self._leading
+            self._leading = self._leading or leads
+        if not leads:
+            write.woken.wait()  # its batch's end, or a call to lead the next one
+        if not write.finished:
+            try:
+                self._commit_waiting()
+            finally:
+                self._hand_on()
+        return write.outcome()
+
+    def _hand_on(self) -> None:
+        """Wake the first writer waiting that came during the batch to lead the next, or stop leading
+        (writes left queued with nobody waiting ride along with the next batch anyone leads)."""
+        with self._lock:
+            following = next((w for w in self._waiting if w.waited), None)
+            if following is not None:
+                following.leads = True
+                following.woken.set()
             else:
                 self._leading = False
 
@@ -99,7 +134,7 @@ class GroupCommit:
         with self._lock:
             batch, self._waiting = self._waiting, []
         try:
-            with self._open(any(w.durable for w in batch)) as db, immediate(db):
+            with self._open(any(w.durable for w in batch)) as db, immediate(db), self._scope(db):
                 for write in batch:
                     _run_alone(db, write)
         except BaseException as exc:  # noqa: BLE001 - nothing of the batch was committed: each writer hears why
@@ -133,11 +168,12 @@ _committers: dict[tuple[object, ...], GroupCommit] = {}
 _committers_lock = threading.Lock()
 
 
-def committer(key: tuple[object, ...], opener: Opener) -> GroupCommit:
-    """The process's queue for ``key`` (the file and its connection settings), made with ``opener`` once."""
+def committer(key: tuple[object, ...], opener: Opener, scope: Scope = lambda _db: nullcontext()) -> GroupCommit:
+    """The process's queue for ``key`` (the file and its connection settings), made with ``opener``
+    and ``scope`` once."""
     with _committers_lock:
         found = _committers.get(key)
         if found is None:
-            found = _committers[key] = GroupCommit(opener)
+            found = _committers[key] = GroupCommit(opener, scope)
         return found
 

@@ -27,7 +27,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,10 +42,11 @@ from sqlite_utils import Database
 
 from lib import settings
 from lib.calllog import checkpoints, evidence, group_commit, markers, summaries
+from lib.calllog.backup import copy_database
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
 from lib.calllog.markers import Marker
 from lib.calllog.progress import Progress, batched
-from lib.calllog.recipes import CURRENT, RECIPES, recipe_hash
+from lib.calllog.recipes import CURRENT, RECIPES, hasher, recipe_hash
 from lib.calllog.redaction import detail_text
 from lib.calllog.verification import GENESIS_HASH, VerifyResult, check_checkpoints, checkpoint_notes, verify_chain
 from lib.common import jsonutil
@@ -69,6 +69,10 @@ def entry_hash(values: Iterable[Any], version: int = CURRENT) -> str:
     """The hash of one entry from its values in the order of recipe ``version``'s columns
     (``HASHED_COLUMNS`` for the current one; the recipes are in ``lib.calllog.recipes``)."""
     return recipe_hash(dict(zip(RECIPES[version], values, strict=True)), version)
+
+
+# ``entry_hash`` of a new entry's values, by the C encoder ``verify`` walks the chain with (the same bytes).
+_hash_new = hasher(HASHED_COLUMNS, CURRENT)
 
 
 def _decode(row: Sequence[Any]) -> dict[str, Any]:
@@ -202,11 +206,11 @@ class CallLog:
             # The time is taken once the write lock is held, so ts never goes backwards along seq.
             fields["ts"] = utc_text(self._clock())
             values = [fields[name] for name in HASHED_COLUMNS]
-            values.append(entry_hash(values))
+            values.append(_hash_new(values))
             db.conn.execute(_INSERT, values)
-            summaries.record(db.conn, fields)
             if then is not None:
                 then(db, fields["seq"])
+            summaries.record(db.conn, fields)  # last: a batch keeps its counts only once nothing can undo it
             return int(fields["seq"])
 
         with self.failures_explained("written"):
@@ -216,9 +220,17 @@ class CallLog:
         """Run ``write(db)`` in the log's next group commit (``lib.calllog.group_commit``), beside the
         appends of other threads, and return its value once committed (fsynced when ``durable``).
         Other writes to the log's file (a QA run's case rows) share the commit instead of paying their own."""
+        return self._queue().submit(write, durable=durable, timeout_s=self.busy_timeout_s)
+
+    def later(self, write: Callable[[Database], T]) -> Callable[[], T]:
+        """Queue ``write`` for the log's next group commit, whoever leads it, without waiting (nor an
+        fsync of its own); call what is returned to wait for that commit and get its value."""
+        return self._queue().enqueue(write)
+
+    def _queue(self) -> group_commit.GroupCommit:
         self._db()  # this thread's connection to the file stays as the log sets it (FULL), whoever commits
-        queue = group_commit.committer((str(self.db_path), self._synchronous, self._busy_timeout_s), self._durability)
-        return queue.submit(write, durable=durable, timeout_s=self.busy_timeout_s)
+        return group_commit.committer((str(self.db_path), self._synchronous, self._busy_timeout_s), self._durability,
+                                      lambda db: summaries.deferred(db.conn))
 
     def entry(self, seq: int) -> dict[str, Any] | None:
         """One entry with tags and detail decoded and the amount as a Decimal."""
@@ -382,19 +394,5 @@ class CallLog:
 
     def backup(self, dest: str | Path) -> Path:
         """Copy the database with SQLite's online backup (one step: a consistent snapshot while the
-        app keeps writing). Refuses to overwrite: an existing backup is evidence too."""
-        dest = Path(dest).resolve()
-        if dest.exists():
-            raise FileExistsError(f"{dest} already exists")
-        partial = dest.with_name(dest.name + ".partial")
-        partial.unlink(missing_ok=True)
-        target = sqlite3.connect(partial)
-        try:
-            self._db().conn.backup(target)
-        finally:
-            target.close()
-        with partial.open("rb") as f:
-            os.fsync(f.fileno())
-        partial.rename(dest)  # a half-written copy never carries the final name
-        checkpoints.fsync_dir(dest.parent)
-        return dest
+        app keeps writing). Refuses to overwrite: an existing backup is evidence too (``lib.calllog.backup``)."""
+        return copy_database(self._db().conn, dest)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
@@ -86,11 +87,21 @@ def redact_json_text(text: str) -> str:
     return redact_text(_MEMBER.sub(member, text))
 
 
+# Values kept as they are, told by their exact type before the Mapping check (an ABC's, the slow
+# one): most of what a log entry's detail holds.
+_KEPT = frozenset({int, float, bool, type(None), Decimal})
+
+
 def redact(obj: Any) -> Any:
     """A copy of ``obj`` with secret-named keys' values (any depth, any case) and credentials in
     strings replaced. Any Mapping counts (``requests`` headers are a CaseInsensitiveDict, not a
     dict); it comes back as a plain dict so it can be serialised."""
-    if isinstance(obj, Mapping):
+    kind = type(obj)
+    if kind is str:
+        return redact_text(obj)
+    if kind in _KEPT:
+        return obj
+    if kind is dict or isinstance(obj, Mapping):
         return {k: REDACTED if isinstance(k, str) and is_secret_key(k) else _redact_member(k, v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [redact(v) for v in obj]

@@ -3,7 +3,11 @@ as on 36 thousand: their size follows the number of time buckets, not the number
 
 Why it is built this way:
 - ``record`` runs inside ``CallLog.append``'s transaction, right after the insert, so the tables
-  and ``entries`` commit together (a killed process leaves neither) and never disagree.
+  and ``entries`` commit together (a killed process leaves neither) and never disagree. Inside a
+  group commit (``deferred``: ``lib.calllog.group_commit``) the counts and histograms of the
+  batch's entries are added up first and written once per key at the batch's end, still before
+  its commit: the entries of one batch mostly share their bucket and key, so a batch of n costs
+  about one entry's upserts instead of n.
 - ``open_attempts``: one row per ``api_request`` with no ``api_result`` of its attempt yet (the
   raw anti-join's answer, kept current: the result deletes it). A request killed before its result
   stays open for good: that is the truth ("in flight, or its outcome never recorded").
@@ -36,7 +40,9 @@ from __future__ import annotations
 import math
 import sqlite3
 from array import array
-from collections.abc import Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import groupby, product
 from typing import Any
@@ -86,10 +92,10 @@ TABLES = {
 
 _COUNT_COLS = ", ".join(c for c, _ in COUNT_KEYS)
 _NARROW_COLS = ", ".join(c for c, _ in NARROW_KEYS)
-_UPSERT_COUNT = (f"INSERT INTO entry_counts (grain, start, {_COUNT_COLS}, n) VALUES (?, ?, {', '.join('?' * 7)}, 1) "
-                 "ON CONFLICT DO UPDATE SET n = n + 1")
-_UPSERT_NARROW = (f"INSERT INTO call_counts (grain, start, {_NARROW_COLS}, n) VALUES (?, ?, ?, ?, ?, 1) "
-                  "ON CONFLICT DO UPDATE SET n = n + 1")
+_UPSERT_COUNT = (f"INSERT INTO entry_counts (grain, start, {_COUNT_COLS}, n) VALUES (?, ?, {', '.join('?' * 7)}, ?) "
+                 "ON CONFLICT DO UPDATE SET n = n + excluded.n")
+_UPSERT_NARROW = (f"INSERT INTO call_counts (grain, start, {_NARROW_COLS}, n) VALUES (?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT DO UPDATE SET n = n + excluded.n")
 # Per latency table: reading one row by its key, and writing it back.
 _HISTOGRAM_SQL = {
     table: (f"SELECT low, zeros, counts FROM {table} WHERE grain = ? AND start = ? AND "
@@ -150,26 +156,70 @@ def minute_of(ts: str) -> int:
     return int(datetime.fromisoformat(ts[:16]).replace(tzinfo=UTC).timestamp()) // 60
 
 
-def record(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
-    """Count one just-inserted entry (inside the append's transaction)."""
-    minute = minute_of(entry["ts"])
-    key = [entry[c] if entry[c] is not None else empty for c, empty in COUNT_KEYS]
-    conn.executemany(_UPSERT_COUNT, [(g, minute // g * g, *key) for g in COUNT_GRAINS])
-    narrow = [entry[c] if entry[c] is not None else empty for c, empty in NARROW_KEYS]
-    conn.executemany(_UPSERT_NARROW, [(g, minute // g * g, *narrow) for g in COUNT_GRAINS])
-    kind, attempt_id = entry["kind"], entry["attempt_id"]
-    if entry["outcome"] in FINISHED and entry["duration_ms"] is not None:
-        bucket = bucket_key(entry["duration_ms"])
-        for table, keys in LATENCY_TABLES.items():
+class Tally:
+    """Increments not yet written: counts per table row key, histogram buckets per row key."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[Any, ...]] = Counter()
+        self.narrow: Counter[tuple[Any, ...]] = Counter()
+        self.latency: defaultdict[tuple[str, tuple[Any, ...]], Counter[int]] = defaultdict(Counter)
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        """Count one entry (its row keys at every grain)."""
+        minute = minute_of(entry["ts"])
+        key = [entry[c] if entry[c] is not None else empty for c, empty in COUNT_KEYS]
+        narrow = [entry[c] if entry[c] is not None else empty for c, empty in NARROW_KEYS]
+        for g in COUNT_GRAINS:
+            self.counts[(g, minute // g * g, *key)] += 1
+            self.narrow[(g, minute // g * g, *narrow)] += 1
+        if entry["outcome"] in FINISHED and entry["duration_ms"] is not None:
+            bucket = bucket_key(entry["duration_ms"])
+            for table, keys in LATENCY_TABLES.items():
+                values = [entry[c] if entry[c] is not None else empty for c, empty in keys]
+                for g in LATENCY_GRAINS:
+                    self.latency[(table, (g, minute // g * g, *values))][bucket] += 1
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        """Add everything counted to the tables: one upsert (or histogram row) per key."""
+        conn.executemany(_UPSERT_COUNT, [(*key, n) for key, n in self.counts.items()])
+        conn.executemany(_UPSERT_NARROW, [(*key, n) for key, n in self.narrow.items()])
+        for (table, where_key), buckets in self.latency.items():
             get, put = _HISTOGRAM_SQL[table]
-            for g in LATENCY_GRAINS:
-                where_key = (g, minute // g * g, *[entry[c] if entry[c] is not None else empty for c, empty in keys])
-                row = conn.execute(get, where_key).fetchone()
-                conn.execute(put, (*where_key, *pack([(bucket, 1)], row or (0, 0, b""))))
+            row = conn.execute(get, where_key).fetchone()
+            conn.execute(put, (*where_key, *pack(buckets.items(), row or (0, 0, b""))))
+
+
+# The open batch of each connection inside a group commit (``deferred``); a connection is one thread's.
+_batches: dict[sqlite3.Connection, Tally] = {}
+
+
+@contextmanager
+def deferred(conn: sqlite3.Connection) -> Iterator[None]:
+    """Inside a write transaction: ``record`` adds up counts and histograms, written once at the end
+    (when the block ends without an exception; on one they are dropped with the transaction)."""
+    tally = _batches[conn] = Tally()
+    try:
+        yield
+        tally.write(conn)
+    finally:
+        del _batches[conn]
+
+
+def record(conn: sqlite3.Connection, entry: Mapping[str, Any]) -> None:
+    """Count one just-inserted entry (inside the append's transaction, once nothing else of the
+    append can fail: inside ``deferred`` its counts are kept until the batch ends)."""
+    kind, attempt_id = entry["kind"], entry["attempt_id"]
     if kind == "api_request":
         conn.execute(_OPEN, [entry[c] for c in OPEN_COLUMNS])
     elif kind == "api_result" and attempt_id is not None:
         conn.execute("DELETE FROM open_attempts WHERE attempt_id = ?", (attempt_id,))
+    batch = _batches.get(conn)
+    if batch is not None:
+        batch.add(entry)
+        return
+    alone = Tally()
+    alone.add(entry)
+    alone.write(conn)
 
 
 def _fill(conn: sqlite3.Connection, suffix: str = "") -> None:

@@ -25,7 +25,7 @@ from decimal import Decimal
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from json.encoder import encode_basestring
 from math import isfinite
-from typing import Any
+from typing import Any, cast
 
 MAX_DEPTH = 100
 # Bodies from outside (requests to the sandbox, answers of the API) are wrapped in envelopes
@@ -129,11 +129,10 @@ def _write(value: Any, out: list[str], indent: str | None, level: int) -> None:
         if not isfinite(value):
             raise ValueError(f"{value} is not a JSON number")
         out.append(float.__repr__(value))
-    elif isinstance(value, (Mapping, list, tuple)):
+    elif (mapping := type(value) is dict or isinstance(value, Mapping)) or isinstance(value, (list, tuple)):
         if level >= MAX_DEPTH:
             raise TooDeep(f"nested more than {MAX_DEPTH} levels deep")
-        mapping = isinstance(value, Mapping)
-        items: Collection[Any] = value.items() if isinstance(value, Mapping) else value
+        items: Collection[Any] = cast(Mapping[Any, Any], value).items() if mapping else value
         if not items:
             out.append("{}" if mapping else "[]")
             return

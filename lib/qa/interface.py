@@ -5,7 +5,7 @@ SQLite implementations: ``lib.qa.store.RunStore`` (the runner's writes) and
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -34,6 +34,10 @@ class RunWriter(Protocol):
                    origin: Origin | None = None) -> str: ...
 
     def record_case(self, run_id: str, result: CaseResult) -> None: ...
+
+    def queue_case(self, run_id: str, result: CaseResult) -> Callable[[], None]:
+        """Record a case with the store's next write; what it returns waits until it is kept."""
+        ...
 
     def heartbeat(self, run_id: str) -> None: ...
 

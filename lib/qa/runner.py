@@ -16,10 +16,11 @@ Why it is built this way:
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -161,14 +162,28 @@ def _coordinate(run: _Run) -> None:
         close_thread_connections()
 
 
+def _none_queued() -> None:
+    """What a worker awaits before its first case: no case of its own is queued yet."""
+
+
 def _work(run: _Run) -> None:
-    """Take cases until none is left or a stop is asked; a failure to record stops the whole run."""
+    """Take cases until none is left or a stop is asked; a failure to record stops the whole run.
+
+    Each case is recorded with the store's next write (``queue_case``): the commit of the next
+    case's request entry, so awaiting it then costs nothing; the last one is awaited before the
+    worker ends (and after a failure too), so nothing of the run is written after its end."""
+    recorded: Callable[[], None] = _none_queued
     try:
         while (case := run.next_case()) is not None:
-            run.store.record_case(run.run_id, execute(run.client, case))
+            result = execute(run.client, case)
+            recorded()
+            recorded = run.store.queue_case(run.run_id, result)
+        recorded()
     except Exception as exc:  # noqa: BLE001 - the run must end as failed, with the reason saved
         run.failure = f"{type(exc).__name__}: {exc}"
         run.cancel.set()
+        with contextlib.suppress(Exception):
+            recorded()  # the case in the queue, when something else failed
     finally:
         close_thread_connections()
         run.worker_ended()

@@ -33,8 +33,19 @@ class UnknownSession(LookupError):
     """The session is not in the registry (it was not created through this console)."""
 
 
+# Scalars of a JSON body, told by their exact type before the Mapping check (an ABC's, slow):
+# most of what a session's parameters hold (bool is not one: True must not equal 1).
+_SCALARS = frozenset({str, int, float, Decimal, type(None)})
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or (type(value) not in _SCALARS and isinstance(value, Mapping))
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equality that does not confuse True with 1 (Python's == does)."""
+    if type(a) is type(b) and type(a) in _SCALARS:
+        return bool(a == b)
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
@@ -53,7 +64,7 @@ def diff_params(before: Mapping[str, Any], after: Mapping[str, Any], _prefix: st
     changes: list[dict[str, Any]] = []
     for key in [*before, *(k for k in after if k not in before)]:
         path, old, new = f"{_prefix}{key}", before.get(key), after.get(key)
-        old_obj, new_obj = isinstance(old, Mapping), isinstance(new, Mapping)
+        old_obj, new_obj = _is_mapping(old), _is_mapping(new)
         if (old_obj or new_obj) and (old_obj or old is None) and (new_obj or new is None):
             nested = diff_params(old or {}, new or {}, f"{path}.")
             if nested:
@@ -80,7 +91,7 @@ def record_created(
 ) -> None:
     """Record a new session as version 1. It expires ``ttl_seconds`` after the create request was
     SENT: the API's clock started no earlier, so the countdown never promises time it will not give."""
-    created_at, params_json = utc_text(sent_at), jsonutil.dumps(params)
+    created_at, params_json, facts = utc_text(sent_at), jsonutil.dumps(params), TransactionFacts.of(params)
     db.conn.execute(
         """INSERT INTO sessions (session_id, environment, order_id, created_by, created_at, expires_at, tags,
             params, amount, currency, version, updates, state, create_seq)
@@ -88,7 +99,7 @@ def record_created(
         (
             session_id, environment, order_id, operator, created_at,
             utc_text(sent_at + timedelta(seconds=ttl_seconds)), json.dumps(list(tags), ensure_ascii=False),
-            params_json, decimal_text(TransactionFacts.of(params).amount), TransactionFacts.of(params).currency,
+            params_json, decimal_text(facts.amount), facts.currency,
             entry_seq,
         ),
     )
