@@ -7,16 +7,18 @@ the t-way cover and the placement of negatives (:mod:`lib.qa.negatives`).
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
+
+import numpy as np
+import numpy.typing as npt
 
 from lib.qa.constraints import Constraint, Judge
 from lib.qa.model import Model, check_values
 from lib.qa.values import Value
 
-RARITY_LIMIT = 100_000  # constrained assignments enumerated to weigh rare values (else all weigh 1)
+TABLE_LIMIT = 1_000_000  # a component's value combinations tabulated at most (else checked one row at a time)
 
 Row = list[int | None]  # per enabled dimension, the index of its value (None: not chosen yet)
 Combo = tuple[tuple[int, ...], tuple[int, ...]]  # (dimensions, value indices)
@@ -39,6 +41,16 @@ class Rule:
     memo: dict[tuple[int | None, ...], bool] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Component:
+    """Constrained dimensions linked by shared constraints, and every combination of their valid
+    values that all those constraints allow (one row each, value indices): components are
+    independent, so a partial row can be completed exactly when each component has a matching row."""
+
+    dims: tuple[int, ...]
+    valid: npt.NDArray[np.int64]
+
+
 class Space:
     """The enabled dimensions as value indices, with constraint checks and exact feasibility."""
 
@@ -59,26 +71,99 @@ class Space:
         self.constrained = sorted({d for rule in self.rules for d in rule.dims})
         self._rules_of = {d: [r for r in self.rules if d in r.dims] for d in self.constrained}
         self._memo: dict[tuple[int | None, ...], bool] = {}
+        self.components = self._components()
+        self.component_of = {d: c for c in self.components or () for d in c.dims}
         self.rarity = self._rarity()
 
+    def _components(self) -> list[Component] | None:
+        """The constrained dimensions cut into components, each tabulated (None when one has more
+        than :data:`TABLE_LIMIT` combinations: rows are then checked by search alone)."""
+        root = list(range(self.n))
+
+        def find(d: int) -> int:
+            while root[d] != d:
+                d = root[d]
+            return d
+
+        for rule in self.rules:
+            for d in rule.dims[1:]:
+                root[find(d)] = find(rule.dims[0])
+        groups: dict[int, list[int]] = {}
+        for d in self.constrained:
+            groups.setdefault(find(d), []).append(d)
+        components = []
+        for dims in groups.values():
+            sizes = [len(self.positive[d]) for d in dims]
+            if math.prod(sizes) > TABLE_LIMIT:
+                return None
+            at = np.indices(sizes).reshape(len(dims), -1)  # per dimension, the position in its valid values
+            ok = np.ones(at.shape[1], dtype=bool)
+            for rule in (r for r in self.rules if find(r.dims[0]) == find(dims[0])):
+                own = [dims.index(d) for d in rule.dims]
+                verdicts = [self._ok(rule, row_of(self.n, rule.dims, values))
+                            for values in product(*(self.positive[d] for d in rule.dims))]
+                ok &= np.array(verdicts, dtype=bool).reshape([sizes[j] for j in own])[tuple(at[j] for j in own)]
+            values = np.stack([np.asarray(self.positive[d], dtype=np.int64)[at[j]] for j, d in enumerate(dims)], axis=1)
+            components.append(Component(tuple(dims), values[ok]))
+        return components
+
     def _rarity(self) -> list[list[float]]:
-        """Per value, how few valid cases can hold it: (valid assignments of the constrained
-        dimensions) / (those with this value); 1 for unconstrained ones. Greedy filling counts a
-        tuple at its rarest value's weight, so values the constraints confine to few cases (3-D
-        Secure off: no challenge fields) take those cases before common values crowd them out."""
+        """Per value, how few valid cases can hold it: (valid combinations of its component) /
+        (those with this value); 1 for unconstrained ones. Greedy filling counts a tuple at its
+        rarest value's weight, so values the constraints confine to few cases (3-D Secure off: no
+        challenge fields) take those cases before common values crowd them out."""
         rarity = [[1.0] * len(d.values) for d in self.dims]
-        options = [self.positive[d] for d in self.constrained]
-        if math.prod(len(o) for o in options) > RARITY_LIMIT:
-            return rarity
-        counts: Counter[tuple[int, int]] = Counter()
-        total = 0
-        for values in product(*options):
-            if self.holds(row_of(self.n, self.constrained, values)):
-                total += 1
-                counts.update(zip(self.constrained, values, strict=True))
-        for (d, v), count in counts.items():
-            rarity[d][v] = total / count
+        for component in self.components or ():
+            for j, d in enumerate(component.dims):
+                counts = np.bincount(component.valid[:, j], minlength=len(rarity[d]))
+                for v in np.flatnonzero(counts):
+                    rarity[d][v] = len(component.valid) / int(counts[v])
         return rarity
+
+    def possible(self, dims: Sequence[int]) -> npt.NDArray[np.bool_]:
+        """Over every value index of each of ``dims`` (an array of their sizes): whether those
+        values, all valid, are held by some complete case the constraints allow."""
+        shape = [len(self.dims[d].values) for d in dims]
+        found = np.zeros(shape, dtype=bool)
+        found[np.ix_(*(self.positive[d] for d in dims))] = True
+        if self.components is None:
+            for values in zip(*np.nonzero(found), strict=True):
+                found[values] = self.completable(row_of(self.n, dims, [int(v) for v in values]))
+            return found
+        for component in self.components:
+            shared = [(k, component.dims.index(d)) for k, d in enumerate(dims) if d in component.dims]
+            if shared:
+                allowed = np.zeros([shape[k] for k, _ in shared], dtype=bool)
+                allowed[tuple(component.valid[:, j] for _, j in shared)] = True
+                found &= allowed.reshape([shape[k] if any(k == s for s, _ in shared) else 1 for k in range(len(dims))])
+        return found
+
+    def allowed(self, rows: npt.NDArray[np.int64], dim: int) -> npt.NDArray[np.bool_]:
+        """For rows of valid values (-1: unset; ``dim`` unset in each), which values of ``dim`` keep
+        each row completable: a (rows, values of ``dim``) array."""
+        size = len(self.dims[dim].values)
+        valid = np.zeros(size, dtype=bool)
+        valid[self.positive[dim]] = True
+        if dim not in self.constrained:
+            return np.broadcast_to(valid, (len(rows), size))
+        component = self.component_of.get(dim)
+        if component is None:  # too large to tabulate: search, value by value
+            result = np.zeros((len(rows), size), dtype=bool)
+            for r, row in enumerate(rows):
+                trial: Row = [None if v < 0 else int(v) for v in row[:self.n]]
+                for v in self.positive[dim]:
+                    trial[dim] = v
+                    result[r, v] = self.completable(trial)
+            return result
+        table = component.valid
+        match = np.ones((len(rows), len(table)), dtype=bool)
+        for j, d in enumerate(component.dims):
+            if d != dim:
+                fixed = rows[:, d:d + 1]
+                match &= (fixed < 0) | (table[:, j] == fixed)
+        holds = np.zeros((len(table), size), dtype=bool)
+        holds[np.arange(len(table)), table[:, component.dims.index(dim)]] = True
+        return (match.astype(np.int32) @ holds.astype(np.int32)) > 0
 
     def is_negative(self, dim: int, value: int | None) -> bool:
         """Whether the row's value is a negative one (an unset value is not)."""

@@ -1,0 +1,303 @@
+"""The greedy covering behind :func:`lib.qa.generate.generate`, on numpy arrays.
+
+Every *dimension set* (each t fields, and each s fields of a sub-model covered at s > t) owns a
+slice of one flat array, one slot per combination of the set's value indices, so a complete
+row's tuples are one index per set, computed for many rows at once, and the value filling a
+field is chosen for all candidate rows in a few array operations (AETG-style, see the generator's
+docstring for the rules). Python loops remain only per row and per field: the work inside them is
+numpy's.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Sequence
+from itertools import combinations
+
+import numpy as np
+import numpy.typing as npt
+
+from lib.qa import negatives
+from lib.qa.negatives import NegativeRule
+from lib.qa.space import Row, Space
+from lib.qa.steps import Steps
+from lib.qa.suite import Coverage
+
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+TIE = 1e-9  # a value's share of still-uncovered tuples breaks ties between equal gains, never outweighs one
+
+
+def dimension_sets(n: int, strength: int, groups: Sequence[tuple[Sequence[int], int]] = ()) -> list[tuple[int, ...]]:
+    """Each ``strength`` dimensions of ``n``, and each s of a group's dimensions for a group covered at
+    s above ``strength``; a set inside a larger one is left out (covering the larger covers it)."""
+    larger = {tuple(sorted(k)) for dims, s in groups if s > strength for k in combinations(dims, s)}
+    plain = [k for k in combinations(range(n), strength) if not any(set(k) <= set(big) for big in larger)]
+    return plain + sorted(larger)
+
+
+class Cover:
+    """Rows covering every possible tuple of the dimension sets, grown and patched greedily.
+
+    A row is an int array with one more slot than the space has dimensions (-1: unset; the last
+    slot a constant 0 that pads the smaller sets)."""
+
+    def __init__(self, space: Space, strength: int, groups: Sequence[tuple[Sequence[int], int]],
+                 rng: random.Random, tries: int) -> None:
+        self.space, self.strength, self.rng, self.tries = space, strength, rng, tries
+        self.noise = np.random.default_rng(rng.getrandbits(64))
+        n = space.n
+        self.sets = dimension_sets(n, strength, groups)
+        width = max(len(k) for k in self.sets)
+        sizes = [len(d.values) for d in space.dims] + [1]
+        self.value_base = np.concatenate([[0], np.cumsum(sizes)])  # a (dimension, value)'s slot: base[d] + v
+        self.dims = np.full((len(self.sets), width), n, dtype=np.int64)
+        self.strides = np.zeros((len(self.sets), width), dtype=np.int64)
+        possible, weight, through, offsets = [], [], [], []
+        total = 0
+        for i, dims in enumerate(self.sets):
+            shape = [sizes[d] for d in dims]
+            self.dims[i, :len(dims)] = dims
+            self.strides[i, :len(dims)] = [math.prod(shape[j + 1:]) for j in range(len(dims))]
+            offsets.append(total)
+            total += math.prod(shape)
+            possible.append(space.possible(dims).ravel())
+            at = np.indices(shape).reshape(len(dims), -1)
+            weight.append(np.max([np.asarray(space.rarity[d])[at[j]] for j, d in enumerate(dims)], axis=0))
+            through.append(np.stack([self.value_base[d] + at[j] for j, d in enumerate(dims)]
+                                    + [np.full(at.shape[1], self.value_base[n])] * (width - len(dims)), axis=1))
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.possible = np.concatenate(possible)
+        self.uncovered = self.possible.copy()
+        self.weight = np.concatenate(weight)
+        self.gain = np.where(self.uncovered, self.weight, 0.0)  # an uncovered tuple's weight, 0 once covered
+        self.values_of = np.concatenate(through)  # per tuple, the (dimension, value) slots it goes through
+        self.pending = np.bincount(self.values_of[self.uncovered].ravel(), minlength=int(self.value_base[-1]))
+        self.counts = np.zeros(total, dtype=np.int64)  # rows (without a negative) holding each tuple
+        self.set_of = np.repeat(np.arange(len(self.sets)), np.diff(np.append(self.offsets, total)))
+        self.per_dim = [self._through(d) for d in range(n)]
+        self.penalty = [np.where(space.negative_flags[d], -1.0, 0.0) for d in range(n)]  # never a negative
+        self.negative = np.zeros(int(self.value_base[-1]), dtype=bool)
+        for d in range(n):
+            self.negative[self.value_base[d] + np.asarray(space.negative[d], dtype=np.int64)] = True
+        self.size = 0  # rows so far; the arrays below hold room for more
+        self._rows = np.zeros((64, n + 1), dtype=np.int64)
+        self._tuples = np.zeros((64, len(self.sets)), dtype=np.int64)  # each row's tuple in each set
+        self._refused = np.zeros(64, dtype=bool)
+        self._locked = np.zeros((64, n), dtype=bool)  # fields no patch may change in a row
+
+    @property
+    def rows(self) -> Ints:
+        return self._rows[:self.size]
+
+    @property
+    def tuples(self) -> Ints:
+        return self._tuples[:self.size]
+
+    @property
+    def refused(self) -> Bools:
+        return self._refused[:self.size]
+
+    @property
+    def locked(self) -> Bools:
+        return self._locked[:self.size]
+
+    def _through(self, dim: int) -> tuple[Ints, Ints, Ints]:
+        """The sets holding ``dim``, ``dim``'s stride in each, and each value's step into them (so
+        the tuple a value completes is the set's partial index + its step)."""
+        ids = np.flatnonzero((self.dims == dim).any(axis=1))
+        stride = (self.strides[ids] * (self.dims[ids] == dim)).sum(axis=1)
+        return ids, stride, stride[:, None] * np.arange(len(self.space.dims[dim].values))
+
+    def tuple_index(self, rows: Ints) -> Ints:
+        """Each complete row's tuple in each set: (rows, sets)."""
+        index: Ints = self.offsets + (self.strides * rows[:, self.dims]).sum(axis=-1)
+        return index
+
+    def _refuses(self, rows: Ints) -> Bools:
+        slots = np.maximum(rows[:, :-1], 0) + self.value_base[:self.space.n]
+        refused: Bools = (self.negative[slots] & (rows[:, :-1] >= 0)).any(axis=1)
+        return refused
+
+    def _left(self) -> Ints:
+        """Uncovered tuples per set."""
+        return np.add.reduceat(self.uncovered, self.offsets, dtype=np.int64)
+
+    def _end(self, set_id: int) -> int:
+        return int(self.offsets[set_id + 1]) if set_id + 1 < len(self.offsets) else len(self.uncovered)
+
+    def _fill(self, rows: Ints) -> tuple[Ints, Ints]:
+        """Complete candidate rows of valid values field by field, each field taking the value that
+        covers the most weight of uncovered tuples with the fields already set (ties: the value
+        most still-uncovered tuples go through, then at random); returns the rows and their tuple
+        indices. Each set's partial index (its offset plus its set fields' values times their
+        strides) and how many of its fields are unset are kept as fields are chosen, so a field's
+        gains are two gathers and a sum. The candidates set the same fields (a seed tuple is of
+        one set in all), so which sets a field completes is read off the first."""
+        n = self.space.n
+        order = self.rng.sample(range(n), n)
+        order.sort(key=lambda d: -max(self.space.rarity[d]))  # rare values claim their few cases first
+        values = rows[:, self.dims]
+        partial = self.offsets + (self.strides * np.maximum(values, 0)).sum(axis=-1)
+        unset = ((values[0] < 0) & (self.dims < n)).sum(axis=-1)
+        tie = TIE * (self.pending / (1 + self.pending.max()) + TIE * self.noise.random((len(rows), len(self.pending))))
+        for dim in order:
+            if rows[0, dim] >= 0:
+                continue
+            ids, stride, step = self.per_dim[dim]
+            last = unset[ids] == 1  # the sets dim completes: its the last unset field in them
+            first = self.value_base[dim]
+            score = self.gain[partial[:, ids[last], None] + step[last]].sum(axis=1) + tie[:, first:first + step.shape[1]]
+            if dim in self.space.constrained:
+                score[~self.space.allowed(rows, dim)] = -1.0
+            else:
+                score += self.penalty[dim]
+            rows[:, dim] = chosen = score.argmax(axis=1)
+            partial[:, ids] += chosen[:, None] * stride
+            unset[ids] -= 1
+        return rows, partial
+
+    def _seeded(self, start: Ints, tries: int) -> Ints:
+        """``tries`` copies of the start; an empty start takes a random uncovered tuple of the set
+        with most left in each copy."""
+        rows = np.tile(start, (tries, 1))
+        if (start[:-1] < 0).all() and self.uncovered.any():
+            best = int(self._left().argmax())
+            chosen = self.offsets[best] + self.noise.choice(
+                np.flatnonzero(self.uncovered[self.offsets[best]:self._end(best)]), tries)
+            self._place(rows, best, chosen)
+        return rows
+
+    def _place(self, rows: Ints, set_id: int, tuples: Ints) -> None:
+        rest = tuples - self.offsets[set_id]
+        for d, stride in zip(self.sets[set_id], self.strides[set_id], strict=False):
+            rows[:, d] = rest // stride
+            rest = rest % stride
+
+    def add(self, start: Row, tries: int = 1) -> None:
+        """The best of the candidate completions of ``start``; its tuples become covered. A start
+        holding a negative is completed with valid values by search (it covers nothing)."""
+        row = np.array([-1 if v is None else v for v in start] + [0], dtype=np.int64)
+        if self._refuses(row[None])[0]:
+            self._append(self._negative_row(start))
+            return
+        rows, index = self._fill(self._seeded(row, tries))
+        best = int(self.uncovered[index].sum(axis=1).argmax())
+        self._append(rows[best], index[best])
+
+    def _negative_row(self, start: Row) -> Ints:
+        space, row = self.space, list(start)
+        for d in range(space.n):
+            if row[d] is None:
+                row[d] = self.rng.choice([v for v in space.positive[d] if space.completable([*row[:d], v, *row[d + 1:]])])
+        return np.array([*row, 0], dtype=np.int64)
+
+    def _append(self, row: Ints, index: Ints | None = None) -> None:
+        if self.size == len(self._rows):
+            grow = self.size
+            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows[:grow])])
+            self._tuples = np.concatenate([self._tuples, np.zeros_like(self._tuples[:grow])])
+            self._refused = np.concatenate([self._refused, np.zeros_like(self._refused[:grow])])
+            self._locked = np.concatenate([self._locked, np.zeros_like(self._locked[:grow])])
+        at, self.size = self.size, self.size + 1
+        self._rows[at], self._tuples[at] = row, self.tuple_index(row[None])[0] if index is None else index
+        self._refused[at] = self._refuses(row[None])[0]
+        if not self._refused[at]:
+            self._covered(self._tuples[at])
+
+    def _covered(self, found: Ints) -> None:
+        self.counts[found] += 1
+        new = found[self.uncovered[found]]
+        self.uncovered[new] = False
+        self.gain[new] = 0.0
+        np.subtract.at(self.pending, self.values_of[new].ravel(), 1)
+
+    def lock(self, row: int, start: Row) -> None:
+        """Patches may change only the fields ``start`` left unset in row ``row``."""
+        self.locked[row] = [v is not None for v in start]
+
+    def patch(self, changes: dict[int, int], among: Bools | None = None) -> bool:
+        """Make ``changes`` in the last row (of ``among``) that takes them without losing coverage:
+        every tuple the row stops holding is in another row too (all of them, when the change
+        brings a negative). A row holding a negative takes no change."""
+        dims = np.fromiter(changes, dtype=np.int64)
+        values = np.fromiter(changes.values(), dtype=np.int64)
+        changed = self.rows[:, dims] != values
+        fits = ~self.refused & changed.any(axis=1) & ~(self.locked[:, dims] & changed).any(axis=1)
+        if among is not None:
+            fits[len(among):] = False
+            fits[:len(among)] &= among
+        adds_negative = bool(self.negative[self.value_base[dims] + values].any())
+        # only the sets through a changed field move: their tuples' shift per row
+        ids = np.unique(np.concatenate([self.per_dim[d][0] for d in changes]))
+        shift = np.zeros((self.size, len(ids)), dtype=np.int64)
+        for d, v in changes.items():
+            through, stride, _ = self.per_dim[d]
+            shift[:, np.searchsorted(ids, through)] += (v - self.rows[:, d])[:, None] * stride
+        if adds_negative:  # the row stops covering anything
+            fits &= (self.counts[self.tuples] > 1).all(axis=1)
+        else:
+            fits &= ((self.counts[self.tuples[:, ids]] > 1) | (shift == 0)).all(axis=1)
+        for r in np.flatnonzero(fits)[::-1]:
+            trial: Row = [changes.get(d, int(v)) for d, v in enumerate(self.rows[r, :-1])]
+            if not self.space.holds(trial):
+                continue
+            self.counts[self.tuples[r]] -= 1
+            self.rows[r, dims] = values
+            self.tuples[r, ids] += shift[r]
+            self.refused[r] = adds_negative
+            if not adds_negative:
+                self._covered(self.tuples[r])
+            return True
+        return False
+
+    def complete(self, steps: Steps, what: str) -> None:
+        """Add rows until every tuple is covered: first one per tuple of the set with most (no suite
+        is smaller than that set, so they cost nothing), then each leftover tuple is patched into
+        an existing row when possible, else starts a new one."""
+        largest = int(self._left().argmax())
+        for index in self.noise.permutation(np.flatnonzero(self.uncovered[self.offsets[largest]:self._end(largest)])):
+            steps(what, len(self.rows))
+            if self.uncovered[self.offsets[largest] + index]:
+                start = np.full(self.space.n + 1, -1, dtype=np.int64)
+                start[-1] = 0
+                self._place(start[None], largest, np.array([self.offsets[largest] + index]))
+                self.add([None if v < 0 else int(v) for v in start[:-1]], self.tries)
+        while self.uncovered.any():
+            steps(what, len(self.rows))
+            set_id = int(self._left().argmax())
+            index = self.offsets[set_id] + int(np.argmax(self.uncovered[self.offsets[set_id]:]))
+            start = np.full((1, self.space.n + 1), -1, dtype=np.int64)
+            self._place(start, set_id, np.array([index]))
+            changes = {d: int(start[0, d]) for d in self.sets[set_id]}
+            if not self.patch(changes):
+                self.add([changes.get(d) for d in range(self.space.n)], self.tries)
+
+    def place_negatives(self, steps: Steps, what: str) -> None:
+        """The smallest rule: every negative not yet in the rows once, in a row all of whose tuples
+        other rows cover too, else in a row of its own."""
+        space = self.space
+        seen = {(d, int(v)) for d in range(space.n) for v in np.unique(self.rows[:, d])}
+        # placing negatives only lowers counts, so only the rows redundant now can ever take one
+        redundant = ~self.refused & (self.counts[self.tuples] > 1).all(axis=1)
+        for dim, value in [(d, v) for d in range(space.n) for v in space.negative[d] if (d, v) not in seen]:
+            steps(what, len(self.rows))
+            if not self.patch({dim: value}, redundant):
+                self.add(space.negative_start(dim, value))
+
+    def row_list(self) -> list[Row]:
+        return [[int(v) for v in row[:-1]] for row in self.rows]
+
+    def report(self, rows: Iterable[Row], rule: NegativeRule | None) -> Coverage:
+        """Coverage of any complete rows: possible tuples held by rows without a negative, and the
+        negative pairs the others hold."""
+        rows = list(rows)
+        found = np.zeros_like(self.possible)
+        if rows:
+            array = np.array([[*row, 0] for row in rows], dtype=np.int64)
+            found[self.tuple_index(array[~self._refuses(array)])] = True
+        covered, possible = int((found & self.possible).sum()), int(self.possible.sum())
+        allowed = negatives.allowed(self.space)
+        held = negatives.held(self.space, rows)
+        return Coverage(self.strength, covered, possible, 100.0 * covered / possible if possible else 100.0,
+                        rule, len(held & allowed), len(allowed))
