@@ -7,8 +7,8 @@ within seconds) and the medians are printed, with their ratio.
 
 The suite is the default model's pairwise suite (``lib.qa.generate.generate``, strength 2) for
 seeds 1, 2, 3, ... concatenated and cut at 500 cases: one pairwise suite of the default model is
-~118 cases (88 without a negative), and the 3-way suite (~495) takes seconds to generate. Order ids carry the seed, so
-every case is a distinct session.
+~118 cases (88 without a negative), and successive seeds give distinct cases to send. Order ids carry
+the seed, so every case is a distinct session.
 
 The sandbox runs in a separate process by default, so the runner's eight workers do not share
 the GIL with it (``--in-process`` compares). That process is this script again, serving with

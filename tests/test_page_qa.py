@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from lib.qa import runner
+from lib.qa.defaults import default_model
 from lib.qa.generate import CHECKING
 from lib.qa.results import RunReader
 from lib.qa.store import RunStore
@@ -359,3 +360,25 @@ def test_a_cancelled_generation_says_so_and_offers_no_suite(open_page, hold: Hol
     assert not at.get("progress") and not at.metric and button(at, "Run").disabled
     at = generate(at)  # and generating again works
     assert "Generation cancelled: no suite was made." not in [i.value for i in at.info] and at.metric
+
+
+def test_a_sub_model_is_covered_at_its_own_strength(open_page) -> None:
+    at = open_page(PAGE)
+    submodel = "{ tds.is_active, tds.challenge_preference, transaction.currency } @ 3"
+    at.text_area(key="qa_submodels").input(submodel).run()
+    assert not errors(at), errors(at)
+    at = generate(at)
+    text = next(s.value for s in at.success if "covered / possible" in s.value)
+    assert text.startswith("pairs, triples within { tds.is_active, tds.challenge_preference, transaction.currency } "
+                           "covered / possible after constraints") and "(100 %)" in text, text
+    cases = table(at, "expected")
+    valid = cases[cases["expected"] == "accepted"]
+    triples = {tuple(row) for row in valid[["tds.is_active", "tds.challenge_preference", "transaction.currency"]].values}
+    model = default_model()
+    preferences, currencies = ([v.label for v in model.dimension(path).positives]
+                               for path in ("tds.challenge_preference", "transaction.currency"))
+    # the constraints: 3-D Secure off sends no challenge preference; on, any preference
+    assert triples == ({("true", p, c) for p in preferences for c in currencies}
+                       | {("false", "<not sent>", c) for c in currencies})
+    at.text_area(key="qa_submodels").input("{ tds.is_active, nope } @ 2").run()
+    assert any("sub-model line 1" in e and "nope" in e for e in errors(at)), errors(at)

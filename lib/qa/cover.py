@@ -44,7 +44,8 @@ class Cover:
 
     def __init__(self, space: Space, strength: int, groups: Sequence[tuple[Sequence[int], int]],
                  rng: random.Random, tries: int) -> None:
-        self.space, self.strength, self.rng, self.tries = space, strength, rng, tries
+        """``groups``: each sub-model's dimensions and the strength it is covered at."""
+        self.space, self.strength, self.groups, self.rng, self.tries = space, strength, groups, rng, tries
         self.noise = np.random.default_rng(rng.getrandbits(64))
         n = space.n
         self.sets = dimension_sets(n, strength, groups)
@@ -299,5 +300,7 @@ class Cover:
         covered, possible = int((found & self.possible).sum()), int(self.possible.sum())
         allowed = negatives.allowed(self.space)
         held = negatives.held(self.space, rows)
+        within = tuple(dict.fromkeys((s, "{ " + ", ".join(self.space.dims[d].path for d in dims) + " }")
+                                     for dims, s in self.groups if s > self.strength))
         return Coverage(self.strength, covered, possible, 100.0 * covered / possible if possible else 100.0,
-                        rule, len(held & allowed), len(allowed))
+                        rule, len(held & allowed), len(allowed), within)

@@ -3,11 +3,13 @@
 Our own generator, not allpairspy (:mod:`lib.qa.allpairs` measures it against ours): allpairspy
 cannot keep "at most one negative value per case", cannot tell which pairs the constraints rule
 out (it filters prefixes without look-ahead, so it may stop early or dead-end) and reports no
-coverage. The algorithm is AETG-style, one row at a time:
+coverage. The algorithm is AETG-style, one row at a time (on arrays: :mod:`lib.qa.cover`):
 
-1. every t-tuple of non-negative values is *possible* when some complete case containing it
-   satisfies the constraints; that is decided exactly, by backtracking over the (few) constrained
-   dimensions, memoised on their assignment;
+1. the tuples to cover are those of every t fields, and of every s fields of a sub-model covered
+   at s > t (variable strength: 3-way over the 3-D Secure fields, pairwise elsewhere); a tuple of
+   non-negative values is *possible* when some complete case containing it satisfies the
+   constraints, decided exactly from each group of linked constrained fields' table of allowed
+   combinations (:class:`lib.qa.space.Space`);
 2. one row per tuple of the largest dimension set comes first (no suite is smaller than that
    set, so they cost nothing); each row fills the other dimensions with the value covering the
    most uncovered tuples, a tuple weighing more when the constraints confine its values to few

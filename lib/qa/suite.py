@@ -48,7 +48,9 @@ class Coverage:
     """t-tuples of non-negative values the suite's cases without a negative contain (a refused
     request exercises nothing else), of those the constraints allow; and the negative pairs (a
     negative beside a valid value of another field) its refused cases hold, of those allowed,
-    under the rule that placed the negatives (``smallest``, ``pict``, or None: cases made elsewhere)."""
+    under the rule that placed the negatives (``smallest``, ``pict``, or None: cases made elsewhere).
+    ``within``: each sub-model covered above ``strength``, as its strength and its PICT text
+    (its tuples are counted in ``covered`` and ``possible``)."""
 
     strength: int
     covered: int
@@ -57,14 +59,21 @@ class Coverage:
     negative_rule: str | None = None
     negative_pairs: int = 0
     negative_pairs_possible: int = 0
+    within: tuple[tuple[int, str], ...] = ()
+
+
+def tuples_name(strength: int) -> str:
+    return {2: "pairs", 3: "triples"}.get(strength, f"{strength}-tuples")
 
 
 def coverage_text(coverage: Coverage | None) -> str:
     """``pairs covered / possible after constraints: 1,279 / 1,279 (100 %) in cases without a negative;
-    negatives beside valid values: 45 / 1,178 (smallest: each negative once)``."""
+    negatives beside valid values: 45 / 1,178 (smallest: each negative once)``; with a sub-model
+    covered higher, ``pairs, triples within { tds.is_active, … } covered / possible …``."""
     if coverage is None:
         return "coverage not measured"
-    name = {2: "pairs", 3: "triples"}.get(coverage.strength, f"{coverage.strength}-tuples")
+    name = tuples_name(coverage.strength) + "".join(
+        f", {tuples_name(strength)} within {fields}" for strength, fields in coverage.within)
     text = (f"{name} covered / possible after constraints: {coverage.covered:,} / {coverage.possible:,} "
             f"({coverage.percent:.4g} %)")
     if not coverage.negative_pairs_possible:
