@@ -78,6 +78,9 @@ class Cover:
         self.set_of = np.repeat(np.arange(len(self.sets)), np.diff(np.append(self.offsets, total)))
         self.per_dim = [self._through(d) for d in range(n)]
         self.penalty = [np.where(space.negative_flags[d], -1.0, 0.0) for d in range(n)]  # never a negative
+        self.order = rng.sample(range(n), n)
+        self.order.sort(key=lambda d: -max(space.rarity[d]))
+        self.plans: dict[tuple[int, ...], list[tuple[int, Ints, Ints, Ints]]] = {}
         self.negative = np.zeros(int(self.value_base[-1]), dtype=bool)
         for d in range(n):
             self.negative[self.value_base[d] + np.asarray(space.negative[d], dtype=np.int64)] = True
@@ -127,35 +130,42 @@ class Cover:
     def _end(self, set_id: int) -> int:
         return int(self.offsets[set_id + 1]) if set_id + 1 < len(self.offsets) else len(self.uncovered)
 
+    def _plan(self, start: Ints) -> list[tuple[int, Ints, Ints, Ints]]:
+        """For rows setting the fields ``start`` sets: each field left, in the filling order (rare
+        values first, they claim their few cases), with the sets it is the last unset field of and
+        its values' steps into them, then every set holding it and its stride there. Cached by the
+        fields set: most rows start from a tuple of the same largest set."""
+        key = tuple(int(d) for d in np.flatnonzero(start[:-1] >= 0))
+        if key not in self.plans:
+            unset = ((start[self.dims] < 0) & (self.dims < self.space.n)).sum(axis=-1)
+            plan = []
+            for dim in self.order:
+                if start[dim] < 0:
+                    ids, stride, step = self.per_dim[dim]
+                    last = unset[ids] == 1
+                    plan.append((dim, ids[last], step[last], ids, stride))
+                    unset[ids] -= 1
+            self.plans[key] = [(dim, completes, step, np.stack([ids, stride])) for dim, completes, step, ids, stride in plan]
+        return self.plans[key]
+
     def _fill(self, rows: Ints) -> tuple[Ints, Ints]:
         """Complete candidate rows of valid values field by field, each field taking the value that
         covers the most weight of uncovered tuples with the fields already set (ties: the value
         most still-uncovered tuples go through, then at random); returns the rows and their tuple
         indices. Each set's partial index (its offset plus its set fields' values times their
-        strides) and how many of its fields are unset are kept as fields are chosen, so a field's
-        gains are two gathers and a sum. The candidates set the same fields (a seed tuple is of
-        one set in all), so which sets a field completes is read off the first."""
-        n = self.space.n
-        order = self.rng.sample(range(n), n)
-        order.sort(key=lambda d: -max(self.space.rarity[d]))  # rare values claim their few cases first
-        values = rows[:, self.dims]
-        partial = self.offsets + (self.strides * np.maximum(values, 0)).sum(axis=-1)
-        unset = ((values[0] < 0) & (self.dims < n)).sum(axis=-1)
+        strides) is kept as fields are chosen, so a field's gains are two gathers and a sum. The
+        candidates set the same fields (a seed tuple is of one set in all): one plan serves all."""
+        partial = self.offsets + (self.strides * np.maximum(rows[:, self.dims], 0)).sum(axis=-1)
         tie = TIE * (self.pending / (1 + self.pending.max()) + TIE * self.noise.random((len(rows), len(self.pending))))
-        for dim in order:
-            if rows[0, dim] >= 0:
-                continue
-            ids, stride, step = self.per_dim[dim]
-            last = unset[ids] == 1  # the sets dim completes: its the last unset field in them
+        for dim, completes, step, (ids, stride) in self._plan(rows[0]):
             first = self.value_base[dim]
-            score = self.gain[partial[:, ids[last], None] + step[last]].sum(axis=1) + tie[:, first:first + step.shape[1]]
+            score = self.gain[partial[:, completes, None] + step].sum(axis=1) + tie[:, first:first + step.shape[1]]
             if dim in self.space.constrained:
                 score[~self.space.allowed(rows, dim)] = -1.0
             else:
                 score += self.penalty[dim]
             rows[:, dim] = chosen = score.argmax(axis=1)
             partial[:, ids] += chosen[:, None] * stride
-            unset[ids] -= 1
         return rows, partial
 
     def _seeded(self, start: Ints, tries: int) -> Ints:
