@@ -1,6 +1,7 @@
 """In a real browser, the QA page while a suite is generated in the background: its progress moves
 with no click (the fragment's tick, which AppTest never fires), and Cancel ends it with no suite.
-The 3-way suite of the default model is the big generation: seconds of placing cases, enough to watch.
+A full product of 65,988 cases (confirmed, as over 5,000 must be) is the big generation: seconds of
+placing and checking cases, enough to watch (a 3-way suite takes well under a second now).
 Every wait is Playwright's ``expect`` (a poll with a deadline), never a fixed sleep.
 """
 from __future__ import annotations
@@ -21,7 +22,9 @@ from tests.test_browser import main
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
-PLACED = re.compile(r"Generating… cases placed: \d")
+PLACED = re.compile(r"Generating… cases (placed|checked against the contract): \d")
+FULL_OVER = ("transaction.currency", "payment_methods", "tds.challenge_window_size", "tds.challenge_preference",
+             "transaction.amount", "save_card")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,16 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 def test_generation_progress_moves_by_itself_and_cancel_leaves_no_suite(app: AppServer, page: Any) -> None:
     goto(page, f"{app.url}/qa_explorer")
     main(page).get_by_role("tab", name=re.compile("Generate")).click()
-    main(page).get_by_text("3-way", exact=True).click()
+    main(page).get_by_text("full product", exact=True).click()
+    wait_for_run(page)
+    fields = main(page).get_by_role("combobox", name="Full product over")
+    for path in FULL_OVER:
+        fields.click()
+        fields.fill(path)
+        page.keyboard.press("Enter")
+        wait_for_run(page)
+    page.keyboard.press("Escape")
+    main(page).get_by_text("Yes, generate all 65,988 cases", exact=False).click()
     wait_for_run(page)
     main(page).get_by_role("button", name=re.compile("Generate$")).click()
     bar = main(page).locator("[data-testid=stProgress]")

@@ -70,12 +70,10 @@ class Cover:
         self.offsets = np.asarray(offsets, dtype=np.int64)
         self.possible = np.concatenate(possible)
         self.uncovered = self.possible.copy()
-        self.weight = np.concatenate(weight)
-        self.gain = np.where(self.uncovered, self.weight, 0.0)  # an uncovered tuple's weight, 0 once covered
+        self.gain = np.where(self.uncovered, np.concatenate(weight), 0.0)  # an uncovered tuple's weight, 0 once covered
         self.values_of = np.concatenate(through)  # per tuple, the (dimension, value) slots it goes through
         self.pending = np.bincount(self.values_of[self.uncovered].ravel(), minlength=int(self.value_base[-1]))
         self.counts = np.zeros(total, dtype=np.int64)  # rows (without a negative) holding each tuple
-        self.set_of = np.repeat(np.arange(len(self.sets)), np.diff(np.append(self.offsets, total)))
         self.per_dim = [self._through(d) for d in range(n)]
         self.penalty = [np.where(space.negative_flags[d], -1.0, 0.0) for d in range(n)]  # never a negative
         self.order = rng.sample(range(n), n)
@@ -186,12 +184,15 @@ class Cover:
             rest = rest % stride
 
     def add(self, start: Row, tries: int = 1) -> None:
-        """The best of the candidate completions of ``start``; its tuples become covered. A start
+        """The best of ``tries`` completions of ``start``; its tuples become covered. A start
         holding a negative is completed with valid values by search (it covers nothing)."""
         row = np.array([-1 if v is None else v for v in start] + [0], dtype=np.int64)
         if self._refuses(row[None])[0]:
             self._append(self._negative_row(start))
-            return
+        else:
+            self._add(row, tries)
+
+    def _add(self, row: Ints, tries: int) -> None:
         rows, index = self._fill(self._seeded(row, tries))
         best = int(self.uncovered[index].sum(axis=1).argmax())
         self._append(rows[best], index[best])
@@ -270,19 +271,21 @@ class Cover:
         for index in self.noise.permutation(np.flatnonzero(self.uncovered[self.offsets[largest]:self._end(largest)])):
             steps(what, len(self.rows))
             if self.uncovered[self.offsets[largest] + index]:
-                start = np.full(self.space.n + 1, -1, dtype=np.int64)
-                start[-1] = 0
-                self._place(start[None], largest, np.array([self.offsets[largest] + index]))
-                self.add([None if v < 0 else int(v) for v in start[:-1]], self.tries)
+                self._add(self._start(largest, self.offsets[largest] + index), self.tries)
         while self.uncovered.any():
             steps(what, len(self.rows))
             set_id = int(self._left().argmax())
-            index = self.offsets[set_id] + int(np.argmax(self.uncovered[self.offsets[set_id]:]))
-            start = np.full((1, self.space.n + 1), -1, dtype=np.int64)
-            self._place(start, set_id, np.array([index]))
-            changes = {d: int(start[0, d]) for d in self.sets[set_id]}
-            if not self.patch(changes):
-                self.add([changes.get(d) for d in range(self.space.n)], self.tries)
+            start = self._start(set_id, self.offsets[set_id] + int(np.argmax(self.uncovered[self.offsets[set_id]:])))
+            if not self.patch({d: int(start[d]) for d in self.sets[set_id]}):
+                self._add(start, self.tries)
+
+    def _start(self, set_id: int, index: int) -> Ints:
+        """A row holding only that tuple of the set."""
+        start = np.full((1, self.space.n + 1), -1, dtype=np.int64)
+        start[0, -1] = 0
+        self._place(start, set_id, np.array([index]))
+        row: Ints = start[0]
+        return row
 
     def place_negatives(self, steps: Steps, what: str) -> None:
         """The smallest rule: every negative not yet in the rows once, in a row all of whose tuples
