@@ -125,6 +125,8 @@ class Space:
         values, all valid, are held by some complete case the constraints allow."""
         shape = [len(self.dims[d].values) for d in dims]
         found = np.zeros(shape, dtype=bool)
+        if any(len(c.valid) == 0 for c in self.components or ()):  # the constraints allow no case at all
+            return found
         found[np.ix_(*(self.positive[d] for d in dims))] = True
         if self.components is None:
             for values in zip(*np.nonzero(found), strict=True):
@@ -143,7 +145,8 @@ class Space:
         each row completable: a (rows, values of ``dim``) array."""
         size = len(self.dims[dim].values)
         valid = np.zeros(size, dtype=bool)
-        valid[self.positive[dim]] = True
+        if not any(len(c.valid) == 0 for c in self.components or ()):  # else the constraints allow no case at all
+            valid[self.positive[dim]] = True
         if dim not in self.constrained:
             return np.broadcast_to(valid, (len(rows), size))
         component = self.component_of.get(dim)
