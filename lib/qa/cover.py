@@ -75,13 +75,14 @@ class Cover:
         self.pending = np.bincount(self.values_of[self.uncovered].ravel(), minlength=int(self.value_base[-1]))
         self.counts = np.zeros(total, dtype=np.int64)  # rows (without a negative) holding each tuple
         self.per_dim = [self._through(d) for d in range(n)]
-        self.penalty = [np.where(space.negative_flags[d], -1.0, 0.0) for d in range(n)]  # never a negative
         self.order = rng.sample(range(n), n)
         self.order.sort(key=lambda d: -max(space.rarity[d]))
         self.plans: dict[tuple[int, ...], list[tuple[int, Ints, Ints, Ints]]] = {}
         self.negative = np.zeros(int(self.value_base[-1]), dtype=bool)
         for d in range(n):
             self.negative[self.value_base[d] + np.asarray(space.negative[d], dtype=np.int64)] = True
+        self.penalty = np.where(self.negative, -1.0, 0.0)
+        self.constrained = set(space.constrained)
         self.size = 0  # rows so far; the arrays below hold room for more
         self._rows = np.zeros((64, n + 1), dtype=np.int64)
         self._tuples = np.zeros((64, len(self.sets)), dtype=np.int64)  # each row's tuple in each set
@@ -154,14 +155,14 @@ class Cover:
         strides) is kept as fields are chosen, so a field's gains are two gathers and a sum. The
         candidates set the same fields (a seed tuple is of one set in all): one plan serves all."""
         partial = self.offsets + (self.strides * np.maximum(rows[:, self.dims], 0)).sum(axis=-1)
-        tie = TIE * (self.pending / (1 + self.pending.max()) + TIE * self.noise.random((len(rows), len(self.pending))))
+        # per (dimension, value) slot: the tie-breaks, and -1 on a negative (never chosen)
+        bonus = self.penalty + TIE * (self.pending / (1 + self.pending.max())
+                                      + TIE * self.noise.random((len(rows), len(self.pending))))
         for dim, completes, step, (ids, stride) in self._plan(rows[0]):
             first = self.value_base[dim]
-            score = self.gain[partial[:, completes, None] + step].sum(axis=1) + tie[:, first:first + step.shape[1]]
-            if dim in self.space.constrained:
+            score = self.gain[partial[:, completes, None] + step].sum(axis=1) + bonus[:, first:first + step.shape[1]]
+            if dim in self.constrained:
                 score[~self.space.allowed(rows, dim)] = -1.0
-            else:
-                score += self.penalty[dim]
             rows[:, dim] = chosen = score.argmax(axis=1)
             partial[:, ids] += chosen[:, None] * stride
         return rows, partial

@@ -48,7 +48,7 @@ from lib.qa.values import Value
 
 CONFIRM_ABOVE = 5_000  # a full product larger than this needs confirm=True
 FULL_LIMIT = 100_000  # and one larger than this is refused
-CANDIDATES = 2  # rows tried side by side per added row (more: rarely smaller suites, always slower)
+CANDIDATES = 1  # rows tried side by side per added row (2 or 8: no smaller suite of the default model, slower)
 PLACING, CHECKING = "cases placed", "cases checked against the contract"  # the steps progress reports
 
 
