@@ -184,9 +184,10 @@ def test_a_run_against_the_sandbox_meets_the_surprises_announced_before_it(open_
 def test_two_runs_compared(open_page) -> None:
     at = apply_pict(open_page(PAGE), SMALL)
     first = run_to_end(generate(at, seed=0))
+    assert "Pick two different runs." in [i.value for i in at.info]  # one run: A and B both it
     second = run_to_end(generate(at, seed=7))
-    at.selectbox(key="qa_compare_a").select(first)
-    at.selectbox(key="qa_compare_b").select(second).run()
+    # a newer run moves the pickers on: B the newest, A the one before (not the choice left from one run)
+    assert (at.selectbox(key="qa_compare_a").value, at.selectbox(key="qa_compare_b").value) == (first, second)
     grid = table(at, "who")
     assert set(grid["run"]) == {first, second} and set(grid["status"]) == {"completed"}
     assert any(m.value.startswith("Cases matched by their values") for m in at.markdown)
@@ -293,6 +294,8 @@ def test_rerun_failed_and_surprising_cases_is_a_new_run_of_exactly_those(open_pa
     assert again[["transaction.custom1", "save_card"]].values.tolist() == \
         surprising[["transaction.custom1", "save_card"]].values.tolist()
     assert table(at, "who").set_index("run").loc[rerun, "origin"] == f"rerun of {origin} (surprises)"
+    # compare the rerun with the run it reran, without picking either
+    assert (at.selectbox(key="qa_compare_a").value, at.selectbox(key="qa_compare_b").value) == (origin, rerun)
 
     at = button(at, "Rerun this run").click().run()  # the picker still names the origin: all its cases
     assert runner.wait(at.session_state["qa_run"], 60)

@@ -17,6 +17,8 @@ from ui.frame import Frame
 from ui.text import md
 
 RERUN_NOTICE = "qa_rerun_notice"  # what the last rerun click did: (ok, text)
+COMPARE_A, COMPARE_B = "qa_compare_a", "qa_compare_b"
+COMPARE_SEEN = "qa_compare_newest"  # the newest run when the compare pickers were last set
 
 
 def _load_model(service: QAService, run_id: str) -> None:
@@ -55,6 +57,19 @@ def _rerun_buttons(service: QAService, f: Frame, run: RunInfo) -> None:
         (st.success if notice[0] else st.error)(md(notice[1]))
 
 
+def _follow_new_runs(runs: list[RunInfo]) -> None:
+    """Whenever a run is newer than the pickers have seen (or a picked run is gone), B becomes the
+    newest and A the run it reran, else the one before it: what a person comparing wants after
+    making a run, where a choice kept from before that run would compare two older ones."""
+    ss, ids = st.session_state, [r.run_id for r in runs]
+    if ss.get(COMPARE_SEEN) == ids[0] and ss.get(COMPARE_A) in ids and ss.get(COMPARE_B) in ids:
+        return
+    origin = runs[0].origin_run
+    ss[COMPARE_B] = ids[0]
+    ss[COMPARE_A] = origin if origin in ids else ids[min(1, len(ids) - 1)]
+    ss[COMPARE_SEEN] = ids[0]
+
+
 def _group(rows: list[CaseDifference], outcomes: Callable[[CaseDifference], dict[str, str]]) -> None:
     """One group of a comparison: each case's outcome(s), then its values (text as text: dataframe cells)."""
     if not rows:
@@ -86,9 +101,10 @@ def show(service: QAService, f: Frame) -> None:
                              file_name=f"qa-run-{picked}.json", mime="application/json", icon="⬇️", key="qa_json")
     _rerun_buttons(service, f, next(r for r in runs if r.run_id == picked))
     st.subheader("Compare two runs")
+    _follow_new_runs(runs)
     a_col, b_col = st.columns(2)
-    run_a = a_col.selectbox("Run A", ids, format_func=labels.__getitem__, index=min(1, len(ids) - 1), key="qa_compare_a")
-    run_b = b_col.selectbox("Run B", ids, format_func=labels.__getitem__, index=0, key="qa_compare_b")
+    run_a = a_col.selectbox("Run A", ids, format_func=labels.__getitem__, key=COMPARE_A)
+    run_b = b_col.selectbox("Run B", ids, format_func=labels.__getitem__, key=COMPARE_B)
     if run_a == run_b:
         st.info("Pick two different runs.")
         return
