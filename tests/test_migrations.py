@@ -35,7 +35,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REPO = FIXTURES.parent.parent
 COMMITS = ("d3b227b", "cbb0ed7")
 ALL_OPS = ["0001_initial", "0002_entries_hash_version", "0003_payments", "0004_log_summaries", "0005_archive_markers",
-           "0006_signins", "0007_qa_run_origin"]
+           "0006_signins", "0007_qa_run_origin", "0008_entries_lean_indexes"]
 
 
 def copy(name: str, tmp_path: Path) -> Path:
@@ -260,3 +260,27 @@ def test_old_entries_keep_their_tamper_evidence(tmp_path: Path) -> None:
     attacker(log.db_path).execute("UPDATE entries SET amount = '1.00' WHERE seq = 1")
     result = log.verify()
     assert (result.ok, result.broken_seq, result.message) == (False, 1, "entry 1: hash does not match its content")
+
+
+@pytest.mark.parametrize("commit", COMMITS)
+def test_migration_8_slims_the_logs_indexes_and_queries_still_use_them(commit: str, tmp_path: Path) -> None:
+    """Old logs lose ``entries_requests`` and get partial indexes for the result-only columns; the
+    audit page's filters on those columns still search an index, and the log still verifies."""
+    path = copy(f"ops-{commit}.db", tmp_path)
+    log = CallLog(path)
+    conn = sqlite3.connect(path)
+    indexes = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries' "
+                                "AND sql IS NOT NULL").fetchall())
+    assert "entries_requests" not in indexes
+    for name, column in (("entries_outcome_ts", "outcome"), ("entries_operator_outcome_ts", "outcome"),
+                         ("entries_session_id", "session_id"), ("entries_http_status_ts", "http_status")):
+        assert indexes[name].endswith(f"WHERE {column} IS NOT NULL"), indexes[name]
+    for condition, index in (("e.http_status = 500", "entries_http_status_ts"),
+                             ("e.outcome IN ('ok', 'http_error') AND e.ts >= '2026'", "entries_outcome_ts"),
+                             ("e.operator = 'x' AND e.outcome = 'ok'", "entries_operator_outcome_ts"),
+                             ("e.session_id >= 's-' AND e.session_id < 's.'", "entries_session_id"),
+                             ("e.session_id IS NOT NULL", "entries_session_id")):
+        plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN SELECT e.seq FROM entries AS e WHERE {condition}"))
+        assert f"INDEX {index}" in plan, (condition, plan)
+    result = log.verify()
+    assert result.ok, result.message
