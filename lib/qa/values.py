@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 
@@ -142,9 +143,10 @@ class Value:
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", normalise(self.value))
 
-    @property
+    @cached_property
     def label(self) -> str:
-        """The typed token, ``~`` in front when negative (how the table, saved models and runs show it)."""
+        """The typed token, ``~`` in front when negative (how the table, saved models and runs show it).
+        Kept once made: the value never changes, and a QA run reads every case's labels (~1.4 us a token)."""
         return ("~" if self.negative else "") + token(self.value)
 
     def __eq__(self, other: object) -> bool:
