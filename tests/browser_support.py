@@ -244,3 +244,18 @@ def mmss_seconds(text: str) -> int:
     for part in parts:
         total = total * 60 + part
     return total
+
+
+def records(grid: Any) -> list[dict[str, str]]:
+    """The rows of a dataframe (those drawn: a long grid draws the ones in view), as {column header: cell text}."""
+    rows: list[dict[str, str]] = grid.evaluate("""el => {
+        const table = el.querySelector("table[role=grid]");
+        const names = {};
+        table.querySelectorAll("[role=columnheader]").forEach(th => {
+            names[th.getAttribute("aria-colindex")] = th.textContent.trim(); });
+        return [...table.querySelectorAll("tbody [role=row]")].map(tr => Object.fromEntries(
+            [...tr.querySelectorAll("[role=gridcell]")]
+                .filter(td => names[td.getAttribute("aria-colindex")])
+                .map(td => [names[td.getAttribute("aria-colindex")], td.textContent.trim()])));
+    }""")
+    return rows

@@ -30,6 +30,7 @@ from tests.browser_support import (
     goto,
     mmss_seconds,
     new_page,
+    records,
     save_log,
     shot,
     streamlit_app,
@@ -82,17 +83,7 @@ def grid_cell(page: Any, text: str, header: str) -> Any:
 
 def grid_records(page: Any, text: str) -> list[dict[str, str]]:
     """The rows on screen of the dataframe containing ``text``, as {column header: cell text}."""
-    grid = grid_with(page, text).first
-    return grid.evaluate("""el => {
-        const table = el.querySelector("table[role=grid]");
-        const names = {};
-        table.querySelectorAll("[role=columnheader]").forEach(th => {
-            names[th.getAttribute("aria-colindex")] = th.textContent.trim(); });
-        return [...table.querySelectorAll("tbody [role=row]")].map(tr => Object.fromEntries(
-            [...tr.querySelectorAll("[role=gridcell]")]
-                .filter(td => names[td.getAttribute("aria-colindex")])
-                .map(td => [names[td.getAttribute("aria-colindex")], td.textContent.trim()])));
-    }""")
+    return records(grid_with(page, text).first)
 
 
 def countdown_seconds(locator: Any) -> int:
@@ -238,13 +229,13 @@ def test_finance_path_create_tick_update_pay_link_audit(app: AppServer, page: An
     expect(main(page).get_by_role("textbox", name="Session id")).to_have_value(session_id)
     expect(main(page)).to_contain_text("2 rows match")
     expect(grid_with(page, OPERATOR).locator("[role=row]")).to_have_count(1 + 2)  # header + rows
-    records = grid_records(page, OPERATOR)
-    assert [(r["kind"], r["method"], r["endpoint"]) for r in records] == [
-        ("call", "PUT", "/v1/payment-sessions/{session_id}"), ("call", "POST", "/v1/payment-sessions")], records
-    updated, created = records
+    rows = grid_records(page, OPERATOR)
+    assert [(r["kind"], r["method"], r["endpoint"]) for r in rows] == [
+        ("call", "PUT", "/v1/payment-sessions/{session_id}"), ("call", "POST", "/v1/payment-sessions")], rows
+    updated, created = rows
     assert (created["order id"], created["HTTP"], created["outcome"]) == (order_id, "201", "✅ ok"), created
     assert (updated["HTTP"], updated["outcome"]) == ("200", "✅ ok"), updated
-    assert all(r["operator"] == OPERATOR and r["environment"] == "sandbox" for r in records), records
+    assert all(r["operator"] == OPERATOR and r["environment"] == "sandbox" for r in rows), rows
     shot(page, "06-audit-log", full_page=False)
     step("6 audit log")
     print("browser scenario: " + ", ".join(f"{name} {secs:.1f}s" for name, secs in timings)

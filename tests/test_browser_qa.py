@@ -21,7 +21,7 @@ try:
 except ImportError:  # require_playwright() skips (or fails under CI=true) with the reason
     expect = None  # type: ignore[assignment]
 
-from tests.browser_support import AppServer, browser_app, goto, shot, wait_for_run
+from tests.browser_support import AppServer, browser_app, goto, records, shot, wait_for_run
 from tests.test_browser import main
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -72,21 +72,6 @@ def grid(page: Any, column: str) -> Any:
     """The dataframe with a column headed ``column`` (a plain st.dataframe's key is not in the DOM)."""
     header = page.locator("[role=columnheader]").filter(has_text=re.compile(rf"^{re.escape(column)}$"))
     return main(page).locator("[data-testid=stDataFrame]").filter(has=header)
-
-
-def records(grid: Any) -> list[dict[str, str]]:
-    """The rows of a dataframe (those drawn: a long grid draws the ones in view), as {column header: cell text}."""
-    rows: list[dict[str, str]] = grid.evaluate("""el => {
-        const table = el.querySelector("table[role=grid]");
-        const names = {};
-        table.querySelectorAll("[role=columnheader]").forEach(th => {
-            names[th.getAttribute("aria-colindex")] = th.textContent.trim(); });
-        return [...table.querySelectorAll("tbody [role=row]")].map(tr => Object.fromEntries(
-            [...tr.querySelectorAll("[role=gridcell]")]
-                .filter(td => names[td.getAttribute("aria-colindex")])
-                .map(td => [names[td.getAttribute("aria-colindex")], td.textContent.trim()])));
-    }""")
-    return rows
 
 
 def run_heading(page: Any) -> str:
