@@ -73,6 +73,7 @@ class Space:
         self._memo: dict[tuple[int | None, ...], bool] = {}
         self.components = self._components()
         self.component_of = {d: c for c in self.components or () for d in c.dims}
+        self.no_case = any(len(c.valid) == 0 for c in self.components or ())  # the constraints allow no case at all
         self.rarity = self._rarity()
 
     def _components(self) -> list[Component] | None:
@@ -125,7 +126,7 @@ class Space:
         values, all valid, are held by some complete case the constraints allow."""
         shape = [len(self.dims[d].values) for d in dims]
         found = np.zeros(shape, dtype=bool)
-        if any(len(c.valid) == 0 for c in self.components or ()):  # the constraints allow no case at all
+        if self.no_case:
             return found
         found[np.ix_(*(self.positive[d] for d in dims))] = True
         if self.components is None:
@@ -145,7 +146,7 @@ class Space:
         each row completable: a (rows, values of ``dim``) array."""
         size = len(self.dims[dim].values)
         valid = np.zeros(size, dtype=bool)
-        if not any(len(c.valid) == 0 for c in self.components or ()):  # else the constraints allow no case at all
+        if not self.no_case:
             valid[self.positive[dim]] = True
         if dim not in self.constrained:
             return np.broadcast_to(valid, (len(rows), size))
