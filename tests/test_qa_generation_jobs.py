@@ -3,6 +3,7 @@ reported as text. A job is held at a chosen step (``Hold``) so what happens *whi
 without waiting on time; its end is awaited on its own event."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -64,7 +65,9 @@ def test_a_cancelled_job_stops_at_its_next_step_and_offers_no_suite(service: QAS
 
 
 def test_a_refused_model_ends_the_job_with_its_reason(service: QAService) -> None:
-    job = service.start_generation(service.import_pict("", service.default_model()))
+    model = service.default_model()
+    job = service.start_generation(dataclasses.replace(model, dimensions=[dataclasses.replace(d, enabled=False)
+                                                                          for d in model.dimensions]))
     assert job.wait(WAIT_S)
     assert (job.state, job.result, job.error) == ("failed", None, "no dimension is enabled")
 

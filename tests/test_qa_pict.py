@@ -285,3 +285,10 @@ def test_a_constraint_naming_a_field_switched_off_is_skipped_as_pict_skips_it() 
                       '[save_card] = "true" AND [customer.ip] = "<not sent>";\n', default_model())
     assert len(model.constraints) == 1 and not model.dimension("customer.ip").enabled
     assert {case.values["save_card"] for case in generate(model).cases} == {Value(True), Value(False)}
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n", 'IF [save_card] = "true" THEN [transaction.moto] = "true";\n'])
+def test_a_pict_text_without_a_parameter_is_refused_and_the_model_kept(text: str) -> None:
+    """Applying it would switch every field off: PICT too refuses a model with no parameter."""
+    with pytest.raises(ValueError, match="line 1: no field is listed"):
+        from_pict(text, default_model())

@@ -121,8 +121,13 @@ def test_generated_bundle_and_its_texts(service: QAService) -> None:
     assert sorted(c.labels["save_card"] for c in pict.suite.cases if c.negative_path) == ["false", "true"]
     assert {c.expected for c in generated.suite.cases} == {"accepted", "refused: transaction.currency"}
     assert set(generated.suite.cases[0].labels) == {"transaction.currency", "save_card"}
+    nothing_on = service.default_model()
+    nothing_on = dataclasses.replace(nothing_on, dimensions=[dataclasses.replace(d, enabled=False)
+                                                             for d in nothing_on.dimensions])
     with pytest.raises(QAError, match="no dimension is enabled"):
-        service.generate(service.import_pict("", service.default_model()))
+        service.generate(nothing_on)
+    with pytest.raises(QAError, match="PICT line 1: no field is listed"):  # so a PICT text cannot switch all off
+        service.import_pict("# nothing but a comment\n", service.default_model())
 
 
 def test_full_product_sizes_and_their_limits(service: QAService) -> None:

@@ -56,8 +56,11 @@ def from_pict(text: str, base: Model) -> Model:
         listed[parameter.name] = _values(parameter)
     dimensions = [Dimension(d.path, listed.get(d.path, list(d.values)), d.path in listed) for d in base.dimensions]
     model = Model(dimensions, [], copy.deepcopy(base.base))
-    return Model(dimensions, checked(document.constraints, model), model.base,
-                 checked_submodels(document.submodels, model))
+    model = Model(dimensions, checked(document.constraints, model), model.base,
+                  checked_submodels(document.submodels, model))
+    if not listed:  # every field would be switched off; PICT too refuses a model without parameters
+        raise PictError(1, "no field is listed: a PICT model has lines like 'field: value, value, ...'")
+    return model
 
 
 def read_constraints(text: str, model: Model) -> list[Constraint]:

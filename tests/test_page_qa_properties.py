@@ -1,0 +1,129 @@
+"""What QA types into the QA explorer's text boxes, generated: the constraint lines, the sub-model
+lines and a pasted PICT model either apply, or are refused with the line and the reason; the typed
+text stays as typed; never an exception.
+
+Hypothesis drives the real page through AppTest with lines built from what a tester writes (field
+names, misspelt ones, PICT's punctuation) and what a paste brings (Markdown, HTML, long runs,
+unicode). The oracle is independent of the parser: an accepted box counts one constraint or
+sub-model per line that holds one, and an error names a line of the text.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from tests.page_support import errors
+
+PAGE = "pages/qa_explorer.py"
+PROPERTY = settings(max_examples=30, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FIELDS = ["tds.is_active", "tds.challenge_preference", "transaction.currency", "save_card", "transaction.amount"]
+NOISE = ["**bold**", "[x](http://evil.example)", "<b>x</b>", "<script>x</script>", "`code`", "é ü 漢字", "🙂",
+         "x" * 300, "", " ", "\t", "#", "{", "}", "@", ",", ";", '"', "[", "]", "~"]
+
+
+VALUES = ["true", "false", "gbp", "eur", "jpy", "0.01", "20", "12,50", "<not sent>", "~xxx", "~-1", '"quoted"']
+
+
+def words() -> st.SearchStrategy[str]:
+    """Mostly what a tester means (a field, a value), else a slip or a paste."""
+    meant = st.sampled_from(FIELDS + VALUES)
+    return st.one_of(meant, meant, meant, st.sampled_from(FIELDS).map(lambda f: f[:-1]), st.sampled_from(NOISE),
+                     st.text(max_size=12))
+
+
+@st.composite
+def submodel_lines(draw: st.DrawFn) -> str:
+    """Lines shaped like ``{ a, b } @ 3``, broken anywhere, or plain noise."""
+    lines = []
+    for _ in range(draw(st.integers(0, 3))):
+        names = draw(st.lists(st.sampled_from(FIELDS), min_size=2, max_size=4, unique=True) | st.lists(words(), max_size=4))
+        line = "{ " + ", ".join(names) + " }" + draw(st.sampled_from(["", " @ 2", " @ 3", " @ 9", " @ x", " @"]))
+        lines.append(draw(st.sampled_from([line, line, line, line.replace("{", ""), draw(words())])))
+    return "\n".join(lines)
+
+
+@st.composite
+def constraint_lines(draw: st.DrawFn) -> str:
+    """``IF [a] = "v" THEN [b] <> "w";`` shapes, broken anywhere, or plain noise."""
+    lines = []
+    for _ in range(draw(st.integers(0, 3))):
+        a, b = draw(st.sampled_from(FIELDS) | words()), draw(st.sampled_from(FIELDS) | words())
+        value = draw(st.sampled_from(['"false"', '"true"', '"<not sent>"', "0.01", '"gbp"', draw(words())]))
+        line = f"IF [{a}] = {value} THEN [{b}] {draw(st.sampled_from(['=', '<>', 'IN', 'LIKE', '>']))} {value};"
+        lines.append(draw(st.sampled_from([line, line, line, line.rstrip(";"), line.replace("THEN", ""), draw(words())])))
+    return "\n".join(lines)
+
+
+def counted(lines: str) -> int:
+    return sum(1 for line in lines.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+def model_caption(at: Any) -> str:
+    return next((c.value for c in at.caption if "fields enabled" in c.value), "")
+
+
+def line_named(text: str, box: str, lines: str) -> bool:
+    """Whether the error names a line of the box that the text has."""
+    found = re.search(rf"{box} line (\d+)", text)
+    return found is not None and 1 <= int(found.group(1)) <= max(1, len(lines.splitlines()))
+
+
+def no_exception(at: Any) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture
+def page(open_page: Any) -> Any:
+    return open_page(PAGE)
+
+
+@PROPERTY
+@given(submodel_lines())
+def test_sub_model_lines_apply_or_name_their_line(page: Any, text: str) -> None:
+    at = page.text_area(key="qa_submodels").input(text).run()
+    no_exception(at)
+    assert at.text_area(key="qa_submodels").value == text
+    problems = [e for e in errors(at) if e.startswith("The model is not usable yet")]
+    event("refused" if problems else "applied")
+    if problems:
+        assert line_named(problems[0], "sub-model", text), problems
+    else:
+        assert f"· {counted(text)} sub-model(s)" in model_caption(at), (text, model_caption(at))
+
+
+@PROPERTY
+@given(constraint_lines())
+def test_constraint_lines_apply_or_name_their_line(page: Any, text: str) -> None:
+    at = page.text_area(key="qa_constraints").input(text).run()
+    no_exception(at)
+    assert at.text_area(key="qa_constraints").value == text
+    problems = [e for e in errors(at) if e.startswith("The model is not usable yet")]
+    event("refused" if problems else "applied")
+    if problems:
+        assert line_named(problems[0], "constraint", text), problems
+    else:
+        assert f"· {counted(text)} constraint(s)" in model_caption(at), (text, model_caption(at))
+
+
+@PROPERTY
+@given(st.lists(st.one_of(
+    st.tuples(st.sampled_from(FIELDS), st.lists(words(), min_size=1, max_size=3)).map(
+        lambda p: f"{p[0]}: {', '.join(p[1])}"),
+    submodel_lines(), constraint_lines(), words()), min_size=1, max_size=5).map("\n".join))
+def test_a_pasted_pict_model_applies_or_names_its_line(page: Any, text: str) -> None:
+    page.text_area(key="qa_pict_text").input(text)
+    at = next(b for b in page.button if b.label.startswith("Apply PICT")).click().run()
+    no_exception(at)
+    refused = [e for e in errors(at) if "PICT line" in e]
+    event("refused" if refused else "applied")
+    if refused:
+        assert at.text_area(key="qa_pict_text").value == text  # kept as pasted, to be mended
+        assert line_named(refused[0], "PICT", text), refused
+    else:  # applied: one enabled field per parameter line, and the box shows the model's export
+        listed = {m.group(1) for m in re.finditer(r"^\s*([\w.]+)\s*:", text, re.MULTILINE)}
+        assert model_caption(at).startswith(f"{len(listed)} of "), (text, model_caption(at))
