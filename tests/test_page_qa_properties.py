@@ -1,5 +1,5 @@
 """What QA types into the QA explorer's text boxes, generated: the constraint lines, the sub-model
-lines and a pasted PICT model either apply, or are refused with the line and the reason; the typed
+lines, a pasted PICT model and the required rows either apply, or are refused with the line and the reason; the typed
 text stays as typed; never an exception.
 
 Hypothesis drives the real page through AppTest with lines built from what a tester writes (field
@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.page_support import errors
+from tests.test_page_qa import generated
 
 PAGE = "pages/qa_explorer.py"
 PROPERTY = settings(max_examples=30, deadline=None, derandomize=True,
@@ -127,3 +128,28 @@ def test_a_pasted_pict_model_applies_or_names_its_line(page: Any, text: str) -> 
     else:  # applied: one enabled field per parameter line, and the box shows the model's export
         listed = {m.group(1) for m in re.finditer(r"^\s*([\w.]+)\s*:", text, re.MULTILINE)}
         assert model_caption(at).startswith(f"{len(listed)} of "), (text, model_caption(at))
+
+
+@st.composite
+def seeding_texts(draw: st.DrawFn) -> str:
+    """PICT's seeding file as typed or pasted: a header of fields, then rows of tab-separated cells."""
+    header = draw(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=3, unique=True)
+                  | st.lists(words(), min_size=1, max_size=3))
+    cells = st.sampled_from(["", "", "gbp", "eur", "true", "false", "0.01", "<not sent>"]) | words()
+    rows = draw(st.lists(st.lists(cells, min_size=1, max_size=len(header) + 1), max_size=3))
+    return "\n".join("\t".join(cells) for cells in [header, *rows])
+
+
+@PROPERTY
+@given(seeding_texts())
+def test_required_rows_generate_or_name_their_line(page: Any, text: str) -> None:
+    page.text_area(key="qa_seeds").input(text)
+    at = generated(next(b for b in page.button if b.label == "Generate").click().run())
+    no_exception(at)
+    assert at.text_area(key="qa_seeds").value == text
+    refused = [e for e in errors(at) if "required rows" in e]
+    event("refused" if refused else "applied")
+    if refused:
+        assert line_named(refused[0], "required rows", text), refused
+    else:
+        assert any("covered / possible" in s.value and "(100 %)" in s.value for s in at.success), errors(at)
