@@ -1,6 +1,6 @@
 """What QA types into the QA explorer's text boxes, generated: the constraint lines, the sub-model
-lines, a pasted PICT model and the required rows either apply, or are refused with the line and the reason; the typed
-text stays as typed; never an exception.
+lines, a pasted PICT model and the required rows either apply, or are refused with the line and the
+reason and the text kept as typed (an applied PICT text shows the model's export); never an exception.
 
 Hypothesis drives the real page through AppTest with lines built from what a tester writes (field
 names, misspelt ones, PICT's punctuation) and what a paste brings (Markdown, HTML, long runs,
