@@ -44,7 +44,7 @@ def submodel_lines(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(0, 3))):
         names = draw(st.lists(st.sampled_from(FIELDS), min_size=2, max_size=4, unique=True) | st.lists(words(), max_size=4))
         line = "{ " + ", ".join(names) + " }" + draw(st.sampled_from(["", " @ 2", " @ 3", " @ 9", " @ x", " @"]))
-        lines.append(draw(st.sampled_from([line, line, line, line.replace("{", ""), draw(words())])))
+        lines.append(draw(st.sampled_from([line] * 4 + [line.replace("{", ""), draw(words())])))
     return "\n".join(lines)
 
 
@@ -56,7 +56,9 @@ def constraint_lines(draw: st.DrawFn) -> str:
         a, b = draw(st.sampled_from(FIELDS) | words()), draw(st.sampled_from(FIELDS) | words())
         value = draw(st.sampled_from(['"false"', '"true"', '"<not sent>"', "0.01", '"gbp"', draw(words())]))
         line = f"IF [{a}] = {value} THEN [{b}] {draw(st.sampled_from(['=', '<>', 'IN', 'LIKE', '>']))} {value};"
-        lines.append(draw(st.sampled_from([line, line, line, line.rstrip(";"), line.replace("THEN", ""), draw(words())])))
+        meant = (f'IF [tds.is_active] = "{draw(st.sampled_from(["true", "false"]))}" THEN [save_card] '
+                 f'{draw(st.sampled_from(["=", "<>"]))} "{draw(st.sampled_from(["true", "false", "<not sent>"]))}";')
+        lines.append(draw(st.sampled_from([meant] * 6 + [line, line.rstrip(";"), line.replace("THEN", ""), draw(words())])))
     return "\n".join(lines)
 
 
@@ -83,32 +85,27 @@ def page(open_page: Any) -> Any:
     return open_page(PAGE)
 
 
-@PROPERTY
-@given(submodel_lines())
-def test_sub_model_lines_apply_or_name_their_line(page: Any, text: str) -> None:
-    at = page.text_area(key="qa_submodels").input(text).run()
-    no_exception(at)
-    assert at.text_area(key="qa_submodels").value == text
-    problems = [e for e in errors(at) if e.startswith("The model is not usable yet")]
-    event("refused" if problems else "applied")
-    if problems:
-        assert line_named(problems[0], "sub-model", text), problems
-    else:
-        assert f"· {counted(text)} sub-model(s)" in model_caption(at), (text, model_caption(at))
+BOXES = {"qa_submodels": ("sub-model", submodel_lines()), "qa_constraints": ("constraint", constraint_lines())}
 
 
-@PROPERTY
-@given(constraint_lines())
-def test_constraint_lines_apply_or_name_their_line(page: Any, text: str) -> None:
-    at = page.text_area(key="qa_constraints").input(text).run()
+@settings(PROPERTY, max_examples=100)
+@given(st.sampled_from(sorted(BOXES)).flatmap(lambda key: st.tuples(st.just(key), BOXES[key][1])))
+def test_model_box_lines_apply_or_name_their_line(page: Any, typed: tuple[str, str]) -> None:
+    """The constraint and sub-model boxes: applied (one per line in the caption's count), or the
+    model refused naming a line of that box."""
+    key, text = typed
+    box = BOXES[key][0]
+    for other in BOXES.keys() - {key}:  # the page lives across examples: the other box emptied (valid)
+        page.text_area(key=other).input("")
+    at = page.text_area(key=key).input(text).run()
     no_exception(at)
-    assert at.text_area(key="qa_constraints").value == text
+    assert at.text_area(key=key).value == text
     problems = [e for e in errors(at) if e.startswith("The model is not usable yet")]
-    event("refused" if problems else "applied")
+    event(f"{box}: {'refused' if problems else 'applied'}")
     if problems:
-        assert line_named(problems[0], "constraint", text), problems
+        assert line_named(problems[0], box, text), problems
     else:
-        assert f"· {counted(text)} constraint(s)" in model_caption(at), (text, model_caption(at))
+        assert f"· {counted(text)} {box}(s)" in model_caption(at), (text, model_caption(at))
 
 
 @PROPERTY
