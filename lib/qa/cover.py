@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from itertools import combinations
 
 import numpy as np
@@ -84,7 +85,6 @@ class Cover:
         self.gain = np.where(self.uncovered, rarity[self.values_of].max(axis=1), 0.0)  # an uncovered tuple's weight, 0 once covered
         self.pending = np.bincount(self.values_of[self.uncovered].ravel(), minlength=int(self.value_base[-1]))
         self.counts = np.zeros(len(self.possible), dtype=np.int64)  # rows (without a negative) holding each tuple
-        self.per_dim = [self._through(d) for d in range(n)]
         self.order = rng.sample(range(n), n)
         self.order.sort(key=lambda d: -max(space.rarity[d]))
         self.plans: dict[tuple[int, ...], list[tuple[int, Ints, Ints, Ints]]] = {}
@@ -113,6 +113,11 @@ class Cover:
     @property
     def locked(self) -> Bools:
         return self._locked[:self.size]
+
+    @cached_property
+    def per_dim(self) -> list[tuple[Ints, Ints, Ints]]:
+        """:meth:`_through` of each field (not needed when covering column by column)."""
+        return [self._through(d) for d in range(self.space.n)]
 
     def _through(self, dim: int) -> tuple[Ints, Ints, Ints]:
         """The sets holding ``dim``, ``dim``'s stride in each, and each value's step into them (so
@@ -198,15 +203,13 @@ class Cover:
         completed with valid values by search (it covers nothing)."""
         row = np.array([-1 if v is None else v for v in start] + [0], dtype=np.int64)
         if self._refuses(row[None])[0]:
-            self._append(self._negative_row(start))
+            self._append(self._negative_row(start)[None])
         else:
             self._add(self._seeded(row))
 
     def _add(self, starts: Ints) -> None:
         """Complete rows that set the same fields, side by side, and append them."""
-        rows, index = self._fill(starts)
-        for row, found in zip(rows, index, strict=True):
-            self._append(row, found)
+        self._append(*self._fill(starts))
 
     def _negative_row(self, start: Row) -> Ints:
         space, row = self.space, list(start)
@@ -215,22 +218,23 @@ class Cover:
                 row[d] = self.rng.choice([v for v in space.positive[d] if space.completable([*row[:d], v, *row[d + 1:]])])
         return np.array([*row, 0], dtype=np.int64)
 
-    def _append(self, row: Ints, index: Ints | None = None) -> None:
-        if self.size == len(self._rows):
-            grow = self.size
-            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows[:grow])])
-            self._tuples = np.concatenate([self._tuples, np.zeros_like(self._tuples[:grow])])
-            self._refused = np.concatenate([self._refused, np.zeros_like(self._refused[:grow])])
-            self._locked = np.concatenate([self._locked, np.zeros_like(self._locked[:grow])])
-        at, self.size = self.size, self.size + 1
-        self._rows[at], self._tuples[at] = row, self.tuple_index(row[None])[0] if index is None else index
-        self._refused[at] = self._refuses(row[None])[0]
-        if not self._refused[at]:
-            self._covered(self._tuples[at])
+    def _append(self, rows: Ints, index: Ints | None = None) -> None:
+        """Append complete rows (their tuple indices, when known); those without a negative cover."""
+        if self.size + len(rows) > len(self._rows):
+            grow = max(self.size, len(rows))
+            self._rows = np.concatenate([self._rows, np.zeros_like(self._rows[:1]).repeat(grow, axis=0)])
+            self._tuples = np.concatenate([self._tuples, np.zeros_like(self._tuples[:1]).repeat(grow, axis=0)])
+            self._refused = np.concatenate([self._refused, np.zeros(grow, dtype=bool)])
+            self._locked = np.concatenate([self._locked, np.zeros_like(self._locked[:1]).repeat(grow, axis=0)])
+        at, self.size = self.size, self.size + len(rows)
+        self._rows[at:self.size], self._tuples[at:self.size] = rows, self.tuple_index(rows) if index is None else index
+        self._refused[at:self.size] = refused = self._refuses(rows)
+        self._covered(self._tuples[at:self.size][~refused].ravel())
 
     def _covered(self, found: Ints) -> None:
-        self.counts[found] += 1
-        new = found[self.uncovered[found]]
+        """Count rows' tuples (a tuple may come more than once)."""
+        np.add.at(self.counts, found, 1)
+        new = np.unique(found[self.uncovered[found]])
         self.uncovered[new] = False
         self.gain[new] = 0.0
         np.subtract.at(self.pending, self.values_of[new].ravel(), 1)
@@ -277,7 +281,12 @@ class Cover:
     def complete(self, steps: Steps, what: str) -> None:
         """Add rows until every tuple is covered: first one per tuple of the set with most (no suite
         is smaller than that set, so they cost nothing), then each leftover tuple is patched into
-        an existing row when possible, else starts a new one."""
+        an existing row when possible, else starts a new one. Sets of one field are covered column
+        by column."""
+        if all(len(k) == 1 for k in self.sets) and self.space.components is not None:
+            steps(what, len(self.rows))
+            self._complete_by_columns()
+            return
         largest = int(self._left().argmax())
         order = self.offsets[largest] + self.noise.permutation(
             np.flatnonzero(self.uncovered[self.offsets[largest]:self._end(largest)]))
@@ -293,6 +302,36 @@ class Cover:
             start = self._start(set_id, self.offsets[set_id] + np.argmax(self.uncovered[self.offsets[set_id]:], keepdims=True))
             if not self.patch({d: int(start[0, d]) for d in self.sets[set_id]}):
                 self._add(start)
+
+    def _complete_by_columns(self) -> None:
+        """When every tuple is one value: each field's uncovered values go down its own column, a
+        component of linked constrained fields taking whole rows of its table (greedily, the row
+        holding most of its uncovered values first), and shorter columns repeat: as few rows as
+        the longest column, each one completable since components are independent."""
+        space = self.space
+        wanted = [np.flatnonzero(self.uncovered[self.offsets[i]:self._end(i)]) for i in range(len(self.sets))]
+        if not any(len(w) for w in wanted):
+            return
+        columns: list[tuple[list[int], list[Ints]]] = []  # fields, and the values down them
+        constrained = self.constrained
+        for d in range(space.n):
+            if d not in constrained:
+                fill = wanted[d] if len(wanted[d]) else np.asarray(space.positive[d][:1], dtype=np.int64)
+                columns.append(([d], [fill[i:i + 1] for i in range(len(fill))]))
+        for component in space.components or ():
+            table, dims = component.valid, list(component.dims)
+            need = [np.isin(table[:, j], wanted[d]) for j, d in enumerate(dims)]
+            chosen: list[Ints] = []
+            while (hits := np.sum(need, axis=0)).any() or not chosen:
+                best = table[int(hits.argmax())]
+                chosen.append(best)
+                for j in range(len(dims)):
+                    need[j] &= table[:, j] != best[j]
+            columns.append((dims, chosen))
+        rows = np.zeros((max(len(values) for _, values in columns), space.n + 1), dtype=np.int64)
+        for dims, values in columns:
+            rows[:, dims] = np.resize(np.asarray(values), (len(rows), len(dims)))
+        self._append(rows)
 
     def _start(self, set_id: int, tuples: Ints) -> Ints:
         """One row per tuple of the set, holding only that tuple."""
@@ -312,6 +351,23 @@ class Cover:
             steps(what, len(self.rows))
             if not self.patch({dim: value}, redundant):
                 self.add(space.negative_start(dim, value))
+
+    def place_pict(self, steps: Steps, what: str) -> None:
+        """PICT's rule: each negative beside every t-1 valid values of other fields the constraints
+        allow it with. Per negative, the other fields are covered at t-1 in the space that holds the
+        negative as its field's one valid value (rows holding it already count); the new rows join
+        this suite, where they are refused and cover no valid tuple."""
+        space, k = self.space, max(1, min(self.strength - 1, self.space.n - 1))
+        for dim in range(space.n):
+            for value in space.negative[dim]:
+                start = space.negative_start(dim, value)
+                beside = Cover(space.fixing(dim, value), k, (), self.rng)
+                beside._append(self.rows[self.rows[:, dim] == value])
+                held = beside.size
+                beside.complete(steps.after(self.size), what)
+                if beside.size == 0:  # no tuple to pair it with: it still goes in once
+                    beside.add(start)
+                self._append(beside.rows[held:])
 
     def row_list(self) -> list[Row]:
         return [[int(v) for v in row[:-1]] for row in self.rows]

@@ -21,8 +21,10 @@ coverage. The algorithm is AETG-style, one row at a time (on arrays: :mod:`lib.q
 3. negative values are placed by one of two rules (:mod:`lib.qa.negatives`): ``smallest`` puts
    each once, riding in a row all of whose tuples other rows cover too (the suite does not grow),
    else in a row of its own; ``pict`` puts each beside every t-1 valid values of other fields the
-   constraints allow, as PICT does. A case with a negative is refused, so it covers no valid
-   tuple: coverage counts cases without a negative only.
+   constraints allow, as PICT does: per negative, a covering at t-1 of the other fields in the
+   space where the negative is its field's one valid value (at t-1 = 1, column by column). A case
+   with a negative is refused, so it covers no valid tuple: coverage counts cases without a
+   negative only.
 
 Everything random draws from ``random.Random(seed)``: same model and seed, same cases. Each case's
 expected outcome is the tester's mark (a negative value: refused on its field; none: accepted);
@@ -38,7 +40,6 @@ from typing import Literal, cast
 
 from lib.fields.schema import ORDER_ID
 from lib.fields.validation import validate_create
-from lib.qa import negatives
 from lib.qa.cover import Cover
 from lib.qa.model import Model, build_payload, check_submodel
 from lib.qa.negatives import NEGATIVE_RULES, NegativeRule
@@ -119,9 +120,9 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
     cover.complete(steps, PLACING)
     if negative_rule == "smallest":
         cover.place_negatives(steps, PLACING)
+    else:
+        cover.place_pict(steps, PLACING)
     rows = cover.row_list()
-    if negative_rule == "pict":
-        negatives.place_pict(space, rows, rng, t, steps, PLACING)
     cases = [_case(model, space, i, row, seed) for i, row in enumerate(steps.over(CHECKING, rows, len(rows)))]
     return Suite(cases, cover.report(rows, negative_rule), strength, seed)
 
