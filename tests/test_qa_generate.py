@@ -14,8 +14,9 @@ from lib.qa import space
 from lib.qa.allpairs import Yardstick, allpairspy_suite, measure, positives_only
 from lib.qa.constraints import Judge
 from lib.qa.defaults import default_model
-from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, coverage_of, full_product_size, generate
+from lib.qa.generate import CONFIRM_ABOVE, FULL_LIMIT, PLACING, coverage_of, full_product_size, generate
 from lib.qa.model import Dimension, Model
+from lib.qa.negatives import NegativeRule
 from lib.qa.suite import Suite, disagreements
 from lib.qa.values import Value
 from tests.test_qa_model import models
@@ -142,6 +143,29 @@ def test_pairwise_on_random_models(model: Model, seed: int) -> None:
 def test_pict_negative_rule_on_random_models(model: Model, seed: int) -> None:
     if generable(model):
         check_suite(model, generate(model, seed=seed, negative_rule="pict"), min(2, len(model.enabled())), "pict")
+
+
+@PROPERTIES
+@given(models(), st.integers(0, 3), st.sampled_from(["smallest", "pict"]))
+def test_single_values_on_random_models(model: Model, seed: int, rule: NegativeRule) -> None:
+    """Strength 1 is covered column by column: as valid and as complete, and without constraints
+    or sub-models exactly as many valid cases as the field with most valid values has."""
+    if not generable(model):
+        return
+    suite = generate(model, strength=1, seed=seed, negative_rule=rule)
+    check_suite(model, suite, 1, rule)
+    valid = [c for c in suite.cases if c.negative_path is None]
+    if not model.submodels and not any(set(c.paths) <= {d.path for d in model.enabled()} for c in model.constraints):
+        assert len(valid) == max(len(d.positives) for d in model.enabled())
+
+
+def test_progress_under_the_pict_rule_counts_every_case_once_in_order() -> None:
+    """Each negative's rows are made apart, then joined: the count goes on from the rows before them."""
+    seen: list[int] = []
+    suite = generate(default_model(), negative_rule="pict",
+                     progress=lambda what, done, total: seen.append(done) if what == PLACING else None)
+    assert seen == sorted(seen) and 0 < seen[-1] < len(suite.cases)
+    assert len(seen) > 30  # at least a step per negative
 
 
 @PROPERTIES
@@ -344,3 +368,5 @@ def test_constraints_too_wide_to_tabulate_are_searched_row_by_row(model: Model, 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(space, "TABLE_LIMIT", 0)
         check_suite(model, generate(model, seed=seed), min(2, len(model.enabled())))
+        check_suite(model, generate(model, seed=seed, negative_rule="pict"), min(2, len(model.enabled())), "pict")
+        check_suite(model, generate(model, strength=1, seed=seed), 1)

@@ -173,14 +173,20 @@ class Judge:
 
     def __init__(self, constraints: Sequence[Constraint], dimensions: Mapping[str, Sequence[Value]]) -> None:
         self.constraints = [c for c in constraints if all(path in dimensions for path in c.paths)]
-        self._numeric = {path: numeric(path, values) for path, values in dimensions.items()}
+        spelled = {path: [spell(value.value, kind_of(path)) for value in values] for path, values in dimensions.items()}
+        self._numeric = {path: all(map(is_pict_number, texts)) for path, texts in spelled.items()}
         # PICT reads the model twice, without its negatives and with them: a field must be one type both times
         self._mixed = {path for path, values in dimensions.items()
-                       if numeric(path, [v for v in values if not v.negative]) != self._numeric[path]}
-        self._known = {(path, value): self._key(path, value) for path, values in dimensions.items() for value in values}
+                       if all(is_pict_number(text) for text, value in zip(spelled[path], values, strict=True)
+                              if not value.negative) != self._numeric[path]}
+        self._known = {(path, value): self._read(path, text) for path, values in dimensions.items()
+                       for value, text in zip(values, spelled[path], strict=True)}
 
     def _key(self, path: str, value: Value) -> float | str:
-        text = spell(value.value, kind_of(path))
+        return self._read(path, spell(value.value, kind_of(path)))
+
+    def _read(self, path: str, text: str) -> float | str:
+        """A value's spelling as the constraints compare it: a number in a numeric field."""
         return _number(text) if self._numeric.get(path) else text
 
     def _term(self, term: Term, lookup: Callable[[str], Value | None]) -> bool | None:

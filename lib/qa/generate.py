@@ -14,14 +14,17 @@ coverage. The algorithm is AETG-style, one row at a time (on arrays: :mod:`lib.q
    set, so they cost nothing); each row fills the other dimensions with the value covering the
    most uncovered tuples, a tuple weighing more when the constraints confine its values to few
    cases (3-D Secure off allows no challenge fields), never with a value that makes the row
-   uncompletable; the best of a few seeded-random candidates is kept. A leftover tuple is first
+   uncompletable; rows seeded from that set are completed a few side by side (blind to each
+   other's choices: half the time, no larger suites). A leftover tuple is first
    *patched* into an existing row whose changed tuples all appear in other rows, else it starts
    a new row;
 3. negative values are placed by one of two rules (:mod:`lib.qa.negatives`): ``smallest`` puts
    each once, riding in a row all of whose tuples other rows cover too (the suite does not grow),
    else in a row of its own; ``pict`` puts each beside every t-1 valid values of other fields the
-   constraints allow, as PICT does. A case with a negative is refused, so it covers no valid
-   tuple: coverage counts cases without a negative only.
+   constraints allow, as PICT does: per negative, a covering at t-1 of the other fields in the
+   space where the negative is its field's one valid value (at t-1 = 1, column by column). A case
+   with a negative is refused, so it covers no valid tuple: coverage counts cases without a
+   negative only.
 
 Everything random draws from ``random.Random(seed)``: same model and seed, same cases. Each case's
 expected outcome is the tester's mark (a negative value: refused on its field; none: accepted);
@@ -37,7 +40,6 @@ from typing import Literal, cast
 
 from lib.fields.schema import ORDER_ID
 from lib.fields.validation import validate_create
-from lib.qa import negatives
 from lib.qa.cover import Cover
 from lib.qa.model import Model, build_payload, check_submodel
 from lib.qa.negatives import NEGATIVE_RULES, NegativeRule
@@ -48,7 +50,6 @@ from lib.qa.values import Value
 
 CONFIRM_ABOVE = 5_000  # a full product larger than this needs confirm=True
 FULL_LIMIT = 100_000  # and one larger than this is refused
-CANDIDATES = 1  # rows tried side by side per added row (2 or 8: no smaller suite of the default model, slower)
 PLACING, CHECKING = "cases placed", "cases checked against the contract"  # the steps progress reports
 
 
@@ -107,7 +108,7 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
         starts, t = [], strength
     else:
         raise ValueError(f"strength must be a positive whole number or 'full', not {strength!r}")
-    cover = Cover(space, min(t, space.n), _groups(model, space, t), rng, CANDIDATES)
+    cover = Cover(space, min(t, space.n), _groups(model, space, t), rng)
     required = [space.row(values) for values in seeds]
     if not all(space.completable(row) and sum(space.is_negative(d, v) for d, v in enumerate(row)) <= 1 for row in required):
         raise ValueError("a required row has two negatives or values the constraints allow in no case")
@@ -119,9 +120,9 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
     cover.complete(steps, PLACING)
     if negative_rule == "smallest":
         cover.place_negatives(steps, PLACING)
+    else:
+        cover.place_pict(steps, PLACING)
     rows = cover.row_list()
-    if negative_rule == "pict":
-        negatives.place_pict(space, rows, rng, t, steps, PLACING)
     cases = [_case(model, space, i, row, seed) for i, row in enumerate(steps.over(CHECKING, rows, len(rows)))]
     return Suite(cases, cover.report(rows, negative_rule), strength, seed)
 
@@ -162,5 +163,5 @@ def coverage_of(model: Model, cases: Sequence[Mapping[str, Value]], strength: in
     placed their negatives."""
     space = Space(model)
     t = min(strength, space.n)
-    cover = Cover(space, t, _groups(model, space, t), random.Random(0), 1)
+    cover = Cover(space, t, _groups(model, space, t), random.Random(0))
     return cover.report([[dim.values.index(case[dim.path]) for dim in space.dims] for case in cases], None)

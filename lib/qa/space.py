@@ -6,6 +6,7 @@ the t-way cover and the placement of negatives (:mod:`lib.qa.negatives`).
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,10 @@ class Space:
         self.rules = [Rule(tuple(index[p] for p in c.paths), c) for c in self.judge.constraints]
         self.constrained = sorted({d for rule in self.rules for d in rule.dims})
         self._rules_of = {d: [r for r in self.rules if d in r.dims] for d in self.constrained}
+        self._derive()
+
+    def _derive(self) -> None:
+        """What follows from the valid values: feasibility memo, component tables, rarity."""
         self._memo: dict[tuple[int | None, ...], bool] = {}
         self.components = self._components()
         self.component_of = {d: c for c in self.components or () for d in c.dims}
@@ -107,6 +112,19 @@ class Space:
             values = np.stack([np.asarray(self.positive[d], dtype=np.int64)[at[j]] for j, d in enumerate(dims)], axis=1)
             components.append(Component(tuple(dims), values[ok]))
         return components
+
+    def fixing(self, dim: int, value: int) -> Space:
+        """This space with ``dim`` held at ``value`` (a negative, for PICT's rule): its one valid
+        value, the field's others all count as negatives (never chosen). A covering of the other
+        fields then pairs them all with it, under the same constraints (the rules' verdicts on
+        values are shared)."""
+        view = copy.copy(self)
+        view.positive, view.negative, view.negative_flags = list(self.positive), list(self.negative), list(self.negative_flags)
+        others = [v for v in range(len(self.dims[dim].values)) if v != value]
+        view.positive[dim], view.negative[dim] = [value], others
+        view.negative_flags[dim] = [v != value for v in range(len(self.dims[dim].values))]
+        view._derive()
+        return view
 
     def _rarity(self) -> list[list[float]]:
         """Per value, how few valid cases can hold it: (valid combinations of its component) /

@@ -34,6 +34,13 @@ class Steps:
         if self.progress is not None:
             self.progress(what, done, total)
 
+    def after(self, done: int) -> Steps:
+        """These steps for a part of the work that starts once ``done`` items are made: its counts go on from there."""
+        progress = self.progress
+        if progress is None:
+            return self
+        return Steps(lambda what, count, total: progress(what, done + count, total), self.cancelled)
+
     def over(self, what: str, items: Iterable[T], total: int | None = None) -> Iterator[T]:
         """``items``, with a step before each (``done``: how many came before it)."""
         for done, item in enumerate(items):
