@@ -12,7 +12,7 @@ import ipaddress
 import math
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -163,6 +163,9 @@ _Validator: type[Validator] = extend(  # type: ignore[no-untyped-call]
 _VALIDATOR = _Validator(SESSION_SCHEMA, format_checker=_FORMATS)
 _ACTION_VALIDATORS = {kind: _Validator(schema, format_checker=_FORMATS) for kind, schema in ACTION_SCHEMAS.items()}
 
+# An error and the path of the value it was found under (its own path is relative to that value).
+_Found = tuple[tuple[str, ...], ValidationError]
+
 _TYPE_WORDS = {"string": "a string", "number": "a number", "boolean": "a boolean", "object": "an object", "array": "a list"}
 _ORDER = {path: i for i, path in enumerate(
     [leaf.path for leaf in leaves()]
@@ -222,10 +225,10 @@ def _reason(error: ValidationError, field: dict[str, Any] | None, value: Any, re
     return 2, error.message
 
 
-def _problems(errors: Iterator[ValidationError], root: dict[str, Any] = SESSION_SCHEMA) -> list[Problem]:
+def _problems(errors: Iterable[_Found], root: dict[str, Any] = SESSION_SCHEMA) -> list[Problem]:
     best: dict[str, tuple[int, str]] = {}
-    for error in errors:
-        base = [str(p) for p in error.absolute_path]
+    for prefix, error in errors:
+        base = [*prefix, *(str(p) for p in error.absolute_path)]
         # (path, value there): iter_errors sets the keyword's value and the instance on each error.
         targets: list[tuple[list[str], Any]]
         if error.validator == "required":
@@ -245,11 +248,15 @@ def _problems(errors: Iterator[ValidationError], root: dict[str, Any] = SESSION_
     return [Problem(parameter=p, reason=f"{p} {best[p][1]}") for p in ordered]
 
 
+def _under(prefix: tuple[str, ...], errors: Iterable[ValidationError]) -> list[_Found]:
+    return [(prefix, error) for error in errors]
+
+
 def validate_create(payload: Any) -> list[Problem]:
     """Every problem of a create body, as the API lists them; ``[]`` when it is valid."""
     if not isinstance(payload, dict):
         return [BODY_NOT_OBJECT]
-    return _problems(_VALIDATOR.iter_errors(payload))
+    return _problems(_under((), _VALIDATOR.iter_errors(payload)))
 
 
 def validate_action(kind: str, payload: Any, currency: str) -> list[Problem]:
@@ -259,7 +266,7 @@ def validate_action(kind: str, payload: Any, currency: str) -> list[Problem]:
     if not isinstance(payload, dict):
         return [BODY_NOT_OBJECT]
     instance = {**payload, "currency": currency}
-    return _problems(_ACTION_VALIDATORS[kind].iter_errors(instance), ACTION_SCHEMAS[kind])
+    return _problems(_under((), _ACTION_VALIDATORS[kind].iter_errors(instance)), ACTION_SCHEMAS[kind])
 
 
 def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
