@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lib.fields.parts import ANNOTATIONS
 from lib.fields.schema import SESSION_SCHEMA, Leaf
 from lib.fields.validation import (
-    _ANNOTATIONS,
     _FORMATS,
     _SESSION,
     CreateValidator,
@@ -141,5 +141,5 @@ def test_the_create_schema_is_checked_property_by_property() -> None:
     assert _SESSION.properties is not None
     assert [name for name, part in _SESSION.properties.items() if part.properties is not None] == [
         "transaction", "tds", "customer", "payment"]
-    assert not _ANNOTATIONS & set(_Validator.VALIDATORS)
-    assert set(SESSION_SCHEMA) <= _ANNOTATIONS | {"type", "required", "properties"}
+    assert not ANNOTATIONS & set(_Validator.VALIDATORS)
+    assert set(SESSION_SCHEMA) <= ANNOTATIONS | {"type", "required", "properties"}

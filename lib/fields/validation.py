@@ -25,6 +25,7 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import extend
 
 from lib.fields.actions import ACTION_SCHEMAS
+from lib.fields.parts import Part, split
 from lib.fields.schema import NOT_UPDATABLE_FIELDS, SESSION_SCHEMA, UPDATABLE_FIELDS, leaves
 
 
@@ -259,76 +260,20 @@ def validate_create(payload: Any) -> list[Problem]:
     return _problems(_under((), _VALIDATOR.iter_errors(payload)))
 
 
-# Keywords no validator reads to refuse a value (annotations, ours included), and keywords evaluated
-# on an object as a whole that read no sibling but each other (``if``/``then``/``else``). An object
-# schema made of these and ``properties`` is checked property by property; any other keyword (one
-# added later included) keeps its object checked whole, so a schema change costs speed, never exactness.
-_ANNOTATIONS = frozenset({
-    "$schema", "$comment", "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
-    "x-reason", "x-updatable", "x-group", "x-personal", "x-form-default", "x-qa-default", "x-fills",
-    "x-invalid-examples", "x-only-if",
-})
-_WHOLE_OBJECT = frozenset({"type", "required", "const", "enum", "minProperties", "maxProperties",
-                           "if", "then", "else", "x-decimals-by-currency"})
-_CONDITIONAL = frozenset({"if", "then", "else"})
-
-
-@dataclass(frozen=True, eq=False)
-class _Part:
-    """How the errors of the value at ``path`` are found: by ``validator`` whole, or (``properties``
-    not None) by ``before`` and ``after`` (the object's own keywords either side of ``properties``,
-    kept apart so the errors come in jsonschema's order) around each property's part."""
-
-    path: tuple[str, ...]
-    validator: Validator
-    properties: dict[str, _Part] | None = None
-    before: Validator | None = None
-    after: Validator | None = None
-
-
-def _part(validator: Validator, path: tuple[str, ...]) -> _Part:
-    """The part for ``validator``'s schema at ``path``. Each validator is evolved from its parent's, as
-    jsonschema's ``descend`` does, which gives the same validator unless the subschema sets ``$id``
-    (a new base for references): its object is then checked whole."""
-    schema = validator.schema
-    if (not isinstance(schema, dict) or "properties" not in schema
-            or not set(schema) <= _ANNOTATIONS | _WHOLE_OBJECT | {"properties"}):
-        return _Part(path, validator)
-    keys = list(schema)
-    at = keys.index("properties")
-    sides = [keys[:at], keys[at + 1:]]
-    properties = schema["properties"]
-    if (not isinstance(properties, dict)
-            or any(isinstance(sub, dict) and "$id" in sub for sub in properties.values())
-            or all(_CONDITIONAL & set(side) for side in sides)):
-        return _Part(path, validator)
-
-    def own(side: list[str]) -> Validator | None:
-        if not set(side) - _ANNOTATIONS:
-            return None
-        # Annotations stay: a reason reads ``x-reason`` from the error's schema. ``$schema`` goes, as
-        # evolve() would take it for another validator class than the one already chosen.
-        return validator.evolve(schema={k: v for k, v in schema.items()
-                                        if k in side or k in _ANNOTATIONS - {"$schema"}})
-
-    parts = {name: _part(validator.evolve(schema=sub), (*path, name)) for name, sub in properties.items()}
-    return _Part(path, validator, parts, own(sides[0]), own(sides[1]))
-
-
 class CreateValidator:
     """:func:`validate_create`, exactly, remembering the errors of each part of a body it has seen.
 
-    A part is a property's value under an object schema that checks property by property (see
-    ``_ANNOTATIONS``), keyed by its place and ``repr``: QA cases share most parts, so a suite checks
-    each distinct part once. Keep one for one batch of bodies (one generation), no longer: what it
-    remembers of a date was judged against the day it was seen (``x-not-future``). ``hits`` counts
-    the parts answered from memory. ``schema``: another to check against (tests use small ones).
+    A part is a property's value under an object schema that splits (:mod:`lib.fields.parts`),
+    keyed by its place and ``repr``: QA cases share most parts, so a suite checks each distinct part
+    once. Keep one for one batch of bodies (one generation), no longer: what it remembers of a date
+    was judged against the day it was seen (``x-not-future``). ``hits`` counts the parts answered
+    from memory. ``schema``: another to check against (tests use small ones).
     """
 
     def __init__(self, schema: dict[str, Any] = SESSION_SCHEMA) -> None:
         self._schema = schema
-        self._root = _SESSION if schema is SESSION_SCHEMA else _part(_Validator(schema, format_checker=_FORMATS), ())
-        self._seen: dict[tuple[_Part, str], list[_Found]] = {}
+        self._root = _SESSION if schema is SESSION_SCHEMA else split(_Validator(schema, format_checker=_FORMATS))
+        self._seen: dict[tuple[Part, str], list[_Found]] = {}
         self.hits = 0
 
     def __call__(self, payload: Any) -> list[Problem]:
@@ -336,7 +281,7 @@ class CreateValidator:
             return [BODY_NOT_OBJECT]
         return _problems(self._errors(self._root, payload), self._schema)
 
-    def _errors(self, part: _Part, value: Any) -> list[_Found]:
+    def _errors(self, part: Part, value: Any) -> list[_Found]:
         if part.properties is None:
             return _under(part.path, part.validator.iter_errors(value))
         found = _under(part.path, part.before.iter_errors(value)) if part.before else []
@@ -348,7 +293,7 @@ class CreateValidator:
             found += _under(part.path, part.after.iter_errors(value))
         return found
 
-    def _remembered(self, part: _Part, value: Any) -> list[_Found]:
+    def _remembered(self, part: Part, value: Any) -> list[_Found]:
         key = (part, repr(value))
         found = self._seen.get(key)
         if found is None:
@@ -358,7 +303,7 @@ class CreateValidator:
         return found
 
 
-_SESSION = _part(_VALIDATOR, ())
+_SESSION = split(_VALIDATOR)
 
 
 def validate_action(kind: str, payload: Any, currency: str) -> list[Problem]:
