@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -108,6 +109,16 @@ def test_build_payload_sets_removes_and_keeps() -> None:
     assert payload == {"transaction": {"order_id": "qa-7"}, "tds": {"is_active": True},
                        "customer": {"billing": {"email": "a@b.co"}}, "payment_methods": ["card"]}
     assert base["transaction"] == {"order_id": "qa-7", "amount": 1}
+
+
+@pytest.mark.parametrize("base", [{"transaction": {"order_id": "qa-order", "amount": 1}}, {}, {"transaction": "x"}])
+@pytest.mark.parametrize("order_id", [BASE, NOT_SENT, "a", None])
+def test_build_payload_applies_several_mappings_as_one_after_the_other(base: dict, order_id: Any) -> None:
+    """What a QA case does: its order id, then its values (<base>, <not sent> or another order id)."""
+    first, then = {"transaction.order_id": "qa-0-1"}, {"transaction.order_id": order_id, "tds.is_active": True}
+    payload = build_payload(base, first, then)
+    assert payload == build_payload(build_payload(base, first), then)
+    assert payload["transaction"].get("order_id", NOT_SENT) == ("qa-0-1" if order_id is BASE else order_id)
 
 
 def test_constraints_hold_on_partial_cases_in_three_valued_logic() -> None:

@@ -28,8 +28,10 @@ coverage. The algorithm is AETG-style, one row at a time (on arrays: :mod:`lib.q
 
 Everything random draws from ``random.Random(seed)``: same model and seed, same cases. Each case's
 expected outcome is the tester's mark (a negative value: refused on its field; none: accepted);
-:func:`lib.fields.validation.validate_create` of its payload is kept beside it as the contract's
-verdict, shown where the two disagree (:func:`lib.qa.suite.disagreements`), never as the oracle.
+:func:`lib.fields.validation.validate_create` of its payload (found by one
+:class:`~lib.fields.validation.CreateValidator` per suite, which checks each shared part once) is
+kept beside it as the contract's verdict, shown where the two disagree
+(:func:`lib.qa.suite.disagreements`), never as the oracle.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, cast
 
 from lib.fields.schema import ORDER_ID
-from lib.fields.validation import validate_create
+from lib.fields.validation import CreateValidator
 from lib.qa.cover import Cover
 from lib.qa.model import Model, build_payload, check_submodel
 from lib.qa.negatives import NEGATIVE_RULES, NegativeRule
@@ -123,7 +125,8 @@ def generate(model: Model, *, strength: int | Literal["full"] = 2, seed: int = 0
     else:
         cover.place_pict(steps, PLACING)
     rows = cover.row_list()
-    cases = [_case(model, space, i, row, seed) for i, row in enumerate(steps.over(CHECKING, rows, len(rows)))]
+    check = CreateValidator()
+    cases = [_case(model, space, i, row, seed, check) for i, row in enumerate(steps.over(CHECKING, rows, len(rows)))]
     return Suite(cases, cover.report(rows, negative_rule), strength, seed)
 
 
@@ -141,11 +144,12 @@ def _groups(model: Model, space: Space, strength: int) -> list[tuple[list[int], 
     return groups
 
 
-def _case(model: Model, space: Space, index: int, row: Row, seed: int) -> Case:
+def _case(model: Model, space: Space, index: int, row: Row, seed: int, check: CreateValidator) -> Case:
     complete = cast(list[int], row)  # every row of a suite is complete: no None
     values = {dim.path: dim.values[v] for dim, v in zip(space.dims, complete, strict=True)}
-    base = build_payload(model.base, {ORDER_ID: f"qa-{seed}-{index}"})
-    payload = build_payload(base, {path: value.value for path, value in values.items()})
+    # The case's order id first, so a value of <base> keeps it; one copy of the base.
+    payload = build_payload(model.base, {ORDER_ID: f"qa-{seed}-{index}"},
+                            {path: value.value for path, value in values.items()})
     negative = next((path for path, value in values.items() if value.negative), None)
     return Case(
         index=index,
@@ -153,7 +157,7 @@ def _case(model: Model, space: Space, index: int, row: Row, seed: int) -> Case:
         negative_path=negative,
         payload=payload,
         expected_paths=(negative,) if negative else (),
-        contract_paths=tuple(problem["parameter"] for problem in validate_create(payload)),
+        contract_paths=tuple(problem["parameter"] for problem in check(payload)),
     )
 
 

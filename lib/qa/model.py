@@ -145,13 +145,14 @@ def _saved_constraint(saved: Any, values: Mapping[str, list[Value]]) -> Constrai
                     [named(saved["then_path"], label) for label in saved["then_values"]])
 
 
-def build_payload(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with each dotted path set; NOT_SENT removes the key, BASE keeps base's.
+def build_payload(base: Mapping[str, Any], *values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with each dotted path set, one mapping after the other (one copy, however
+    many); NOT_SENT removes the key, BASE keeps what is there (base's, or an earlier mapping's).
 
     Removing a key leaves its (possibly empty) parent object: "not sent" concerns the key only.
     """
     payload = copy.deepcopy(dict(base))
-    for path, value in values.items():
+    for path, value in (item for mapping in values for item in mapping.items()):
         if value is BASE:
             continue
         *parents, name = path.split(".")
