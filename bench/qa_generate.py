@@ -9,7 +9,7 @@ pairwise with a 3-way sub-model over the 3-D Secure fields and the currency. Giv
 own count, coverage (measured by our :func:`lib.qa.generate.coverage_of`) and time on the same
 export are printed beside: against the whole export for the ``pict`` rule, against the export
 without its negatives for ``smallest`` (PICT has no "each negative once"), beside ours on the
-model without its negatives.
+model without its negatives; then our time over PICT's for that like-for-like pair.
 
     .venv/bin/python bench/qa_generate.py [--pict /tmp/pict-src/build/cli/pict] [--runs 3] [--strengths 2 3]
 """
@@ -70,10 +70,18 @@ def timed(model: Model, **options: Any) -> tuple[Suite, float, float]:
     return suite, (split - start) * 1000, (end - split) * 1000
 
 
-def ours(model: Model, runs: int, **options: Any) -> tuple[Suite, str]:
-    """Our suite and its best time of ``runs``, split where the contract check starts."""
+def ours(model: Model, runs: int, **options: Any) -> tuple[Suite, str, tuple[float, float]]:
+    """Our suite, its best time of ``runs`` as text and as (ms placing, ms checking)."""
     suite, placing, checking = min((timed(model, **options) for _ in range(runs)), key=lambda r: r[1] + r[2])
-    return suite, f"{placing:8.0f} ms + {checking:.0f}"
+    return suite, f"{placing:8.0f} ms + {checking:.0f}", (placing, checking)
+
+
+def ratio(times: tuple[float, float], pict_ms: float | None) -> str:
+    """Ours over PICT's time on the same model, with the contract check and without."""
+    if not pict_ms:
+        return ""
+    placing, checking = times
+    return f"  ours / PICT: {(placing + checking) / pict_ms:.1f}x with the check, {placing / pict_ms:.1f}x placing only"
 
 
 def line(who: str, cases: int, coverage: Coverage, ms: float | str) -> str:
@@ -84,14 +92,15 @@ def line(who: str, cases: int, coverage: Coverage, ms: float | str) -> str:
             f"({coverage.percent:5.1f} %)  negative pairs {negatives:<13}  {took}")
 
 
-def pict_line(pict: str, model: Model, strength: int, rule: NegativeRule, runs: int) -> str:
+def pict_line(pict: str, model: Model, strength: int, rule: NegativeRule, runs: int) -> tuple[str, float | None]:
+    """PICT's line, and its best time (None when it failed)."""
     given = model if rule == "pict" else positives_only(model)
     done, ms = best_of(runs, partial(run_pict, pict, given, f"/o:{strength}"))
     if done.returncode != 0:
-        return f"  PICT   exit {done.returncode}: {done.stderr.strip()}"
+        return f"  PICT   exit {done.returncode}: {done.stderr.strip()}", None
     rows = read_rows(given, done.stdout)
     return line("PICT", len(rows), coverage_of(model, rows, strength), ms) + (
-        "" if rule == "pict" else "  (export without negatives)")
+        "" if rule == "pict" else "  (export without negatives)"), ms
 
 
 def main() -> int:
@@ -106,22 +115,24 @@ def main() -> int:
     for strength in args.strengths:
         for rule in NEGATIVE_RULES:
             print(f"{strength}-way, negatives {rule}:")
-            suite, took = ours(model, args.runs, strength=strength, negative_rule=rule)
+            suite, took, times = ours(model, args.runs, strength=strength, negative_rule=rule)
             assert suite.coverage is not None
             print(line("ours", len(suite.cases), suite.coverage, took))
             if rule == "smallest":  # like for like with PICT's export without negatives
-                valid, took = ours(positives_only(model), args.runs, strength=strength)
+                valid, took, times = ours(positives_only(model), args.runs, strength=strength)
                 assert valid.coverage is not None
                 print(line("ours", len(valid.cases), valid.coverage, took) + "  (without negatives)")
             if args.pict:
-                print(pict_line(args.pict, model, strength, rule, args.runs))
+                text, pict_ms = pict_line(args.pict, model, strength, rule, args.runs)
+                print(text + ratio(times, pict_ms))
     mixed = dataclasses.replace(positives_only(model), submodels=[SUBMODEL])
     print(f"pairwise with {SUBMODEL.pict}, without negatives:")
-    suite, took = ours(mixed, args.runs)
+    suite, took, times = ours(mixed, args.runs)
     assert suite.coverage is not None
     print(line("ours", len(suite.cases), suite.coverage, took))
     if args.pict:
-        print(pict_line(args.pict, mixed, 2, "pict", args.runs))
+        text, pict_ms = pict_line(args.pict, mixed, 2, "pict", args.runs)
+        print(text + ratio(times, pict_ms))
     return 0
 
 
