@@ -198,6 +198,10 @@ def main() -> None:
                   f"({progress.status}, {progress.done} done, {progress.surprises} surprises; median of {args.rounds})")
             print(f"runner / plain at {concurrency:<2}    : {rate / plain_rate:.2f}x  "
                   f"(rounds: {', '.join(f'{o[0] / p[0]:.2f}' for p, o in zip(plain, ours, strict=True))})")
+            # what bounds the runner: one process, one GIL; and the CPU both processes need per case
+            print(f"runner process at {concurrency:<2}    : {rate * cpu_ms / 1000:.2f} of one core busy (its ceiling: "
+                  f"{1000 / cpu_ms:.0f} cases/s); CPU per case with the sandbox's: runner {cpu_ms + sandbox_ms:.2f} ms, "
+                  f"plain loop {plain_ms + sandbox_ms:.2f} ms ({(plain_ms + sandbox_ms) / (cpu_ms + sandbox_ms):.2f}x)")
     verdict = "met" if rates[8] >= TARGET_AT_8 else "MISSED"
     print(f"target at 8             : >= {TARGET_AT_8:.0f} cases/s: {verdict} "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
