@@ -309,28 +309,27 @@ class Cover:
         holding most of its uncovered values first), and shorter columns repeat: as few rows as
         the longest column, each one completable since components are independent."""
         space = self.space
-        wanted = [np.flatnonzero(self.uncovered[self.offsets[i]:self._end(i)]) for i in range(len(self.sets))]
+        # the sets are then (0,), (1,), …: set d is field d
+        wanted = [np.flatnonzero(self.uncovered[self.offsets[d]:self._end(d)]) for d in range(space.n)]
         if not any(len(w) for w in wanted):
             return
-        columns: list[tuple[list[int], list[Ints]]] = []  # fields, and the values down them
-        constrained = self.constrained
+        columns: list[tuple[list[int], Ints]] = []  # fields, and their values row by row
         for d in range(space.n):
-            if d not in constrained:
+            if d not in self.constrained:
                 fill = wanted[d] if len(wanted[d]) else np.asarray(space.positive[d][:1], dtype=np.int64)
-                columns.append(([d], [fill[i:i + 1] for i in range(len(fill))]))
+                columns.append(([d], fill[:, None]))
         for component in space.components or ():
             table, dims = component.valid, list(component.dims)
             need = [np.isin(table[:, j], wanted[d]) for j, d in enumerate(dims)]
-            chosen: list[Ints] = []
+            chosen: list[int] = []
             while (hits := np.sum(need, axis=0)).any() or not chosen:
-                best = table[int(hits.argmax())]
-                chosen.append(best)
+                chosen.append(int(hits.argmax()))
                 for j in range(len(dims)):
-                    need[j] &= table[:, j] != best[j]
-            columns.append((dims, chosen))
+                    need[j] &= table[:, j] != table[chosen[-1], j]
+            columns.append((dims, table[chosen]))
         rows = np.zeros((max(len(values) for _, values in columns), space.n + 1), dtype=np.int64)
         for dims, values in columns:
-            rows[:, dims] = np.resize(np.asarray(values), (len(rows), len(dims)))
+            rows[:, dims] = np.resize(values, (len(rows), len(dims)))
         self._append(rows)
 
     def _start(self, set_id: int, tuples: Ints) -> Ints:
