@@ -14,8 +14,8 @@ coverage. The algorithm is AETG-style, one row at a time (on arrays: :mod:`lib.q
    set, so they cost nothing); each row fills the other dimensions with the value covering the
    most uncovered tuples, a tuple weighing more when the constraints confine its values to few
    cases (3-D Secure off allows no challenge fields), never with a value that makes the row
-   uncompletable; rows seeded from that set are completed a few side by side (blind to each
-   other's choices: half the time, no larger suites). A leftover tuple is first
+   uncompletable; rows seeded from that set are completed eight side by side, blind to each
+   other's choices (about half the time of one by one, suites no larger). A leftover tuple is first
    *patched* into an existing row whose changed tuples all appear in other rows, else it starts
    a new row;
 3. negative values are placed by one of two rules (:mod:`lib.qa.negatives`): ``smallest`` puts

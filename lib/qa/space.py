@@ -1,8 +1,9 @@
 """The enabled dimensions of a model as value indices: constraint checks and exact feasibility.
 
-Kept apart from the covering itself (:mod:`lib.qa.generate`) so that its rules (which partial
+Kept apart from the covering itself (:mod:`lib.qa.cover`) so that its rules (which partial
 rows can still be completed, how rare a value is under the constraints) are one unit, shared by
-the t-way cover and the placement of negatives (:mod:`lib.qa.negatives`).
+the t-way cover (PICT's negative rule included, through :meth:`Space.fixing`) and the
+count of negative pairs (:mod:`lib.qa.negatives`).
 """
 from __future__ import annotations
 
