@@ -27,7 +27,8 @@ from sqlite_utils import Database
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from lib import settings
-from lib.api.errors import ApiError, NetworkError, Unauthorized, UnknownOutcome, error_for_status
+from lib.api.errors import ApiError, Unauthorized
+from lib.api.exchange import NOTHING_SENT, Call, Ending, OnSuccess, Reply, Then, text_member
 from lib.api.tokens import TOKENS, TokenCache, TokenKey
 from lib.calllog.failures import CallLogUnavailable
 from lib.calllog.interface import CallLogStore
@@ -50,9 +51,6 @@ SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 BAD_SESSION_ID = "session_id format is invalid, must be 1-128 letters, digits, _ or -, starting with a letter or digit"
 
 Clock = Callable[[], datetime]
-Then = Callable[[Database, int], None]
-# Runs in the result entry's transaction with the answer's readable top-level members.
-OnSuccess = Callable[[Database, int, Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -123,11 +121,6 @@ def _concerns(body: Any, session_id: str | None) -> dict[str, Any]:
             "amount": None if facts.amount is None else str(facts.amount), "currency": facts.currency}
 
 
-# What an operator must know when a call went out but its result could not be written.
-_UNRECORDED = ("The attempt will show as 'no answer recorded' on its session once the log works again: do not "
-               "send it again before settling it there.")
-
-
 @contextmanager
 def _consequence(text: str) -> Iterator[None]:
     """Tell a ``CallLogUnavailable`` what it meant for this call (sent or not, answered or not)."""
@@ -136,23 +129,6 @@ def _consequence(text: str) -> Iterator[None]:
     except CallLogUnavailable as exc:
         exc.consequence = text
         raise
-
-
-def _answer(response: requests.Response) -> jsonutil.Answer:
-    """The body as the log can keep it (see ``jsonutil.read_answer``): any answer is recordable."""
-    return jsonutil.read_answer(response.content)
-
-
-def _recording(on_success: OnSuccess, members: Mapping[str, Any]) -> Then:
-    """``then`` for the log: hand an answer's members to ``on_success`` once its entry is in."""
-    return lambda db, seq: on_success(db, seq, members)
-
-
-def _text_member(members: Mapping[str, Any], name: str) -> str | None:
-    """A top-level member of an answer when it is a non-empty string (a hostile answer may put
-    anything there, and only a string can name a session or be a token)."""
-    value = members.get(name)
-    return value if isinstance(value, str) and value else None
 
 
 def _seconds(value: Any, default: float = 3600.0) -> float:
@@ -219,38 +195,31 @@ class Client:
         """Log in and cache the token until shortly before it expires."""
         creds = self.env.credentials
         body = {"app_id": creds.app_id, "app_key": creds.app_key}
-        response, _seq, _attempt = self._attempt("POST", LOGIN, LOGIN, body, auth=False, idempotent=True)
-        answer = _answer(response)
-        token = _text_member(answer.members, "access_token")
+        ending, _seq, _attempt = self._send(self._prepare("POST", LOGIN, LOGIN, body, auth=False, idempotent=True))
+        assert ending.answer is not None and ending.reply is not None  # an answered success
+        token = text_member(ending.answer.members, "access_token")
         if not token:
-            raise ApiError("login answered without an access_token", status=response.status_code, body=answer.recorded)
-        self.tokens.put(self._token_key, token, _seconds(answer.members.get("expires_in")))
+            raise ApiError("login answered without an access_token", status=ending.reply.status,
+                           body=ending.answer.recorded)
+        self.tokens.put(self._token_key, token, _seconds(ending.answer.members.get("expires_in")))
         return str(token)
+
+    def creation(self, payload: SessionRequest | Mapping[str, Any], *, tags: Sequence[str] = ()) -> Creation:
+        """A create call's session, to be filled in by the answer's transaction (``create_session``
+        and the QA runner's pipeline send it). A :class:`SessionRequest` was pre-checked; a raw dict
+        goes out as it is."""
+        body = payload.body if isinstance(payload, SessionRequest) else dict(payload)
+        return Creation(self, body, self.clock(), self.tags + tuple(tags))
 
     def create_session(self, payload: SessionRequest | Mapping[str, Any], *, tags: Sequence[str] = ()) -> Created:
         """POST a session. A :class:`SessionRequest` was pre-checked; a raw dict goes out as it is."""
-        body = payload.body if isinstance(payload, SessionRequest) else dict(payload)
-        sent_at = self.clock()
-        call_tags = self.tags + tuple(tags)
-        created: dict[str, Any] = {}
+        creation = self.creation(payload, tags=tags)
+        ending, seq, attempt = self._call(lambda: self.creation_call(creation, tags=tags))
+        return creation.created(ending, seq, attempt)
 
-        def record(db: Database, seq: int, members: Mapping[str, Any]) -> None:
-            session_id = _text_member(members, "session_id")
-            if not session_id:
-                return
-            created["session_id"] = session_id
-            if self.recorder is not None:
-                self.recorder.created(db, seq=seq, session_id=session_id, environment=self.env.name,
-                                      operator=self.operator, sent_at=sent_at, ttl_seconds=self.env.session_ttl_seconds,
-                                      body=body, tags=call_tags)
-
-        response, seq, attempt = self._call("POST", SESSIONS, SESSIONS, body, tags=tags, on_success=record)
-        if "session_id" not in created:
-            raise ApiError("the API accepted the session but sent no session_id",
-                           status=response.status_code, body=_answer(response).recorded, attempt_id=attempt,
-                           entry_seq=seq)
-        return Created(created["session_id"], sent_at,
-                       sent_at + timedelta(seconds=self.env.session_ttl_seconds), seq, attempt)
+    def creation_call(self, creation: Creation, *, tags: Sequence[str] = ()) -> Call:
+        """The POST of ``creation`` (logging in first when no token is cached)."""
+        return self._prepare("POST", SESSIONS, SESSIONS, creation.body, tags=tags, on_success=creation.record)
 
     def update_session(self, session_id: str, patch: SessionUpdate | Mapping[str, Any], *,
                        current: Mapping[str, Any] | None = None, tags: Sequence[str] = ()) -> Updated:
@@ -275,34 +244,30 @@ class Client:
             if self.recorder is not None:
                 self.recorder.uncertain(db, session_id=session_id)
 
-        _response, seq, attempt = self._call(
+        _ending, seq, attempt = self._call(lambda: self._prepare(
             "PUT", SESSION, path, body, session_id=session_id, concerns_body=merged, tags=tags,
             on_success=record, on_unknown=uncertain,
-        )
+        ))
         return Updated(session_id, merged, seq, attempt)
 
     # --- plumbing ----------------------------------------------------------------------------
     def _token(self) -> str:
         return self.tokens.get(self._token_key) or self.login()
 
-    def _forget_token(self) -> None:
+    def forget_token(self) -> None:
+        """Drop the cached token (the API answered 401): the next call logs in again."""
         self.tokens.forget(self._token_key)
 
-    def _call(self, method: str, endpoint: str, path: str, body: Any, *, session_id: str | None = None,
-              concerns_body: Any = None, tags: Sequence[str] = (),
-              on_success: OnSuccess | None = None,
-              on_unknown: Then | None = None, idempotent: bool = False) -> tuple[requests.Response, int, str]:
-        """An authenticated call: on a 401, log in again and try once more. ``idempotent`` (a GET):
-        a request that got no answer is a network error, not an unknown outcome."""
+    def _call(self, prepare: Callable[[], Call]) -> tuple[Ending, int, str]:
+        """An authenticated call: on a 401, log in again and try once more (``prepare`` builds the
+        call, its headers with the token of the moment)."""
         for retry_after_login in (False, True):
             try:
-                return self._attempt(method, endpoint, path, body, session_id=session_id,
-                                     concerns_body=concerns_body, tags=tags, on_success=on_success,
-                                     on_unknown=on_unknown, idempotent=idempotent)
+                return self._send(prepare())
             except Unauthorized:
                 if retry_after_login:
                     raise
-                self._forget_token()
+                self.forget_token()
         raise AssertionError("unreachable")
 
     def _headers(self, auth: bool) -> dict[str, str]:
@@ -315,71 +280,75 @@ class Client:
                 headers["Mid"] = self.env.credentials.mid
         return headers
 
-    def _attempt(self, method: str, endpoint: str, path: str, body: Any, *, auth: bool = True,
+    def _prepare(self, method: str, endpoint: str, path: str, body: Any, *, auth: bool = True,
                  idempotent: bool = False, session_id: str | None = None, concerns_body: Any = None,
                  tags: Sequence[str] = (), on_success: OnSuccess | None = None,
-                 on_unknown: Then | None = None) -> tuple[requests.Response, int, str]:
-        """One logged HTTP exchange, retrying only connections that were never made."""
-        headers = self._headers(auth)
-        data = None if body is None else jsonutil.dumps(body).encode()  # a GET or a bodiless POST sends none
-        url = self.env.api_base + path.removeprefix("/v1")
-        common = {
-            "operator": self.operator, "environment": self.env.name, "tags": self.tags + tuple(tags),
-            "method": method, "endpoint": endpoint, "path": path,
-            **_concerns(concerns_body if concerns_body is not None else body, session_id),
-        }
+                 on_unknown: Then | None = None) -> Call:
+        """The call as every attempt sends and logs it (``idempotent``: a GET or a login)."""
+        return Call(
+            method=method, path=path, url=self.env.api_base + path.removeprefix("/v1"), headers=self._headers(auth),
+            body=body, data=None if body is None else jsonutil.dumps(body).encode(),  # a GET sends none
+            idempotent=idempotent, on_success=on_success, on_unknown=on_unknown,
+            common={"operator": self.operator, "environment": self.env.name, "tags": self.tags + tuple(tags),
+                    "method": method, "endpoint": endpoint, "path": path,
+                    **_concerns(concerns_body if concerns_body is not None else body, session_id)},
+        )
+
+    def _send(self, call: Call) -> tuple[Ending, int, str]:
+        """One call's attempts, each logged, retrying only connections that were never made:
+        the successful ending, its entry's seq and its attempt id."""
         for attempt_no in range(CONNECT_RETRIES + 1):
             attempt = uuid.uuid4().hex
-            with _consequence("Nothing was sent to the API."):
-                self.log.append("api_request", attempt_id=attempt, detail={"url": url, "headers": headers, "body": body},
-                                durable=not idempotent, **common)
+            with _consequence(NOTHING_SENT):
+                self.log.append(**call.request_entry(attempt))
             started = time.perf_counter()
             try:
-                response = self.http.request(method, url, data=data, headers=headers,
-                                              timeout=(self.env.connect_timeout, self.env.read_timeout))
+                response = self.http.request(call.method, call.url, data=call.data, headers=call.headers,
+                                             timeout=(self.env.connect_timeout, self.env.read_timeout))
             except requests.RequestException as exc:
-                elapsed = (time.perf_counter() - started) * 1000
-                never_connected = _never_connected(exc)
-                unknown = not never_connected and not idempotent
-                outcome = "unknown_outcome" if unknown else "network_error"
-                with _consequence(f"{method} {path} {'was not' if never_connected else 'was'} sent and no answer came "
-                                  f"back ({type(exc).__name__}); that could not be recorded either. {_UNRECORDED}"):
-                    seq = self.log.append(
-                        "api_result", attempt_id=attempt, outcome=outcome, duration_ms=elapsed,
-                        detail={"error": f"{type(exc).__name__}: {exc}", "sent": not never_connected},
-                        then=on_unknown if unknown else None, **common,
-                    )
-                if never_connected and attempt_no < CONNECT_RETRIES:
-                    self.backoff(CONNECT_BACKOFF_S[attempt_no])
-                    continue
-                if unknown:
-                    raise UnknownOutcome(
-                        f"{method} {path} was sent but no answer came back ({type(exc).__name__}); "
-                        "it may have taken effect: check before sending it again",
-                        attempt_id=attempt, entry_seq=seq) from exc
-                raise NetworkError(f"{method} {path}: could not reach {self.env.name} ({type(exc).__name__}: {exc})",
-                                   attempt_id=attempt, entry_seq=seq) from exc
-            elapsed = (time.perf_counter() - started) * 1000
-            answer = _answer(response)
-            ok = 200 <= response.status_code < 300
-
-            # Bound to this answer now rather than closing over the loop's variables (it runs
-            # inside log.append below, but a closure would read whatever they hold when called).
-            then = _recording(on_success, answer.members) if ok and on_success is not None else None
-            answered = _text_member(answer.members, "session_id") if ok else None
-            about = f" for session {answered}" if answered else ""
-            with _consequence(f"{method} {path} was sent and the API answered HTTP {response.status_code}{about}, but "
-                              f"the answer could not be recorded. {_UNRECORDED}"):
-                seq = self.log.append(
-                    "api_result", attempt_id=attempt, http_status=response.status_code,
-                    outcome="ok" if ok else "http_error", duration_ms=elapsed,
-                    detail={"headers": dict(response.headers), "body": answer.recorded}, then=then,
-                    **{**common, "session_id": common["session_id"] or answered},
-                )
-            if ok:
-                return response, seq, attempt
-            cls = error_for_status(response.status_code)
-            title = _text_member(answer.members, "title")
-            raise cls(f"{method} {path} → HTTP {response.status_code}: {title or response.reason}",
-                      status=response.status_code, body=answer.recorded, attempt_id=attempt, entry_seq=seq)
+                ending = call.unanswered(attempt, exc, never_connected=_never_connected(exc),
+                                         elapsed_ms=(time.perf_counter() - started) * 1000)
+            else:
+                ending = call.answered(attempt, Reply(response.status_code, response.reason, response.headers,
+                                                      response.content),
+                                       elapsed_ms=(time.perf_counter() - started) * 1000)
+            with _consequence(ending.consequence):
+                seq = self.log.append(**ending.entry)
+            if ending.error is None:
+                return ending, seq, attempt
+            if ending.never_connected and attempt_no < CONNECT_RETRIES:
+                self.backoff(CONNECT_BACKOFF_S[attempt_no])
+                continue
+            raise ending.failure(seq)
         raise AssertionError("unreachable")
+
+
+class Creation:
+    """A session being created: what the POST carries, and the id its answer's transaction found
+    (the recorder keeps the session in that same transaction)."""
+
+    def __init__(self, client: Client, body: dict[str, Any], sent_at: datetime, tags: tuple[str, ...]) -> None:
+        self.client, self.body, self.sent_at, self.tags = client, body, sent_at, tags
+        self.session_id: str | None = None
+
+    def record(self, db: Database, seq: int, members: Mapping[str, Any]) -> None:
+        """``on_success`` of the POST: the answer's session id, kept by the client's recorder."""
+        session_id = text_member(members, "session_id")
+        if not session_id:
+            return
+        self.session_id = session_id
+        client = self.client
+        if client.recorder is not None:
+            client.recorder.created(db, seq=seq, session_id=session_id, environment=client.env.name,
+                                    operator=client.operator, sent_at=self.sent_at,
+                                    ttl_seconds=client.env.session_ttl_seconds, body=self.body, tags=self.tags)
+
+    def created(self, ending: Ending, seq: int, attempt: str) -> Created:
+        """The session the accepted POST made; an ApiError when its answer named none."""
+        if self.session_id is None:
+            raise ApiError("the API accepted the session but sent no session_id",
+                           status=None if ending.reply is None else ending.reply.status,
+                           body=None if ending.answer is None else ending.answer.recorded, attempt_id=attempt,
+                           entry_seq=seq)
+        ttl = timedelta(seconds=self.client.env.session_ttl_seconds)
+        return Created(self.session_id, self.sent_at, self.sent_at + ttl, seq, attempt)

@@ -22,8 +22,9 @@ from urllib.parse import quote, urlencode
 
 from sqlite_utils import Database
 
-from lib.api.client import SESSION_ID, Client, Then
+from lib.api.client import SESSION_ID, Client
 from lib.api.errors import ApiError
+from lib.api.exchange import Then
 from lib.fields import dotted
 from lib.fields.schema import AMOUNT, CAPTURE, CURRENCY, ORDER_ID, TransactionFacts
 from lib.fields.validation import ActionRequest, InvalidRequest, Problem
@@ -149,7 +150,8 @@ class PaymentsClient(Client):
             if record is not None:
                 record(db, seq, found[0])
 
-        self._call("GET", TRANSACTION, path, None, session_id=session_id, on_success=then, idempotent=True)
+        self._call(lambda: self._prepare("GET", TRANSACTION, path, None, session_id=session_id, on_success=then,
+                                         idempotent=True))
         return found[0]
 
     def transactions_for_order(self, order_id: str, *, session_id: str | None = None,
@@ -165,8 +167,9 @@ class PaymentsClient(Client):
             if record is not None:
                 record(db, seq, found)
 
-        self._call("GET", TRANSACTIONS, path, None, session_id=session_id,
-                   concerns_body=facts_body(order_id, None, None), on_success=then, idempotent=True)
+        self._call(lambda: self._prepare("GET", TRANSACTIONS, path, None, session_id=session_id,
+                                         concerns_body=facts_body(order_id, None, None), on_success=then,
+                                         idempotent=True))
         return found
 
     def act(self, operation: str, transaction_id: str, body: Mapping[str, Any], *, about: Transaction,
@@ -190,13 +193,14 @@ class PaymentsClient(Client):
             if record is not None:
                 record(db, seq, taken[0])
 
-        response, seq, attempt = self._call("POST", ACTION.replace("{operation}", operation), path, request.body,
-                                            session_id=session_id, concerns_body=concerns, on_success=then,
-                                            on_unknown=on_unknown)
+        ending, seq, attempt = self._call(lambda: self._prepare(
+            "POST", ACTION.replace("{operation}", operation), path, request.body, session_id=session_id,
+            concerns_body=concerns, on_success=then, on_unknown=on_unknown))
         if not taken:
+            reply = ending.reply
             raise ActionRefused(f"{operation} of {transaction_id} was answered without being taken",
-                                status=response.status_code, body=response.text[:2000], attempt_id=attempt,
-                                entry_seq=seq)
+                                status=None if reply is None else reply.status,
+                                body=None if reply is None else reply.text[:2000], attempt_id=attempt, entry_seq=seq)
         return ActionResult(operation, transaction_id, taken[0].action_id, taken[0].status, seq, attempt)
 
     def capture(self, transaction_id: str, amount: Decimal | None = None, *, about: Transaction,
