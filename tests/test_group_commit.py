@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +241,7 @@ def test_an_append_no_batch_takes_within_the_busy_timeout_gives_up_as_locked(tmp
 
 
 def side_row(n: int, fail: bool = False) -> Callable[[Any], int]:
-    """A write for ``CallLog.later``: a row of table ``side`` (and then an error when ``fail``)."""
+    """A write for a log transaction: a row of table ``side`` (and then an error when ``fail``)."""
     def write(db: Any) -> int:
         db.conn.execute("INSERT INTO side VALUES (?)", (n,))
         if fail:
@@ -251,48 +252,36 @@ def side_row(n: int, fail: bool = False) -> Callable[[Any], int]:
 
 def side_rows(log: CallLog) -> list[int]:
     """The committed rows of ``side``, read on a connection of its own."""
-    with sqlite3.connect(log.db_path) as other:
+    with closing(sqlite3.connect(log.db_path)) as other:
         return [n for (n,) in other.execute("SELECT n FROM side ORDER BY n")]
 
 
-def test_a_queued_write_rides_along_with_the_next_append_and_waiting_for_it_then_costs_no_commit(
-        tmp_path: Path) -> None:
+def test_commit_each_runs_every_write_alone_in_one_commit(tmp_path: Path) -> None:
+    """A QA run's batch: entries and other rows in one transaction, a failing write undone alone."""
     log = CallLog(tmp_path / "ops.db")
     connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
-    queued, failing = log.later(side_row(1)), log.later(side_row(2, fail=True))
-    in_its_transaction: list[int] = []
-    log.append("api_request", operator="ann", environment="sandbox", attempt_id="a",
-               then=lambda db, _seq: in_its_transaction.extend(n for (n,) in db.conn.execute("SELECT n FROM side")))
-    assert in_its_transaction == [1] and side_rows(log) == [1]  # one transaction, the failed write undone alone
-    assert queue_of(log)._waiting == [] and not queue_of(log)._leading
-    assert queued() == 1
+    entry = log.entry_write("api_request", operator="ann", environment="sandbox", attempt_id="a")
+    settled = log.commit_each([side_row(1), entry, side_row(2, fail=True), side_row(3)], durable=True)
+    assert [s.value for s in settled] == [1, 1, None, 3]
+    assert isinstance(settled[2].error, RuntimeError) and side_rows(log) == [1, 3]
     with pytest.raises(RuntimeError, match="side row 2 failed"):
-        failing()
+        settled[2].outcome()
+    assert log.count() == 1 and log.entry(1)["attempt_id"] == "a" and log.verify().ok
     summaries_agree(log)
 
 
-def test_a_queued_write_nobody_else_commits_is_committed_by_waiting_for_it(tmp_path: Path) -> None:
-    log = CallLog(tmp_path / "ops.db")
-    connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
-    queued = log.later(side_row(7))
-    assert queue_of(log)._waiting and not queue_of(log)._leading  # queued, and nobody leads a batch for it
-    assert queued() == 7 and side_rows(log) == [7]
-    assert log.append("api_request", operator="ann", environment="sandbox") == 1
-
-
-def test_a_queued_write_awaited_during_a_batch_is_committed_by_the_next(tmp_path: Path) -> None:
-    log = CallLog(tmp_path / "ops.db")
-    connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
-
-    def queue_and_wait() -> int:  # queued while the leader holds its batch, awaited at once
-        return log.later(side_row(3))()
-
-    batch = Batch(log)
-    batch.run([queue_and_wait, appending(log, 1), appending(log, 2)])
-    assert batch.results[0] == 3 and side_rows(log) == [3]
-    assert sorted(batch.results[n] for n in (1, 2)) == [2, 3]
-    assert queue_of(log)._waiting == [] and not queue_of(log)._leading
-    summaries_agree(log)
+def test_commit_each_on_a_full_disk_writes_nothing_and_says_so(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk") as disk:
+        log = CallLog(disk / "ops.db")
+        connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
+        fill_disk(disk)
+        rows = [side_row(n) for n in range(50)]
+        with pytest.raises(CallLogUnavailable) as caught:
+            log.commit_each([*rows, log.entry_write("api_request", operator="ann", environment="sandbox",
+                                                    detail={"pad": "x" * 200_000})], durable=True)
+        assert caught.value.cause in (logfailure.DISK_FULL, logfailure.DISK_ERROR)
+        (disk / "filler").unlink()
+        assert log.count() == 0 and side_rows(log) == [] and log.verify().ok
 
 
 # A process appending from several threads, printing each seq once its append returned. One thread

@@ -19,8 +19,9 @@ import pytest
 
 from lib.access.policy import ADMIN, Identity
 from lib.access.policy import QA as QA_ROLE
-from lib.api.client import Client
-from lib.qa import runner
+from lib.api.client import Client, Creation
+from lib.api.exchange import Call
+from lib.qa import pipeline, runner
 from lib.qa.allpairs import Yardstick
 from lib.qa.defaults import default_model
 from lib.qa.service import CaseDifference, Comparison, Generated, QAError, QAService
@@ -372,7 +373,7 @@ def test_an_unreachable_api_is_a_network_error(db_path: Path, configure_environm
     (("a",), False, {"b"}, "other_paths"),
 ])
 def test_classify(expected: tuple[str, ...], accepted: bool, paths: set[str] | None, result: str) -> None:
-    assert runner.classify(expected, accepted=accepted, paths=paths) == result
+    assert pipeline.classify(expected, accepted=accepted, paths=paths) == result
 
 
 def test_list_runs_newest_first(service: QAService) -> None:
@@ -394,9 +395,9 @@ class _FailSome(Client):
         self._faulty = Client(self.env, operator=self.operator, log=self.log, tags=self.tags,
                               headers={**self.extra_headers, FAULT: "status=500"})
 
-    def create_session(self, payload: Any, *, tags: Sequence[str] = ()) -> Any:
-        target = self._faulty if payload["transaction"]["order_id"] in self.failing else super()
-        return target.create_session(payload, tags=tags)
+    def creation_call(self, creation: Creation, *, tags: Sequence[str] = ()) -> Call:
+        target = self._faulty if creation.body["transaction"]["order_id"] in self.failing else super()
+        return target.creation_call(creation, tags=tags)
 
 
 def test_exports_and_cases_mask_personal_values_for_those_who_see_them_masked(service: QAService) -> None:

@@ -254,6 +254,10 @@ class Client:
     def _token(self) -> str:
         return self.tokens.get(self._token_key) or self.login()
 
+    def has_token(self) -> bool:
+        """Whether a login token is cached (a call made now would not log in first)."""
+        return self.tokens.get(self._token_key) is not None
+
     def forget_token(self) -> None:
         """Drop the cached token (the API answered 401): the next call logs in again."""
         self.tokens.forget(self._token_key)

@@ -13,12 +13,8 @@ goes out, as when each append committed alone. The writer that arrived first aft
 taken leads the next one.
 
 A batch is committed without an fsync only when no write in it asked for one (``durable``).
-
-``enqueue`` queues a write without waiting: it rides along with the next batch any thread leads
-(never durable of its own), and whoever wants its outcome calls what ``enqueue`` returned, which
-leads a batch only when none is under way. A QA run's case row thus shares the commit of the
-worker's next request entry instead of paying for one, and waiting for it then costs nothing.
-Each batch runs inside the queue's ``scope`` (the log's: its summaries written once per batch,
+One write may itself run several writes, each alone in its savepoint (``settle``): a QA run
+hands its batches in that way (``CallLog.commit_each``). Each batch runs inside the queue's ``scope`` (the log's: its summaries written once per batch,
 ``lib.calllog.summaries.deferred``), entered after BEGIN and left before COMMIT.
 """
 from __future__ import annotations
@@ -46,16 +42,13 @@ class _Write(Generic[T]):
     run: Callable[[Database], T]
     durable: bool
     woken: threading.Event = field(default_factory=threading.Event)
-    waited: bool = True  # someone waits on ``woken`` (a ridden write: once its outcome is asked)
     leads: bool = False
     finished: bool = False
-    value: T | None = None
-    error: BaseException | None = None
+    settled: Settled[T] | None = None  # set together with finished
 
     def outcome(self) -> T:
-        if self.error is not None:
-            raise self.error
-        return self.value  # type: ignore[return-value]  # set together with finished
+        assert self.settled is not None, "asked before its batch ended"
+        return self.settled.outcome()
 
 
 class GroupCommit:
@@ -97,36 +90,12 @@ class GroupCommit:
                 self._hand_on()
         return write.outcome()
 
-    def enqueue(self, run: Callable[[Database], T]) -> Callable[[], T]:
-        """Queue ``run`` for the next batch without waiting or leading; call the result to wait for
-        that batch's commit (leading one if none is under way) and get ``run``'s value or exception."""
-        write: _Write[T] = _Write(run, durable=False, waited=False)
-        with self._lock:
-            self._waiting.append(write)  # type: ignore[arg-type]
-        return lambda: self._settle(write)
-
-    def _settle(self, write: _Write[T]) -> T:
-        with self._lock:
-            write.waited = True
-            leads = not write.finished and not self._leading
-            self._leading = self._leading or leads
-        if not leads:
-            write.woken.wait()  # its batch's end, or a call to lead the next one
-        if not write.finished:
-            try:
-                self._commit_waiting()
-            finally:
-                self._hand_on()
-        return write.outcome()
-
     def _hand_on(self) -> None:
-        """Wake the first writer waiting that came during the batch to lead the next, or stop leading
-        (writes left queued with nobody waiting ride along with the next batch anyone leads)."""
+        """Wake the first writer that came during the batch to lead the next, or stop leading."""
         with self._lock:
-            following = next((w for w in self._waiting if w.waited), None)
-            if following is not None:
-                following.leads = True
-                following.woken.set()
+            if self._waiting:
+                self._waiting[0].leads = True
+                self._waiting[0].woken.set()
             else:
                 self._leading = False
 
@@ -136,32 +105,45 @@ class GroupCommit:
         try:
             with self._open(any(w.durable for w in batch)) as db, immediate(db), self._scope(db):
                 for write in batch:
-                    _run_alone(db, write)
+                    write.settled = settle(db, write.run)
         except BaseException as exc:  # noqa: BLE001 - nothing of the batch was committed: each writer hears why
             for write in batch:
-                if write.error is None:
-                    write.error = exc
+                if write.settled is None or write.settled.error is None:
+                    write.settled = Settled(error=exc)
         finally:
             for write in batch:
                 write.finished = True
                 write.woken.set()
 
 
-def _run_alone(db: Database, write: _Write[object]) -> None:
-    """One write inside its own savepoint: its failure undoes only its own writes. An error that
-    ended the transaction itself propagates: the whole batch is lost."""
+@dataclass(frozen=True)
+class Settled(Generic[T]):
+    """How one write of a batch ended: its value, or the exception that undid it."""
+
+    value: T | None = None
+    error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # no error: the write returned it
+
+
+def settle(db: Database, run: Callable[[Database], T]) -> Settled[T]:
+    """Run one write inside its own savepoint: its failure undoes only its own writes. An error
+    that ended the transaction itself propagates: the whole batch is lost."""
     conn = db.conn
     conn.execute("SAVEPOINT group_write")
     try:
-        write.value = write.run(db)
+        value = run(db)
     except BaseException as exc:
         if not conn.in_transaction:
             raise
         conn.execute("ROLLBACK TO group_write")
         conn.execute("RELEASE group_write")
-        write.error = exc
-        return
+        return Settled(error=exc)
     conn.execute("RELEASE group_write")
+    return Settled(value)
 
 
 _committers: dict[tuple[object, ...], GroupCommit] = {}

@@ -12,13 +12,36 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, Required, TextIO, TypedDict, TypeVar, Unpack
 
+from lib.calllog.group_commit import Settled
 from lib.calllog.markers import Marker
 from lib.calllog.progress import Progress
 from lib.calllog.verification import VerifyResult
 
 Transaction = Any
+T = TypeVar("T")
+
+
+class EntryFields(TypedDict, total=False):
+    """What one entry says, besides its kind."""
+
+    operator: Required[str]
+    environment: Required[str]
+    tags: Sequence[str]
+    attempt_id: str | None
+    method: str | None
+    endpoint: str | None
+    path: str | None
+    session_id: str | None
+    order_id: str | None
+    amount: Decimal | str | None
+    currency: str | None
+    http_status: int | None
+    outcome: str | None
+    duration_ms: float | None
+    detail: Mapping[str, Any] | None
+    then: Callable[[Transaction, int], None] | None
 
 
 class CallLogStore(Protocol):
@@ -27,16 +50,17 @@ class CallLogStore(Protocol):
     @property
     def db_path(self) -> Path: ...
 
-    def append(
-        self, kind: str, *, operator: str, environment: str, tags: Sequence[str] = (), attempt_id: str | None = None,
-        method: str | None = None, endpoint: str | None = None, path: str | None = None,
-        session_id: str | None = None, order_id: str | None = None, amount: Decimal | str | None = None,
-        currency: str | None = None, http_status: int | None = None, outcome: str | None = None,
-        duration_ms: float | None = None, detail: Mapping[str, Any] | None = None,
-        then: Callable[[Transaction, int], None] | None = None, durable: bool = True,
-    ) -> int:
+    def append(self, kind: str, *, durable: bool = True, **fields: Unpack[EntryFields]) -> int:
         """Append one entry (``then(tx, seq)`` inside its transaction) and return its seq; not
         ``durable``: committed without an fsync (the request of a read), synced by the next commit."""
+        ...
+
+    def entry_write(self, kind: str, **fields: Unpack[EntryFields]) -> Callable[[Transaction], int]:
+        """One entry, checked now, as a write for a log transaction (its value: the entry's seq)."""
+        ...
+
+    def commit_each(self, writes: Sequence[Callable[[Transaction], T]], *, durable: bool) -> list[Settled[T]]:
+        """Run ``writes`` in one commit, each undone alone if it raises; how each ended."""
         ...
 
     def entry(self, seq: int) -> dict[str, Any] | None: ...

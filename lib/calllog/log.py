@@ -36,7 +36,7 @@ from decimal import Decimal
 from math import isfinite
 from pathlib import Path
 from types import EllipsisType
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar, Unpack, cast
 
 from sqlite_utils import Database
 
@@ -44,6 +44,8 @@ from lib import settings
 from lib.calllog import checkpoints, evidence, group_commit, markers, summaries
 from lib.calllog.backup import copy_database
 from lib.calllog.failures import CallLogUnavailable, check_writable, unavailable
+from lib.calllog.group_commit import Settled
+from lib.calllog.interface import EntryFields
 from lib.calllog.markers import Marker
 from lib.calllog.progress import Progress, batched
 from lib.calllog.recipes import CURRENT, RECIPES, hasher, recipe_hash
@@ -58,6 +60,9 @@ from lib.storage.ops_schema import migrate_ops
 HASHED_COLUMNS = RECIPES[CURRENT]
 COLUMNS = (*HASHED_COLUMNS, "hash")
 _TEXT_COLUMNS = frozenset(HASHED_COLUMNS) - {"seq", "http_status", "duration_ms", "hash_version"}
+# Fields an entry takes as they are given (the others are normalised first).
+_PLAIN_FIELDS = ("operator", "environment", "attempt_id", "method", "endpoint", "path", "session_id", "order_id",
+                 "currency", "outcome")
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM entries"
 _INSERT = f"INSERT INTO entries ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -151,28 +156,7 @@ class CallLog:
         if problem is not None:
             raise problem
 
-    def append(
-        self,
-        kind: str,
-        *,
-        operator: str,
-        environment: str,
-        tags: Sequence[str] = (),
-        attempt_id: str | None = None,
-        method: str | None = None,
-        endpoint: str | None = None,
-        path: str | None = None,
-        session_id: str | None = None,
-        order_id: str | None = None,
-        amount: Decimal | str | None = None,
-        currency: str | None = None,
-        http_status: int | None = None,
-        outcome: str | None = None,
-        duration_ms: float | None = None,
-        detail: Mapping[str, Any] | None = None,
-        then: Callable[[Database, int], None] | None = None,
-        durable: bool = True,
-    ) -> int:
+    def append(self, kind: str, *, durable: bool = True, **fields: Unpack[EntryFields]) -> int:
         """Append one entry and return its seq.
 
         ``then(db, seq)`` runs inside the same transaction, after the insert: its writes and the
@@ -182,17 +166,24 @@ class CallLog:
         whose loss to a power cut could hide nothing the API did: the request of a read (a lookup,
         a login). The next durable commit syncs the write-ahead log, and this entry with it.
         """
+        write = self.entry_write(kind, **fields)
+        with self.failures_explained("written"):
+            return self.together(write, durable=durable)
+
+    def entry_write(self, kind: str, **given: Unpack[EntryFields]) -> Callable[[Database], int]:
+        """One entry, checked now, as a write for a log transaction (its seq is its value):
+        ``append`` commits it alone, ``commit_each`` beside others."""
+        tags, duration_ms, http_status = given.get("tags", ()), given.get("duration_ms"), given.get("http_status")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise TypeError("tags must be a sequence of strings")
         if duration_ms is not None and not isfinite(duration_ms):
             raise ValueError("duration_ms must be finite")  # SQLite would store NaN as NULL
+        detail, then, plain = given.get("detail"), given.get("then"), cast(Mapping[str, Any], given)
         # Values are normalised to what SQLite gives back, so verify recomputes the same hash.
         fields: dict[str, Any] = {
-            "kind": kind, "operator": operator, "environment": environment,
-            "tags": json.dumps(list(tags), ensure_ascii=False), "attempt_id": attempt_id, "method": method,
-            "endpoint": endpoint, "path": path, "session_id": session_id, "order_id": order_id,
-            "amount": decimal_text(amount), "currency": currency,
-            "http_status": None if http_status is None else int(http_status), "outcome": outcome,
+            **{name: plain.get(name) for name in _PLAIN_FIELDS}, "kind": kind,
+            "tags": json.dumps(list(tags), ensure_ascii=False), "amount": decimal_text(given.get("amount")),
+            "http_status": None if http_status is None else int(http_status),
             "duration_ms": None if duration_ms is None else float(duration_ms),
             "detail": None if detail is None else detail_text(detail), "hash_version": CURRENT,
         }
@@ -213,19 +204,21 @@ class CallLog:
             summaries.record(db.conn, fields)  # last: a batch keeps its counts only once nothing can undo it
             return int(fields["seq"])
 
+        return write
+
+    def commit_each(self, writes: Sequence[Callable[[Database], T]], *, durable: bool) -> list[Settled[T]]:
+        """Run ``writes`` in order in the log's next group commit, each alone (one that raises is
+        undone and fails alone), and return how each ended once committed (fsynced when
+        ``durable``). A failure of the commit itself (the disk full, the lock not obtained) raises
+        ``CallLogUnavailable``: nothing of the batch was written."""
         with self.failures_explained("written"):
-            return self.together(write, durable=durable)
+            return self.together(lambda db: [group_commit.settle(db, write) for write in writes], durable=durable)
 
     def together(self, write: Callable[[Database], T], *, durable: bool = True) -> T:
         """Run ``write(db)`` in the log's next group commit (``lib.calllog.group_commit``), beside the
         appends of other threads, and return its value once committed (fsynced when ``durable``).
         Other writes to the log's file (a QA run's case rows) share the commit instead of paying their own."""
         return self._queue().submit(write, durable=durable, timeout_s=self.busy_timeout_s)
-
-    def later(self, write: Callable[[Database], T]) -> Callable[[], T]:
-        """Queue ``write`` for the log's next group commit, whoever leads it, without waiting (nor an
-        fsync of its own); call what is returned to wait for that commit and get its value."""
-        return self._queue().enqueue(write)
 
     def _queue(self) -> group_commit.GroupCommit:
         self._db()  # this thread's connection to the file stays as the log sets it (FULL), whoever commits

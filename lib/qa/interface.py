@@ -35,8 +35,8 @@ class RunWriter(Protocol):
 
     def record_case(self, run_id: str, result: CaseResult) -> None: ...
 
-    def queue_case(self, run_id: str, result: CaseResult) -> Callable[[], None]:
-        """Record a case with the store's next write; what it returns waits until it is kept."""
+    def case_write(self, run_id: str, result: CaseResult) -> Callable[[Any], None]:
+        """A case as a write for a transaction of the log (committed with its answer's entry)."""
         ...
 
     def heartbeat(self, run_id: str) -> None: ...

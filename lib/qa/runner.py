@@ -1,37 +1,37 @@
 """Run a QA suite against an environment in server-side worker threads.
 
 Why it is built this way:
-- The work runs in daemon threads this module starts, never in a Streamlit script: a rerun, a
-  second tab or a closed browser does not touch it. Everything a page shows comes from
+- The work runs in a daemon thread this module starts, never in a Streamlit script: a rerun, a
+  second tab or a closed browser does not touch it. That thread sends the cases from one event
+  loop, ``concurrency`` at a time (:mod:`lib.qa.pipeline`). Everything a page shows comes from
   :class:`lib.qa.store.RunStore`, written case by case, so any page in any process can poll it
   (through :mod:`lib.qa.results`).
-- Requests go out raw (a dict: no client pre-check) through the ordinary :class:`Client`, built
+- Requests go out raw (a dict: no client pre-check) as creates of the ordinary :class:`Client`, built
   with the tag ``qa-run:<run_id>``: every call in the log, and every session the registry
   records, carries the run's id, and QA sessions stay out of finance's lists.
 - Only ``sandbox`` and ``acquired-test`` may be targets; a live environment is refused here,
   whatever the UI offers. The caller's :class:`~lib.access.policy.Identity` must hold ``qa_run`` there
   (``access.enforce``: a refusal is logged), so a role without it cannot start a run by any path.
-- Cancel reaches the workers at once in this process (an event they check before each case) and
+- Cancel reaches the run at once in this process (an event checked before each case) and
   from any other process through the database (the coordinator polls it every ``POLL_S``).
 """
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from lib.access import events
 from lib.access.policy import Identity
 from lib.api.client import Client
-from lib.api.errors import ApiError, NetworkError, ServerError, UnknownOutcome, ValidationFailed
+from lib.qa import pipeline
 from lib.qa import store as qa_store
 from lib.qa.interface import RunWriter
-from lib.qa.store import CaseResult, RunStore
+from lib.qa.store import RunStore
 from lib.qa.suite import Case, Suite
 from lib.sessions.service import QA_TAG_PREFIX, SessionsService
 from lib.settings import ACQUIRED_LIVE, ACQUIRED_TEST, SANDBOX
@@ -64,24 +64,18 @@ class _Run:
     cases: Iterator[Case]
     concurrency: int
     cancel: threading.Event = field(default_factory=threading.Event)
-    workers_done: threading.Event = field(default_factory=threading.Event)
+    sent: threading.Event = field(default_factory=threading.Event)  # every case sent and recorded, or the run stopped
     done: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
     failure: str | None = None
-    live_workers: int = 0
 
     def next_case(self) -> Case | None:
-        """The next case to start, or None once cancelled, failed or exhausted."""
-        if self.cancel.is_set():
-            return None
-        with self.lock:
-            return next(self.cases, None)
+        """The next case to start, or None once cancelled, failed or exhausted (one event loop asks)."""
+        return None if self.cancel.is_set() else next(self.cases, None)
 
-    def worker_ended(self) -> None:
-        with self.lock:
-            self.live_workers -= 1
-            if self.live_workers == 0:
-                self.workers_done.set()
+    def failed(self, reason: str) -> None:
+        """Something the run needs failed (a case could not be recorded): start no other case."""
+        self.failure = self.failure or reason
+        self.cancel.set()
 
 
 _runs: dict[str, _Run] = {}
@@ -141,13 +135,11 @@ def wait(run_id: str, timeout: float | None = None) -> bool:
 
 
 def _coordinate(run: _Run) -> None:
-    """Start the workers, relay a cancel asked through the database, beat, and record the ending."""
+    """Start the sending, relay a cancel asked through the database, beat, and record the ending."""
     try:
-        run.live_workers = run.concurrency
-        for n in range(run.concurrency):
-            threading.Thread(target=_work, args=(run,), name=f"qa-run:{run.run_id}:{n}", daemon=True).start()
+        threading.Thread(target=_send, args=(run,), name=f"qa-run:{run.run_id}:send", daemon=True).start()
         next_beat = time.monotonic() + HEARTBEAT_S
-        while not run.workers_done.wait(POLL_S):
+        while not run.sent.wait(POLL_S):
             if time.monotonic() >= next_beat:
                 run.store.heartbeat(run.run_id)
                 next_beat = time.monotonic() + HEARTBEAT_S
@@ -162,72 +154,12 @@ def _coordinate(run: _Run) -> None:
         close_thread_connections()
 
 
-def _none_queued() -> None:
-    """What a worker awaits before its first case: no case of its own is queued yet."""
-
-
-def _work(run: _Run) -> None:
-    """Take cases until none is left or a stop is asked; a failure to record stops the whole run.
-
-    Each case is recorded with the store's next write (``queue_case``): the commit of the next
-    case's request entry, so awaiting it then costs nothing; the last one is awaited before the
-    worker ends (and after a failure too), so nothing of the run is written after its end."""
-    recorded: Callable[[], None] = _none_queued
+def _send(run: _Run) -> None:
+    """Every case, ``concurrency`` in flight; a failure of the sending itself fails the run."""
     try:
-        while (case := run.next_case()) is not None:
-            result = execute(run.client, case)
-            recorded()
-            recorded = run.store.queue_case(run.run_id, result)
-        recorded()
+        pipeline.send_cases(run.client, run.run_id, run, run.store, run.concurrency)
     except Exception as exc:  # noqa: BLE001 - the run must end as failed, with the reason saved
-        run.failure = f"{type(exc).__name__}: {exc}"
-        run.cancel.set()
-        with contextlib.suppress(Exception):
-            recorded()  # the case in the queue, when something else failed
+        run.failed(f"{type(exc).__name__}: {exc}")
     finally:
         close_thread_connections()
-        run.worker_ended()
-
-
-def execute(client: Client, case: Case) -> CaseResult:
-    """Send one case raw and classify what came back against what it expected."""
-    started = time.perf_counter()
-    try:
-        created = client.create_session(case.payload)
-    except ApiError as exc:
-        answer: dict[str, Any] = {"http_status": exc.status, "attempt_id": exc.attempt_id, "entry_seq": exc.entry_seq}
-        if isinstance(exc, ValidationFailed):
-            problems = tuple(dict(p) for p in exc.invalid_parameters)
-            result = classify(case.expected_paths, accepted=False, paths={str(p["parameter"]) for p in problems})
-            answer |= {"problems": problems}
-        else:
-            result = _error_result(exc)
-            answer |= {"error": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - e.g. a body JSON cannot carry: the case failed, not the run
-        result, answer = qa_store.CLIENT_ERROR, {"error": f"{type(exc).__name__}: {exc}"}
-    else:
-        result = classify(case.expected_paths, accepted=True)
-        answer = {"session_id": created.session_id, "attempt_id": created.attempt_id, "entry_seq": created.entry_seq}
-    latency_ms = round((time.perf_counter() - started) * 1000, 1)
-    return CaseResult(index=case.index, labels=case.labels, negative_path=case.negative_path,
-                      expected_paths=tuple(case.expected_paths), result=result, payload=case.payload,
-                      latency_ms=latency_ms, **answer)
-
-
-def classify(expected_paths: Sequence[str], *, accepted: bool, paths: set[str] | None = None) -> str:
-    """The result class of an answered case: accepted or refused (400) on ``paths``."""
-    if accepted:
-        return qa_store.UNEXPECTED_ACCEPT if expected_paths else qa_store.AS_EXPECTED
-    if not expected_paths:
-        return qa_store.UNEXPECTED_REFUSAL
-    return qa_store.AS_EXPECTED if paths == set(expected_paths) else qa_store.OTHER_PATHS
-
-
-def _error_result(exc: ApiError) -> str:
-    if isinstance(exc, ServerError):
-        return qa_store.SERVER_ERROR
-    if isinstance(exc, UnknownOutcome):
-        return qa_store.UNKNOWN_OUTCOME
-    if isinstance(exc, NetworkError):
-        return qa_store.NETWORK_ERROR
-    return qa_store.HTTP_ERROR
+        run.sent.set()

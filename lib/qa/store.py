@@ -6,12 +6,9 @@ Why it is built this way:
   and the sessions it made are one backup and one set of joins.
 - The runner records each case in one write (case row + the run's counters + heartbeat):
   progress is an O(1) read that any page, tab or process can poll while the run goes on. That
-  write rides along with the call log's next group commit (``lib.calllog.group_commit``), normally
-  the one of the worker's next request entry, and asks for no fsync or commit of its own
-  (``queue_case``); the worker waits for it once its next case is answered (by then it is
-  committed) and before it ends, so no case row is written after the run's end. The log holds
-  every call, and a kill or power cut that loses the last case rows (at most one per worker more
-  than before) also ends the run, which is then marked interrupted.
+  write goes in the transaction of the log entry of the case's answer (``case_write``), so a
+  case row and the evidence of its call are committed together or not at all; the runner awaits
+  every case's write before the run ends, so no case row is written after the run's end.
 - A worker lives inside one process. Each run records its owner (host, pid, a per-process token)
   and a heartbeat; ``recover_interrupted`` marks ``running`` runs whose owner is gone (pid dead,
   our own pid but an earlier process, or heartbeat stale) as ``interrupted``, and leaves alone the
@@ -196,16 +193,16 @@ class RunStore:
         return run_id
 
     def record_case(self, run_id: str, result: CaseResult) -> None:
-        """One case and the run's counters and heartbeat, in one transaction, committed on return.
+        """One case and the run's counters and heartbeat, in one transaction, committed on return."""
+        self._log.together(self.case_write(run_id, result))
+
+    def case_write(self, run_id: str, result: CaseResult) -> Callable[[Database], None]:
+        """One case and the run's counters and heartbeat, as a write for a transaction of the log's
+        file (the runner commits it with the entry of the case's answer).
 
         An accepted case's HTTP status is read from the call-log entry of its answer (``entry_seq``):
         a created session does not carry it, and the real API may say 200 where the sandbox says 201.
         """
-        self.queue_case(run_id, result)()
-
-    def queue_case(self, run_id: str, result: CaseResult) -> Callable[[], None]:
-        """``record_case`` queued for the log's next commit without waiting (``CallLog.later``); call
-        what is returned to wait until it is committed (it raises what the write raised)."""
         now = self._now()
         values = {name: _AS_TEXT.get(name, lambda value: value)(value) for name, value in result.columns(now).items()}
         values["run_id"] = run_id
@@ -217,13 +214,7 @@ class RunStore:
                 (int(result.surprise), now, run_id),
             )
 
-        committed = self._log.later(write)
-
-        def settled() -> None:
-            with self._log.failures_explained("written"):
-                committed()
-
-        return settled
+        return write
 
     def heartbeat(self, run_id: str) -> None:
         """Say the owner is alive, for runs whose cases are slow to finish (each case beats too)."""
