@@ -170,39 +170,39 @@ class CallLog:
         with self.failures_explained("written"):
             return self.together(write, durable=durable)
 
-    def entry_write(self, kind: str, **given: Unpack[EntryFields]) -> Callable[[Database], int]:
+    def entry_write(self, kind: str, **fields: Unpack[EntryFields]) -> Callable[[Database], int]:
         """One entry, checked now, as a write for a log transaction (its seq is its value):
         ``append`` commits it alone, ``commit_each`` beside others."""
-        tags, duration_ms, http_status = given.get("tags", ()), given.get("duration_ms"), given.get("http_status")
+        tags, duration_ms, http_status = fields.get("tags", ()), fields.get("duration_ms"), fields.get("http_status")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise TypeError("tags must be a sequence of strings")
         if duration_ms is not None and not isfinite(duration_ms):
             raise ValueError("duration_ms must be finite")  # SQLite would store NaN as NULL
-        detail, then, plain = given.get("detail"), given.get("then"), cast(Mapping[str, Any], given)
+        detail, then, plain = fields.get("detail"), fields.get("then"), cast(Mapping[str, Any], fields)
         # Values are normalised to what SQLite gives back, so verify recomputes the same hash.
-        fields: dict[str, Any] = {
+        row: dict[str, Any] = {
             **{name: plain.get(name) for name in _PLAIN_FIELDS}, "kind": kind,
-            "tags": json.dumps(list(tags), ensure_ascii=False), "amount": decimal_text(given.get("amount")),
+            "tags": json.dumps(list(tags), ensure_ascii=False), "amount": decimal_text(fields.get("amount")),
             "http_status": None if http_status is None else int(http_status),
             "duration_ms": None if duration_ms is None else float(duration_ms),
             "detail": None if detail is None else detail_text(detail), "hash_version": CURRENT,
         }
-        for name in _TEXT_COLUMNS.intersection(fields):
-            if fields[name] is not None and not isinstance(fields[name], str):
-                raise TypeError(f"{name} must be a string, not {type(fields[name]).__name__}")
+        for name in _TEXT_COLUMNS.intersection(row):
+            if row[name] is not None and not isinstance(row[name], str):
+                raise TypeError(f"{name} must be a string, not {type(row[name]).__name__}")
 
         def write(db: Database) -> int:
             head = db.conn.execute(_HEAD).fetchone()
-            fields["seq"], fields["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+            row["seq"], row["prev_hash"] = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
             # The time is taken once the write lock is held, so ts never goes backwards along seq.
-            fields["ts"] = utc_text(self._clock())
-            values = [fields[name] for name in HASHED_COLUMNS]
+            row["ts"] = utc_text(self._clock())
+            values = [row[name] for name in HASHED_COLUMNS]
             values.append(_hash_new(values))
             db.conn.execute(_INSERT, values)
             if then is not None:
-                then(db, fields["seq"])
-            summaries.record(db.conn, fields)  # last: a batch keeps its counts only once nothing can undo it
-            return int(fields["seq"])
+                then(db, row["seq"])
+            summaries.record(db.conn, row)  # last: a batch keeps its counts only once nothing can undo it
+            return int(row["seq"])
 
         return write
 
