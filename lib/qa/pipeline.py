@@ -19,6 +19,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlite_utils import Database
@@ -55,6 +56,19 @@ def _entry(log_fields: dict[str, Any]) -> tuple[str, bool, dict[str, Any]]:
     return fields.pop("kind"), fields.pop("durable", True), fields
 
 
+@dataclass(frozen=True)
+class _Taken:
+    """A case taken from the run: its call and the queued entry of its first request, or why they
+    could not be made (recorded as the case's outcome when its turn comes)."""
+
+    case: Case
+    creation: Creation | None = None
+    call: Call | None = None
+    attempt: str = ""
+    logged: asyncio.Future[Any] | None = None
+    failure: Exception | None = None
+
+
 class _Pipeline:
     def __init__(self, client: Client, run_id: str, cases: Cases, store: RunWriter) -> None:
         self.client, self.run_id, self.cases, self.store = client, run_id, cases, store
@@ -83,11 +97,15 @@ class _Pipeline:
         return self.commits.queue(write, durable=durable)
 
     async def _work(self) -> None:
-        """Cases until none is left; the previous case's row is committed with this case's request."""
+        """Cases until none is left. Each case's request entry is queued while the case before it
+        is under way, so it is usually on disk by the time that case is answered; the previous
+        case's row is committed with the next requests."""
         recorded: asyncio.Future[Any] | None = None
+        ahead = await self._take()
         try:
-            while (case := self.cases.next_case()) is not None:
-                written = await self._case(case)
+            while ahead is not None:
+                current, ahead = ahead, await self._take()
+                written = await self._case(current)
                 if recorded is not None:
                     await self.commits.settle(recorded)
                 recorded = written
@@ -95,22 +113,48 @@ class _Pipeline:
                 await self.commits.settle(recorded)
         except Exception as exc:  # noqa: BLE001 - the run must end as failed, with the reason saved
             self.cases.failed(f"{type(exc).__name__}: {exc}")
-            if recorded is not None and not recorded.done():
-                await self.commits.settle(asyncio.wait([recorded]))  # nothing of the run is written after its end
+            unsent = None if ahead is None else self._unsent(ahead)
+            waits = [f for f in (recorded, unsent) if f is not None and not f.done()]
+            if waits:
+                await self.commits.settle(asyncio.wait(waits))  # nothing of the run is written after its end
         finally:
             self.commits.ended()
 
-    async def _case(self, case: Case) -> asyncio.Future[Any]:
-        """Send one case; the future of the write of its answer and row."""
-        started = time.perf_counter()
+    async def _take(self) -> _Taken | None:
+        """The next case, its call prepared and its first request entry queued; None once none is left."""
+        case = self.cases.next_case()
+        if case is None:
+            return None
         try:
             creation = self.client.creation(case.payload)
+            call = await self._prepared(creation)
+        except Exception as exc:  # noqa: BLE001 - recorded as the case's own outcome in its turn
+            return _Taken(case, failure=exc)
+        attempt = uuid.uuid4().hex
+        return _Taken(case, creation, call, attempt, self._write(call.request_entry(attempt)))
+
+    def _unsent(self, taken: _Taken) -> asyncio.Future[Any] | None:
+        """A result for a request entry written for a case the stopped run never sent."""
+        if taken.call is None or taken.logged is None:
+            return None
+        stopped = RuntimeError("not sent: the run stopped before this case")
+        return self._write(taken.call.unanswered(taken.attempt, stopped, never_connected=True, elapsed_ms=0.0).entry)
+
+    async def _case(self, taken: _Taken) -> asyncio.Future[Any]:
+        """Send one case; the future of the write of its answer and row."""
+        case, started = taken.case, time.perf_counter()
+        try:
+            if taken.failure is not None:
+                raise taken.failure
+            assert taken.creation is not None and taken.call is not None and taken.logged is not None
+            call = taken.call
+            first: tuple[str, asyncio.Future[Any]] | None = (taken.attempt, taken.logged)
             for retry_after_login in (False, True):
-                call = await self._prepared(creation)
-                ending, attempt = await self._attempts(call, last=retry_after_login)
+                ending, attempt = await self._attempts(call, last=retry_after_login, first=first)
                 if ending is not None:
-                    return self._answered(case, creation, ending, attempt, started)
+                    return self._answered(case, taken.creation, ending, attempt, started)
                 self.client.forget_token()  # a 401 with a retry left
+                call, first = await self._prepared(taken.creation), None
         except ApiError as exc:  # the login the case needed failed
             return self._row(case, case_result(case, None, exc, _ms(started)))
         except Exception as exc:  # noqa: BLE001 - e.g. a body JSON cannot carry: the case failed, not the run
@@ -126,13 +170,19 @@ class _Pipeline:
                     await asyncio.to_thread(_login, self.client)
         return self.client.creation_call(creation)
 
-    async def _attempts(self, call: Call, *, last: bool) -> tuple[Ending | None, str]:
-        """The call's attempts, each request committed before it is sent: the ending to record with
-        the case (its attempt id), or None after a 401 that may be retried (already recorded)."""
+    async def _attempts(self, call: Call, *, last: bool, first: tuple[str, asyncio.Future[Any]] | None
+                        ) -> tuple[Ending | None, str]:
+        """The call's attempts, each request committed before it is sent (``first``: the first
+        one's attempt id and its entry, queued already): the ending to record with the case (its
+        attempt id), or None after a 401 that may be retried (already recorded)."""
         assert self.http is not None
         for attempt_no in range(CONNECT_RETRIES + 1):
-            attempt = uuid.uuid4().hex
-            await self.commits.settle(self._write(call.request_entry(attempt)))
+            if attempt_no == 0 and first is not None:
+                attempt, logged = first
+            else:
+                attempt = uuid.uuid4().hex
+                logged = self._write(call.request_entry(attempt))
+            await self.commits.settle(logged)
             try:
                 reply, elapsed_ms = await self.http.send(call)
                 ending = call.answered(attempt, reply, elapsed_ms=elapsed_ms)
