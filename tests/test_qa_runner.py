@@ -161,7 +161,7 @@ def test_a_factory_resolving_to_a_live_environment_is_refused(console: SessionsS
 
 
 def run_threads(run_id: str) -> list[threading.Thread]:
-    """The run's coordinator and workers (named ``qa-run:<id>`` and ``qa-run:<id>:<n>``)."""
+    """The run's coordinator and its sending thread (named ``qa-run:<id>`` and ``qa-run:<id>:send``)."""
     return [t for t in threading.enumerate() if t.name == f"qa-run:{run_id}" or t.name.startswith(f"qa-run:{run_id}:")]
 
 

@@ -52,6 +52,8 @@ class Commits:
 
     async def settle(self, awaited: Awaitable[T]) -> T:
         """Await something that needs a commit, counting this task among those waiting on the log."""
+        if isinstance(awaited, asyncio.Future) and awaited.done():
+            return awaited.result()  # committed already: nothing to wait for
         self._waiting_tasks += 1
         self._consider()
         try:
