@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlite_utils import Database
 
@@ -53,7 +53,7 @@ class Commits:
     async def settle(self, awaited: Awaitable[T]) -> T:
         """Await something that needs a commit, counting this task among those waiting on the log."""
         if isinstance(awaited, asyncio.Future) and awaited.done():
-            return awaited.result()  # committed already: nothing to wait for
+            return cast(T, awaited.result())  # committed already: nothing to wait for
         self._waiting_tasks += 1
         self._consider()
         try:
