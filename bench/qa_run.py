@@ -10,7 +10,7 @@ seeds 1, 2, 3, ... concatenated and cut at 500 cases: one pairwise suite of the 
 ~118 cases (88 without a negative), and successive seeds give distinct cases to send. Order ids carry
 the seed, so every case is a distinct session.
 
-The sandbox runs in a separate process by default, so the runner's eight workers do not share
+The sandbox runs in a separate process by default, so the runner's event loop does not share
 the GIL with it (``--in-process`` compares). That process is this script again, serving with
 ``lib.sandbox.serve_in_thread``: it binds its socket as TCP so responses go out with TCP_NODELAY.
 (``python -m lib.sandbox`` lets uvicorn bind, without that option: each response then waits

@@ -1,4 +1,4 @@
-"""Run a QA suite against an environment in server-side worker threads.
+"""Run a QA suite against an environment in a server-side thread.
 
 Why it is built this way:
 - The work runs in a daemon thread this module starts, never in a Streamlit script: a rerun, a
@@ -86,7 +86,7 @@ def start_run(source: SessionsService | ClientFactory, *, env_name: str, who: Id
               model_json: str | None = None, model_pict: str | None = None,
               concurrency: int = DEFAULT_CONCURRENCY, headers: Mapping[str, str] | None = None,
               store: RunWriter | None = None, origin: qa_store.Origin | None = None) -> str:
-    """Record a run and start its workers; returns the run id at once (the work goes on in daemon
+    """Record a run and start it; returns the run id at once (the work goes on in daemon
     threads). ``source`` is the :class:`SessionsService` or any ``SessionsService.client``-shaped factory; the run
     is saved in ``store``, by default the database of that client's call log. ``headers`` go on every request.
     ``who`` must be allowed ``qa_run`` in ``env_name`` (:class:`~lib.access.policy.AccessDenied` otherwise).
@@ -118,8 +118,9 @@ def start_run(source: SessionsService | ClientFactory, *, env_name: str, who: Id
 
 
 def cancel(run_id: str, db_path: str | Path | None = None, *, store: RunWriter | None = None) -> None:
-    """Start no new case; cases under way finish and are kept. A run of this process stops at once;
-    another process's run (in ``store``, or ``db_path``, default ``$OPS_DB_PATH``) within ``POLL_S``."""
+    """Start no new case; cases under way (those whose request entry is written: at most one per
+    connection beyond those sent) finish and are kept. A run of this process stops at once; another
+    process's run (in ``store``, or ``db_path``, default ``$OPS_DB_PATH``) within ``POLL_S``."""
     with _runs_lock:
         run = _runs.get(run_id)
     if run is not None:
