@@ -16,6 +16,8 @@ def utc_now() -> datetime:
 
 def utc_text(moment: datetime) -> str:
     """``moment`` as stored text (see ``UTC_FORMAT``); naive datetimes are refused, being ambiguous."""
+    if moment.tzinfo is UTC and moment.year >= 1000:  # the clock's own: ISO text is this format, faster
+        return moment.isoformat(timespec="microseconds")[:-6] + "Z"
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"a timezone-aware datetime is required, got {moment!r}")
     return moment.astimezone(UTC).strftime(UTC_FORMAT)

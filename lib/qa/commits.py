@@ -3,10 +3,11 @@
 Why: each commit of the log costs about as much CPU as a whole case's other work (an fsync, and
 every page the batch touched written to the write-ahead log), so a run is as fast as its batches
 are large. A task queues its writes (``queue``) and, when it cannot go on without one of them
-(its request entry must be on disk before the request is sent), awaits it (``settle``). The
-batch is committed once at least half of the run's tasks are waiting on the log: the others
-still have requests at the API, so the API is never left idle, and each commit carries the
-writes of several cases. It runs in the loop's own thread through the log's group commit
+(its request entry must be on disk before the request is sent), awaits it (``settle``): then
+everything queued is committed together. The tasks queue each case's request entry while the case
+before it is under way (:mod:`lib.qa.pipeline`), so by the time one waits, the others have queued
+their answers and their next requests too: a commit carries the writes of several cases, and a
+task rarely waits at all. The commit runs in the loop's own thread through the log's group commit
 (``CallLog.commit_each``: beside the appends of the process's other threads, each write alone in
 its savepoint): a second thread would wait on the GIL at every statement. A batch holding a
 request entry is fsynced before anyone hears of it.
@@ -35,12 +36,10 @@ class _Queued:
 
 
 class Commits:
-    """Batches of the writes of ``tasks`` tasks sharing one event loop."""
+    """Batches of the writes of the tasks of one event loop."""
 
-    def __init__(self, log: CallLogStore, tasks: int) -> None:
+    def __init__(self, log: CallLogStore) -> None:
         self._log = log
-        self._tasks = tasks
-        self._waiting_tasks = 0
         self._queued: list[_Queued] = []
         self._scheduled = False
 
@@ -51,26 +50,13 @@ class Commits:
         return done
 
     async def settle(self, awaited: Awaitable[T]) -> T:
-        """Await something that needs a commit, counting this task among those waiting on the log."""
+        """Await something that needs a commit: everything queued by then is committed next."""
         if isinstance(awaited, asyncio.Future) and awaited.done():
             return cast(T, awaited.result())  # committed already: nothing to wait for
-        self._waiting_tasks += 1
-        self._consider()
-        try:
-            return await awaited
-        finally:
-            self._waiting_tasks -= 1
-
-    def ended(self) -> None:
-        """A task has no more writes to make."""
-        self._tasks -= 1
-        self._consider()
-
-    def _consider(self) -> None:
-        busy = self._tasks - self._waiting_tasks  # tasks whose next write is still to come
-        if self._queued and self._waiting_tasks and self._waiting_tasks >= busy and not self._scheduled:
+        if self._queued and not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._commit)
+        return await awaited
 
     def _commit(self) -> None:
         self._scheduled = False

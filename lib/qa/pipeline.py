@@ -72,12 +72,11 @@ class _Taken:
 class _Pipeline:
     def __init__(self, client: Client, run_id: str, cases: Cases, store: RunWriter) -> None:
         self.client, self.run_id, self.cases, self.store = client, run_id, cases, store
-        self.commits = Commits(client.log, 0)
+        self.commits = Commits(client.log)
         self.login_lock = asyncio.Lock()
         self.http: AsyncHttp | None = None
 
     async def run(self, concurrency: int) -> None:
-        self.commits = Commits(self.client.log, concurrency)
         async with AsyncHttp(self.client.env, concurrency) as http:
             self.http = http
             await asyncio.gather(*(self._work() for _ in range(concurrency)))
@@ -117,8 +116,6 @@ class _Pipeline:
             waits = [f for f in (recorded, unsent) if f is not None and not f.done()]
             if waits:
                 await self.commits.settle(asyncio.wait(waits))  # nothing of the run is written after its end
-        finally:
-            self.commits.ended()
 
     async def _take(self) -> _Taken | None:
         """The next case, its call prepared and its first request entry queued; None once none is left."""
@@ -225,8 +222,9 @@ class _Pipeline:
         try:
             await written
         except Exception as exc:  # noqa: BLE001 - as the blocking client would have raised it
-            await self._row(case, CaseResult(**_identity(case), result=qa_store.CLIENT_ERROR,
-                                             error=f"{type(exc).__name__}: {exc}", latency_ms=_ms(started)))
+            await self.commits.settle(self._row(case, CaseResult(
+                **_identity(case), result=qa_store.CLIENT_ERROR, error=f"{type(exc).__name__}: {exc}",
+                latency_ms=_ms(started))))
 
 
 def _login(client: Client) -> None:
