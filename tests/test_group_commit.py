@@ -256,12 +256,14 @@ def side_rows(log: CallLog) -> list[int]:
         return [n for (n,) in other.execute("SELECT n FROM side ORDER BY n")]
 
 
-def test_commit_each_runs_every_write_alone_in_one_commit(tmp_path: Path) -> None:
+def test_a_batch_runs_every_write_alone_in_one_commit(tmp_path: Path) -> None:
     """A QA run's batch: entries and other rows in one transaction, a failing write undone alone."""
     log = CallLog(tmp_path / "ops.db")
     connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
     entry = log.entry_write("api_request", operator="ann", environment="sandbox", attempt_id="a")
-    settled = log.commit_each([side_row(1), entry, side_row(2, fail=True), side_row(3)], durable=True)
+    with log.batch(durable=True) as run:
+        settled = [run(write) for write in (side_row(1), entry, side_row(2, fail=True), side_row(3))]
+        assert side_rows(log) == []  # not committed before the block ends
     assert [s.value for s in settled] == [1, 1, None, 3]
     assert isinstance(settled[2].error, RuntimeError) and side_rows(log) == [1, 3]
     with pytest.raises(RuntimeError, match="side row 2 failed"):
@@ -270,15 +272,16 @@ def test_commit_each_runs_every_write_alone_in_one_commit(tmp_path: Path) -> Non
     summaries_agree(log)
 
 
-def test_commit_each_on_a_full_disk_writes_nothing_and_says_so(tmp_path: Path) -> None:
+def test_a_batch_on_a_full_disk_writes_nothing_and_says_so(tmp_path: Path) -> None:
     with small_disk(tmp_path / "disk") as disk:
         log = CallLog(disk / "ops.db")
         connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
         fill_disk(disk)
         rows = [side_row(n) for n in range(50)]
-        with pytest.raises(CallLogUnavailable) as caught:
-            log.commit_each([*rows, log.entry_write("api_request", operator="ann", environment="sandbox",
-                                                    detail={"pad": "x" * 200_000})], durable=True)
+        entry = log.entry_write("api_request", operator="ann", environment="sandbox", detail={"pad": "x" * 200_000})
+        with pytest.raises(CallLogUnavailable) as caught, log.batch(durable=True) as run:
+            for write in [*rows, entry]:
+                run(write)
         assert caught.value.cause in (logfailure.DISK_FULL, logfailure.DISK_ERROR)
         (disk / "filler").unlink()
         assert log.count() == 0 and side_rows(log) == [] and log.verify().ok

@@ -13,8 +13,7 @@ goes out, as when each append committed alone. The writer that arrived first aft
 taken leads the next one.
 
 A batch is committed without an fsync only when no write in it asked for one (``durable``).
-One write may itself run several writes, each alone in its savepoint (``settle``): a QA run
-hands its batches in that way (``CallLog.commit_each``). Each batch runs inside the queue's ``scope`` (the log's: its summaries written once per batch,
+Each batch runs inside the queue's ``scope`` (the log's: its summaries written once per batch,
 ``lib.calllog.summaries.deferred``), entered after BEGIN and left before COMMIT.
 """
 from __future__ import annotations
