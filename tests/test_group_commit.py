@@ -256,32 +256,40 @@ def side_rows(log: CallLog) -> list[int]:
         return [n for (n,) in other.execute("SELECT n FROM side ORDER BY n")]
 
 
-def test_a_batch_runs_every_write_alone_in_one_commit(tmp_path: Path) -> None:
-    """A QA run's batch: entries and other rows in one transaction, a failing write undone alone."""
+def test_commit_each_runs_every_write_alone_in_one_commit(tmp_path: Path) -> None:
+    """A QA run's batch: entries and other rows in one transaction, a failing write undone alone
+    (the entries after it take the seqs they would have had)."""
     log = CallLog(tmp_path / "ops.db")
     connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
     entry = log.entry_write("api_request", operator="ann", environment="sandbox", attempt_id="a")
-    with log.batch(durable=True) as run:
-        settled = [run(write) for write in (side_row(1), entry, side_row(2, fail=True), side_row(3))]
-        assert side_rows(log) == []  # not committed before the block ends
-    assert [s.value for s in settled] == [1, 1, None, 3]
+    after = log.entry_write("api_request", operator="ann", environment="sandbox", attempt_id="b")
+    settled = log.commit_each([side_row(1), entry, side_row(2, fail=True), side_row(3), after], durable=True)
+    assert [s.value for s in settled] == [1, 1, None, 3, 2]
     assert isinstance(settled[2].error, RuntimeError) and side_rows(log) == [1, 3]
     with pytest.raises(RuntimeError, match="side row 2 failed"):
         settled[2].outcome()
-    assert log.count() == 1 and log.entry(1)["attempt_id"] == "a" and log.verify().ok
+    assert log.count() == 2 and log.entry(2)["attempt_id"] == "b" and log.verify().ok
     summaries_agree(log)
 
 
-def test_a_batch_on_a_full_disk_writes_nothing_and_says_so(tmp_path: Path) -> None:
+def test_commit_each_without_a_failure_commits_every_write(tmp_path: Path) -> None:
+    log = CallLog(tmp_path / "ops.db")
+    connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
+    writes = [log.entry_write("api_request", operator="ann", environment="sandbox", attempt_id=str(n)) for n in range(3)]
+    settled = log.commit_each([*writes, side_row(9)], durable=True)
+    assert [s.outcome() for s in settled] == [1, 2, 3, 9] and side_rows(log) == [9] and log.verify().ok
+    summaries_agree(log)
+
+
+def test_commit_each_on_a_full_disk_writes_nothing_and_says_so(tmp_path: Path) -> None:
     with small_disk(tmp_path / "disk") as disk:
         log = CallLog(disk / "ops.db")
         connect(log.db_path).execute("CREATE TABLE side (n INTEGER)")
         fill_disk(disk)
         rows = [side_row(n) for n in range(50)]
         entry = log.entry_write("api_request", operator="ann", environment="sandbox", detail={"pad": "x" * 200_000})
-        with pytest.raises(CallLogUnavailable) as caught, log.batch(durable=True) as run:
-            for write in [*rows, entry]:
-                run(write)
+        with pytest.raises(CallLogUnavailable) as caught:
+            log.commit_each([*rows, entry], durable=True)
         assert caught.value.cause in (logfailure.DISK_FULL, logfailure.DISK_ERROR)
         (disk / "filler").unlink()
         assert log.count() == 0 and side_rows(log) == [] and log.verify().ok

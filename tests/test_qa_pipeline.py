@@ -7,7 +7,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -94,18 +94,13 @@ def test_every_request_is_committed_before_the_api_receives_it(witness: tuple[Wi
 def test_a_runs_writes_are_committed_several_cases_at_a_time(console: SessionsService,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     batches: list[int] = []
-    batch = CallLog.batch
+    commit_each = CallLog.commit_each
 
-    @contextmanager
-    def counted(self: CallLog, *, durable: bool) -> Iterator[Callable[[Callable[[Database], Any]], Settled[Any]]]:
-        batches.append(0)
-        with batch(self, durable=durable) as run:
-            def counting(write: Callable[[Database], Any]) -> Settled[Any]:
-                batches[-1] += 1
-                return run(write)
-            yield counting
+    def counted(self: CallLog, writes: list[Callable[[Database], Any]], *, durable: bool) -> list[Settled[Any]]:
+        batches.append(len(writes))
+        return commit_each(self, writes, durable=durable)
 
-    monkeypatch.setattr(CallLog, "batch", counted)
+    monkeypatch.setattr(CallLog, "commit_each", counted)
     the_suite = suite(ROWS * 4)  # 64 cases: 128 entries, 64 case rows
     run_id = runner.start_run(console, env_name="sandbox", who=QA, suite=the_suite, concurrency=8)
     assert runner.wait(run_id, 30)

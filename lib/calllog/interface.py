@@ -59,9 +59,8 @@ class CallLogStore(Protocol):
         """One entry, checked now, as a write for a log transaction (its value: the entry's seq)."""
         ...
 
-    def batch(self, *, durable: bool) -> AbstractContextManager[Callable[[Callable[[Transaction], T]], Settled[T]]]:
-        """A write transaction to run writes in one by one, each undone alone if it raises;
-        committed at the block's end."""
+    def commit_each(self, writes: Sequence[Callable[[Transaction], T]], *, durable: bool) -> list[Settled[T]]:
+        """Run ``writes`` in one transaction of their own, each undone alone if it raises; how each ended."""
         ...
 
     def entry(self, seq: int) -> dict[str, Any] | None: ...

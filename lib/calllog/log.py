@@ -172,7 +172,7 @@ class CallLog:
 
     def entry_write(self, kind: str, **fields: Unpack[EntryFields]) -> Callable[[Database], int]:
         """One entry, checked now, as a write for a log transaction (its seq is its value):
-        ``append`` commits it alone, a ``batch`` beside others."""
+        ``append`` commits it alone, ``commit_each`` beside others."""
         tags, duration_ms, http_status = fields.get("tags", ()), fields.get("duration_ms"), fields.get("http_status")
         if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
             raise TypeError("tags must be a sequence of strings")
@@ -206,20 +206,34 @@ class CallLog:
 
         return write
 
-    @contextmanager
-    def batch(self, *, durable: bool) -> Iterator[Callable[[Callable[[Database], T]], Settled[T]]]:
-        """One write transaction for its caller to run writes in, one by one, each alone in its
-        savepoint (one that raises is undone and fails alone): what the function yielded returns
-        says how each ended. Committed at the block's end (fsynced when ``durable``); a failure of
-        the transaction itself raises ``CallLogUnavailable``, and nothing of it was written.
+    def commit_each(self, writes: Sequence[Callable[[Database], T]], *, durable: bool) -> list[Settled[T]]:
+        """Run ``writes`` in order in one transaction of their own and commit it (fsynced when
+        ``durable``): how each ended. One that raises is undone alone and fails alone; a failure
+        of the transaction itself raises ``CallLogUnavailable``, and nothing of it was written.
 
-        A QA run's event loop commits its writes this way. It takes the file's write lock as a
-        group commit does, so it queues with the appends of other threads, but it is not one: the
-        batch is already whole, and a group commit would wrap it in one more savepoint, which makes
-        SQLite copy every page the batch touches a second time (~0.5 ms a commit)."""
-        with self.failures_explained("written"), self._durability(durable) as db, immediate(db), \
-                summaries.deferred(db.conn):
-            yield lambda write: group_commit.settle(db, write)
+        A QA run's event loop commits its writes this way. It queues on the file's lock as a group
+        commit does, but is not one: the batch is already whole, and a group commit would run it
+        as one write in a savepoint, inside which SQLite copies every page each write touches
+        again (~0.5 ms of CPU a commit). Undoing one write alone needs a savepoint around each
+        (~10 % of a batch's CPU), so the batch first runs without them, and only when a write
+        raises is it run again with them."""
+        with self.failures_explained("written"), self._durability(durable) as db:
+            failed_write = False
+            try:
+                with immediate(db), summaries.deferred(db.conn):
+                    values = []
+                    for write in writes:
+                        try:
+                            values.append(write(db))
+                        except Exception:
+                            failed_write = True
+                            raise
+                return [Settled(value) for value in values]
+            except Exception:
+                if not failed_write:
+                    raise  # the transaction itself: taking the lock, or the commit
+            with immediate(db), summaries.deferred(db.conn):
+                return [group_commit.settle(db, write) for write in writes]
 
     def together(self, write: Callable[[Database], T], *, durable: bool = True) -> T:
         """Run ``write(db)`` in the log's next group commit (``lib.calllog.group_commit``), beside the

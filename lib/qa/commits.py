@@ -7,10 +7,10 @@ are large. A task queues its writes (``queue``) and, when it cannot go on withou
 everything queued is committed together. The tasks queue each case's request entry while the case
 before it is under way (:mod:`lib.qa.pipeline`), so by the time one waits, the others have queued
 their answers and their next requests too: a commit carries the writes of several cases, and a
-task rarely waits at all. The commit runs in the loop's own thread (``CallLog.batch``: queued with
-the appends of the process's other threads on the file's lock, each write alone in its
-savepoint): a second thread would wait on the GIL at every statement. A batch holding a request
-entry is fsynced before anyone hears of it.
+task rarely waits at all. The commit runs in the loop's own thread (``CallLog.commit_each``: one
+transaction queued with the appends of the process's other threads on the file's lock, a write
+that raises undone alone): a second thread would wait on the GIL at every statement. A batch
+holding a request entry is fsynced before anyone hears of it.
 """
 from __future__ import annotations
 
@@ -62,8 +62,7 @@ class Commits:
         self._scheduled = False
         batch, self._queued = self._queued, []
         try:
-            with self._log.batch(durable=any(q.durable for q in batch)) as run:
-                settled = [run(q.write) for q in batch]
+            settled = self._log.commit_each([q.write for q in batch], durable=any(q.durable for q in batch))
         except Exception as exc:  # noqa: BLE001 - the commit failed: nothing of the batch was written
             settled = [Settled[Any](error=exc)] * len(batch)
         for queued, outcome in zip(batch, settled, strict=True):
