@@ -9,7 +9,8 @@ Why it is built this way:
   through :mod:`lib.api.exchange` like any page's call: its request entry is committed (fsynced)
   before it is sent; its answer's entry, the registry's row of the session it made and the case's
   row are one write, committed together. A connection never made is tried again after the
-  client's backoff; a 401 logs in again (one login for all the cases that met it) and sends once more.
+  client's backoff; a 401 logs in again (the tasks waiting for a token share one login) and sends
+  once more.
 - ``concurrency`` tasks take cases until none is left or the run stops; a case row that cannot be
   kept stops the run (``Cases.failed``), and every write a task queued is awaited before it ends.
 """
@@ -134,6 +135,8 @@ class _Pipeline:
         """A result for a request entry written for a case the stopped run never sent."""
         if taken.call is None or taken.logged is None:
             return None
+        if taken.logged.done() and taken.logged.exception() is not None:
+            return None  # its request entry was never written either
         stopped = RuntimeError("not sent: the run stopped before this case")
         return self._write(taken.call.unanswered(taken.attempt, stopped, never_connected=True, elapsed_ms=0.0).entry)
 
