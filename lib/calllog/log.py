@@ -53,7 +53,7 @@ from lib.calllog.redaction import detail_text
 from lib.calllog.verification import GENESIS_HASH, VerifyResult, check_checkpoints, checkpoint_notes, verify_chain
 from lib.common import jsonutil
 from lib.common.timefmt import utc_now, utc_text
-from lib.storage.db import connect, decimal_text, immediate, snapshot
+from lib.storage.db import connect, decimal_text, snapshot
 from lib.storage.ops_schema import migrate_ops
 
 # Every column, in the order reads and writes name them: the current recipe's, then the hash.
@@ -210,30 +210,10 @@ class CallLog:
         """Run ``writes`` in order in one transaction of their own and commit it (fsynced when
         ``durable``): how each ended. One that raises is undone alone and fails alone; a failure
         of the transaction itself raises ``CallLogUnavailable``, and nothing of it was written.
-
-        A QA run's event loop commits its writes this way. It queues on the file's lock as a group
-        commit does, but is not one: the batch is already whole, and a group commit would run it
-        as one write in a savepoint, inside which SQLite copies every page each write touches
-        again (~0.5 ms of CPU a commit). Undoing one write alone needs a savepoint around each
-        (~10 % of a batch's CPU), so the batch first runs without them, and only when a write
-        raises is it run again with them."""
+        A QA run's event loop commits its writes this way (``group_commit.commit_all``: why it is
+        not a group commit)."""
         with self.failures_explained("written"), self._durability(durable) as db:
-            failed_write = False
-            try:
-                with immediate(db), summaries.deferred(db.conn):
-                    values = []
-                    for write in writes:
-                        try:
-                            values.append(write(db))
-                        except Exception:
-                            failed_write = True
-                            raise
-                return [Settled(value) for value in values]
-            except Exception:
-                if not failed_write:
-                    raise  # the transaction itself: taking the lock, or the commit
-            with immediate(db), summaries.deferred(db.conn):
-                return [group_commit.settle(db, write) for write in writes]
+            return group_commit.commit_all(db, writes, lambda: summaries.deferred(db.conn))
 
     def together(self, write: Callable[[Database], T], *, durable: bool = True) -> T:
         """Run ``write(db)`` in the log's next group commit (``lib.calllog.group_commit``), beside the
