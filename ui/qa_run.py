@@ -105,7 +105,7 @@ def _run_view(service: QAService, f: Frame, run_id: str) -> None:
     st.progress(progress.fraction, text=progress.text)
     if not progress.finished:
         st.button("Cancel run", icon="⏹", key="qa_cancel", on_click=service.cancel, args=(run_id,),
-                  help="No new case starts; cases under way finish and are kept.")
+                  help="No new case starts; cases under way (at most two per connection) finish and are kept.")
     if progress.error:
         st.error(md(progress.error))
     only = st.toggle("Only surprises", key="qa_only_surprises", on_change=st.session_state.pop, args=(RESULTS, None),

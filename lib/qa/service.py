@@ -229,7 +229,8 @@ class QAService:
             raise QAError(str(exc)) from None
 
     def cancel(self, run_id: str) -> None:
-        """No new case starts; cases under way finish and are kept (whichever process runs it)."""
+        """No new case starts; cases under way (at most two per connection: the one sent and the one whose
+        request is written) finish and are kept (whichever process runs it)."""
         runner.cancel(run_id, store=self._store)
 
     def recover_interrupted(self) -> list[str]:
