@@ -395,9 +395,9 @@ class _FailSome(Client):
         self._faulty = Client(self.env, operator=self.operator, log=self.log, tags=self.tags,
                               headers={**self.extra_headers, FAULT: "status=500"})
 
-    def creation_call(self, creation: Creation, *, tags: Sequence[str] = ()) -> Call:
+    def creation_call(self, creation: Creation) -> Call:
         target = self._faulty if creation.body["transaction"]["order_id"] in self.failing else super()
-        return target.creation_call(creation, tags=tags)
+        return target.creation_call(creation)
 
 
 def test_exports_and_cases_mask_personal_values_for_those_who_see_them_masked(service: QAService) -> None:

@@ -209,17 +209,18 @@ class Client:
         and the QA runner's pipeline send it). A :class:`SessionRequest` was pre-checked; a raw dict
         goes out as it is."""
         body = payload.body if isinstance(payload, SessionRequest) else dict(payload)
-        return Creation(self, body, self.clock(), self.tags + tuple(tags))
+        return Creation(self, body, self.clock(), tuple(tags))
 
     def create_session(self, payload: SessionRequest | Mapping[str, Any], *, tags: Sequence[str] = ()) -> Created:
         """POST a session. A :class:`SessionRequest` was pre-checked; a raw dict goes out as it is."""
         creation = self.creation(payload, tags=tags)
-        ending, seq, attempt = self._call(lambda: self.creation_call(creation, tags=tags))
+        ending, seq, attempt = self._call(lambda: self.creation_call(creation))
         return creation.created(ending, seq, attempt)
 
-    def creation_call(self, creation: Creation, *, tags: Sequence[str] = ()) -> Call:
+    def creation_call(self, creation: Creation) -> Call:
         """The POST of ``creation`` (logging in first when no token is cached)."""
-        return self._prepare("POST", SESSIONS, SESSIONS, creation.body, tags=tags, on_success=creation.record)
+        return self._prepare("POST", SESSIONS, SESSIONS, creation.body, tags=creation.extra_tags,
+                             on_success=creation.record)
 
     def update_session(self, session_id: str, patch: SessionUpdate | Mapping[str, Any], *,
                        current: Mapping[str, Any] | None = None, tags: Sequence[str] = ()) -> Updated:
@@ -331,8 +332,9 @@ class Creation:
     """A session being created: what the POST carries, and the id its answer's transaction found
     (the recorder keeps the session in that same transaction)."""
 
-    def __init__(self, client: Client, body: dict[str, Any], sent_at: datetime, tags: tuple[str, ...]) -> None:
-        self.client, self.body, self.sent_at, self.tags = client, body, sent_at, tags
+    def __init__(self, client: Client, body: dict[str, Any], sent_at: datetime, extra_tags: tuple[str, ...]) -> None:
+        """``extra_tags``: this call's, beside the client's own."""
+        self.client, self.body, self.sent_at, self.extra_tags = client, body, sent_at, extra_tags
         self.session_id: str | None = None
 
     def record(self, db: Database, seq: int, members: Mapping[str, Any]) -> None:
@@ -345,7 +347,8 @@ class Creation:
         if client.recorder is not None:
             client.recorder.created(db, seq=seq, session_id=session_id, environment=client.env.name,
                                     operator=client.operator, sent_at=self.sent_at,
-                                    ttl_seconds=client.env.session_ttl_seconds, body=self.body, tags=self.tags)
+                                    ttl_seconds=client.env.session_ttl_seconds, body=self.body,
+                                    tags=client.tags + self.extra_tags)
 
     def created(self, ending: Ending, seq: int, attempt: str) -> Created:
         """The session the accepted POST made; an ApiError when its answer named none."""
